@@ -1,0 +1,49 @@
+//! The one error type at the domain boundary, with the retry classification that the SQS batch
+//! handler and the HTTP/Lambda error mapping rely on.
+
+/// Everything that can go wrong, by what the caller should do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// Bad input. Terminal: tell the user why (HTTP 400/422, a Telegram reply).
+    #[error("{0}")]
+    Invalid(String),
+    /// Refused by policy (risk engine, exec mode, pause). Terminal; the reason is for the user.
+    #[error("{0}")]
+    Refused(String),
+    /// Not allowed for this user. Terminal.
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    /// The thing asked for does not exist. Terminal.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A conditional write lost: the item exists already or is not in the expected state.
+    /// Terminal for the write that lost; the caller re-reads to learn what happened.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A dependency failed transiently (throttling, timeout before anything was sent). Retryable.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A request may or may not have taken effect (timeout after sending). Never retried blindly:
+    /// the venue is reconciled first.
+    #[error("outcome unknown: {0}")]
+    Ambiguous(String),
+    /// A bug or a broken invariant. Retryable once (it may be a bad instance), then the DLQ.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl DomainError {
+    /// Whether the same operation may simply be tried again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, DomainError::Unavailable(_) | DomainError::Internal(_))
+    }
+    /// Whether the error is the caller's (4xx) rather than ours (5xx).
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            DomainError::Invalid(_) | DomainError::Refused(_) | DomainError::Forbidden(_) | DomainError::NotFound(_) | DomainError::Conflict(_)
+        )
+    }
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;

@@ -1,0 +1,168 @@
+//! Identifiers: Telegram users and chats, trader addresses, intents and signal sources.
+
+use std::fmt;
+use std::str::FromStr;
+
+use alloy_primitives::Address;
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+
+/// A Telegram user id: the only identity Vanta authorises by (never a chat id or a name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TelegramUserId(pub i64);
+
+impl fmt::Display for TelegramUserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for TelegramUserId {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v > 0)
+            .map(Self)
+            .ok_or_else(|| DomainError::Invalid(format!("'{}' is not a Telegram user id", s.trim())))
+    }
+}
+
+/// A Telegram chat id (private chats equal the user id; groups are negative).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ChatId(pub i64);
+
+impl fmt::Display for ChatId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A trader's wallet address on Base. Parsing refuses the zero address and a mixed-case address
+/// whose EIP-55 checksum is wrong (a typo in one letter must not bind someone else's wallet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TraderAddress(Address);
+
+impl TraderAddress {
+    pub fn new(a: Address) -> Result<Self, DomainError> {
+        if a.is_zero() {
+            return Err(DomainError::Invalid("the zero address cannot trade".into()));
+        }
+        Ok(Self(a))
+    }
+    pub fn address(&self) -> Address {
+        self.0
+    }
+    /// Lower-case hex, the form used in storage keys.
+    pub fn key(&self) -> String {
+        format!("{:#x}", self.0)
+    }
+}
+
+impl FromStr for TraderAddress {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let bad = |why: &str| DomainError::Invalid(format!("'{t}' is not a valid address: {why}"));
+        let hex = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).ok_or_else(|| bad("it must start with 0x"))?;
+        if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad("it must be 40 hex digits after 0x"));
+        }
+        let mixed = hex.bytes().any(|b| b.is_ascii_lowercase()) && hex.bytes().any(|b| b.is_ascii_uppercase());
+        let addr = if mixed {
+            Address::parse_checksummed(format!("0x{hex}"), None).map_err(|_| bad("the checksum does not match (check for a typo)"))?
+        } else {
+            Address::from_str(&format!("0x{}", hex.to_ascii_lowercase())).map_err(|_| bad("unreadable"))?
+        };
+        Self::new(addr)
+    }
+}
+
+impl TryFrom<String> for TraderAddress {
+    type Error = DomainError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<TraderAddress> for String {
+    fn from(a: TraderAddress) -> String {
+        a.0.to_checksum(None)
+    }
+}
+
+impl fmt::Display for TraderAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_checksum(None))
+    }
+}
+
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident, $max:expr, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Letters, digits and `-_.:` only, 1 to
+            #[doc = stringify!($max)]
+            /// characters.
+            pub fn parse(s: &str) -> Result<Self, DomainError> {
+                let ok = !s.is_empty()
+                    && s.len() <= $max
+                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+                if ok {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(DomainError::Invalid(format!(
+                        concat!($what, " must be 1-{} characters of letters, digits, '-', '_', '.', ':'"),
+                        $max
+                    )))
+                }
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = DomainError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+text_id!(
+    /// A signal source's name, chosen by its owner (`my-strategy`).
+    SourceId, 64, "a source id"
+);
+text_id!(
+    /// The id a signal carries (`alert-42`); with the source it is the idempotency key.
+    SignalId, 128, "a signal id"
+);
+text_id!(
+    /// Vanta's id of an intent: the idempotency key that every retry of the same request shares.
+    IntentId, 200, "an intent id"
+);
+text_id!(
+    /// Vanta's id of a position.
+    PositionId, 200, "a position id"
+);

@@ -1,0 +1,24 @@
+//! Vanta's domain core: pure types and rules, no IO.
+//!
+//! Money is integers throughout ([`money`]); pairs are resolved through the venue's catalog
+//! ([`market`]); every request that can trade is an [`intent::Intent`] with a state machine; the
+//! effective execution mode fails closed ([`exec`]). Handlers reach the world only through the
+//! [`ports`], each of which has an in-memory adapter in [`memory`].
+
+pub mod error;
+pub mod exec;
+pub mod ids;
+pub mod intent;
+pub mod market;
+pub mod memory;
+pub mod money;
+pub mod ports;
+pub mod position;
+pub mod risk;
+pub mod time;
+pub mod user;
+
+pub use error::{DomainError, DomainResult};
+
+#[cfg(test)]
+mod tests;

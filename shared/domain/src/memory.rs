@@ -1,0 +1,483 @@
+//! In-memory adapters for every port: unit tests and the local runner use them. They keep the
+//! same rules as the real adapters (conditional writes, atomic pairs, FIFO order, dedup window).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::{DomainError, DomainResult};
+use crate::exec::{ExecControl, ExecMode};
+use crate::ids::{IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
+use crate::intent::{AuditEntry, CreateOutcome, Intent, Transition};
+use crate::market::{PairCatalog, PairSymbol, Side};
+use crate::money::{PercentP, Price, Usdc};
+use crate::ports::*;
+use crate::position::{Position, PositionStatus};
+use crate::time::{Clock, Timestamp};
+use crate::user::{Follow, LeaderRef, SignalSource, User};
+
+fn lock<T>(m: &Mutex<T>) -> DomainResult<MutexGuard<'_, T>> {
+    m.lock().map_err(|_| DomainError::Internal("in-memory lock poisoned".into()))
+}
+
+#[derive(Default)]
+struct Inner {
+    users: HashMap<TelegramUserId, User>,
+    addresses: HashMap<TraderAddress, TelegramUserId>,
+    control: Option<ExecControl>,
+    intents: HashMap<IntentId, Intent>,
+    audit: HashMap<IntentId, Vec<AuditEntry>>,
+    positions: BTreeMap<(TelegramUserId, PositionId), Position>,
+    sources: HashMap<SourceId, SignalSource>,
+    follows: BTreeMap<(TelegramUserId, String), Follow>,
+    markers: HashMap<String, Timestamp>,
+}
+
+/// The whole [`Store`] in memory.
+#[derive(Default)]
+pub struct MemoryStore(Mutex<Inner>);
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn get_or_create_user(&self, user: User) -> DomainResult<User> {
+        let mut g = lock(&self.0)?;
+        Ok(g.users.entry(user.id).or_insert(user).clone())
+    }
+    async fn get_user(&self, id: TelegramUserId) -> DomainResult<Option<User>> {
+        Ok(lock(&self.0)?.users.get(&id).cloned())
+    }
+    async fn update_user(&self, user: &User) -> DomainResult<()> {
+        let mut g = lock(&self.0)?;
+        let stored = g.users.get_mut(&user.id).ok_or_else(|| DomainError::NotFound(format!("user {}", user.id)))?;
+        let trader = stored.trader;
+        *stored = user.clone();
+        stored.trader = trader;
+        Ok(())
+    }
+    async fn bind_address(&self, user: TelegramUserId, address: TraderAddress) -> DomainResult<User> {
+        let mut g = lock(&self.0)?;
+        if let Some(owner) = g.addresses.get(&address) {
+            if *owner != user {
+                return Err(DomainError::Conflict(format!("{address} is bound to another user")));
+            }
+        }
+        let previous = g.users.get(&user).ok_or_else(|| DomainError::NotFound(format!("user {user}")))?.trader;
+        if let Some(prev) = previous {
+            g.addresses.remove(&prev);
+        }
+        g.addresses.insert(address, user);
+        let u = g.users.get_mut(&user).ok_or_else(|| DomainError::NotFound(format!("user {user}")))?;
+        u.trader = Some(address);
+        Ok(u.clone())
+    }
+    async fn user_by_address(&self, address: TraderAddress) -> DomainResult<Option<User>> {
+        let g = lock(&self.0)?;
+        Ok(g.addresses.get(&address).and_then(|id| g.users.get(id)).cloned())
+    }
+}
+
+#[async_trait]
+impl ControlStore for MemoryStore {
+    async fn get_exec_control(&self) -> DomainResult<Option<ExecControl>> {
+        Ok(lock(&self.0)?.control.clone())
+    }
+    async fn put_exec_control(&self, next: &ExecControl) -> DomainResult<()> {
+        let mut g = lock(&self.0)?;
+        let current = g.control.as_ref().map_or(0, |c| c.version);
+        if next.version != current + 1 {
+            return Err(DomainError::Conflict(format!("exec mode changed meanwhile (version {current})")));
+        }
+        g.control = Some(next.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IntentStore for MemoryStore {
+    async fn create_intent(&self, intent: &Intent) -> DomainResult<CreateOutcome> {
+        let mut g = lock(&self.0)?;
+        if let Some(existing) = g.intents.get(&intent.id) {
+            return Ok(if existing.payload_hash == intent.payload_hash {
+                CreateOutcome::Duplicate(existing.clone())
+            } else {
+                CreateOutcome::Mismatch(existing.clone())
+            });
+        }
+        g.intents.insert(intent.id.clone(), intent.clone());
+        g.audit.entry(intent.id.clone()).or_default().push(AuditEntry {
+            intent: intent.id.clone(),
+            at: intent.created_at,
+            state: intent.state,
+            reason: None,
+            detail: None,
+        });
+        Ok(CreateOutcome::Created)
+    }
+    async fn get_intent(&self, id: &IntentId) -> DomainResult<Option<Intent>> {
+        Ok(lock(&self.0)?.intents.get(id).cloned())
+    }
+    async fn transition(&self, id: &IntentId, t: &Transition) -> DomainResult<Intent> {
+        let mut g = lock(&self.0)?;
+        let i = g.intents.get_mut(id).ok_or_else(|| DomainError::NotFound(format!("intent {id}")))?;
+        t.apply(i)?;
+        let out = i.clone();
+        g.audit.entry(id.clone()).or_default().push(audit_of(id, t));
+        Ok(out)
+    }
+    async fn settle_with_position(&self, id: &IntentId, t: &Transition, position: &Position) -> DomainResult<Intent> {
+        let mut g = lock(&self.0)?;
+        let key = (position.user, position.id.clone());
+        if g.positions.contains_key(&key) {
+            return Err(DomainError::Conflict(format!("position {} exists", position.id)));
+        }
+        let i = g.intents.get_mut(id).ok_or_else(|| DomainError::NotFound(format!("intent {id}")))?;
+        let mut next = i.clone();
+        t.apply(&mut next)?;
+        *i = next.clone();
+        g.positions.insert(key, position.clone());
+        g.audit.entry(id.clone()).or_default().push(audit_of(id, t));
+        Ok(next)
+    }
+    async fn user_intents(&self, user: TelegramUserId, limit: usize) -> DomainResult<Vec<Intent>> {
+        let g = lock(&self.0)?;
+        let mut v: Vec<Intent> = g.intents.values().filter(|i| i.user == user).cloned().collect();
+        v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+        v.truncate(limit);
+        Ok(v)
+    }
+    async fn audit_trail(&self, id: &IntentId) -> DomainResult<Vec<AuditEntry>> {
+        Ok(lock(&self.0)?.audit.get(id).cloned().unwrap_or_default())
+    }
+}
+
+fn audit_of(id: &IntentId, t: &Transition) -> AuditEntry {
+    AuditEntry { intent: id.clone(), at: t.at, state: t.to, reason: t.reason.clone(), detail: t.detail.clone() }
+}
+
+#[async_trait]
+impl PositionStore for MemoryStore {
+    async fn insert_position(&self, p: &Position) -> DomainResult<()> {
+        let mut g = lock(&self.0)?;
+        let key = (p.user, p.id.clone());
+        if g.positions.contains_key(&key) {
+            return Err(DomainError::Conflict(format!("position {} exists", p.id)));
+        }
+        g.positions.insert(key, p.clone());
+        Ok(())
+    }
+    async fn get_position(&self, user: TelegramUserId, id: &PositionId) -> DomainResult<Option<Position>> {
+        Ok(lock(&self.0)?.positions.get(&(user, id.clone())).cloned())
+    }
+    async fn update_position(&self, p: &Position, expected: PositionStatus) -> DomainResult<()> {
+        let mut g = lock(&self.0)?;
+        let stored = g.positions.get_mut(&(p.user, p.id.clone())).ok_or_else(|| DomainError::NotFound(format!("position {}", p.id)))?;
+        if stored.status != expected {
+            return Err(DomainError::Conflict(format!("position {} is {}, not {}", p.id, stored.status.as_str(), expected.as_str())));
+        }
+        if p.status != expected && !expected.can_become(p.status) {
+            return Err(DomainError::Conflict(format!("a position cannot go from {} to {}", expected.as_str(), p.status.as_str())));
+        }
+        *stored = p.clone();
+        Ok(())
+    }
+    async fn user_positions(&self, user: TelegramUserId, live_only: bool) -> DomainResult<Vec<Position>> {
+        let g = lock(&self.0)?;
+        Ok(g.positions.values().filter(|p| p.user == user && (!live_only || p.status.is_live())).cloned().collect())
+    }
+    async fn live_positions(&self) -> DomainResult<Vec<Position>> {
+        Ok(lock(&self.0)?.positions.values().filter(|p| p.status.is_live()).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl SourceStore for MemoryStore {
+    async fn create_source(&self, s: &SignalSource) -> DomainResult<()> {
+        let mut g = lock(&self.0)?;
+        if g.sources.contains_key(&s.id) {
+            return Err(DomainError::Conflict(format!("source id '{}' is taken", s.id)));
+        }
+        g.sources.insert(s.id.clone(), s.clone());
+        Ok(())
+    }
+    async fn get_source(&self, id: &SourceId) -> DomainResult<Option<SignalSource>> {
+        Ok(lock(&self.0)?.sources.get(id).cloned())
+    }
+    async fn source_by_tv_token_hash(&self, hash: &str) -> DomainResult<Option<SignalSource>> {
+        Ok(lock(&self.0)?.sources.values().find(|s| s.tv_token_hash == hash).cloned())
+    }
+    async fn user_sources(&self, owner: TelegramUserId) -> DomainResult<Vec<SignalSource>> {
+        let g = lock(&self.0)?;
+        let mut v: Vec<_> = g.sources.values().filter(|s| s.owner == owner).cloned().collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(v)
+    }
+    async fn rotate_source(&self, owner: TelegramUserId, s: &SignalSource) -> DomainResult<()> {
+        let mut g = lock(&self.0)?;
+        let stored = g.sources.get_mut(&s.id).ok_or_else(|| DomainError::NotFound(format!("source {}", s.id)))?;
+        if stored.owner != owner || s.owner != owner {
+            return Err(DomainError::Forbidden(format!("source {} is not yours", s.id)));
+        }
+        *stored = s.clone();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl FollowStore for MemoryStore {
+    async fn put_follow(&self, f: &Follow) -> DomainResult<()> {
+        lock(&self.0)?.follows.insert((f.follower, f.leader.key()), f.clone());
+        Ok(())
+    }
+    async fn remove_follow(&self, follower: TelegramUserId, leader: &LeaderRef) -> DomainResult<bool> {
+        Ok(lock(&self.0)?.follows.remove(&(follower, leader.key())).is_some())
+    }
+    async fn following(&self, follower: TelegramUserId) -> DomainResult<Vec<Follow>> {
+        Ok(lock(&self.0)?.follows.values().filter(|f| f.follower == follower).cloned().collect())
+    }
+    async fn followers(&self, leader: &LeaderRef) -> DomainResult<Vec<Follow>> {
+        Ok(lock(&self.0)?.follows.values().filter(|f| &f.leader == leader).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl MarkerStore for MemoryStore {
+    async fn mark_once(&self, key: &str, now: Timestamp, expires_at: Timestamp) -> DomainResult<bool> {
+        let mut g = lock(&self.0)?;
+        match g.markers.get(key) {
+            Some(exp) if *exp > now => Ok(false),
+            _ => {
+                g.markers.insert(key.to_owned(), expires_at);
+                Ok(true)
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// A FIFO queue with SQS's rules: per-group order and a 5-minute deduplication window.
+pub struct MemoryQueue {
+    clock: Arc<dyn Clock>,
+    inner: Mutex<QueueInner>,
+    notify: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct QueueInner {
+    messages: VecDeque<QueueMessage>,
+    seen: HashMap<String, Timestamp>,
+}
+
+/// SQS FIFO's deduplication interval.
+pub const DEDUP_WINDOW: Duration = Duration::from_secs(300);
+
+impl MemoryQueue {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self { clock, inner: Mutex::new(QueueInner::default()), notify: tokio::sync::Notify::new() }
+    }
+    /// Takes up to `max` messages in send order.
+    pub fn take(&self, max: usize) -> DomainResult<Vec<QueueMessage>> {
+        let mut g = lock(&self.inner)?;
+        let n = max.min(g.messages.len());
+        Ok(g.messages.drain(..n).collect())
+    }
+    /// Puts messages back at the front (a failed batch), keeping their order.
+    pub fn put_back(&self, msgs: Vec<QueueMessage>) -> DomainResult<()> {
+        let mut g = lock(&self.inner)?;
+        for m in msgs.into_iter().rev() {
+            g.messages.push_front(m);
+        }
+        Ok(())
+    }
+    pub fn len(&self) -> usize {
+        lock(&self.inner).map(|g| g.messages.len()).unwrap_or(0)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Waits until a message may be available.
+    pub async fn wait(&self) {
+        self.notify.notified().await;
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    async fn send(&self, msg: QueueMessage) -> DomainResult<()> {
+        if msg.group.is_empty() || msg.dedup_id.is_empty() {
+            return Err(DomainError::Invalid("FIFO messages need a group and a deduplication id".into()));
+        }
+        let now = self.clock.now();
+        {
+            let mut g = lock(&self.inner)?;
+            if let Some(at) = g.seen.get(&msg.dedup_id) {
+                if now.since(*at) < DEDUP_WINDOW.as_millis() as i64 {
+                    return Ok(()); // accepted and dropped, as SQS does
+                }
+            }
+            g.seen.insert(msg.dedup_id.clone(), now);
+            g.messages.push_back(msg);
+        }
+        self.notify.notify_one();
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Prices set by hand (tests) or by a replayed feed (local runner).
+#[derive(Default)]
+pub struct FixedPrices(Mutex<HashMap<PairSymbol, Vec<PriceQuote>>>);
+
+impl FixedPrices {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets one source's quote for a pair, replacing that source's previous one.
+    pub fn set(&self, pair: PairSymbol, source: &str, price: Price, at: Timestamp) -> DomainResult<()> {
+        let mut g = lock(&self.0)?;
+        let v = g.entry(pair.clone()).or_default();
+        v.retain(|q| q.source != source);
+        v.push(PriceQuote { pair, price, published_at: at, source: source.to_owned() });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Prices for FixedPrices {
+    async fn quotes(&self, pair: &PairSymbol) -> DomainResult<Vec<PriceQuote>> {
+        Ok(lock(&self.0)?.get(pair).cloned().unwrap_or_default())
+    }
+}
+
+/// Keeps every message "sent" (tests read them; the local runner prints them).
+#[derive(Default)]
+pub struct RecordingChat(Mutex<Vec<OutgoingMessage>>);
+
+impl RecordingChat {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn sent(&self) -> Vec<OutgoingMessage> {
+        lock(&self.0).map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Chat for RecordingChat {
+    async fn send(&self, msg: &OutgoingMessage) -> DomainResult<()> {
+        lock(&self.0)?.push(msg.clone());
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// The paper venue: fills market orders at the freshest oracle quote, moved against the trader by
+/// half the pair's spread, and charges the pair's open/close fee on notional. Slippage beyond the
+/// order's tolerance is refused, as the venue would.
+pub struct PaperVenue {
+    catalog: Arc<PairCatalog>,
+    prices: Arc<dyn Prices>,
+    clock: Arc<dyn Clock>,
+    book: Mutex<BTreeMap<(TraderAddress, u16, u32), VenuePosition>>,
+}
+
+impl PaperVenue {
+    pub fn new(catalog: Arc<PairCatalog>, prices: Arc<dyn Prices>, clock: Arc<dyn Clock>) -> Self {
+        Self { catalog, prices, clock, book: Mutex::new(BTreeMap::new()) }
+    }
+
+    async fn mark(&self, pair: &PairSymbol) -> DomainResult<Price> {
+        let quotes = self.prices.quotes(pair).await?;
+        quotes
+            .iter()
+            .max_by_key(|q| q.published_at)
+            .map(|q| q.price)
+            .ok_or_else(|| DomainError::Unavailable(format!("no price for {pair}")))
+    }
+}
+
+/// `price` moved against the trader by half of `spread` (percent × 1e10), rounded against them.
+fn with_half_spread(price: Price, spread: PercentP, buy: bool) -> DomainResult<Price> {
+    let p = u128::from(price.raw());
+    let half = crate::money::mul_div_ceil(p, u128::from(spread.raw()), 2 * u128::from(PercentP::HUNDRED.raw()))
+        .ok_or_else(|| DomainError::Internal("spread overflow".into()))?;
+    let v = if buy { p + half } else { p.saturating_sub(half) };
+    u64::try_from(v).map(Price::from_raw).map_err(|_| DomainError::Internal("price overflow".into()))
+}
+
+#[async_trait]
+impl Venue for PaperVenue {
+    fn mode(&self) -> ExecMode {
+        ExecMode::Dry
+    }
+    async fn pairs(&self) -> DomainResult<Arc<PairCatalog>> {
+        Ok(self.catalog.clone())
+    }
+    async fn execute(&self, client_ref: &IntentId, order: &VenueOrder) -> DomainResult<VenueFill> {
+        let now = self.clock.now();
+        match order {
+            VenueOrder::Open { trader, pair, side, collateral, leverage, reference_price, slippage, tp, sl } => {
+                let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
+                let mark = self.mark(&info.symbol).await?;
+                let fill = with_half_spread(mark, info.spread, side.is_buy())?;
+                let limit = crate::money::mul_div_floor(u128::from(reference_price.raw()), u128::from(slippage.raw()), u128::from(PercentP::HUNDRED.raw()))
+                    .ok_or_else(|| DomainError::Internal("slippage overflow".into()))?;
+                let (f, r) = (u128::from(fill.raw()), u128::from(reference_price.raw()));
+                let slipped = match side {
+                    Side::Long => f > r + limit,
+                    Side::Short => f + limit < r,
+                };
+                if slipped {
+                    return Err(DomainError::Refused(format!("price moved beyond the slippage tolerance ({fill} vs {reference_price})")));
+                }
+                let notional = leverage.notional(*collateral)?;
+                let fee = info.open_fee.of_usdc_ceil(notional)?;
+                let mut book = lock(&self.book)?;
+                let used: Vec<u32> = book.keys().filter(|(t, p, _)| t == trader && *p == pair.0).map(|(_, _, i)| *i).collect();
+                let trade_index = (0..40u32).find(|i| !used.contains(i)).ok_or_else(|| DomainError::Refused("40 trades open on this pair already".into()))?;
+                book.insert(
+                    (*trader, pair.0, trade_index),
+                    VenuePosition { trader: *trader, pair: *pair, trade_index, side: *side, collateral: *collateral, leverage: *leverage, open_price: fill, tp: *tp, sl: *sl },
+                );
+                Ok(VenueFill { pair: *pair, trade_index, side: *side, price: fill, collateral: *collateral, leverage: *leverage, fee, at: now, venue_ref: format!("paper:{client_ref}") })
+            }
+            VenueOrder::Close { trader, pair, trade_index, collateral } => {
+                let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
+                let key = (*trader, pair.0, *trade_index);
+                let pos = lock(&self.book)?.get(&key).cloned().ok_or_else(|| DomainError::NotFound("no such open trade".into()))?;
+                let mark = self.mark(&info.symbol).await?;
+                let fill = with_half_spread(mark, info.spread, !pos.side.is_buy())?;
+                let closing = (*collateral).min(pos.collateral);
+                let fee = info.close_fee.of_usdc_ceil(pos.leverage.notional(closing)?)?;
+                let mut book = lock(&self.book)?;
+                let remaining = pos.collateral.checked_sub(closing)?;
+                if remaining.is_zero() {
+                    book.remove(&key);
+                } else if let Some(p) = book.get_mut(&key) {
+                    p.collateral = remaining;
+                }
+                Ok(VenueFill { pair: *pair, trade_index: *trade_index, side: pos.side, price: fill, collateral: closing, leverage: pos.leverage, fee, at: now, venue_ref: format!("paper:{client_ref}") })
+            }
+            VenueOrder::UpdateTpSl { trader, pair, trade_index, tp, sl } => {
+                let mut book = lock(&self.book)?;
+                let p = book.get_mut(&(*trader, pair.0, *trade_index)).ok_or_else(|| DomainError::NotFound("no such open trade".into()))?;
+                p.tp = *tp;
+                p.sl = *sl;
+                Ok(VenueFill { pair: *pair, trade_index: *trade_index, side: p.side, price: p.open_price, collateral: p.collateral, leverage: p.leverage, fee: Usdc::ZERO, at: now, venue_ref: format!("paper:{client_ref}") })
+            }
+        }
+    }
+    async fn positions(&self, trader: TraderAddress) -> DomainResult<Vec<VenuePosition>> {
+        Ok(lock(&self.book)?.values().filter(|p| p.trader == trader).cloned().collect())
+    }
+}

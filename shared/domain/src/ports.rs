@@ -1,0 +1,258 @@
+//! The ports: small async traits the handlers depend on. Every port has an in-memory adapter
+//! ([`crate::memory`]) used by unit tests and the local runner; the Lambda adapters live in their
+//! own crates (DynamoDB, SQS, KMS, Avantis, Telegram).
+
+use std::sync::Arc;
+
+use alloy_primitives::{B256, Signature};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainResult;
+use crate::exec::{ExecControl, ExecMode};
+use crate::ids::{ChatId, IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
+use crate::intent::{AuditEntry, CreateOutcome, Intent, Transition};
+use crate::market::{PairCatalog, PairIndex, PairSymbol, Side};
+use crate::money::{Leverage, Price, SlippageP, Usdc};
+use crate::position::{Position, PositionStatus};
+use crate::time::Timestamp;
+use crate::user::{Follow, LeaderRef, SignalSource, User};
+
+// ---------------------------------------------------------------------------------------------
+// Store
+// ---------------------------------------------------------------------------------------------
+
+/// Users and the binding of trader addresses (one address belongs to at most one user).
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates the user if absent; returns the stored user either way.
+    async fn get_or_create_user(&self, user: User) -> DomainResult<User>;
+    async fn get_user(&self, id: TelegramUserId) -> DomainResult<Option<User>>;
+    /// Saves changes to an existing user (settings, pause, active flag). Never changes `trader`.
+    async fn update_user(&self, user: &User) -> DomainResult<()>;
+    /// Binds `address` to `user` atomically: the address claim and the user's record change
+    /// together, or neither does. Refused with `Conflict` if another user holds the address.
+    /// Releases the user's previous address, if any.
+    async fn bind_address(&self, user: TelegramUserId, address: TraderAddress) -> DomainResult<User>;
+    async fn user_by_address(&self, address: TraderAddress) -> DomainResult<Option<User>>;
+}
+
+/// The operators' exec-mode item.
+#[async_trait]
+pub trait ControlStore: Send + Sync {
+    async fn get_exec_control(&self) -> DomainResult<Option<ExecControl>>;
+    /// Writes `next` if the stored version is `next.version - 1` (or absent for version 1).
+    async fn put_exec_control(&self, next: &ExecControl) -> DomainResult<()>;
+}
+
+/// Intents, their idempotency records and audit trail.
+#[async_trait]
+pub trait IntentStore: Send + Sync {
+    /// Writes the idempotency record and the intent together, unless the key exists.
+    async fn create_intent(&self, intent: &Intent) -> DomainResult<CreateOutcome>;
+    async fn get_intent(&self, id: &IntentId) -> DomainResult<Option<Intent>>;
+    /// Moves an intent from `t.from` to `t.to` and appends the audit entry, atomically; refused
+    /// with `Conflict` if the intent is not in `t.from`.
+    async fn transition(&self, id: &IntentId, t: &Transition) -> DomainResult<Intent>;
+    /// Settles an intent and records the position it opened, atomically: if either condition
+    /// fails (intent not in `t.from`, position id taken) neither item changes.
+    async fn settle_with_position(&self, id: &IntentId, t: &Transition, position: &Position) -> DomainResult<Intent>;
+    /// A user's intents, newest first.
+    async fn user_intents(&self, user: TelegramUserId, limit: usize) -> DomainResult<Vec<Intent>>;
+    async fn audit_trail(&self, id: &IntentId) -> DomainResult<Vec<AuditEntry>>;
+}
+
+/// Positions as Vanta recorded them (the venue is reconciled into them by the indexer).
+#[async_trait]
+pub trait PositionStore: Send + Sync {
+    /// Refused with `Conflict` if the id exists.
+    async fn insert_position(&self, p: &Position) -> DomainResult<()>;
+    async fn get_position(&self, user: TelegramUserId, id: &PositionId) -> DomainResult<Option<Position>>;
+    /// Replaces a position if its stored status is `expected` (and the transition is allowed).
+    async fn update_position(&self, p: &Position, expected: PositionStatus) -> DomainResult<()>;
+    async fn user_positions(&self, user: TelegramUserId, live_only: bool) -> DomainResult<Vec<Position>>;
+    /// Every live (open or closing) position, for TP/SL and reconciliation.
+    async fn live_positions(&self) -> DomainResult<Vec<Position>>;
+}
+
+/// Signal sources.
+#[async_trait]
+pub trait SourceStore: Send + Sync {
+    /// Refused with `Conflict` if the id is taken (by anyone).
+    async fn create_source(&self, s: &SignalSource) -> DomainResult<()>;
+    async fn get_source(&self, id: &SourceId) -> DomainResult<Option<SignalSource>>;
+    async fn source_by_tv_token_hash(&self, hash: &str) -> DomainResult<Option<SignalSource>>;
+    async fn user_sources(&self, owner: TelegramUserId) -> DomainResult<Vec<SignalSource>>;
+    /// Replaces secret and token of a source the owner holds; `Forbidden` for anyone else.
+    async fn rotate_source(&self, owner: TelegramUserId, s: &SignalSource) -> DomainResult<()>;
+}
+
+/// Copy-trading relations.
+#[async_trait]
+pub trait FollowStore: Send + Sync {
+    async fn put_follow(&self, f: &Follow) -> DomainResult<()>;
+    async fn remove_follow(&self, follower: TelegramUserId, leader: &LeaderRef) -> DomainResult<bool>;
+    async fn following(&self, follower: TelegramUserId) -> DomainResult<Vec<Follow>>;
+    async fn followers(&self, leader: &LeaderRef) -> DomainResult<Vec<Follow>>;
+}
+
+/// Seen-once markers with an expiry (Telegram update ids, confirmations, rate windows).
+#[async_trait]
+pub trait MarkerStore: Send + Sync {
+    /// True the first time `key` is marked before `expires_at`; false while a live mark exists.
+    async fn mark_once(&self, key: &str, now: Timestamp, expires_at: Timestamp) -> DomainResult<bool>;
+}
+
+/// The whole store, as handlers take it.
+pub trait Store: UserStore + ControlStore + IntentStore + PositionStore + SourceStore + FollowStore + MarkerStore {}
+impl<T: UserStore + ControlStore + IntentStore + PositionStore + SourceStore + FollowStore + MarkerStore> Store for T {}
+
+// ---------------------------------------------------------------------------------------------
+// Queue
+// ---------------------------------------------------------------------------------------------
+
+/// A message for `signals.fifo`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueMessage {
+    /// FIFO group: the trader account, so one account's intents run in order.
+    pub group: String,
+    /// Deduplication id: the intent id (SQS drops a repeat within 5 minutes).
+    pub dedup_id: String,
+    pub body: String,
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, msg: QueueMessage) -> DomainResult<()>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signer
+// ---------------------------------------------------------------------------------------------
+
+/// Signs 32-byte digests (EIP-712 intents, transactions) with a delegate key.
+#[async_trait]
+pub trait Signer: Send + Sync {
+    fn address(&self) -> TraderAddress;
+    /// A 65-byte secp256k1 signature with low `s` and the recovery id, over exactly `digest`.
+    async fn sign_digest(&self, digest: B256) -> DomainResult<Signature>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Venue
+// ---------------------------------------------------------------------------------------------
+
+/// An order as the venue takes it: pair resolved, units in venue terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum VenueOrder {
+    Open {
+        trader: TraderAddress,
+        pair: PairIndex,
+        side: Side,
+        collateral: Usdc,
+        leverage: Leverage,
+        /// The price the order was priced at (oracle); slippage is measured from it.
+        reference_price: Price,
+        slippage: SlippageP,
+        tp: Option<Price>,
+        sl: Option<Price>,
+    },
+    Close {
+        trader: TraderAddress,
+        pair: PairIndex,
+        trade_index: u32,
+        /// Collateral to close (all of it for a full close).
+        collateral: Usdc,
+    },
+    UpdateTpSl { trader: TraderAddress, pair: PairIndex, trade_index: u32, tp: Option<Price>, sl: Option<Price> },
+}
+
+/// A fill reported by the venue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueFill {
+    pub pair: PairIndex,
+    pub trade_index: u32,
+    pub side: Side,
+    pub price: Price,
+    pub collateral: Usdc,
+    pub leverage: Leverage,
+    pub fee: Usdc,
+    pub at: Timestamp,
+    /// The venue's reference for the order (tracking id, tx hash).
+    pub venue_ref: String,
+}
+
+/// A position as the venue reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenuePosition {
+    pub trader: TraderAddress,
+    pub pair: PairIndex,
+    pub trade_index: u32,
+    pub side: Side,
+    pub collateral: Usdc,
+    pub leverage: Leverage,
+    pub open_price: Price,
+    pub tp: Option<Price>,
+    pub sl: Option<Price>,
+}
+
+/// Where orders go: the paper venue in DRY, Avantis in LIVE.
+#[async_trait]
+pub trait Venue: Send + Sync {
+    fn mode(&self) -> ExecMode;
+    async fn pairs(&self) -> DomainResult<Arc<PairCatalog>>;
+    /// Executes `order` for intent `client_ref`. A venue that cannot tell whether the order took
+    /// effect returns `Ambiguous`, and the caller reconciles through [`Venue::positions`].
+    async fn execute(&self, client_ref: &IntentId, order: &VenueOrder) -> DomainResult<VenueFill>;
+    async fn positions(&self, trader: TraderAddress) -> DomainResult<Vec<VenuePosition>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prices
+// ---------------------------------------------------------------------------------------------
+
+/// A price with its publish time and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceQuote {
+    pub pair: PairSymbol,
+    pub price: Price,
+    pub published_at: Timestamp,
+    pub source: String,
+}
+
+#[async_trait]
+pub trait Prices: Send + Sync {
+    /// Every source's latest quote for `pair` (the caller checks freshness and agreement).
+    async fn quotes(&self, pair: &PairSymbol) -> DomainResult<Vec<PriceQuote>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat
+// ---------------------------------------------------------------------------------------------
+
+/// An inline button: a label and opaque callback data (never amounts or addresses).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    pub data: String,
+}
+
+/// A message to a chat, HTML-formatted (the text is already escaped by whoever built it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingMessage {
+    pub chat: ChatId,
+    pub html: String,
+    pub buttons: Vec<Vec<Button>>,
+}
+
+impl OutgoingMessage {
+    pub fn text(chat: ChatId, html: impl Into<String>) -> Self {
+        Self { chat, html: html.into(), buttons: Vec::new() }
+    }
+}
+
+#[async_trait]
+pub trait Chat: Send + Sync {
+    async fn send(&self, msg: &OutgoingMessage) -> DomainResult<()>;
+}

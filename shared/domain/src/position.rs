@@ -1,0 +1,126 @@
+//! Positions and their arithmetic (PnL, liquidation price), in integers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+use crate::exec::ExecMode;
+use crate::ids::{IntentId, PositionId, TelegramUserId};
+use crate::market::{PairIndex, PairSymbol, Side};
+use crate::money::{AmountError, Bps, Leverage, Price, SignedUsdc, Usdc};
+use crate::time::Timestamp;
+
+/// Where a position is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PositionStatus {
+    Open,
+    /// A close was submitted and is not yet confirmed.
+    Closing,
+    Closed,
+    Liquidated,
+}
+
+impl PositionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PositionStatus::Open => "OPEN",
+            PositionStatus::Closing => "CLOSING",
+            PositionStatus::Closed => "CLOSED",
+            PositionStatus::Liquidated => "LIQUIDATED",
+        }
+    }
+    pub fn is_live(self) -> bool {
+        matches!(self, PositionStatus::Open | PositionStatus::Closing)
+    }
+    pub fn can_become(self, next: PositionStatus) -> bool {
+        use PositionStatus::*;
+        matches!((self, next), (Open, Closing) | (Open, Closed) | (Open, Liquidated) | (Closing, Closed) | (Closing, Open) | (Closing, Liquidated))
+    }
+}
+
+/// Share of collateral lost at liquidation on Avantis v2 (85 %, before fees).
+pub const LIQUIDATION_LOSS: Bps = Bps::new_const(8_500);
+
+/// A position as Vanta records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub id: PositionId,
+    pub user: TelegramUserId,
+    pub pair: PairSymbol,
+    pub pair_index: PairIndex,
+    /// The venue's trade index within the pair (Avantis: 0–39).
+    pub trade_index: Option<u32>,
+    pub side: Side,
+    pub collateral: Usdc,
+    pub leverage: Leverage,
+    pub open_price: Price,
+    pub tp: Option<Price>,
+    pub sl: Option<Price>,
+    pub mode: ExecMode,
+    pub status: PositionStatus,
+    pub opened_by: IntentId,
+    pub opened_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+    pub close_price: Option<Price>,
+    pub realised_pnl: Option<SignedUsdc>,
+    /// Fees paid so far (open + close).
+    pub fees: Usdc,
+}
+
+impl Position {
+    pub fn notional(&self) -> Result<Usdc, AmountError> {
+        self.leverage.notional(self.collateral)
+    }
+
+    /// PnL at `mark`, before fees: notional × (mark − open) / open, sign by side, rounded toward
+    /// zero.
+    pub fn pnl_at(&self, mark: Price) -> Result<SignedUsdc, DomainError> {
+        pnl(self.side, self.collateral, self.leverage, self.open_price, mark)
+    }
+
+    /// Liquidation price: where the loss reaches [`LIQUIDATION_LOSS`] of collateral.
+    pub fn liquidation_price(&self) -> Result<Price, DomainError> {
+        liquidation_price(self.side, self.open_price, self.leverage)
+    }
+}
+
+/// PnL of a position at `mark`, before fees, rounded toward zero.
+pub fn pnl(side: Side, collateral: Usdc, leverage: Leverage, open: Price, mark: Price) -> Result<SignedUsdc, DomainError> {
+    if open.is_zero() {
+        return Err(DomainError::Invalid("open price is zero".into()));
+    }
+    let notional = i128::from(leverage.notional(collateral)?.raw());
+    let diff = i128::from(mark.raw()) - i128::from(open.raw());
+    let signed = match side {
+        Side::Long => diff,
+        Side::Short => -diff,
+    };
+    let v = notional.checked_mul(signed).ok_or_else(|| DomainError::Internal("pnl overflow".into()))? / i128::from(open.raw());
+    i64::try_from(v).map(SignedUsdc::from_raw).map_err(|_| DomainError::Internal("pnl overflow".into()))
+}
+
+/// Liquidation price for an entry: `open ∓ open × 85 % / leverage` (long below, short above).
+/// The distance is rounded down, so the reported price is never farther than the true one.
+pub fn liquidation_price(side: Side, open: Price, leverage: Leverage) -> Result<Price, DomainError> {
+    let open_raw = u128::from(open.raw());
+    let dist = open_raw
+        .checked_mul(u128::from(LIQUIDATION_LOSS.raw()))
+        .and_then(|v| v.checked_mul(u128::from(Leverage::ONE_RAW)))
+        .map(|v| v / (10_000 * u128::from(leverage.raw())))
+        .ok_or_else(|| DomainError::Internal("liquidation price overflow".into()))?;
+    let raw = match side {
+        Side::Long => open_raw.saturating_sub(dist),
+        Side::Short => open_raw.saturating_add(dist),
+    };
+    u64::try_from(raw).map(Price::from_raw).map_err(|_| DomainError::Internal("liquidation price overflow".into()))
+}
+
+/// Distance from `price` to `liq`, in bps of `price`, rounded down.
+pub fn distance_bps(price: Price, liq: Price) -> Bps {
+    if price.is_zero() {
+        return Bps::new_const(0);
+    }
+    let p = u128::from(price.raw());
+    let d = p.abs_diff(u128::from(liq.raw()));
+    Bps::new_const(u32::try_from(d * 10_000 / p).unwrap_or(u32::MAX))
+}

@@ -1,0 +1,5 @@
+//! Test support shared by the integration tests and the local runner: processes started on free
+//! loopback ports (moto, anvil) and small fake servers speaking the real wire protocols.
+
+pub mod moto;
+pub mod net;
