@@ -21,7 +21,7 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 run: ## Run the whole system locally (in-memory store, DRY mode, no AWS account)
-	cargo run --release -p vanta-local
+	cargo run -p vanta-local
 
 test: tools node-tools ## Run every test: unit, property, moto/anvil-backed integration, template validation
 	$(MAKE) --no-print-directory test-rust

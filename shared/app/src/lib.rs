@@ -1,1 +1,22 @@
+//! Vanta's handlers. Each Lambda's `main.rs` wires adapters into [`Deps`] and hands events to
+//! one of these plain async functions; the local runner calls the very same functions.
+//!
+//! | function        | entry point                 |
+//! |-----------------|-----------------------------|
+//! | `webhook`       | [`api::handle`]             |
+//! | `telegram`      | [`telegram::handle`]        |
+//! | `signal-worker` | [`worker::handle_message`]  |
+//! | `tpsl`          | [`schedule::tpsl_tick`]     |
+//! | `indexer`       | [`schedule::indexer_tick`]  |
 
+pub mod api;
+pub mod deps;
+pub mod metrics;
+pub mod schedule;
+pub mod telegram;
+pub mod worker;
+
+pub use deps::Deps;
+
+#[cfg(test)]
+mod tests;

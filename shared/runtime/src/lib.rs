@@ -1,1 +1,26 @@
+//! Cold-start plumbing shared by every function and the local runner: typed configuration from
+//! the environment, tracing, AWS SDK configuration and the SQS FIFO batch rule.
 
+pub mod config;
+pub mod http;
+pub mod sqs_batch;
+
+pub use config::{Config, ConfigError};
+
+/// Installs the global tracing subscriber: JSON lines under Lambda (or `VANTA_LOG_FORMAT=json`),
+/// human-readable text otherwise. Level from `RUST_LOG` (default `info`). Safe to call twice.
+pub fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = if json {
+        builder.json().flatten_event(true).with_current_span(false).without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// The AWS SDK configuration. `AWS_ENDPOINT_URL` (a local emulator) is honoured by the SDK itself.
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}

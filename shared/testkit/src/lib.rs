@@ -1,5 +1,6 @@
 //! Test support shared by the integration tests and the local runner: processes started on free
 //! loopback ports (moto, anvil) and small fake servers speaking the real wire protocols.
 
+pub mod fake_kms;
 pub mod moto;
 pub mod net;

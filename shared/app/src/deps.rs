@@ -1,0 +1,39 @@
+//! What handlers depend on: ports and configuration, nothing else.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use vanta_domain::exec::{EffectiveExec, effective_exec};
+use vanta_domain::ports::{Chat, Queue, Store};
+use vanta_domain::time::Clock;
+use vanta_runtime::Config;
+
+use crate::metrics::Metrics;
+
+/// Everything a handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct Deps {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn Queue>,
+    pub chat: Arc<dyn Chat>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub started: Instant,
+}
+
+impl Deps {
+    pub fn new(config: Config, store: Arc<dyn Store>, queue: Arc<dyn Queue>, chat: Arc<dyn Chat>, clock: Arc<dyn Clock>) -> Self {
+        Self { config: Arc::new(config), store, queue, chat, clock, metrics: Arc::new(Metrics::default()), started: Instant::now() }
+    }
+
+    /// The effective exec mode, read now from the store and combined with the environment.
+    /// Any failure reads as DRY. Call it immediately before signing, never cache it.
+    pub async fn effective_exec(&self) -> EffectiveExec {
+        let stored = self.store.get_exec_control().await;
+        if let Err(e) = &stored {
+            tracing::warn!(error = %e, "exec mode unreadable; failing closed to DRY");
+        }
+        effective_exec(self.config.exec, stored)
+    }
+}

@@ -1,0 +1,76 @@
+//! SQS FIFO adapter for the Queue port.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use vanta_domain::ports::{Queue, QueueMessage};
+use vanta_domain::{DomainError, DomainResult};
+
+/// Sends to one FIFO queue (`signals.fifo`).
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Self { client, url: url.into() }
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, msg: QueueMessage) -> DomainResult<()> {
+        if msg.group.is_empty() || msg.dedup_id.is_empty() {
+            return Err(DomainError::Invalid("FIFO messages need a group and a deduplication id".into()));
+        }
+        // SQS limits the deduplication id to 128 characters of a restricted set.
+        let dedup = sanitize_dedup_id(&msg.dedup_id);
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_group_id(&msg.group)
+            .message_deduplication_id(dedup)
+            .message_body(&msg.body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                let e = aws_sdk_sqs::error::DisplayErrorContext(e);
+                tracing::warn!(error = %e, "sqs send failed");
+                DomainError::Unavailable(format!("queue send failed: {e}"))
+            })
+    }
+}
+
+/// A deduplication id SQS accepts: ids that fit its alphabet and length pass unchanged; others
+/// become a SHA-256-like stable digest of themselves so distinct ids stay distinct.
+pub fn sanitize_dedup_id(id: &str) -> String {
+    let ok = id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".contains(&b));
+    if ok {
+        return id.to_owned();
+    }
+    // FNV-1a 128-bit: stable across processes, no extra dependency; collisions are not a
+    // security concern here because the store's idempotency record is the real guard.
+    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+    for b in id.bytes() {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000000001000000000000000000013B);
+    }
+    format!("h-{h:032x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup_ids_are_valid_and_stable() {
+        assert_eq!(sanitize_dedup_id("sig:my-strategy:alert-42"), "sig:my-strategy:alert-42");
+        let long = "x".repeat(200);
+        let a = sanitize_dedup_id(&long);
+        assert!(a.len() <= 128);
+        assert_eq!(a, sanitize_dedup_id(&long));
+        assert_ne!(sanitize_dedup_id("ü1"), sanitize_dedup_id("ü2"));
+    }
+}

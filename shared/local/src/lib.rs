@@ -1,0 +1,285 @@
+//! The local runner: every Vanta function in one process over the same handlers the Lambdas use.
+//!
+//! - HTTP on `VANTA_HTTP_ADDR`: the `webhook` routes and the `telegram` webhook route;
+//! - an in-process FIFO queue feeding the `signal-worker` handler (SQS's rules: order, dedup,
+//!   failed messages retried, then dead-lettered after [`MAX_RECEIVES`]);
+//! - schedule ticks for `tpsl` and `indexer` every `VANTA_TICK_SECS` (default 60);
+//! - the in-memory store, DRY mode whatever the environment says.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use vanta_app::{Deps, api, schedule, telegram, worker};
+use vanta_domain::exec::ExecMode;
+use vanta_domain::memory::{MemoryQueue, MemoryStore};
+use vanta_domain::ports::{Chat, OutgoingMessage, QueueMessage};
+use vanta_domain::time::{Clock, SystemClock};
+use vanta_domain::{DomainError, DomainResult};
+use vanta_runtime::Config;
+use vanta_runtime::http::{HttpRequest, HttpResponse, MAX_BODY_BYTES};
+
+/// Receives before a local message is dead-lettered (the SAM template uses the same number).
+pub const MAX_RECEIVES: u32 = 5;
+
+/// Prints chat messages to the console when no Telegram token is configured.
+pub struct ConsoleChat;
+
+#[async_trait::async_trait]
+impl Chat for ConsoleChat {
+    async fn send(&self, msg: &OutgoingMessage) -> DomainResult<()> {
+        println!("[telegram → chat {}] {}", msg.chat, msg.html);
+        Ok(())
+    }
+}
+
+/// The assembled system, not yet listening.
+pub struct System {
+    pub deps: Deps,
+    pub queue: Arc<MemoryQueue>,
+    tick: Duration,
+}
+
+impl System {
+    /// Wires in-memory adapters. The exec mode is forced to DRY: the local runner never trades.
+    pub fn build(mut config: Config) -> Result<Self, DomainError> {
+        if config.exec.mode == ExecMode::Live {
+            tracing::warn!("COPY_EXECUTION_MODE=LIVE ignored: the local runner is always DRY");
+        }
+        config.exec.mode = ExecMode::Dry;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let queue = Arc::new(MemoryQueue::new(clock.clone()));
+        let chat: Arc<dyn Chat> = match &config.telegram_bot_token {
+            Some(token) => Arc::new(vanta_telegram::TelegramChat::new(token.expose_secret(), &config.telegram_api_url)?),
+            None => Arc::new(ConsoleChat),
+        };
+        let tick = std::env::var("VANTA_TICK_SECS").ok().and_then(|s| s.parse().ok()).map_or(Duration::from_secs(60), Duration::from_secs);
+        let deps = Deps::new(config, Arc::new(MemoryStore::new()), queue.clone(), chat, clock);
+        Ok(Self { deps, queue, tick })
+    }
+
+    /// Binds the HTTP address and starts every loop.
+    pub async fn start(self) -> std::io::Result<Running> {
+        let listener = TcpListener::bind(self.deps.config.http_addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(serve_http(listener, self.deps.clone(), stop_rx.clone()));
+        tasks.spawn(run_worker(self.deps.clone(), self.queue.clone(), stop_rx.clone()));
+        tasks.spawn(run_schedules(self.deps.clone(), self.tick, stop_rx));
+        Ok(Running { addr, stop_tx, tasks, deps: self.deps })
+    }
+}
+
+/// A started system.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub deps: Deps,
+    stop_tx: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// What is running and how to poke it.
+    pub fn banner(&self) -> String {
+        let a = self.addr;
+        let tg = if self.deps.config.telegram_bot_token.is_some() { "Bot API (token set)" } else { "console (set TELEGRAM_BOT_TOKEN to talk to a real bot)" };
+        format!(
+            "\nVanta is running locally — DRY mode, in-memory store, no AWS.\n\n\
+             \x20 http            http://{a}\n\
+             \x20 webhook fn      GET /healthz /readyz /health /metrics, POST /signals, POST /signals/tv/{{token}}\n\
+             \x20 telegram fn     POST /telegram (needs TELEGRAM_WEBHOOK_SECRET)\n\
+             \x20 signal-worker   in-process FIFO queue\n\
+             \x20 tpsl, indexer   every {}s\n\
+             \x20 chat            {tg}\n\n\
+             Try:\n\
+             \x20 curl -s http://{a}/healthz\n\
+             \x20 curl -s http://{a}/health\n\
+             \x20 curl -s http://{a}/metrics\n\n\
+             Ctrl-C stops everything.\n",
+            schedule_secs(&self.deps)
+        )
+    }
+
+    /// Stops every loop and waits for them.
+    pub async fn stop(mut self) {
+        let _ = self.stop_tx.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+fn schedule_secs(_deps: &Deps) -> u64 {
+    std::env::var("VANTA_TICK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60)
+}
+
+/// Routes a request the way API Gateway does: `/telegram` to the telegram function, everything
+/// else to the webhook function.
+pub async fn dispatch(deps: &Deps, req: HttpRequest) -> HttpResponse {
+    if req.path.trim_end_matches('/') == "/telegram" { telegram::handle(deps, req).await } else { api::handle(deps, req).await }
+}
+
+async fn serve_http(listener: TcpListener, deps: Deps, mut stop: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let Ok((stream, peer)) = accepted else { continue };
+        let deps = deps.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: hyper::Request<Incoming>| {
+                let deps = deps.clone();
+                async move { Ok::<_, Infallible>(to_hyper(handle_hyper(&deps, req, peer).await)) }
+            });
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+                tracing::debug!(error = %e, "http connection ended");
+            }
+        });
+    }
+}
+
+async fn handle_hyper(deps: &Deps, req: hyper::Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return HttpResponse::error(413, format!("body larger than {MAX_BODY_BYTES} bytes")),
+    };
+    let req = HttpRequest {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned()))).collect(),
+        body,
+        source_ip: Some(peer.ip().to_string()),
+    };
+    dispatch(deps, req).await
+}
+
+fn to_hyper(resp: HttpResponse) -> hyper::Response<Full<Bytes>> {
+    let mut out = hyper::Response::new(Full::new(resp.body));
+    *out.status_mut() = http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in resp.headers {
+        if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k), http::HeaderValue::try_from(v)) {
+            out.headers_mut().insert(k, v);
+        }
+    }
+    out
+}
+
+/// Feeds queued messages to the worker handler with SQS FIFO semantics: in order; a failed
+/// message is retried (with the rest behind it) up to [`MAX_RECEIVES`] times, then dead-lettered.
+async fn run_worker(deps: Deps, queue: Arc<MemoryQueue>, mut stop: watch::Receiver<bool>) {
+    let mut receives: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    loop {
+        let batch = queue.take(10).unwrap_or_default();
+        if batch.is_empty() {
+            tokio::select! {
+                _ = queue.wait() => {},
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
+        let mut rest: Vec<QueueMessage> = Vec::new();
+        for msg in batch {
+            if !rest.is_empty() {
+                rest.push(msg);
+                continue;
+            }
+            match worker::handle_message(&deps, &msg.body).await {
+                Ok(()) => {
+                    receives.remove(&msg.dedup_id);
+                }
+                Err(e) => {
+                    let n = receives.entry(msg.dedup_id.clone()).or_insert(0);
+                    *n += 1;
+                    if *n >= MAX_RECEIVES {
+                        tracing::error!(dedup_id = %msg.dedup_id, error = %e, "message dead-lettered after {MAX_RECEIVES} receives");
+                        receives.remove(&msg.dedup_id);
+                    } else {
+                        tracing::warn!(dedup_id = %msg.dedup_id, error = %e, attempt = *n, "message failed; will retry");
+                        rest.push(msg);
+                    }
+                }
+            }
+        }
+        if !rest.is_empty() {
+            let _ = queue.put_back(rest);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {},
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+async fn run_schedules(deps: Deps, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                if let Err(e) = schedule::tpsl_tick(&deps).await { tracing::warn!(error = %e, "tpsl tick failed"); }
+                if let Err(e) = schedule::indexer_tick(&deps).await { tracing::warn!(error = %e, "indexer tick failed"); }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn config(env: &[(&str, &str)]) -> Config {
+        let m: std::collections::HashMap<String, String> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        Config::from_lookup(|k| m.get(k).cloned()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn serves_health_over_real_http_and_stops() {
+        let sys = System::build(config(&[("VANTA_HTTP_ADDR", "127.0.0.1:0"), ("COPY_EXECUTION_MODE", "LIVE")])).unwrap();
+        assert_eq!(sys.deps.config.exec.mode, ExecMode::Dry, "the local runner is always DRY");
+        let running = sys.start().await.unwrap();
+        let base = format!("http://{}", running.addr);
+        let r = reqwest::get(format!("{base}/healthz")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let h: serde_json::Value = reqwest::get(format!("{base}/health")).await.unwrap().json().await.unwrap();
+        assert_eq!(h["exec_mode"], "DRY");
+        let tg = reqwest::Client::new().post(format!("{base}/telegram")).body("{}").send().await.unwrap();
+        assert_eq!(tg.status(), 503, "no webhook secret configured: refused");
+        let big = reqwest::Client::new().post(format!("{base}/signals")).body(vec![b'x'; MAX_BODY_BYTES + 1]).send().await.unwrap();
+        assert_eq!(big.status(), 413);
+        assert!(running.banner().contains(&base));
+        running.stop().await;
+        assert!(reqwest::get(format!("{base}/healthz")).await.is_err(), "stopped means not listening");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_messages_are_retried_then_dead_lettered_not_lost_in_a_loop() {
+        let sys = System::build(config(&[("VANTA_HTTP_ADDR", "127.0.0.1:0")])).unwrap();
+        let queue = sys.queue.clone();
+        let deps = sys.deps.clone();
+        use vanta_domain::ports::Queue;
+        queue.send(QueueMessage { group: "g".into(), dedup_id: "d1".into(), body: "{\"intent_id\":\"nope\"}".into() }).await.unwrap();
+        let (tx, rx) = watch::channel(false);
+        let h = tokio::spawn(run_worker(deps.clone(), queue.clone(), rx));
+        // Virtual time: the runtime skips ahead whenever every task is waiting.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        let _ = tx.send(true);
+        h.await.unwrap();
+        assert!(queue.is_empty(), "dead-lettered after {MAX_RECEIVES} receives");
+        assert!(deps.metrics.render().contains(&format!("vanta_worker_failures_total {MAX_RECEIVES}")), "{}", deps.metrics.render());
+    }
+}

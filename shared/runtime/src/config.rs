@@ -1,0 +1,232 @@
+//! `Config::from_env()`: every setting, parsed once per cold start. Handlers never read the
+//! environment. Secrets are [`SecretString`]s: `Debug` prints `[REDACTED]`, and nothing logs them.
+//! Every name is documented in `.env.example`.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use secrecy::SecretString;
+use vanta_domain::exec::{EnvExec, ExecMode};
+use vanta_domain::ids::TelegramUserId;
+
+/// A setting that is present but unusable. Names the variable, never echoes a secret's value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("{0} is required")]
+    Missing(&'static str),
+}
+
+/// The public Telegram Bot API.
+pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub const BASE_CHAIN_ID: u64 = 8453;
+
+/// Avantis service endpoints (all overridable; tests point them at a fake server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvantisUrls {
+    pub tx_builder: String,
+    pub batched_market: String,
+    pub core: String,
+    pub data: String,
+}
+
+/// Everything a function needs to know, from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// DynamoDB single table (`TABLE_NAME`). None only for the local runner (in-memory store).
+    pub table_name: Option<String>,
+    pub signals_queue_url: Option<String>,
+    pub notifications_queue_url: Option<String>,
+    /// `AWS_ENDPOINT_URL`: a local emulator instead of AWS.
+    pub aws_endpoint_url: Option<String>,
+    /// `COPY_EXECUTION_MODE` and `EMERGENCY_STOP`: the deployment's ceiling on the exec mode.
+    pub exec: EnvExec,
+    pub admin_ids: BTreeSet<TelegramUserId>,
+    /// May pull and release the emergency stop. Super-admins are admins too.
+    pub super_admin_ids: BTreeSet<TelegramUserId>,
+    pub telegram_bot_token: Option<SecretString>,
+    pub telegram_webhook_secret: Option<SecretString>,
+    pub telegram_api_url: String,
+    pub http_addr: SocketAddr,
+    pub kms_key_id: Option<String>,
+    pub kms_pool_key_arns: Vec<String>,
+    pub avantis: AvantisUrls,
+    pub pyth_hermes_url: String,
+    pub base_rpc_url: String,
+    pub chain_id: u64,
+    /// JSON logs (`VANTA_LOG_FORMAT=json`, default under Lambda).
+    pub log_json: bool,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let opt = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let mode = match opt("COPY_EXECUTION_MODE") {
+            None => ExecMode::Dry,
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid { name: "COPY_EXECUTION_MODE", reason: format!("must be DRY or LIVE, not '{v}'") })?,
+        };
+        let emergency_stop = match opt("EMERGENCY_STOP").map(|v| v.to_ascii_lowercase()) {
+            None => false,
+            Some(v) if matches!(v.as_str(), "true" | "1" | "yes" | "on") => true,
+            Some(v) if matches!(v.as_str(), "false" | "0" | "no" | "off") => false,
+            // An unreadable stop flag is a stop.
+            Some(_) => true,
+        };
+        let ids = |name: &'static str| -> Result<BTreeSet<TelegramUserId>, ConfigError> {
+            opt(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse::<TelegramUserId>().map_err(|e| ConfigError::Invalid { name, reason: e.to_string() }))
+                .collect()
+        };
+        let super_admin_ids = ids("SUPER_ADMIN_IDS")?;
+        let mut admin_ids = ids("ADMIN_USER_IDS")?;
+        admin_ids.extend(super_admin_ids.iter().copied());
+        let url = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+            let v = opt(name).unwrap_or_else(|| default.to_owned());
+            if v.starts_with("http://") || v.starts_with("https://") {
+                Ok(v.trim_end_matches('/').to_owned())
+            } else {
+                Err(ConfigError::Invalid { name, reason: "must be an http(s) URL".into() })
+            }
+        };
+        let http_addr = opt("VANTA_HTTP_ADDR")
+            .unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_owned())
+            .parse()
+            .map_err(|_| ConfigError::Invalid { name: "VANTA_HTTP_ADDR", reason: "must be host:port, e.g. 127.0.0.1:8080".into() })?;
+        let chain_id = match opt("CHAIN_ID") {
+            None => BASE_CHAIN_ID,
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid { name: "CHAIN_ID", reason: "must be a number".into() })?,
+        };
+        let secret = |name: &'static str| opt(name).map(SecretString::from);
+        if let Some(t) = get("TELEGRAM_WEBHOOK_SECRET").filter(|v| !v.is_empty()) {
+            let ok = (1..=256).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok {
+                return Err(ConfigError::Invalid { name: "TELEGRAM_WEBHOOK_SECRET", reason: "must be 1-256 characters of A-Z, a-z, 0-9, _ and -".into() });
+            }
+        }
+        Ok(Self {
+            table_name: opt("TABLE_NAME"),
+            signals_queue_url: opt("SIGNALS_QUEUE_URL"),
+            notifications_queue_url: opt("NOTIFICATIONS_QUEUE_URL"),
+            aws_endpoint_url: opt("AWS_ENDPOINT_URL"),
+            exec: EnvExec { mode, emergency_stop },
+            admin_ids,
+            super_admin_ids,
+            telegram_bot_token: secret("TELEGRAM_BOT_TOKEN"),
+            telegram_webhook_secret: secret("TELEGRAM_WEBHOOK_SECRET"),
+            telegram_api_url: url("TELEGRAM_API_URL", DEFAULT_TELEGRAM_API_URL)?,
+            http_addr,
+            kms_key_id: opt("KMS_KEY_ID"),
+            kms_pool_key_arns: opt("KMS_POOL_KEY_ARNS").unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            avantis: AvantisUrls {
+                tx_builder: url("AVANTIS_API_URL", "https://tx-builder.avantisfi.com")?,
+                batched_market: url("AVANTIS_BATCHED_MARKET_URL", "https://prod-api.avantisfi.com/batched-market")?,
+                core: url("AVANTIS_CORE_API_URL", "https://prod-api.avantisfi.com/core")?,
+                data: url("AVANTIS_DATA_API_URL", "https://prod-api.avantisfi.com/data")?,
+            },
+            pyth_hermes_url: url("PYTH_HERMES_URL", "https://hermes.pyth.network")?,
+            base_rpc_url: url("BASE_RPC_URL", "https://mainnet.base.org")?,
+            chain_id,
+            log_json: match opt("VANTA_LOG_FORMAT").as_deref() {
+                Some("json") => true,
+                Some(_) => false,
+                None => get("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+            },
+        })
+    }
+
+    /// The table name, required by every Lambda function.
+    pub fn require_table(&self) -> Result<&str, ConfigError> {
+        self.table_name.as_deref().ok_or(ConfigError::Missing("TABLE_NAME"))
+    }
+    pub fn require_signals_queue(&self) -> Result<&str, ConfigError> {
+        self.signals_queue_url.as_deref().ok_or(ConfigError::Missing("SIGNALS_QUEUE_URL"))
+    }
+    pub fn is_admin(&self, id: TelegramUserId) -> bool {
+        self.admin_ids.contains(&id)
+    }
+    pub fn is_super_admin(&self, id: TelegramUserId) -> bool {
+        self.super_admin_ids.contains(&id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::collections::HashMap;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.exec.mode, ExecMode::Dry);
+        assert!(!c.exec.emergency_stop);
+        assert!(c.admin_ids.is_empty());
+        assert_eq!(c.telegram_api_url, DEFAULT_TELEGRAM_API_URL);
+        assert_eq!(c.http_addr.to_string(), DEFAULT_HTTP_ADDR);
+        assert_eq!(c.chain_id, 8453);
+        assert!(c.require_table().is_err());
+    }
+
+    #[test]
+    fn parses_everything() {
+        let c = cfg(&[
+            ("TABLE_NAME", "vanta"),
+            ("COPY_EXECUTION_MODE", "live"),
+            ("EMERGENCY_STOP", "false"),
+            ("ADMIN_USER_IDS", "1, 2"),
+            ("SUPER_ADMIN_IDS", "3"),
+            ("TELEGRAM_API_URL", "http://127.0.0.1:9/"),
+            ("TELEGRAM_BOT_TOKEN", "123:abc"),
+        ])
+        .unwrap();
+        assert_eq!(c.exec.mode, ExecMode::Live);
+        assert!(c.is_admin(TelegramUserId(3)), "super-admins are admins");
+        assert!(c.is_admin(TelegramUserId(1)) && !c.is_super_admin(TelegramUserId(1)));
+        assert_eq!(c.telegram_api_url, "http://127.0.0.1:9");
+        assert_eq!(c.telegram_bot_token.as_ref().unwrap().expose_secret(), "123:abc");
+    }
+
+    #[test]
+    fn refuses_bad_values_by_name() {
+        assert_eq!(cfg(&[("COPY_EXECUTION_MODE", "YOLO")]).unwrap_err().to_string(), "COPY_EXECUTION_MODE: must be DRY or LIVE, not 'YOLO'");
+        assert!(cfg(&[("ADMIN_USER_IDS", "1,abc")]).unwrap_err().to_string().starts_with("ADMIN_USER_IDS"));
+        assert!(cfg(&[("VANTA_HTTP_ADDR", "nope")]).is_err());
+        assert!(cfg(&[("TELEGRAM_API_URL", "ftp://x")]).is_err());
+        assert!(cfg(&[("TELEGRAM_WEBHOOK_SECRET", "has spaces")]).is_err());
+    }
+
+    #[test]
+    fn an_unreadable_stop_flag_is_a_stop() {
+        assert!(cfg(&[("EMERGENCY_STOP", "maybe")]).unwrap().exec.emergency_stop);
+        assert!(cfg(&[("EMERGENCY_STOP", "TRUE")]).unwrap().exec.emergency_stop);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_errors() {
+        let c = cfg(&[("TELEGRAM_BOT_TOKEN", "123:supersecret"), ("TELEGRAM_WEBHOOK_SECRET", "hooksecret_1")]).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("supersecret") && !dbg.contains("hooksecret_1"), "{dbg}");
+        let err = cfg(&[("TELEGRAM_WEBHOOK_SECRET", "bad secret!")]).unwrap_err().to_string();
+        assert!(!err.contains("bad secret!"), "{err}");
+    }
+}
