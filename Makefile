@@ -15,7 +15,7 @@ export CARGO_TERM_COLOR ?= auto
 # Pinned versions known to work offline with the registries only (see README, "Testing").
 PY_TOOLS := 'moto[server]==5.2.5' 'cfn-lint==1.58.0' 'aws-sam-cli==1.170.0'
 
-.PHONY: help run test test-rust template-check tools node-tools fmt lint bench build-lambda clean
+.PHONY: help run test test-rust smoke-run template-check tools node-tools fmt lint bench build-lambda clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -23,14 +23,21 @@ help: ## List the targets
 run: ## Run the whole system locally (in-memory store, DRY mode, no AWS account)
 	cargo run -p vanta-local
 
-test: tools node-tools ## Run every test: unit, property, moto/anvil-backed integration, template validation
-	$(MAKE) --no-print-directory test-rust
-	$(MAKE) --no-print-directory template-check
+test: tools node-tools ## Run every test: unit, property, moto/anvil-backed integration, template validation, run smoke
+	@mkdir -p target
+	@set -o pipefail; $(MAKE) --no-print-directory test-rust 2>&1 | tee target/test-rust.log
+	@$(MAKE) --no-print-directory template-check
+	@$(MAKE) --no-print-directory smoke-run
+	@awk '/^test result:/ {p+=$$4; f+=$$6; i+=$$8} END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, i}' target/test-rust.log
 
 test-rust:
 	VANTA_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server \
 	VANTA_ANVIL=$(CURDIR)/node_modules/.bin/anvil \
 	cargo test --workspace --all-targets --no-fail-fast
+
+smoke-run: ## Start the local runner as `make run` does and check that GET /healthz answers 200
+	cargo build --quiet -p vanta-local
+	@python3 tests/support/smoke_run.py target/debug/vanta-local
 
 template-check: tools ## Validate template.yaml with sam validate --lint and cfn-lint
 	$(VENV)/bin/cfn-lint template.yaml

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vanta_domain::exec::{EffectiveExec, effective_exec};
-use vanta_domain::ports::{Chat, Queue, Store};
+use vanta_domain::ports::{Chat, Queue, Signer, Store};
 use vanta_domain::time::Clock;
 use vanta_runtime::Config;
 
@@ -18,13 +18,21 @@ pub struct Deps {
     pub queue: Arc<dyn Queue>,
     pub chat: Arc<dyn Chat>,
     pub clock: Arc<dyn Clock>,
+    /// The delegate signer, in the functions that sign (signal worker, TP/SL) and the local runner.
+    pub signer: Option<Arc<dyn Signer>>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
 }
 
 impl Deps {
     pub fn new(config: Config, store: Arc<dyn Store>, queue: Arc<dyn Queue>, chat: Arc<dyn Chat>, clock: Arc<dyn Clock>) -> Self {
-        Self { config: Arc::new(config), store, queue, chat, clock, metrics: Arc::new(Metrics::default()), started: Instant::now() }
+        Self { config: Arc::new(config), store, queue, chat, clock, signer: None, metrics: Arc::new(Metrics::default()), started: Instant::now() }
+    }
+
+    /// Adds the delegate signer.
+    pub fn with_signer(mut self, signer: Arc<dyn Signer>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// The effective exec mode, read now from the store and combined with the environment.

@@ -65,7 +65,9 @@ impl System {
             None => Arc::new(ConsoleChat),
         };
         let tick = std::env::var("VANTA_TICK_SECS").ok().and_then(|s| s.parse().ok()).map_or(Duration::from_secs(60), Duration::from_secs);
-        let deps = Deps::new(config, Arc::new(MemoryStore::new()), queue.clone(), chat, clock);
+        // A fresh throwaway key per run: the local runner never trades, and no key is kept.
+        let signer = vanta_chain::signer::LocalKeySigner::random()?.with_chain_id(Some(config.chain_id));
+        let deps = Deps::new(config, Arc::new(MemoryStore::new()), queue.clone(), chat, clock).with_signer(Arc::new(signer));
         Ok(Self { deps, queue, tick })
     }
 
@@ -102,13 +104,15 @@ impl Running {
              \x20 telegram fn     POST /telegram (needs TELEGRAM_WEBHOOK_SECRET)\n\
              \x20 signal-worker   in-process FIFO queue\n\
              \x20 tpsl, indexer   every {}s\n\
-             \x20 chat            {tg}\n\n\
+             \x20 chat            {tg}\n\
+             \x20 dev delegate    {signer} (throwaway key, this run only)\n\n\
              Try:\n\
              \x20 curl -s http://{a}/healthz\n\
              \x20 curl -s http://{a}/health\n\
              \x20 curl -s http://{a}/metrics\n\n\
              Ctrl-C stops everything.\n",
-            schedule_secs(&self.deps)
+            schedule_secs(&self.deps),
+            signer = self.deps.signer.as_ref().map_or_else(|| "none".to_owned(), |s| s.address().to_string()),
         )
     }
 

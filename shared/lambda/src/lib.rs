@@ -1,0 +1,108 @@
+//! Cold-start wiring shared by the Lambda functions: one place that turns a [`Config`] into the
+//! AWS adapters behind [`Deps`]. A function's `main.rs` is then: tracing, config, `deps`, run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use vanta_app::Deps;
+use vanta_aws::dynamo::DynamoStore;
+use vanta_aws::sqs::SqsQueue;
+use vanta_domain::ports::{Chat, OutgoingMessage, Queue, QueueMessage};
+use vanta_domain::time::SystemClock;
+use vanta_domain::{DomainError, DomainResult};
+use vanta_runtime::{Config, ConfigError};
+
+/// Whether this function signs (signal worker, TP/SL) and so needs the KMS delegate key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    Yes,
+    No,
+}
+
+/// A cold-start failure: the function cannot run with this configuration.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<ConfigError> for StartError {
+    fn from(e: ConfigError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<DomainError> for StartError {
+    fn from(e: DomainError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Reads the configuration and installs tracing.
+pub fn config() -> Result<Config, StartError> {
+    let config = Config::from_env()?;
+    vanta_runtime::init_tracing(config.log_json);
+    Ok(config)
+}
+
+/// Builds the handlers' dependencies from AWS: DynamoDB store, SQS queue, Telegram chat and, for
+/// signing functions, the KMS delegate signer.
+pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> {
+    let sdk = vanta_runtime::aws_sdk_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.require_table()?);
+    let queue: Arc<dyn Queue> = match &config.signals_queue_url {
+        Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone())),
+        None => Arc::new(NoQueue),
+    };
+    let chat: Arc<dyn Chat> = match &config.telegram_bot_token {
+        Some(token) => Arc::new(vanta_telegram::TelegramChat::new(token.expose_secret(), &config.telegram_api_url)?),
+        None => Arc::new(NoChat),
+    };
+    let signer = match signing {
+        Signing::No => None,
+        Signing::Yes => {
+            let key = config.kms_key_id.clone().ok_or(ConfigError::Missing("KMS_KEY_ID"))?;
+            let kms = aws_sdk_kms::Client::new(&sdk);
+            let signer = tokio_timeout(vanta_chain::signer::KmsSigner::new(kms, key, Some(config.chain_id))).await??;
+            tracing::info!(delegate = %signer.address(), "delegate signer ready");
+            Some(Arc::new(signer) as Arc<dyn vanta_domain::ports::Signer>)
+        }
+    };
+    let deps = Deps::new(config, Arc::new(store), queue, chat, Arc::new(SystemClock));
+    Ok(match signer {
+        Some(s) => deps.with_signer(s),
+        None => deps,
+    })
+}
+
+async fn tokio_timeout<T>(f: impl std::future::Future<Output = T>) -> Result<T, StartError> {
+    tokio::time::timeout(Duration::from_secs(10), f).await.map_err(|_| StartError("KMS did not answer within 10 s at cold start".into()))
+}
+
+/// The queue of a function that has no `SIGNALS_QUEUE_URL`: refuses to enqueue (nothing is lost:
+/// the caller reports the failure).
+struct NoQueue;
+
+#[async_trait::async_trait]
+impl Queue for NoQueue {
+    async fn send(&self, _: QueueMessage) -> DomainResult<()> {
+        Err(DomainError::Unavailable("SIGNALS_QUEUE_URL is not configured for this function".into()))
+    }
+}
+
+/// The chat of a function without a Telegram token: logs that a message was not sent.
+struct NoChat;
+
+#[async_trait::async_trait]
+impl Chat for NoChat {
+    async fn send(&self, msg: &OutgoingMessage) -> DomainResult<()> {
+        tracing::warn!(chat = %msg.chat, "TELEGRAM_BOT_TOKEN not configured; message not sent");
+        Err(DomainError::Unavailable("telegram is not configured".into()))
+    }
+}
