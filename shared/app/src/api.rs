@@ -1,11 +1,15 @@
 //! The `webhook` function: health, readiness, metrics and the signal API routes.
 
 use serde_json::json;
+use vanta_domain::DomainError;
 use vanta_domain::exec::StopLevel;
-use vanta_runtime::http::{HttpRequest, HttpResponse, MAX_BODY_BYTES};
+use vanta_domain::intent::{CreateOutcome, Intent, IntentState, Origin};
+use vanta_domain::time::Timestamp;
+use vanta_runtime::http::{HttpRequest, HttpResponse};
 
-use crate::Deps;
 use crate::metrics::Metrics;
+use crate::signals::{self, Refusal};
+use crate::{Deps, pipeline};
 
 /// Routes one request. Never panics; every refusal carries a reason.
 pub async fn handle(deps: &Deps, req: HttpRequest) -> HttpResponse {
@@ -25,8 +29,8 @@ async fn route(deps: &Deps, req: &HttpRequest) -> HttpResponse {
         ("GET", "/readyz") => readyz(deps).await,
         ("GET", "/health") => health(deps).await,
         ("GET", "/metrics") => HttpResponse::text(200, deps.metrics.render(), "text/plain; version=0.0.4"),
-        ("POST", "/signals") => signals(req),
-        ("POST", p) if p.starts_with("/signals/tv/") => signals(req),
+        ("POST", "/signals") => post_signal(deps, req, None).await,
+        ("POST", p) if p.starts_with("/signals/tv/") => post_signal(deps, req, p.strip_prefix("/signals/tv/")).await,
         (_, "/healthz" | "/readyz" | "/health" | "/metrics" | "/signals") => HttpResponse::error(405, "method not allowed"),
         _ => HttpResponse::error(404, format!("no route for {} {}", req.method, req.path)),
     }
@@ -58,11 +62,102 @@ async fn health(deps: &Deps) -> HttpResponse {
     )
 }
 
-/// The signal API (its own issue). Until it lands, signals are refused with a clear reason and
-/// nothing is queued: a refusal is safer than accepting what will not run.
-fn signals(req: &HttpRequest) -> HttpResponse {
-    if req.body.len() > MAX_BODY_BYTES {
-        return HttpResponse::error(413, format!("body larger than {MAX_BODY_BYTES} bytes"));
+/// Largest signal body (a signal is a few hundred bytes).
+pub const MAX_SIGNAL_BYTES: usize = 8 * 1024;
+
+/// `POST /signals` (HMAC + timestamp) and `POST /signals/tv/{token}` (TradingView).
+///
+/// 202 accepted · 200 duplicate · 409 same id, other payload · 401 bad auth or stale · 400/422
+/// invalid · 413 too large · 429 rate limited · 503 try again (nothing was lost: retry).
+async fn post_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -> HttpResponse {
+    match accept_signal(deps, req, tv_token).await {
+        Ok(resp) => resp,
+        Err(r) => HttpResponse::error(r.status, r.reason),
     }
-    HttpResponse::error(503, "signal ingestion is not enabled in this build yet; nothing was queued")
+}
+
+async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -> Result<HttpResponse, Refusal> {
+    if req.body.len() > MAX_SIGNAL_BYTES {
+        return Err(Refusal::new(413, format!("body larger than {MAX_SIGNAL_BYTES} bytes")));
+    }
+    let unavailable = |e: DomainError| {
+        tracing::warn!(error = %e, "signal not accepted: store unavailable");
+        Refusal::new(503, "temporarily unavailable; nothing was accepted, retry")
+    };
+    let unauthorised = || Refusal::new(401, "unknown source or bad signature");
+    let now = deps.clock.now();
+    let source = match tv_token {
+        Some(token) => {
+            if token.is_empty() || token.len() > 128 || token.contains('/') {
+                return Err(unauthorised());
+            }
+            let source = deps.store.source_by_tv_token_hash(&signals::token_hash(token)).await.map_err(unavailable)?.ok_or_else(unauthorised)?;
+            // TradingView cannot sign, so the path token is the credential and the body's source must match it.
+            if signals::peek_source(&req.body)? != source.id {
+                return Err(unauthorised());
+            }
+            source
+        }
+        None => {
+            let ts = req.header(signals::TIMESTAMP_HEADER).ok_or_else(|| Refusal::new(401, "X-Vanta-Timestamp header is required"))?;
+            let sig = req.header(signals::SIGNATURE_HEADER).ok_or_else(|| Refusal::new(401, "X-Vanta-Signature header is required"))?;
+            let secs: i64 = ts.trim().parse().map_err(|_| Refusal::new(401, "X-Vanta-Timestamp must be unix seconds"))?;
+            let id = signals::peek_source(&req.body)?;
+            let source = deps.store.get_source(&id).await.map_err(unavailable)?.ok_or_else(unauthorised)?;
+            if !signals::verify_signature(source.secret.expose(), ts.trim(), &req.body, sig) {
+                return Err(unauthorised());
+            }
+            let age = now.secs().saturating_sub(secs).abs();
+            if age > i64::from(deps.config.signal_replay_window_secs) {
+                return Err(Refusal::new(401, format!("timestamp outside the {}s replay window", deps.config.signal_replay_window_secs)));
+            }
+            source
+        }
+    };
+    if !source.active {
+        return Err(Refusal::new(401, "this source is disabled"));
+    }
+    let signal = signals::parse(&req.body)?;
+    if signal.source != source.id {
+        return Err(unauthorised());
+    }
+    let window_end = Timestamp((now.millis().div_euclid(60_000) + 1) * 60_000);
+    let allowed = deps
+        .store
+        .hit_window(&format!("rate:source:{}:{}", source.id, window_end.millis()), now, window_end, deps.config.signal_rate_per_min)
+        .await
+        .map_err(unavailable)?;
+    if !allowed {
+        return Err(Refusal::new(429, format!("rate limit of {} signals a minute for this source", deps.config.signal_rate_per_min)));
+    }
+    let user = deps.store.get_user(source.owner).await.map_err(unavailable)?.ok_or_else(|| Refusal::new(401, "this source has no owner"))?;
+    let intent_id = signal.intent_id()?;
+    let intent = Intent::new(
+        intent_id.clone(),
+        user.id,
+        Origin::Signal { source: signal.source.clone(), signal: signal.id.clone() },
+        signal.action.clone(),
+        signal.payload_hash(),
+        now,
+    );
+    let created = deps.store.create_intent(&intent).await.map_err(unavailable)?;
+    let reply = |status: u16, what: &str, state: IntentState| {
+        HttpResponse::json(status, &json!({ "status": what, "id": signal.id, "intent": intent_id, "state": state.as_str() }))
+    };
+    match created {
+        CreateOutcome::Created => {
+            pipeline::enqueue(deps, &user, &intent_id).await.map_err(unavailable)?;
+            tracing::info!(source = %source.id, signal = %signal.id, action = signal.action.name(), "signal accepted");
+            Ok(reply(202, "accepted", IntentState::Received))
+        }
+        CreateOutcome::Duplicate(existing) => {
+            // Not yet picked up (say the first enqueue failed): send it again; the queue and the
+            // pipeline both drop repeats, so this cannot trade twice.
+            if existing.state == IntentState::Received {
+                pipeline::enqueue(deps, &user, &intent_id).await.map_err(unavailable)?;
+            }
+            Ok(reply(200, "duplicate", existing.state))
+        }
+        CreateOutcome::Mismatch(_) => Err(Refusal::new(409, format!("signal id '{}' was already used with a different payload", signal.id))),
+    }
 }

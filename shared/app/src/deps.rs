@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vanta_domain::exec::{EffectiveExec, effective_exec};
-use vanta_domain::ports::{Chat, Queue, Signer, Store};
+use vanta_domain::exec::ExecMode;
+use vanta_domain::ports::{Chat, Prices, Queue, Signer, Store, Venue};
+use vanta_domain::risk::OperatorLimits;
 use vanta_domain::time::Clock;
 use vanta_runtime::Config;
 
@@ -20,13 +22,54 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// The delegate signer, in the functions that sign (signal worker, TP/SL) and the local runner.
     pub signer: Option<Arc<dyn Signer>>,
+    pub prices: Arc<dyn Prices>,
+    /// The paper venue (DRY).
+    pub paper: Arc<dyn Venue>,
+    /// Avantis (LIVE), where configured. Without it every trade runs DRY.
+    pub live: Option<Arc<dyn Venue>>,
+    pub ops: OperatorLimits,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
 }
 
 impl Deps {
-    pub fn new(config: Config, store: Arc<dyn Store>, queue: Arc<dyn Queue>, chat: Arc<dyn Chat>, clock: Arc<dyn Clock>) -> Self {
-        Self { config: Arc::new(config), store, queue, chat, clock, signer: None, metrics: Arc::new(Metrics::default()), started: Instant::now() }
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        queue: Arc<dyn Queue>,
+        chat: Arc<dyn Chat>,
+        clock: Arc<dyn Clock>,
+        prices: Arc<dyn Prices>,
+        paper: Arc<dyn Venue>,
+    ) -> Self {
+        Self {
+            config: Arc::new(config),
+            store,
+            queue,
+            chat,
+            clock,
+            signer: None,
+            prices,
+            paper,
+            live: None,
+            ops: OperatorLimits::default(),
+            metrics: Arc::new(Metrics::default()),
+            started: Instant::now(),
+        }
+    }
+
+    /// Adds the LIVE venue.
+    pub fn with_live_venue(mut self, venue: Arc<dyn Venue>) -> Self {
+        self.live = Some(venue);
+        self
+    }
+
+    /// The venue for a mode: LIVE only when a live venue exists; anything else is the paper venue.
+    pub fn venue(&self, mode: ExecMode) -> (ExecMode, Arc<dyn Venue>) {
+        match (mode, &self.live) {
+            (ExecMode::Live, Some(v)) => (ExecMode::Live, v.clone()),
+            _ => (ExecMode::Dry, self.paper.clone()),
+        }
     }
 
     /// Adds the delegate signer.

@@ -10,9 +10,13 @@
 //! | `indexer`       | [`schedule::indexer_tick`]  |
 
 pub mod api;
+pub mod copy;
 pub mod deps;
+pub mod gate;
 pub mod metrics;
+pub mod pipeline;
 pub mod schedule;
+pub mod signals;
 pub mod telegram;
 pub mod worker;
 

@@ -1,15 +1,18 @@
-//! The `signal-worker` function: one message of `signals.fifo`.
+//! The `signal-worker` function: one message of `signals.fifo`, run through the pipeline.
 //!
-//! The execution pipeline is its own issue. Until it lands, a message is checked and then
-//! *failed*, so SQS keeps it and finally moves it to the DLQ: nothing is executed and nothing is
-//! lost.
+//! `Ok` acknowledges the message (the intent reached a final state, or was final already).
+//! `Err` leaves it to SQS: retried in order, and after the queue's maximum receives moved to the
+//! DLQ with the reason in the logs and the intent's audit trail. Malformed messages fail too:
+//! they reach the DLQ, they are never dropped.
 
 use serde::Deserialize;
+use vanta_domain::DomainError;
+use vanta_domain::DomainResult;
 use vanta_domain::ids::IntentId;
-use vanta_domain::{DomainError, DomainResult};
 
 use crate::Deps;
 use crate::metrics::Metrics;
+use crate::pipeline::{self, Outcome};
 
 /// The body of a `signals.fifo` message.
 #[derive(Debug, Deserialize)]
@@ -21,12 +24,17 @@ pub async fn handle_message(deps: &Deps, body: &str) -> DomainResult<()> {
     Metrics::inc(&deps.metrics.worker_messages);
     let result = async {
         let env: Envelope = serde_json::from_str(body).map_err(|e| DomainError::Invalid(format!("unreadable queue message: {e}")))?;
-        let intent = deps.store.get_intent(&env.intent_id).await?.ok_or_else(|| DomainError::NotFound(format!("intent {}", env.intent_id)))?;
-        Err(DomainError::Unavailable(format!("intent {} kept for later: the execution pipeline is not enabled in this build", intent.id)))
+        let outcome = pipeline::run(deps, &env.intent_id).await?;
+        tracing::info!(intent = %env.intent_id, outcome = ?outcome, "intent processed");
+        Ok::<Outcome, DomainError>(outcome)
     }
     .await;
-    if result.is_err() {
-        Metrics::inc(&deps.metrics.worker_failures);
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            Metrics::inc(&deps.metrics.worker_failures);
+            tracing::warn!(error = %e, "message not done; the queue will redeliver it");
+            Err(e)
+        }
     }
-    result
 }

@@ -1,1 +1,10 @@
+//! AWS adapters for Vanta's ports.
+//!
+//! - [`dynamo`]: the single-table DynamoDB adapter for [`vanta_domain::ports::Store`].
+//!
+//! Domain types never see SDK types: each adapter owns its wire mapping and maps SDK errors to
+//! [`vanta_domain::DomainError`] by what the caller should do about them.
 
+pub mod dynamo;
+pub mod sqs;
+pub mod direct;

@@ -29,7 +29,16 @@ use crate::time::Timestamp;
 pub enum Origin {
     Signal { source: SourceId, signal: SignalId },
     Telegram { update_id: i64 },
-    Copy { leader_intent: IntentId },
+    /// A copy of a leader's trade. `leader_ref` names the leader's position (a Vanta position id
+    /// or a venue trade seen by the indexer); the leader's fill is kept for latency and price
+    /// difference reporting.
+    Copy {
+        leader_ref: String,
+        #[serde(default)]
+        leader_price: Option<crate::money::Price>,
+        #[serde(default)]
+        leader_at: Option<Timestamp>,
+    },
     TpSl { position: PositionId },
     Admin { by: TelegramUserId },
 }
@@ -57,6 +66,8 @@ pub enum Action {
     /// Close the opposite side (if any), then open this order, in that order.
     Flip(OpenOrder),
     UpdateTpSl { pair: PairSymbol, side: Side, tp: Option<Price>, sl: Option<Price> },
+    /// Close one known position (a menu button, a TP/SL hit, a copied exit); `fraction` of it.
+    ClosePosition { position: PositionId, fraction: Bps },
     /// Pause the user's automation.
     Pause,
     /// Close every position of the user and cancel their triggers.
@@ -74,6 +85,7 @@ impl Action {
             Action::Close { .. } => "close",
             Action::Flip(_) => "flip",
             Action::UpdateTpSl { .. } => "update_tpsl",
+            Action::ClosePosition { .. } => "close_position",
             Action::Pause => "pause",
             Action::Flatten => "flatten",
         }

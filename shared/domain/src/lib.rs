@@ -15,6 +15,7 @@ pub mod money;
 pub mod ports;
 pub mod position;
 pub mod risk;
+pub mod risk_engine;
 pub mod time;
 pub mod user;
 

@@ -91,10 +91,11 @@ impl PairSymbol {
             return Err(bad());
         }
         for quote in ["USDT", "USDC", "USD"] {
-            if let Some(base) = s.strip_suffix(quote) {
-                if !base.is_empty() && !base.ends_with('_') {
-                    return Ok(Self(format!("{base}/USD")));
-                }
+            if let Some(base) = s.strip_suffix(quote)
+                && !base.is_empty()
+                && !base.ends_with('_')
+            {
+                return Ok(Self(format!("{base}/USD")));
             }
         }
         Ok(Self(format!("{s}/USD")))

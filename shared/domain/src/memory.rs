@@ -33,6 +33,7 @@ struct Inner {
     sources: HashMap<SourceId, SignalSource>,
     follows: BTreeMap<(TelegramUserId, String), Follow>,
     markers: HashMap<String, Timestamp>,
+    windows: HashMap<String, (Timestamp, u32)>,
 }
 
 /// The whole [`Store`] in memory.
@@ -47,8 +48,9 @@ impl MemoryStore {
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn get_or_create_user(&self, user: User) -> DomainResult<User> {
+    async fn get_or_create_user(&self, mut user: User) -> DomainResult<User> {
         let mut g = lock(&self.0)?;
+        user.trader = None; // addresses are bound only through bind_address
         Ok(g.users.entry(user.id).or_insert(user).clone())
     }
     async fn get_user(&self, id: TelegramUserId) -> DomainResult<Option<User>> {
@@ -64,13 +66,16 @@ impl UserStore for MemoryStore {
     }
     async fn bind_address(&self, user: TelegramUserId, address: TraderAddress) -> DomainResult<User> {
         let mut g = lock(&self.0)?;
-        if let Some(owner) = g.addresses.get(&address) {
-            if *owner != user {
-                return Err(DomainError::Conflict(format!("{address} is bound to another user")));
-            }
+        if let Some(owner) = g.addresses.get(&address)
+            && *owner != user
+        {
+            return Err(DomainError::Conflict(format!("{address} is bound to another user")));
         }
         let previous = g.users.get(&user).ok_or_else(|| DomainError::NotFound(format!("user {user}")))?.trader;
-        if let Some(prev) = previous {
+        if let Some(prev) = previous
+            && prev != address
+            && g.addresses.get(&prev) == Some(&user)
+        {
             g.addresses.remove(&prev);
         }
         g.addresses.insert(address, user);
@@ -259,6 +264,18 @@ impl MarkerStore for MemoryStore {
             }
         }
     }
+    async fn hit_window(&self, key: &str, now: Timestamp, expires_at: Timestamp, limit: u32) -> DomainResult<bool> {
+        let mut g = lock(&self.0)?;
+        let entry = g.windows.entry(key.to_owned()).or_insert((expires_at, 0));
+        if entry.0 <= now {
+            *entry = (expires_at, 0);
+        }
+        if entry.1 >= limit {
+            return Ok(false);
+        }
+        entry.1 += 1;
+        Ok(true)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,10 +335,10 @@ impl Queue for MemoryQueue {
         let now = self.clock.now();
         {
             let mut g = lock(&self.inner)?;
-            if let Some(at) = g.seen.get(&msg.dedup_id) {
-                if now.since(*at) < DEDUP_WINDOW.as_millis() as i64 {
-                    return Ok(()); // accepted and dropped, as SQS does
-                }
+            if let Some(at) = g.seen.get(&msg.dedup_id)
+                && now.since(*at) < DEDUP_WINDOW.as_millis() as i64
+            {
+                return Ok(()); // accepted and dropped, as SQS does
             }
             g.seen.insert(msg.dedup_id.clone(), now);
             g.messages.push_back(msg);
@@ -389,11 +406,22 @@ pub struct PaperVenue {
     prices: Arc<dyn Prices>,
     clock: Arc<dyn Clock>,
     book: Mutex<BTreeMap<(TraderAddress, u16, u32), VenuePosition>>,
+    fills: Mutex<HashMap<IntentId, VenueFill>>,
+    balances: Mutex<HashMap<TraderAddress, Usdc>>,
 }
+
+/// Paper equity of an account nobody set a balance for.
+pub const DEFAULT_PAPER_EQUITY: Usdc = Usdc::from_raw(10_000_000_000);
 
 impl PaperVenue {
     pub fn new(catalog: Arc<PairCatalog>, prices: Arc<dyn Prices>, clock: Arc<dyn Clock>) -> Self {
-        Self { catalog, prices, clock, book: Mutex::new(BTreeMap::new()) }
+        Self { catalog, prices, clock, book: Mutex::new(BTreeMap::new()), fills: Mutex::new(HashMap::new()), balances: Mutex::new(HashMap::new()) }
+    }
+
+    /// Sets an account's paper equity (default [`DEFAULT_PAPER_EQUITY`]).
+    pub fn set_equity(&self, trader: TraderAddress, equity: Usdc) -> DomainResult<()> {
+        lock(&self.balances)?.insert(trader, equity);
+        Ok(())
     }
 
     async fn mark(&self, pair: &PairSymbol) -> DomainResult<Price> {
@@ -424,6 +452,30 @@ impl Venue for PaperVenue {
         Ok(self.catalog.clone())
     }
     async fn execute(&self, client_ref: &IntentId, order: &VenueOrder) -> DomainResult<VenueFill> {
+        if let Some(done) = lock(&self.fills)?.get(client_ref) {
+            // The paper venue, like a careful real one, never executes the same order twice.
+            return Ok(done.clone());
+        }
+        let fill = self.execute_new(client_ref, order).await?;
+        lock(&self.fills)?.insert(client_ref.clone(), fill.clone());
+        Ok(fill)
+    }
+    async fn positions(&self, trader: TraderAddress) -> DomainResult<Vec<VenuePosition>> {
+        Ok(lock(&self.book)?.values().filter(|p| p.trader == trader).cloned().collect())
+    }
+    async fn lookup(&self, client_ref: &IntentId) -> DomainResult<Lookup> {
+        Ok(match lock(&self.fills)?.get(client_ref) {
+            Some(f) => Lookup::Filled(f.clone()),
+            None => Lookup::NotExecuted,
+        })
+    }
+    async fn equity(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
+        Ok(Some(lock(&self.balances)?.get(&trader).copied().unwrap_or(DEFAULT_PAPER_EQUITY)))
+    }
+}
+
+impl PaperVenue {
+    async fn execute_new(&self, client_ref: &IntentId, order: &VenueOrder) -> DomainResult<VenueFill> {
         let now = self.clock.now();
         match order {
             VenueOrder::Open { trader, pair, side, collateral, leverage, reference_price, slippage, tp, sl } => {
@@ -476,8 +528,5 @@ impl Venue for PaperVenue {
                 Ok(VenueFill { pair: *pair, trade_index: *trade_index, side: p.side, price: p.open_price, collateral: p.collateral, leverage: p.leverage, fee: Usdc::ZERO, at: now, venue_ref: format!("paper:{client_ref}") })
             }
         }
-    }
-    async fn positions(&self, trader: TraderAddress) -> DomainResult<Vec<VenuePosition>> {
-        Ok(lock(&self.book)?.values().filter(|p| p.trader == trader).cloned().collect())
     }
 }

@@ -101,6 +101,9 @@ pub trait FollowStore: Send + Sync {
 pub trait MarkerStore: Send + Sync {
     /// True the first time `key` is marked before `expires_at`; false while a live mark exists.
     async fn mark_once(&self, key: &str, now: Timestamp, expires_at: Timestamp) -> DomainResult<bool>;
+    /// Counts one hit on `key` (a fixed window that ends at `expires_at`); true while the count,
+    /// this hit included, is at most `limit`. Refused hits are not counted.
+    async fn hit_window(&self, key: &str, now: Timestamp, expires_at: Timestamp, limit: u32) -> DomainResult<bool>;
 }
 
 /// The whole store, as handlers take it.
@@ -206,6 +209,26 @@ pub trait Venue: Send + Sync {
     /// effect returns `Ambiguous`, and the caller reconciles through [`Venue::positions`].
     async fn execute(&self, client_ref: &IntentId, order: &VenueOrder) -> DomainResult<VenueFill>;
     async fn positions(&self, trader: TraderAddress) -> DomainResult<Vec<VenuePosition>>;
+    /// What became of an order sent for `client_ref` (after a crash or an ambiguous reply).
+    /// A venue that cannot tell answers [`Lookup::Unknown`], and nothing is resubmitted.
+    async fn lookup(&self, client_ref: &IntentId) -> DomainResult<Lookup> {
+        let _ = client_ref;
+        Ok(Lookup::Unknown)
+    }
+    /// The account's equity (collateral balance plus margin in use), where the venue knows it.
+    async fn equity(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
+        let _ = trader;
+        Ok(None)
+    }
+}
+
+/// The venue's answer to "did this order execute?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Filled(VenueFill),
+    /// Provably never executed (and will not): safe to submit again.
+    NotExecuted,
+    Unknown,
 }
 
 // ---------------------------------------------------------------------------------------------

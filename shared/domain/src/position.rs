@@ -65,6 +65,21 @@ pub struct Position {
     pub realised_pnl: Option<SignedUsdc>,
     /// Fees paid so far (open + close).
     pub fees: Usdc,
+    /// The close in flight while status is CLOSING: its venue reference and amount.
+    #[serde(default)]
+    pub closing: Option<PendingClose>,
+    /// The venue reference of the last close applied to this position (makes closes idempotent).
+    #[serde(default)]
+    pub last_close: Option<String>,
+}
+
+/// A close sent (or about to be sent) to the venue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingClose {
+    /// The venue client reference of this leg.
+    pub leg: String,
+    /// Collateral being closed.
+    pub collateral: Usdc,
 }
 
 impl Position {

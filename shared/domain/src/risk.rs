@@ -9,7 +9,8 @@
 //! - after 3 losses in a row, 60 minutes of cooldown;
 //! - 50 trades and $100 000 volume a day;
 //! - slippage at most 1 %, default 0.5 %;
-//! - a new position must keep at least 10 % between entry and its liquidation price;
+//! - a new position must keep at least 3 % between entry and its liquidation price (at 20x the
+//!   liquidation is about 4.25 % away, so the two defaults agree);
 //! - prices older than 30 s, or two sources more than 50 bps apart, mean no trade.
 
 use serde::{Deserialize, Serialize};
@@ -88,7 +89,7 @@ impl Default for RiskPolicy {
             max_daily_volume: Usdc::from_raw(100_000_000_000),
             max_slippage: SlippageP::from_raw(10_000_000_000),
             default_slippage: SlippageP::from_raw(5_000_000_000),
-            min_liq_distance: Bps::new_const(1000),
+            min_liq_distance: Bps::new_const(300),
             allowed_pairs: Vec::new(),
         }
     }
@@ -104,7 +105,7 @@ impl Default for OperatorLimits {
             max_daily_trades: 200,
             max_daily_volume: Usdc::from_raw(1_000_000_000_000),
             max_slippage: SlippageP::from_raw(30_000_000_000),
-            min_liq_distance: Bps::new_const(300),
+            min_liq_distance: Bps::new_const(100),
             max_price_age_secs: 30,
             max_price_deviation: Bps::new_const(50),
         }

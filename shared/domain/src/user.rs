@@ -124,6 +124,12 @@ pub struct Follow {
     pub counter: bool,
     /// Also adopt positions the leader had open before the follow began.
     pub adopt_existing: bool,
+    /// Breaker: stop copying after this many losing copies in a row (0 = never).
+    #[serde(default)]
+    pub stop_after_losses: u32,
+    /// Breaker: stop copying once copied trades have lost this much in total (0 = never).
+    #[serde(default)]
+    pub max_drawdown: Usdc,
     pub active: bool,
     pub since: Timestamp,
 }

@@ -6,6 +6,16 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use vanta_app::Deps;
+use vanta_app::gate::GatedSigner;
+use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
+use vanta_chain::prices::PythHermes;
+use vanta_domain::exec::ExecMode;
+use vanta_domain::ids::{IntentId, TraderAddress};
+use vanta_domain::market::{PairCatalog, PairSymbol};
+use vanta_domain::memory::PaperVenue;
+use vanta_domain::money::Usdc;
+use vanta_domain::ports::{Lookup, PriceQuote, Prices, Signer, Venue, VenueFill, VenueOrder, VenuePosition};
+use vanta_domain::time::Clock;
 use vanta_aws::dynamo::DynamoStore;
 use vanta_aws::sqs::SqsQueue;
 use vanta_domain::ports::{Chat, OutgoingMessage, Queue, QueueMessage};
@@ -74,11 +84,85 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
             Some(Arc::new(signer) as Arc<dyn vanta_domain::ports::Signer>)
         }
     };
-    let deps = Deps::new(config, Arc::new(store), queue, chat, Arc::new(SystemClock));
-    Ok(match signer {
-        Some(s) => deps.with_signer(s),
-        None => deps,
-    })
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store: Arc<DynamoStore> = Arc::new(store);
+    let avantis = AvantisClient::new(AvantisConfig::new(
+        config.avantis.tx_builder.clone(),
+        config.avantis.batched_market.clone(),
+        config.avantis.core.clone(),
+        config.avantis.data.clone(),
+        config.chain_id,
+    ))?;
+    let market = Arc::new(VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), clock.clone()));
+    let env = config.exec;
+    let mut deps = Deps::new(config, store.clone(), queue, chat, clock.clone(), market.clone(), market);
+    if let Some(signer) = signer {
+        // Every signature passes the exec-mode gate, whatever path asks for it.
+        let gated: Arc<dyn Signer> = Arc::new(GatedSigner::new(signer.clone(), store, env));
+        deps = deps.with_signer(signer).with_live_venue(Arc::new(AvantisVenue::new(avantis, gated).with_clock(clock)));
+    }
+    Ok(deps)
+}
+
+/// The venue's market data for DRY trading under Lambda: the pair catalog from Avantis and
+/// prices from Pyth, loaded on first use and cached for the life of the instance.
+struct VenueMarket {
+    avantis: AvantisClient,
+    hermes_url: String,
+    clock: Arc<dyn Clock>,
+    loaded: tokio::sync::OnceCell<(Arc<PaperVenue>, Arc<PythHermes>)>,
+}
+
+impl VenueMarket {
+    fn new(avantis: AvantisClient, hermes_url: String, clock: Arc<dyn Clock>) -> Self {
+        Self { avantis, hermes_url, clock, loaded: tokio::sync::OnceCell::new() }
+    }
+
+    async fn get(&self) -> DomainResult<&(Arc<PaperVenue>, Arc<PythHermes>)> {
+        self.loaded
+            .get_or_try_init(|| async {
+                let catalog = self.avantis.pairs().await?;
+                let feeds = self.avantis.price_feeds().await?;
+                let prices = Arc::new(PythHermes::new(&self.hermes_url, feeds)?);
+                let paper = Arc::new(PaperVenue::new(catalog, prices.clone(), self.clock.clone()));
+                Ok::<_, DomainError>((paper, prices))
+            })
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl Prices for VenueMarket {
+    async fn quotes(&self, pair: &PairSymbol) -> DomainResult<Vec<PriceQuote>> {
+        self.get().await?.1.quotes(pair).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Venue for VenueMarket {
+    fn mode(&self) -> ExecMode {
+        ExecMode::Dry
+    }
+    async fn pairs(&self) -> DomainResult<Arc<PairCatalog>> {
+        self.get().await?.0.pairs().await
+    }
+    async fn execute(&self, client_ref: &IntentId, order: &VenueOrder) -> DomainResult<VenueFill> {
+        self.get().await?.0.execute(client_ref, order).await
+    }
+    async fn positions(&self, trader: TraderAddress) -> DomainResult<Vec<VenuePosition>> {
+        self.get().await?.0.positions(trader).await
+    }
+    async fn lookup(&self, client_ref: &IntentId) -> DomainResult<Lookup> {
+        // Paper fills live in memory of one instance: after a cold start the paper venue cannot
+        // tell, so nothing is resubmitted (the intent waits, then dead-letters for a look).
+        match self.get().await?.0.lookup(client_ref).await? {
+            Lookup::NotExecuted => Ok(Lookup::Unknown),
+            other => Ok(other),
+        }
+    }
+    async fn equity(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
+        self.get().await?.0.equity(trader).await
+    }
 }
 
 async fn tokio_timeout<T>(f: impl std::future::Future<Output = T>) -> Result<T, StartError> {

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use vanta_app::{Deps, api, schedule, telegram, worker};
 use vanta_domain::exec::ExecMode;
-use vanta_domain::memory::{MemoryQueue, MemoryStore};
+use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue};
 use vanta_domain::ports::{Chat, OutgoingMessage, QueueMessage};
 use vanta_domain::time::{Clock, SystemClock};
 use vanta_domain::{DomainError, DomainResult};
@@ -44,10 +44,13 @@ impl Chat for ConsoleChat {
     }
 }
 
+pub mod demo;
+
 /// The assembled system, not yet listening.
 pub struct System {
     pub deps: Deps,
     pub queue: Arc<MemoryQueue>,
+    pub prices: Arc<FixedPrices>,
     tick: Duration,
 }
 
@@ -67,19 +70,23 @@ impl System {
         let tick = std::env::var("VANTA_TICK_SECS").ok().and_then(|s| s.parse().ok()).map_or(Duration::from_secs(60), Duration::from_secs);
         // A fresh throwaway key per run: the local runner never trades, and no key is kept.
         let signer = vanta_chain::signer::LocalKeySigner::random()?.with_chain_id(Some(config.chain_id));
-        let deps = Deps::new(config, Arc::new(MemoryStore::new()), queue.clone(), chat, clock).with_signer(Arc::new(signer));
-        Ok(Self { deps, queue, tick })
+        let prices = Arc::new(FixedPrices::new());
+        let paper = Arc::new(PaperVenue::new(Arc::new(demo::catalog()?), prices.clone(), clock.clone()));
+        let deps = Deps::new(config, Arc::new(MemoryStore::new()), queue.clone(), chat, clock, prices.clone(), paper).with_signer(Arc::new(signer));
+        Ok(Self { deps, queue, prices, tick })
     }
 
     /// Binds the HTTP address and starts every loop.
     pub async fn start(self) -> std::io::Result<Running> {
+        demo::seed(&self.deps, &self.prices).await.map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(self.deps.config.http_addr).await?;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(serve_http(listener, self.deps.clone(), stop_rx.clone()));
         tasks.spawn(run_worker(self.deps.clone(), self.queue.clone(), stop_rx.clone()));
-        tasks.spawn(run_schedules(self.deps.clone(), self.tick, stop_rx));
+        tasks.spawn(run_schedules(self.deps.clone(), self.tick, stop_rx.clone()));
+        tasks.spawn(demo::run_price_feed(self.prices.clone(), self.deps.clock.clone(), stop_rx));
         Ok(Running { addr, stop_tx, tasks, deps: self.deps })
     }
 }
@@ -106,12 +113,20 @@ impl Running {
              \x20 tpsl, indexer   every {}s\n\
              \x20 chat            {tg}\n\
              \x20 dev delegate    {signer} (throwaway key, this run only)\n\n\
-             Try:\n\
-             \x20 curl -s http://{a}/healthz\n\
-             \x20 curl -s http://{a}/health\n\
-             \x20 curl -s http://{a}/metrics\n\n\
+             Demo trader {user} owns signal source '{source}' (secret from VANTA_DEMO_SOURCE_SECRET, default shown below).\n\
+             Open a DRY position with a signed signal:\n\n\
+             \x20 BODY='{{\"source\":\"{source}\",\"id\":\"demo-'$(date +%s)'\",\"action\":\"open\",\"pair\":\"BTC/USD\",\"side\":\"long\",\"collateral_usdc\":\"100\",\"leverage\":\"5\"}}'\n\
+             \x20 TS=$(date +%s); SIG=$(printf '%s.%s' \"$TS\" \"$BODY\" | openssl dgst -sha256 -hmac '{secret}' | sed 's/^.* //')\n\
+             \x20 curl -s -X POST http://{a}/signals -H \"X-Vanta-Timestamp: $TS\" -H \"X-Vanta-Signature: sha256=$SIG\" -d \"$BODY\"\n\n\
+             TradingView webhook URL for the demo source (message = the same JSON):\n\
+             \x20 http://{a}/signals/tv/{tv}\n\n\
+             Also: curl -s http://{a}/health · /metrics · /readyz\n\n\
              Ctrl-C stops everything.\n",
             schedule_secs(&self.deps),
+            user = demo::DEMO_USER,
+            source = self.deps.config.demo_source_id,
+            secret = self.deps.config.demo_source_secret.expose_secret(),
+            tv = demo::DEMO_TV_TOKEN,
             signer = self.deps.signer.as_ref().map_or_else(|| "none".to_owned(), |s| s.address().to_string()),
         )
     }

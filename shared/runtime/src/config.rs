@@ -58,6 +58,13 @@ pub struct Config {
     pub chain_id: u64,
     /// JSON logs (`VANTA_LOG_FORMAT=json`, default under Lambda).
     pub log_json: bool,
+    /// Signals older (or newer) than this are refused (`SIGNAL_REPLAY_WINDOW_SECS`, default 300).
+    pub signal_replay_window_secs: u32,
+    /// Signals accepted per source per minute (`SIGNAL_RATE_PER_MIN`, default 30).
+    pub signal_rate_per_min: u32,
+    /// The local runner's demo signal source (`VANTA_DEMO_SOURCE_ID`, `VANTA_DEMO_SOURCE_SECRET`).
+    pub demo_source_id: String,
+    pub demo_source_secret: SecretString,
 }
 
 impl Config {
@@ -109,6 +116,16 @@ impl Config {
             Some(v) => v.parse().map_err(|_| ConfigError::Invalid { name: "CHAIN_ID", reason: "must be a number".into() })?,
         };
         let secret = |name: &'static str| opt(name).map(SecretString::from);
+        let number = |name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| -> Result<u32, ConfigError> {
+            match opt(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or(ConfigError::Invalid { name, reason: format!("must be a whole number from {} to {}", range.start(), range.end()) }),
+            }
+        };
         if let Some(t) = get("TELEGRAM_WEBHOOK_SECRET").filter(|v| !v.is_empty()) {
             let ok = (1..=256).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
             if !ok {
@@ -143,6 +160,10 @@ impl Config {
                 Some(_) => false,
                 None => get("AWS_LAMBDA_FUNCTION_NAME").is_some(),
             },
+            signal_replay_window_secs: number("SIGNAL_REPLAY_WINDOW_SECS", 300, 5..=3600)?,
+            signal_rate_per_min: number("SIGNAL_RATE_PER_MIN", 30, 1..=10_000)?,
+            demo_source_id: opt("VANTA_DEMO_SOURCE_ID").unwrap_or_else(|| "demo".to_owned()),
+            demo_source_secret: secret("VANTA_DEMO_SOURCE_SECRET").unwrap_or_else(|| SecretString::from("demo-secret-change-me")),
         })
     }
 

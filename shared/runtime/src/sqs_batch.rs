@@ -16,11 +16,9 @@ where
     let mut failed = false;
     for record in records {
         let id = record.message_id.clone().unwrap_or_default();
-        if !failed {
-            if let Err(e) = handle(record).await {
-                tracing::warn!(message_id = %id, error = %e, "message failed; it and the rest of the batch will be retried");
-                failed = true;
-            }
+        if !failed && let Err(e) = handle(record).await {
+            tracing::warn!(message_id = %id, error = %e, "message failed; it and the rest of the batch will be retried");
+            failed = true;
         }
         if failed {
             let mut f = BatchItemFailure::default();

@@ -1,0 +1,324 @@
+//! Copy trading: a leader's opens and exits fan out to followers, one intent (and one FIFO
+//! message, grouped by the follower's account) per follower.
+//!
+//! Leaders are Vanta users today; an external Avantis trader plugs in through the same
+//! [`LeaderEvent`] once the indexer observes its trades ([`fan_out`] is the entry point for both).
+//!
+//! Rules: only trades opened after the follow began are copied (adopting the leader's open
+//! positions is opt-in, [`adopt_existing`]); leverage = min(leader, follower cap); per-trade and
+//! daily caps; counter mode opens the other side (with TP and SL swapped); a copy below the
+//! venue minimum is skipped with a notice; exits mirror the leader's fraction; a follower's
+//! breaker (N losing copies in a row, or a total copy loss) stops the follow.
+
+use sha2::{Digest, Sha256};
+use vanta_domain::ids::{IntentId, TelegramUserId};
+use vanta_domain::intent::{Action, CreateOutcome, Intent, OpenOrder, Origin};
+use vanta_domain::market::{PairInfo, PairSymbol, Side};
+use vanta_domain::money::{Bps, Leverage, Price, SignedUsdc, Usdc, mul_div_floor};
+use vanta_domain::position::Position;
+use vanta_domain::time::Timestamp;
+use vanta_domain::user::{CopySizing, Follow, LeaderRef, User};
+use vanta_domain::{DomainError, DomainResult};
+
+use crate::Deps;
+use crate::pipeline::{account, derived_id, enqueue, notify, position_id};
+
+/// Something a leader did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaderEvent {
+    Opened {
+        leader: LeaderRef,
+        /// The leader's position (a Vanta position id, or `addr:<trader>:<pair>:<index>`).
+        position_ref: String,
+        pair: PairSymbol,
+        side: Side,
+        collateral: Usdc,
+        leverage: Leverage,
+        price: Price,
+        tp: Option<Price>,
+        sl: Option<Price>,
+        /// The leader's equity when known (proportional sizing needs it).
+        leader_equity: Option<Usdc>,
+        at: Timestamp,
+    },
+    Closed {
+        leader: LeaderRef,
+        position_ref: String,
+        /// A reference unique to this close (the leader's close leg).
+        close_ref: String,
+        fraction: Bps,
+        at: Timestamp,
+    },
+}
+
+/// Why a copy was not made (the follower is told).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    BelowMinimum { notional: Usdc, minimum: Usdc },
+    DailyCap { used: Usdc, cap: Usdc },
+    EquityUnknown,
+    Breaker(String),
+    Zero,
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skip::BelowMinimum { notional, minimum } => write!(f, "the copy's size ${notional} is below the venue minimum of ${minimum}"),
+            Skip::DailyCap { used, cap } => write!(f, "your daily copy cap of ${cap} is reached (${used} used today)"),
+            Skip::EquityUnknown => f.write_str("equity is unknown, so a proportional copy cannot be sized"),
+            Skip::Breaker(why) => write!(f, "copying stopped: {why}"),
+            Skip::Zero => f.write_str("the copy's size rounds to zero"),
+        }
+    }
+}
+
+/// A copy's size: collateral and leverage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopySize {
+    pub collateral: Usdc,
+    pub leverage: Leverage,
+}
+
+/// Sizes one copy (pure). Caps apply after sizing; the venue minimum is checked last.
+pub fn size_copy(
+    follow: &Follow,
+    leader_collateral: Usdc,
+    leader_leverage: Leverage,
+    follower_equity: Option<Usdc>,
+    leader_equity: Option<Usdc>,
+    used_today: Usdc,
+    pair: &PairInfo,
+) -> Result<CopySize, Skip> {
+    let raw = match &follow.sizing {
+        CopySizing::Fixed { collateral } => *collateral,
+        CopySizing::Ratio { ratio } => leader_collateral.mul_bps_floor(*ratio).map_err(|_| Skip::Zero)?,
+        CopySizing::Proportional => {
+            let (Some(fe), Some(le)) = (follower_equity, leader_equity) else { return Err(Skip::EquityUnknown) };
+            if le.is_zero() {
+                return Err(Skip::EquityUnknown);
+            }
+            mul_div_floor(u128::from(leader_collateral.raw()), u128::from(fe.raw()), u128::from(le.raw()))
+                .and_then(|v| u64::try_from(v).ok())
+                .map(Usdc::from_raw)
+                .ok_or(Skip::Zero)?
+        }
+    };
+    let mut collateral = raw;
+    if !follow.per_trade_cap.is_zero() {
+        collateral = collateral.min(follow.per_trade_cap);
+    }
+    if !follow.daily_cap.is_zero() {
+        let left = follow.daily_cap.checked_sub(used_today).unwrap_or(Usdc::ZERO);
+        if left.is_zero() {
+            return Err(Skip::DailyCap { used: used_today, cap: follow.daily_cap });
+        }
+        collateral = collateral.min(left);
+    }
+    if collateral.is_zero() {
+        return Err(Skip::Zero);
+    }
+    let leverage = leader_leverage.min(follow.max_leverage).min(pair.max_leverage);
+    let notional = leverage.notional(collateral).map_err(|_| Skip::Zero)?;
+    if notional < pair.min_position {
+        return Err(Skip::BelowMinimum { notional, minimum: pair.min_position });
+    }
+    Ok(CopySize { collateral, leverage })
+}
+
+/// The copy intent of `follower` for the leader's position `position_ref`.
+pub fn copy_intent_id(position_ref: &str, follower: TelegramUserId) -> IntentId {
+    derived_id("copy", &[position_ref, &follower.to_string()])
+}
+
+/// Called by the pipeline when a Vanta user's open settles.
+pub async fn on_leader_open(deps: &Deps, leader: &User, position: &Position, intent: &Intent) {
+    if matches!(intent.origin, Origin::Copy { .. }) {
+        return; // copies of copies are not copied again
+    }
+    let (_, venue) = deps.venue(position.mode);
+    let leader_equity = venue.equity(account(leader)).await.ok().flatten();
+    let event = LeaderEvent::Opened {
+        leader: LeaderRef::User(leader.id),
+        position_ref: position.id.as_str().to_owned(),
+        pair: position.pair.clone(),
+        side: position.side,
+        collateral: position.collateral,
+        leverage: position.leverage,
+        price: position.open_price,
+        tp: position.tp,
+        sl: position.sl,
+        leader_equity,
+        at: position.opened_at,
+    };
+    if let Err(e) = fan_out(deps, &event).await {
+        tracing::warn!(leader = %leader.id, error = %e, "copy fan-out incomplete");
+    }
+}
+
+/// Called by the pipeline when a close is applied to a Vanta user's position.
+pub async fn on_leader_close(deps: &Deps, leader: &User, before: &Position, closed: Usdc, leg: &IntentId) {
+    if before.collateral.is_zero() {
+        return;
+    }
+    let fraction = if closed >= before.collateral {
+        Bps::FULL
+    } else {
+        let bps = mul_div_floor(u128::from(closed.raw()), 10_000, u128::from(before.collateral.raw())).unwrap_or(10_000);
+        Bps::new(u32::try_from(bps).unwrap_or(10_000).max(1)).unwrap_or(Bps::FULL)
+    };
+    let event = LeaderEvent::Closed {
+        leader: LeaderRef::User(leader.id),
+        position_ref: before.id.as_str().to_owned(),
+        close_ref: leg.as_str().to_owned(),
+        fraction,
+        at: deps.clock.now(),
+    };
+    if let Err(e) = fan_out(deps, &event).await {
+        tracing::warn!(leader = %leader.id, error = %e, "copy exit fan-out incomplete");
+    }
+}
+
+/// Turns a leader's event into one intent per active follower and enqueues each.
+pub async fn fan_out(deps: &Deps, event: &LeaderEvent) -> DomainResult<usize> {
+    let leader = match event {
+        LeaderEvent::Opened { leader, .. } | LeaderEvent::Closed { leader, .. } => leader,
+    };
+    let mut made = 0;
+    for follow in deps.store.followers(leader).await? {
+        if !follow.active || LeaderRef::User(follow.follower) == *leader {
+            continue;
+        }
+        let Some(follower) = deps.store.get_user(follow.follower).await? else { continue };
+        let result = match event {
+            LeaderEvent::Opened { at, .. } if *at < follow.since => Ok(false), // opened before the follow
+            LeaderEvent::Opened { .. } => copy_open(deps, &follow, &follower, event).await,
+            LeaderEvent::Closed { .. } => copy_close(deps, &follower, event).await,
+        };
+        match result {
+            Ok(true) => made += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(follower = %follower.id, error = %e, "copy not made"),
+        }
+    }
+    Ok(made)
+}
+
+async fn copy_open(deps: &Deps, follow: &Follow, follower: &User, event: &LeaderEvent) -> DomainResult<bool> {
+    let LeaderEvent::Opened { position_ref, pair, side, collateral, leverage, price, tp, sl, leader_equity, at, .. } = event else {
+        return Ok(false);
+    };
+    let mode = deps.effective_exec().await.mode;
+    let (_, venue) = deps.venue(mode);
+    let catalog = venue.pairs().await?;
+    let info = catalog.resolve(pair.as_str())?.clone();
+    if let Some(why) = breaker(deps, follow).await? {
+        let mut stopped = follow.clone();
+        stopped.active = false;
+        deps.store.put_follow(&stopped).await?;
+        notify(deps, follower, mode, &format!("🛑 Copying stopped: {why}. /copy to review, /follow to start again.")).await;
+        return Ok(false);
+    }
+    let used = used_today(deps, follower).await?;
+    let follower_equity = venue.equity(account(follower)).await?;
+    let size = match size_copy(follow, *collateral, *leverage, follower_equity, *leader_equity, used, &info) {
+        Ok(s) => s,
+        Err(skip) => {
+            notify(deps, follower, mode, &format!("⏭ Copy of {side} {pair} skipped: {skip}.")).await;
+            return Ok(false);
+        }
+    };
+    let (side, tp, sl) = if follow.counter { (side.opposite(), *sl, *tp) } else { (*side, *tp, *sl) };
+    let action = Action::Open(OpenOrder { pair: pair.clone(), side, collateral: size.collateral, leverage: size.leverage, tp, sl, slippage: None });
+    let origin = Origin::Copy { leader_ref: position_ref.clone(), leader_price: Some(*price), leader_at: Some(*at) };
+    create_and_enqueue(deps, follower, copy_intent_id(position_ref, follower.id), origin, action).await
+}
+
+async fn copy_close(deps: &Deps, follower: &User, event: &LeaderEvent) -> DomainResult<bool> {
+    let LeaderEvent::Closed { position_ref, close_ref, fraction, .. } = event else { return Ok(false) };
+    let copy_position = position_id(&copy_intent_id(position_ref, follower.id));
+    match deps.store.get_position(follower.id, &copy_position).await? {
+        Some(p) if p.status.is_live() => {}
+        _ => return Ok(false), // never copied, or already closed by the follower
+    }
+    let action = Action::ClosePosition { position: copy_position, fraction: *fraction };
+    let origin = Origin::Copy { leader_ref: close_ref.clone(), leader_price: None, leader_at: None };
+    create_and_enqueue(deps, follower, derived_id("copyx", &[close_ref, &follower.id.to_string()]), origin, action).await
+}
+
+async fn create_and_enqueue(deps: &Deps, user: &User, id: IntentId, origin: Origin, action: Action) -> DomainResult<bool> {
+    let hash = hex::encode(Sha256::digest(serde_json::to_vec(&(&origin, &action)).map_err(|e| DomainError::Internal(e.to_string()))?));
+    let intent = Intent::new(id.clone(), user.id, origin, action, hash, deps.clock.now());
+    match deps.store.create_intent(&intent).await? {
+        CreateOutcome::Created => {}
+        CreateOutcome::Duplicate(existing) if existing.state.is_final() => return Ok(false),
+        CreateOutcome::Duplicate(_) => {}
+        CreateOutcome::Mismatch(_) => return Ok(false),
+    }
+    enqueue(deps, user, &id).await?;
+    Ok(true)
+}
+
+/// Collateral the follower put into copies opened today.
+async fn used_today(deps: &Deps, follower: &User) -> DomainResult<Usdc> {
+    let today = deps.clock.now().day();
+    let mut used = Usdc::ZERO;
+    for p in deps.store.user_positions(follower.id, false).await? {
+        if p.opened_at.day() == today && p.opened_by.as_str().starts_with("copy:") {
+            used = used.checked_add(p.collateral)?;
+        }
+    }
+    Ok(used)
+}
+
+/// Whether the follower's breaker has tripped, and why.
+async fn breaker(deps: &Deps, follow: &Follow) -> DomainResult<Option<String>> {
+    if follow.stop_after_losses == 0 && follow.max_drawdown.is_zero() {
+        return Ok(None);
+    }
+    let mut copies: Vec<Position> = deps
+        .store
+        .user_positions(follow.follower, false)
+        .await?
+        .into_iter()
+        .filter(|p| p.opened_by.as_str().starts_with("copy:") && !p.status.is_live() && p.opened_at >= follow.since)
+        .collect();
+    copies.sort_by_key(|p| std::cmp::Reverse(p.closed_at));
+    let streak = copies.iter().take_while(|p| p.realised_pnl.is_some_and(|x| x.is_negative())).count();
+    if follow.stop_after_losses > 0 && streak >= follow.stop_after_losses as usize {
+        return Ok(Some(format!("{streak} losing copies in a row")));
+    }
+    let total = copies.iter().try_fold(SignedUsdc::ZERO, |acc, p| acc.checked_add(p.realised_pnl.unwrap_or(SignedUsdc::ZERO)))?;
+    if !follow.max_drawdown.is_zero() && total.loss() >= follow.max_drawdown {
+        return Ok(Some(format!("copies lost ${} in total (limit ${})", total.loss(), follow.max_drawdown)));
+    }
+    Ok(None)
+}
+
+/// Copies the leader's currently open positions to a new follower who opted in.
+pub async fn adopt_existing(deps: &Deps, follow: &Follow) -> DomainResult<usize> {
+    let LeaderRef::User(leader_id) = follow.leader else { return Ok(0) };
+    let Some(leader) = deps.store.get_user(leader_id).await? else { return Ok(0) };
+    let Some(follower) = deps.store.get_user(follow.follower).await? else { return Ok(0) };
+    let mut made = 0;
+    for p in deps.store.user_positions(leader_id, true).await? {
+        let (_, venue) = deps.venue(p.mode);
+        let event = LeaderEvent::Opened {
+            leader: follow.leader.clone(),
+            position_ref: p.id.as_str().to_owned(),
+            pair: p.pair.clone(),
+            side: p.side,
+            collateral: p.collateral,
+            leverage: p.leverage,
+            price: p.open_price,
+            tp: p.tp,
+            sl: p.sl,
+            leader_equity: venue.equity(account(&leader)).await.ok().flatten(),
+            at: p.opened_at,
+        };
+        if copy_open(deps, follow, &follower, &event).await? {
+            made += 1;
+        }
+    }
+    Ok(made)
+}

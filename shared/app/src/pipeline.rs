@@ -1,0 +1,647 @@
+//! The one execution pipeline. Every intent — signal, Telegram trade, copy, TP/SL, flatten —
+//! runs here, one message of `signals.fifo` at a time per trader account:
+//!
+//! ```text
+//! load → validate → risk → effective exec mode (read now) → record SUBMITTED → venue → record → notify
+//! ```
+//!
+//! At most one trade per intent, whatever is redelivered: the intent is recorded as SUBMITTED
+//! before the venue sees it and is never deleted; a redelivered intent that is SUBMITTED or
+//! AMBIGUOUS is reconciled with the venue ([`Venue::lookup`]) before anything is sent again, and
+//! it is sent again at most [`MAX_ATTEMPTS`] times in all. Closes are idempotent per position
+//! (the position records the close in flight and the last close applied).
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use vanta_domain::exec::ExecMode;
+use vanta_domain::ids::{IntentId, PositionId, TraderAddress};
+use vanta_domain::intent::{Action, Intent, IntentState, OpenOrder, Origin, Transition};
+use vanta_domain::market::{PairCatalog, PairInfo, Side};
+use vanta_domain::money::{Bps, SignedUsdc};
+use vanta_domain::ports::{Lookup, OutgoingMessage, Venue, VenueFill, VenueOrder};
+use vanta_domain::position::{PendingClose, Position, PositionStatus, pnl};
+use vanta_domain::risk_engine::{self, Exposure, RiskInput};
+use vanta_domain::user::User;
+use vanta_domain::{DomainError, DomainResult};
+
+use crate::Deps;
+use crate::copy;
+
+/// Sends of one order to a venue, first try included.
+pub const MAX_ATTEMPTS: u32 = 2;
+
+/// What running an intent came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Settled,
+    Rejected(String),
+    Failed(String),
+    /// Already final when it arrived (a redelivery).
+    AlreadyFinal(IntentState),
+}
+
+/// Runs an intent as far as it can go. `Err` means "try again later" (the queue redelivers).
+pub async fn run(deps: &Deps, id: &IntentId) -> DomainResult<Outcome> {
+    let intent = deps.store.get_intent(id).await?.ok_or_else(|| DomainError::NotFound(format!("intent {id}")))?;
+    if intent.state.is_final() {
+        return Ok(Outcome::AlreadyFinal(intent.state));
+    }
+    let user = deps.store.get_user(intent.user).await?.ok_or_else(|| DomainError::NotFound(format!("user {}", intent.user)))?;
+    let intent = match intent.state {
+        IntentState::Received => match validate(deps, &intent, &user).await {
+            Ok(()) => deps.store.transition(&intent.id, &Transition::new(IntentState::Received, IntentState::Validated, deps.clock.now())?).await?,
+            Err(reason) => return reject(deps, &intent, &user, reason).await,
+        },
+        _ => intent,
+    };
+    match &intent.action {
+        Action::Open(order) => open(deps, &intent, &user, order).await,
+        Action::Flip(order) => {
+            // Close first, then open, in that order; each half is idempotent on its own.
+            let opposite = positions_matching(deps, &intent, &user, |p| p.pair == order.pair && p.side == order.side.opposite()).await?;
+            if let Some(outcome) = close_legs(deps, &intent, &user, opposite, Bps::FULL, true).await? {
+                return Ok(outcome);
+            }
+            let intent = deps.store.get_intent(&intent.id).await?.ok_or_else(|| DomainError::NotFound(format!("intent {}", intent.id)))?;
+            open(deps, &intent, &user, order).await
+        }
+        Action::Close { pair, side, fraction } => {
+            let targets = positions_matching(deps, &intent, &user, |p| &p.pair == pair && p.side == *side).await?;
+            if targets.is_empty() && intent.state == IntentState::Validated {
+                return reject(deps, &intent, &user, format!("no open {side} position on {pair}")).await;
+            }
+            finish_closes(deps, &intent, &user, targets, *fraction).await
+        }
+        Action::ClosePosition { position, fraction } => {
+            let targets = positions_matching(deps, &intent, &user, |p| &p.id == position).await?;
+            if targets.is_empty() && intent.state == IntentState::Validated {
+                return reject(deps, &intent, &user, format!("position {position} is not open")).await;
+            }
+            finish_closes(deps, &intent, &user, targets, *fraction).await
+        }
+        Action::Flatten => {
+            let targets = positions_matching(deps, &intent, &user, |_| true).await?;
+            finish_closes(deps, &intent, &user, targets, Bps::FULL).await
+        }
+        Action::UpdateTpSl { pair, side, tp, sl } => update_tpsl(deps, &intent, &user, pair.clone(), *side, *tp, *sl).await,
+        Action::Pause => {
+            let mut u = user.clone();
+            u.automation_paused = true;
+            deps.store.update_user(&u).await?;
+            settle(deps, &intent, "automation paused").await?;
+            notify(deps, &user, intent.mode.unwrap_or(ExecMode::Dry), "⏸ Automation paused by your signal. /resume to restart.").await;
+            Ok(Outcome::Settled)
+        }
+    }
+}
+
+/// Checks that need no venue: the user can trade and the pairs exist.
+async fn validate(deps: &Deps, intent: &Intent, user: &User) -> Result<(), String> {
+    if !user.active {
+        return Err("your account is inactive".into());
+    }
+    let automated = matches!(intent.origin, Origin::Signal { .. } | Origin::Copy { .. });
+    if automated && user.automation_paused && intent.action.adds_exposure() {
+        return Err("your automation is paused (/resume to restart it)".into());
+    }
+    let catalog = catalog(deps).await.map_err(|e| format!("the venue's market list is unavailable ({e})"))?;
+    let pair = match &intent.action {
+        Action::Open(o) | Action::Flip(o) => Some(&o.pair),
+        Action::Close { pair, .. } | Action::UpdateTpSl { pair, .. } => Some(pair),
+        _ => None,
+    };
+    if let Some(p) = pair {
+        catalog.resolve(p.as_str()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+async fn catalog(deps: &Deps) -> DomainResult<Arc<PairCatalog>> {
+    let exec = deps.effective_exec().await;
+    deps.venue(exec.mode).1.pairs().await
+}
+
+/// The account a user trades: the bound address, or (DRY only) a stable paper address.
+pub fn account(user: &User) -> TraderAddress {
+    if let Some(t) = user.trader {
+        return t;
+    }
+    let h = Sha256::digest(format!("vanta-paper-account:{}", user.id).as_bytes());
+    let mut bytes = [0u8; 20];
+    bytes.copy_from_slice(h.get(..20).unwrap_or(&[1u8; 20]));
+    bytes[0] |= 1; // never the zero address
+    TraderAddress::new(alloy_primitives::Address::from(bytes)).unwrap_or_else(|_| unreachable_address())
+}
+
+fn unreachable_address() -> TraderAddress {
+    // `bytes[0] |= 1` makes the address non-zero, so this is never used; it exists to avoid a panic path.
+    TraderAddress::new(alloy_primitives::Address::repeat_byte(1)).unwrap_or_else(|_| unreachable_address())
+}
+
+/// The queue group of a user: their trading account, so each account's intents run in order.
+pub fn queue_group(user: &User) -> String {
+    account(user).key()
+}
+
+/// A stable venue reference made of parts (fits [`IntentId`]'s alphabet and length).
+pub fn derived_id(prefix: &str, parts: &[&str]) -> IntentId {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    let hex = hex::encode(h.finalize());
+    IntentId::parse(&format!("{prefix}:{}", hex.get(..40).unwrap_or(&hex))).unwrap_or_else(|_| fallback_id())
+}
+
+fn fallback_id() -> IntentId {
+    IntentId::parse("invalid").unwrap_or_else(|_| fallback_id())
+}
+
+/// The position an open intent creates.
+pub fn position_id(intent: &IntentId) -> PositionId {
+    PositionId::parse(derived_id("pos", &[intent.as_str()]).as_str()).unwrap_or_else(|_| fallback_pos())
+}
+
+fn fallback_pos() -> PositionId {
+    PositionId::parse("pos-invalid").unwrap_or_else(|_| fallback_pos())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opens
+// ---------------------------------------------------------------------------------------------
+
+async fn open(deps: &Deps, intent: &Intent, user: &User, order: &OpenOrder) -> DomainResult<Outcome> {
+    match intent.state {
+        IntentState::Validated => {}
+        IntentState::Submitted | IntentState::Ambiguous => return reconcile_open(deps, intent, user, order).await,
+        s => return Ok(Outcome::AlreadyFinal(s)),
+    }
+    let mode_hint = deps.effective_exec().await.mode;
+    let (_, venue) = deps.venue(mode_hint);
+    let catalog = venue.pairs().await?;
+    let pair = match catalog.resolve(order.pair.as_str()) {
+        Ok(p) => p.clone(),
+        Err(e) => return reject(deps, intent, user, e.to_string()).await,
+    };
+    let mut exposure = exposure(deps, user).await?;
+    exposure.positions_on_pair_side = u32::try_from(
+        deps.store.user_positions(user.id, true).await?.iter().filter(|p| p.pair == pair.symbol && p.side == order.side).count(),
+    )
+    .unwrap_or(u32::MAX);
+    let quotes = deps.prices.quotes(&pair.symbol).await?;
+    let policy = user.risk.bounded_by(&deps.ops);
+    // The gate, read right before the order is recorded and sent: any doubt is DRY or no trade.
+    let exec = deps.effective_exec().await;
+    let approved = risk_engine::check_open(&RiskInput {
+        order,
+        pair: &pair,
+        policy: &policy,
+        ops: &deps.ops,
+        exposure: &exposure,
+        quotes: &quotes,
+        now: deps.clock.now(),
+        exec: &exec,
+        automated: matches!(intent.origin, Origin::Signal { .. } | Origin::Copy { .. }),
+    });
+    let approved = match approved {
+        Ok(a) => a,
+        Err(refusal) => return reject(deps, intent, user, refusal.to_string()).await,
+    };
+    let (mode, venue) = deps.venue(exec.mode);
+    let venue_order = VenueOrder::Open {
+        trader: account(user),
+        pair: pair.index,
+        side: order.side,
+        collateral: order.collateral,
+        leverage: order.leverage,
+        reference_price: approved.reference_price,
+        slippage: approved.slippage,
+        tp: order.tp,
+        sl: order.sl,
+    };
+    let t = Transition::new(IntentState::Validated, IntentState::Submitted, deps.clock.now())?
+        .with_mode(mode)
+        .with_detail(format!("reference price {}, slippage {}%, liquidation {}", approved.reference_price, approved.slippage, approved.liquidation_price));
+    let intent = deps.store.transition(&intent.id, &t).await?;
+    send_open(deps, &intent, user, &pair, venue, &venue_order).await
+}
+
+async fn send_open(deps: &Deps, intent: &Intent, user: &User, pair: &PairInfo, venue: Arc<dyn Venue>, order: &VenueOrder) -> DomainResult<Outcome> {
+    match venue.execute(&intent.id, order).await {
+        Ok(fill) => settle_open(deps, intent, user, pair, &fill).await,
+        Err(e @ (DomainError::Ambiguous(_) | DomainError::Unavailable(_) | DomainError::Internal(_))) => {
+            let t = Transition::new(intent.state, IntentState::Ambiguous, deps.clock.now())?.with_detail(e.to_string());
+            deps.store.transition(&intent.id, &t).await?;
+            Err(DomainError::Unavailable(format!("order outcome unknown, will reconcile: {e}")))
+        }
+        Err(e) => fail(deps, intent, user, e.to_string()).await,
+    }
+}
+
+async fn reconcile_open(deps: &Deps, intent: &Intent, user: &User, order: &OpenOrder) -> DomainResult<Outcome> {
+    let (_, venue) = deps.venue(intent.mode.unwrap_or(ExecMode::Dry));
+    let catalog = venue.pairs().await?;
+    let pair = catalog.resolve(order.pair.as_str())?.clone();
+    match venue.lookup(&intent.id).await? {
+        Lookup::Filled(fill) => settle_open(deps, intent, user, &pair, &fill).await,
+        Lookup::Unknown => {
+            if intent.state == IntentState::Submitted {
+                let t = Transition::new(IntentState::Submitted, IntentState::Ambiguous, deps.clock.now())?.with_detail("venue cannot tell yet");
+                deps.store.transition(&intent.id, &t).await?;
+            }
+            Err(DomainError::Unavailable("order outcome unknown; will ask the venue again".into()))
+        }
+        Lookup::NotExecuted if intent.attempts >= MAX_ATTEMPTS => fail(deps, intent, user, format!("not executed after {MAX_ATTEMPTS} attempts")).await,
+        Lookup::NotExecuted => {
+            // Provably not on the venue: send again, once more at most, under the same reference.
+            let mut current = intent.clone();
+            if current.state == IntentState::Submitted {
+                current = deps.store.transition(&intent.id, &Transition::new(IntentState::Submitted, IntentState::Ambiguous, deps.clock.now())?).await?;
+            }
+            let exec = deps.effective_exec().await;
+            if order_adds_exposure(&current) && !exec.allows_entries() {
+                return fail(deps, &current, user, "emergency stop: new entries are paused".into()).await;
+            }
+            if current.mode == Some(ExecMode::Live) && exec.mode != ExecMode::Live {
+                return fail(deps, &current, user, "the exec mode is no longer LIVE; not resubmitting".into()).await;
+            }
+            let current = deps
+                .store
+                .transition(&intent.id, &Transition::new(IntentState::Ambiguous, IntentState::Submitted, deps.clock.now())?.with_detail("not on the venue: resubmitting"))
+                .await?;
+            let quotes = deps.prices.quotes(&pair.symbol).await?;
+            let reference = risk_engine::reference_price(&pair.symbol, &quotes, deps.clock.now(), deps.ops.max_price_age_secs, deps.ops.max_price_deviation)
+                .map_err(|r| DomainError::Unavailable(r.to_string()))?;
+            let policy = user.risk.bounded_by(&deps.ops);
+            let venue_order = VenueOrder::Open {
+                trader: account(user),
+                pair: pair.index,
+                side: order.side,
+                collateral: order.collateral,
+                leverage: order.leverage,
+                reference_price: reference,
+                slippage: order.slippage.unwrap_or(policy.default_slippage),
+                tp: order.tp,
+                sl: order.sl,
+            };
+            send_open(deps, &current, user, &pair, venue, &venue_order).await
+        }
+    }
+}
+
+fn order_adds_exposure(intent: &Intent) -> bool {
+    intent.action.adds_exposure()
+}
+
+async fn settle_open(deps: &Deps, intent: &Intent, user: &User, pair: &PairInfo, fill: &VenueFill) -> DomainResult<Outcome> {
+    let (tp, sl) = match &intent.action {
+        Action::Open(o) | Action::Flip(o) => (o.tp, o.sl),
+        _ => (None, None),
+    };
+    let position = Position {
+        id: position_id(&intent.id),
+        user: user.id,
+        pair: pair.symbol.clone(),
+        pair_index: pair.index,
+        trade_index: Some(fill.trade_index),
+        side: fill.side,
+        collateral: fill.collateral,
+        leverage: fill.leverage,
+        open_price: fill.price,
+        tp,
+        sl,
+        mode: intent.mode.unwrap_or(ExecMode::Dry),
+        status: PositionStatus::Open,
+        opened_by: intent.id.clone(),
+        opened_at: fill.at,
+        closed_at: None,
+        close_price: None,
+        realised_pnl: None,
+        fees: fill.fee,
+        closing: None,
+        last_close: None,
+    };
+    let mut detail = format!("filled at {} ({}), fee {}", fill.price, fill.venue_ref, fill.fee);
+    if let Origin::Copy { leader_price: Some(lp), leader_at, .. } = &intent.origin {
+        let diff_bps = (i128::from(fill.price.raw()) - i128::from(lp.raw())) * 10_000 / i128::from(lp.raw().max(1));
+        let latency = leader_at.map(|t| fill.at.since(t));
+        detail.push_str(&format!("; copy: leader at {lp}, difference {diff_bps} bps, latency {} ms", latency.map_or("?".into(), |l| l.to_string())));
+    }
+    let t = Transition::new(intent.state, IntentState::Settled, deps.clock.now())?.with_detail(detail);
+    match deps.store.settle_with_position(&intent.id, &t, &position).await {
+        Ok(_) => {}
+        // Settled meanwhile by another delivery: the position exists; nothing more to do.
+        Err(DomainError::Conflict(_)) if deps.store.get_intent(&intent.id).await?.is_some_and(|i| i.state == IntentState::Settled) => {
+            return Ok(Outcome::AlreadyFinal(IntentState::Settled));
+        }
+        Err(e) => return Err(e),
+    }
+    let liq = position.liquidation_price().map(|p| p.to_string()).unwrap_or_else(|_| "?".into());
+    notify(
+        deps,
+        user,
+        position.mode,
+        &format!(
+            "✅ Opened {} {} {}x: collateral ${}, entry {}, liquidation {liq}, fee ${}.",
+            position.side,
+            position.pair,
+            position.leverage,
+            position.collateral,
+            position.open_price,
+            fill.fee
+        ),
+    )
+    .await;
+    copy::on_leader_open(deps, user, &position, intent).await;
+    Ok(Outcome::Settled)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Closes
+// ---------------------------------------------------------------------------------------------
+
+/// The positions an intent acts on: live ones that match, and any this intent already closed.
+async fn positions_matching(deps: &Deps, intent: &Intent, user: &User, f: impl Fn(&Position) -> bool) -> DomainResult<Vec<Position>> {
+    let all = deps.store.user_positions(user.id, false).await?;
+    Ok(all.into_iter().filter(|p| f(p) && (p.status.is_live() || p.last_close.as_deref() == Some(leg_ref(intent, p).as_str()))).collect())
+}
+
+fn leg_ref(intent: &Intent, p: &Position) -> IntentId {
+    derived_id("leg", &[intent.id.as_str(), p.id.as_str()])
+}
+
+async fn finish_closes(deps: &Deps, intent: &Intent, user: &User, targets: Vec<Position>, fraction: Bps) -> DomainResult<Outcome> {
+    match close_legs(deps, intent, user, targets, fraction, false).await? {
+        Some(outcome) => Ok(outcome),
+        None => {
+            settle(deps, intent, "closed").await?;
+            Ok(Outcome::Settled)
+        }
+    }
+}
+
+/// Closes `fraction` of each target, idempotently. `Ok(None)` when every leg is done (the
+/// caller settles); `Ok(Some(outcome))` when the intent ended otherwise.
+async fn close_legs(deps: &Deps, intent: &Intent, user: &User, targets: Vec<Position>, fraction: Bps, part_of_flip: bool) -> DomainResult<Option<Outcome>> {
+    let mut intent = intent.clone();
+    if intent.state == IntentState::Validated {
+        // Exits run under every stop level. A flip's closes stay under VALIDATED: its open is
+        // what gets SUBMITTED (the closes are idempotent through the positions themselves).
+        let exec = deps.effective_exec().await;
+        if part_of_flip && !exec.allows_entries() {
+            return reject(deps, &intent, user, "emergency stop: new entries are paused, so the flip was not started".into()).await.map(Some);
+        }
+        if !part_of_flip && !targets.is_empty() {
+            let t = Transition::new(IntentState::Validated, IntentState::Submitted, deps.clock.now())?.with_mode(exec.mode);
+            intent = deps.store.transition(&intent.id, &t).await?;
+        }
+    }
+    let mut unknown = false;
+    for p in targets {
+        let leg = leg_ref(&intent, &p);
+        if p.last_close.as_deref() == Some(leg.as_str()) {
+            continue; // this leg was applied already
+        }
+        let (_, venue) = deps.venue(p.mode);
+        let pending = match (&p.status, &p.closing) {
+            (PositionStatus::Closing, Some(c)) if c.leg == leg.as_str() => match venue.lookup(&leg).await? {
+                Lookup::Filled(fill) => {
+                    apply_close(deps, user, &p, &fill, &leg).await?;
+                    continue;
+                }
+                Lookup::Unknown => {
+                    unknown = true;
+                    continue;
+                }
+                Lookup::NotExecuted => p.clone(),
+            },
+            (PositionStatus::Closing, _) => {
+                unknown = true; // another intent is closing it; wait for that
+                continue;
+            }
+            (PositionStatus::Open, _) => {
+                let amount = if fraction == Bps::FULL { p.collateral } else { p.collateral.mul_bps_floor(fraction)? };
+                if amount.is_zero() {
+                    continue;
+                }
+                let mut closing = p.clone();
+                closing.status = PositionStatus::Closing;
+                closing.closing = Some(PendingClose { leg: leg.as_str().to_owned(), collateral: amount });
+                match deps.store.update_position(&closing, PositionStatus::Open).await {
+                    Ok(()) => closing,
+                    Err(DomainError::Conflict(_)) => {
+                        unknown = true;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => continue,
+        };
+        let Some(c) = pending.closing.clone() else { continue };
+        let order = VenueOrder::Close { trader: account(user), pair: pending.pair_index, trade_index: pending.trade_index.unwrap_or(0), collateral: c.collateral };
+        match venue.execute(&leg, &order).await {
+            Ok(fill) => apply_close(deps, user, &pending, &fill, &leg).await?,
+            Err(DomainError::NotFound(_)) => {
+                // Gone from the venue (liquidated, closed elsewhere): the indexer records how.
+                let mut back = pending.clone();
+                back.status = PositionStatus::Open;
+                back.closing = None;
+                deps.store.update_position(&back, PositionStatus::Closing).await?;
+                tracing::warn!(position = %pending.id, "position not found on the venue while closing");
+            }
+            Err(_) => unknown = true,
+        }
+    }
+    if unknown {
+        if intent.state == IntentState::Submitted && !part_of_flip {
+            deps.store.transition(&intent.id, &Transition::new(IntentState::Submitted, IntentState::Ambiguous, deps.clock.now())?).await?;
+        }
+        return Err(DomainError::Unavailable("a close is not confirmed yet; will reconcile".into()));
+    }
+    Ok(None)
+}
+
+async fn apply_close(deps: &Deps, user: &User, p: &Position, fill: &VenueFill, leg: &IntentId) -> DomainResult<()> {
+    let closed = fill.collateral.min(p.collateral);
+    let gross = pnl(p.side, closed, p.leverage, p.open_price, fill.price)?;
+    let net = gross.checked_sub(SignedUsdc::from_usdc(fill.fee)?)?;
+    let mut next = p.clone();
+    next.collateral = p.collateral.checked_sub(closed)?;
+    next.fees = p.fees.checked_add(fill.fee)?;
+    next.realised_pnl = Some(p.realised_pnl.unwrap_or(SignedUsdc::ZERO).checked_add(net)?);
+    next.closing = None;
+    next.last_close = Some(leg.as_str().to_owned());
+    next.close_price = Some(fill.price);
+    if next.collateral.is_zero() {
+        next.status = PositionStatus::Closed;
+        next.closed_at = Some(fill.at);
+    } else {
+        next.status = PositionStatus::Open;
+    }
+    deps.store.update_position(&next, PositionStatus::Closing).await?;
+    let what = if next.status == PositionStatus::Closed { "Closed" } else { "Partly closed" };
+    notify(deps, user, p.mode, &format!("🔻 {what} {} {}: ${} at {}, PnL ${net}.", p.side, p.pair, closed, fill.price)).await;
+    copy::on_leader_close(deps, user, p, closed, leg).await;
+    Ok(())
+}
+
+async fn update_tpsl(
+    deps: &Deps,
+    intent: &Intent,
+    user: &User,
+    pair: vanta_domain::market::PairSymbol,
+    side: Side,
+    tp: Option<vanta_domain::money::Price>,
+    sl: Option<vanta_domain::money::Price>,
+) -> DomainResult<Outcome> {
+    let targets: Vec<Position> = deps.store.user_positions(user.id, true).await?.into_iter().filter(|p| p.pair == pair && p.side == side).collect();
+    if targets.is_empty() {
+        return reject(deps, intent, user, format!("no open {side} position on {pair}")).await;
+    }
+    for p in &targets {
+        let mark = deps.prices.quotes(&p.pair).await?.into_iter().max_by_key(|q| q.published_at).map(|q| q.price);
+        if let Some(mark) = mark {
+            let wrong = |level: Option<vanta_domain::money::Price>, above: bool| level.is_some_and(|l| if above { l <= mark } else { l >= mark });
+            let (tp_above, sl_above) = (side == Side::Long, side == Side::Short);
+            if wrong(tp, tp_above) || wrong(sl, sl_above) {
+                return reject(deps, intent, user, format!("TP must be beyond and SL before the current price {mark} for a {side}")).await;
+            }
+        }
+    }
+    let exec = deps.effective_exec().await;
+    let mut intent = intent.clone();
+    if intent.state == IntentState::Validated {
+        intent = deps.store.transition(&intent.id, &Transition::new(IntentState::Validated, IntentState::Submitted, deps.clock.now())?.with_mode(exec.mode)).await?;
+    }
+    for p in targets {
+        let (_, venue) = deps.venue(p.mode);
+        let (new_tp, new_sl) = (tp.or(p.tp), sl.or(p.sl));
+        let order = VenueOrder::UpdateTpSl { trader: account(user), pair: p.pair_index, trade_index: p.trade_index.unwrap_or(0), tp: new_tp, sl: new_sl };
+        venue.execute(&derived_id("tpsl", &[intent.id.as_str(), p.id.as_str()]), &order).await?;
+        let mut next = p.clone();
+        next.tp = new_tp;
+        next.sl = new_sl;
+        deps.store.update_position(&next, PositionStatus::Open).await?;
+    }
+    settle(deps, &intent, "TP/SL updated").await?;
+    notify(deps, user, exec.mode, &format!("🎯 TP/SL updated on {side} {pair}.")).await;
+    Ok(Outcome::Settled)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exposure, endings, notifications
+// ---------------------------------------------------------------------------------------------
+
+/// What the risk engine needs to know about the user now.
+pub async fn exposure(deps: &Deps, user: &User) -> DomainResult<Exposure> {
+    let now = deps.clock.now();
+    let all = deps.store.user_positions(user.id, false).await?;
+    let mut e = Exposure { automation_paused: user.automation_paused, ..Exposure::default() };
+    let mut closed: Vec<&Position> = Vec::new();
+    for p in &all {
+        if p.status.is_live() {
+            e.open_positions += 1;
+            if let Some(mark) = deps.prices.quotes(&p.pair).await?.into_iter().max_by_key(|q| q.published_at).map(|q| q.price) {
+                e.unrealised_pnl = e.unrealised_pnl.checked_add(p.pnl_at(mark)?)?;
+            }
+        } else {
+            closed.push(p);
+        }
+        if p.opened_at.day() == now.day() {
+            e.trades_today += 1;
+            e.volume_today = e.volume_today.checked_add(p.notional()?)?;
+        }
+        if p.closed_at.is_some_and(|t| t.day() == now.day()) {
+            e.today_realised_pnl = e.today_realised_pnl.checked_add(p.realised_pnl.unwrap_or(SignedUsdc::ZERO))?;
+        }
+    }
+    closed.sort_by_key(|p| std::cmp::Reverse(p.closed_at));
+    for p in closed {
+        if p.realised_pnl.is_some_and(|x| x.is_negative()) {
+            e.loss_streak += 1;
+            if e.last_loss_at.is_none() {
+                e.last_loss_at = p.closed_at;
+            }
+        } else {
+            break;
+        }
+    }
+    Ok(e)
+}
+
+/// Settles an intent whose work is done (from whatever state it reached).
+async fn settle(deps: &Deps, intent: &Intent, detail: &str) -> DomainResult<()> {
+    let mut state = deps.store.get_intent(&intent.id).await?.map_or(intent.state, |i| i.state);
+    if state == IntentState::Validated {
+        let mode = deps.effective_exec().await.mode;
+        state = deps.store.transition(&intent.id, &Transition::new(state, IntentState::Submitted, deps.clock.now())?.with_mode(mode)).await?.state;
+    }
+    if !state.is_final() {
+        deps.store.transition(&intent.id, &Transition::new(state, IntentState::Settled, deps.clock.now())?.with_detail(detail)).await?;
+    }
+    Ok(())
+}
+
+async fn reject(deps: &Deps, intent: &Intent, user: &User, reason: String) -> DomainResult<Outcome> {
+    let t = Transition::new(intent.state, IntentState::Rejected, deps.clock.now())?.with_reason(reason.clone());
+    deps.store.transition(&intent.id, &t).await?;
+    notify(deps, user, deps.effective_exec().await.mode, &format!("⛔ {} refused: {}", describe(&intent.action), html_escape(&reason))).await;
+    Ok(Outcome::Rejected(reason))
+}
+
+async fn fail(deps: &Deps, intent: &Intent, user: &User, reason: String) -> DomainResult<Outcome> {
+    let t = Transition::new(intent.state, IntentState::Failed, deps.clock.now())?.with_reason(reason.clone());
+    deps.store.transition(&intent.id, &t).await?;
+    notify(deps, user, intent.mode.unwrap_or(ExecMode::Dry), &format!("❌ {} failed: {}", describe(&intent.action), html_escape(&reason))).await;
+    Ok(Outcome::Failed(reason))
+}
+
+fn describe(a: &Action) -> String {
+    match a {
+        Action::Open(o) => format!("Open {} {} {}x ${}", o.side, o.pair, o.leverage, o.collateral),
+        Action::Flip(o) => format!("Flip to {} {}", o.side, o.pair),
+        Action::Close { pair, side, .. } => format!("Close {side} {pair}"),
+        Action::ClosePosition { position, .. } => format!("Close position {position}"),
+        Action::UpdateTpSl { pair, side, .. } => format!("TP/SL on {side} {pair}"),
+        Action::Pause => "Pause".into(),
+        Action::Flatten => "Flatten".into(),
+    }
+}
+
+/// Escapes text for Telegram's HTML parse mode.
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// The banner on every trading message.
+pub fn banner(mode: ExecMode) -> &'static str {
+    match mode {
+        ExecMode::Dry => "🧪 <b>DRY</b>",
+        ExecMode::Live => "🔴 <b>LIVE</b>",
+    }
+}
+
+/// Sends a message to the user; a chat failure never fails the trade (it is logged).
+pub async fn notify(deps: &Deps, user: &User, mode: ExecMode, text: &str) {
+    if !user.active {
+        return;
+    }
+    let msg = OutgoingMessage::text(user.chat, format!("{} · {text}", banner(mode)));
+    if let Err(e) = deps.chat.send(&msg).await {
+        tracing::warn!(user = %user.id, error = %e, "notification not delivered");
+        if matches!(e, DomainError::Forbidden(_)) {
+            let mut u = user.clone();
+            u.active = false;
+            let _ = deps.store.update_user(&u).await;
+        }
+    }
+}
+
+/// Enqueues an intent for the pipeline (group = the user's account, dedup = the intent id).
+pub async fn enqueue(deps: &Deps, user: &User, intent: &IntentId) -> DomainResult<()> {
+    let body = serde_json::json!({ "intent_id": intent }).to_string();
+    deps.queue.send(vanta_domain::ports::QueueMessage { group: queue_group(user), dedup_id: intent.as_str().to_owned(), body }).await
+}

@@ -1,0 +1,203 @@
+//! The signal API's request side: authentication (HMAC + timestamp, or a TradingView path
+//! token), strict parsing into an [`Action`], and the canonical payload that tells a retry from a
+//! conflicting reuse of an id.
+//!
+//! Amounts are read from the JSON text (strings or numbers), never through floats.
+
+use hmac::{Hmac, Mac};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use vanta_domain::ids::{IntentId, SignalId, SourceId};
+use vanta_domain::intent::{Action, OpenOrder};
+use vanta_domain::market::{PairSymbol, Side};
+use vanta_domain::money::{Bps, DecimalText, Leverage, PercentP, Price, Usdc, parse_scaled};
+
+pub const TIMESTAMP_HEADER: &str = "x-vanta-timestamp";
+pub const SIGNATURE_HEADER: &str = "x-vanta-signature";
+
+/// A refusal: the HTTP status and the reason the caller sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(status: u16, reason: impl Into<String>) -> Self {
+        Self { status, reason: reason.into() }
+    }
+}
+
+fn bad(reason: impl Into<String>) -> Refusal {
+    Refusal::new(400, reason)
+}
+fn invalid(reason: impl Into<String>) -> Refusal {
+    Refusal::new(422, reason)
+}
+
+/// A validated signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    pub source: SourceId,
+    pub id: SignalId,
+    pub action: Action,
+}
+
+impl Signal {
+    /// The idempotency key: one intent per (source, id), forever.
+    pub fn intent_id(&self) -> Result<IntentId, Refusal> {
+        IntentId::parse(&format!("sig:{}:{}", self.source, self.id)).map_err(|e| invalid(e.to_string()))
+    }
+    /// SHA-256 of the canonical form: `"100"` and `100.0` are the same request; a different
+    /// amount under the same id is not.
+    pub fn payload_hash(&self) -> String {
+        let canonical = serde_json::json!({ "source": self.source, "id": self.id, "action": self.action });
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+}
+
+/// The fields a signal may carry. Anything else is refused by name.
+const FIELDS: &[&str] = &["source", "id", "action", "pair", "side", "collateral_usdc", "leverage", "tp", "sl", "slippage_pct", "fraction"];
+
+/// Reads just the `source` field (to find the secret before the signature is checked).
+pub fn peek_source(body: &[u8]) -> Result<SourceId, Refusal> {
+    let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).map_err(|_| bad("body is not a JSON object"))?;
+    match obj.get("source") {
+        Some(serde_json::Value::String(s)) => SourceId::parse(s).map_err(|e| invalid(e.to_string())),
+        Some(_) => Err(bad("source must be a string")),
+        None => Err(invalid("source is required")),
+    }
+}
+
+/// Parses and validates a signal body. 400: not JSON / wrong types; 422: well-formed but invalid.
+pub fn parse(body: &[u8]) -> Result<Signal, Refusal> {
+    let text = std::str::from_utf8(body).map_err(|_| bad("body is not UTF-8"))?;
+    let fields: std::collections::BTreeMap<String, Box<RawValue>> =
+        serde_json::from_str(text.trim()).map_err(|_| bad("body is not a JSON object"))?;
+    if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(invalid(format!("unknown field '{unknown}' (allowed: {})", FIELDS.join(", "))));
+    }
+    let get = |k: &str| fields.get(k).map(|v| &**v).filter(|v| v.get() != "null");
+    let string = |k: &str| -> Result<Option<String>, Refusal> {
+        match get(k) {
+            None => Ok(None),
+            Some(raw) => serde_json::from_str::<String>(raw.get()).map(Some).map_err(|_| bad(format!("{k} must be a string"))),
+        }
+    };
+    let required = |k: &str| -> Result<String, Refusal> { string(k)?.ok_or_else(|| invalid(format!("{k} is required"))) };
+    let decimal = |k: &str| -> Result<Option<String>, Refusal> {
+        match get(k) {
+            None => Ok(None),
+            Some(raw) => DecimalText::from_json_raw(raw).map(|d| Some(d.0)).map_err(|_| bad(format!("{k} must be a decimal number or string"))),
+        }
+    };
+    let source = SourceId::parse(&required("source")?).map_err(|e| invalid(e.to_string()))?;
+    let id = SignalId::parse(&required("id")?).map_err(|e| invalid(e.to_string()))?;
+    let action_name = required("action")?.to_ascii_lowercase();
+
+    let pair = || -> Result<PairSymbol, Refusal> { PairSymbol::parse(&required("pair")?).map_err(|e| invalid(e.to_string())) };
+    let side = || -> Result<Side, Refusal> { required("side")?.parse::<Side>().map_err(|e| invalid(e.to_string())) };
+    let price = |k: &str| -> Result<Option<Price>, Refusal> {
+        decimal(k)?
+            .map(|t| {
+                let p: Price = t.parse().map_err(|e| invalid(format!("{k}: {e}")))?;
+                if p.is_zero() { Err(invalid(format!("{k} must be above zero (omit it for none)"))) } else { Ok(p) }
+            })
+            .transpose()
+    };
+    let only = |allowed: &[&str]| -> Result<(), Refusal> {
+        match fields.keys().find(|k| !["source", "id", "action"].contains(&k.as_str()) && !allowed.contains(&k.as_str())) {
+            Some(k) => Err(invalid(format!("{k} is not used by action '{action_name}'"))),
+            None => Ok(()),
+        }
+    };
+    let open_order = || -> Result<OpenOrder, Refusal> {
+        only(&["pair", "side", "collateral_usdc", "leverage", "tp", "sl", "slippage_pct"])?;
+        let collateral: Usdc = decimal("collateral_usdc")?
+            .ok_or_else(|| invalid("collateral_usdc is required"))?
+            .parse()
+            .map_err(|e| invalid(format!("collateral_usdc: {e}")))?;
+        if collateral.is_zero() {
+            return Err(invalid("collateral_usdc must be above zero"));
+        }
+        let leverage: Leverage =
+            decimal("leverage")?.ok_or_else(|| invalid("leverage is required"))?.parse().map_err(|e| invalid(format!("leverage: {e}")))?;
+        let slippage = decimal("slippage_pct")?
+            .map(|t| {
+                let p: PercentP = t.parse().map_err(|e| invalid(format!("slippage_pct: {e}")))?;
+                if p.is_zero() || p > PercentP::HUNDRED { Err(invalid("slippage_pct must be above 0 and at most 100")) } else { Ok(p) }
+            })
+            .transpose()?;
+        Ok(OpenOrder { pair: pair()?, side: side()?, collateral, leverage, tp: price("tp")?, sl: price("sl")?, slippage })
+    };
+    let action = match action_name.as_str() {
+        "open" => Action::Open(open_order()?),
+        "flip" => Action::Flip(open_order()?),
+        "close" => {
+            only(&["pair", "side", "fraction"])?;
+            let fraction = match decimal("fraction")? {
+                None => Bps::FULL,
+                Some(t) => {
+                    let v = parse_scaled(&t, 4).map_err(|e| invalid(format!("fraction: {e} (use 0.0001 to 1)")))?;
+                    if !(1..=10_000).contains(&v) {
+                        return Err(invalid("fraction must be above 0 and at most 1"));
+                    }
+                    Bps::new(u32::try_from(v).map_err(|_| invalid("fraction out of range"))?).map_err(|e| invalid(e.to_string()))?
+                }
+            };
+            Action::Close { pair: pair()?, side: side()?, fraction }
+        }
+        "update_tpsl" => {
+            only(&["pair", "side", "tp", "sl"])?;
+            let (tp, sl) = (price("tp")?, price("sl")?);
+            if tp.is_none() && sl.is_none() {
+                return Err(invalid("update_tpsl needs tp, sl or both"));
+            }
+            Action::UpdateTpSl { pair: pair()?, side: side()?, tp, sl }
+        }
+        "pause" => {
+            only(&[])?;
+            Action::Pause
+        }
+        "flatten" => {
+            only(&[])?;
+            Action::Flatten
+        }
+        other => return Err(invalid(format!("unknown action '{other}' (open, close, flip, update_tpsl, pause, flatten)"))),
+    };
+    Ok(Signal { source, id, action })
+}
+
+/// `sha256=<hex>` of HMAC-SHA256(secret, "<timestamp>.<raw body>"), compared in constant time.
+pub fn verify_signature(secret: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
+    let Some(hex_sig) = header.trim().strip_prefix("sha256=") else { return false };
+    let Ok(sig) = hex::decode(hex_sig) else { return false };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return false };
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+/// The header value a client sends (used by tests, the local runner's example and `/signals`).
+pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// SHA-256 hex of a TradingView path token (only the hash is stored).
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A fresh random secret or token: 32 bytes as hex.
+pub fn random_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}

@@ -1,0 +1,130 @@
+//! Key and attribute names of the single table (see `TABLE.md`). Every key string is built here.
+
+use vanta_domain::ids::{IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
+use vanta_domain::time::Timestamp;
+use vanta_domain::user::LeaderRef;
+
+// Key attributes.
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1PK: &str = "gsi1pk";
+pub const GSI1SK: &str = "gsi1sk";
+pub const GSI2: &str = "gsi2";
+pub const GSI2PK: &str = "gsi2pk";
+pub const GSI2SK: &str = "gsi2sk";
+/// The TTL attribute, epoch seconds.
+pub const TTL: &str = "ttl";
+
+// Plain attributes.
+pub const DATA: &str = "data";
+pub const REV: &str = "rev";
+pub const OWNER: &str = "owner";
+pub const STATE: &str = "state";
+pub const STATUS: &str = "status";
+pub const SEQ: &str = "seq";
+pub const AUDIT_SEQ: &str = "audit_seq";
+pub const PAYLOAD_HASH: &str = "payload_hash";
+pub const CREATED_AT: &str = "created_at";
+pub const ROTATED_AT: &str = "rotated_at";
+pub const ID: &str = "id";
+pub const SECRET: &str = "secret";
+pub const TV_TOKEN_HASH: &str = "tv_token_hash";
+pub const ACTIVE: &str = "active";
+pub const EXPIRES_AT: &str = "expires_at";
+pub const COUNT: &str = "count";
+pub const MODE: &str = "mode";
+pub const STOP: &str = "stop";
+pub const UPDATED_BY: &str = "updated_by";
+pub const UPDATED_AT: &str = "updated_at";
+pub const VERSION: &str = "version";
+
+// Sort keys and fixed partition keys.
+pub const PROFILE: &str = "PROFILE";
+pub const CLAIM: &str = "CLAIM";
+pub const CONTROL: &str = "CONTROL";
+pub const EXEC_MODE: &str = "EXEC_MODE";
+pub const IDEM: &str = "IDEM";
+pub const INTENT: &str = "INTENT";
+pub const SOURCE: &str = "SOURCE";
+pub const MARK: &str = "MARK";
+pub const WINDOW: &str = "WINDOW";
+pub const LIVE_POS: &str = "LIVE_POS";
+
+// Sort-key prefixes.
+pub const INTENT_PREFIX: &str = "INTENT#";
+pub const AUDIT_PREFIX: &str = "AUDIT#";
+pub const POS_PREFIX: &str = "POS#";
+pub const SOURCE_PREFIX: &str = "SOURCE#";
+pub const FOLLOW_PREFIX: &str = "FOLLOW#";
+
+/// A timestamp as 16 zero-padded digits, so that string order is time order. Times before 1970
+/// (never produced by the clock) sort as 0.
+pub fn ms16(t: Timestamp) -> String {
+    format!("{:016}", t.millis().max(0))
+}
+
+pub fn user(id: TelegramUserId) -> String {
+    format!("USER#{id}")
+}
+
+/// The address claim's partition key and the user's gsi2 partition key: lower-case hex.
+pub fn addr(a: &TraderAddress) -> String {
+    format!("ADDR#{}", a.key())
+}
+
+pub fn idem(id: &IntentId) -> String {
+    format!("IDEM#{id}")
+}
+
+pub fn intent(id: &IntentId) -> String {
+    format!("INTENT#{id}")
+}
+
+/// gsi1 sort key of an intent: newest first with `ScanIndexForward = false`.
+pub fn intent_by_user(created_at: Timestamp, id: &IntentId) -> String {
+    format!("{INTENT_PREFIX}{}#{id}", ms16(created_at))
+}
+
+/// An audit entry's sort key: time, then the intent's audit sequence number (unique per intent),
+/// so entries written in the same millisecond never collide.
+pub fn audit(at: Timestamp, seq: u64) -> String {
+    format!("{AUDIT_PREFIX}{}#{seq:010}", ms16(at))
+}
+
+pub fn position(id: &PositionId) -> String {
+    format!("{POS_PREFIX}{id}")
+}
+
+/// gsi2 sort key of a live position.
+pub fn live_position(opened_at: Timestamp, user: TelegramUserId, id: &PositionId) -> String {
+    format!("{}#{user}#{id}", ms16(opened_at))
+}
+
+pub fn source(id: &SourceId) -> String {
+    format!("{SOURCE_PREFIX}{id}")
+}
+
+pub fn tv_token(hash: &str) -> String {
+    format!("TVTOKEN#{hash}")
+}
+
+pub fn follow(leader: &LeaderRef) -> String {
+    format!("{FOLLOW_PREFIX}{}", leader.key())
+}
+
+pub fn leader(leader: &LeaderRef) -> String {
+    format!("LEADER#{}", leader.key())
+}
+
+pub fn follower(id: TelegramUserId) -> String {
+    format!("FOLLOWER#{id}")
+}
+
+pub fn marker(key: &str) -> String {
+    format!("MARK#{key}")
+}
+
+pub fn window(key: &str) -> String {
+    format!("WINDOW#{key}")
+}

@@ -1,0 +1,60 @@
+//! Positions: under their user's partition; in gsi2 `LIVE_POS` while open or closing.
+
+use async_trait::async_trait;
+use vanta_domain::ids::{PositionId, TelegramUserId};
+use vanta_domain::ports::PositionStore;
+use vanta_domain::position::{Position, PositionStatus};
+use vanta_domain::{DomainError, DomainResult};
+
+use super::codec::{self, s};
+use super::keys as k;
+use super::{DynamoStore, Expr, Query, new_item};
+
+#[async_trait]
+impl PositionStore for DynamoStore {
+    async fn insert_position(&self, p: &Position) -> DomainResult<()> {
+        match self.put(codec::position_item(p)?, Some(new_item())).await {
+            Err(DomainError::Conflict(_)) => Err(DomainError::Conflict(format!("position {} exists", p.id))),
+            other => other,
+        }
+    }
+
+    async fn get_position(&self, user: TelegramUserId, id: &PositionId) -> DomainResult<Option<Position>> {
+        self.get_as(k::user(user), &k::position(id)).await
+    }
+
+    async fn update_position(&self, p: &Position, expected: PositionStatus) -> DomainResult<()> {
+        let allowed = p.status == expected || expected.can_become(p.status);
+        if allowed {
+            // The item is replaced whole, so a position that stops being live leaves gsi2.
+            let cond = Expr::new("#status = :expected").name("#status", k::STATUS).value(":expected", s(expected.as_str()));
+            match self.put(codec::position_item(p)?, Some(cond)).await {
+                Ok(()) => return Ok(()),
+                Err(DomainError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Refused: say why, in the in-memory store's order.
+        let stored = self.get_position(p.user, &p.id).await?.ok_or_else(|| DomainError::NotFound(format!("position {}", p.id)))?;
+        if stored.status != expected {
+            return Err(DomainError::Conflict(format!("position {} is {}, not {}", p.id, stored.status.as_str(), expected.as_str())));
+        }
+        if !allowed {
+            return Err(DomainError::Conflict(format!("a position cannot go from {} to {}", expected.as_str(), p.status.as_str())));
+        }
+        Err(DomainError::Conflict(format!("position {} changed meanwhile", p.id)))
+    }
+
+    async fn user_positions(&self, user: TelegramUserId, live_only: bool) -> DomainResult<Vec<Position>> {
+        let all: Vec<Position> = self.query_as(Query::table(k::user(user)).prefix(k::POS_PREFIX)).await?;
+        Ok(all.into_iter().filter(|p| !live_only || p.status.is_live()).collect())
+    }
+
+    async fn live_positions(&self) -> DomainResult<Vec<Position>> {
+        let mut live: Vec<Position> = self.query_as(Query::gsi2(k::LIVE_POS.to_owned())).await?;
+        // gsi2 is eventually consistent: a position closed a moment ago may still be listed.
+        live.retain(|p| p.status.is_live());
+        live.sort_by(|a, b| (a.user, &a.id).cmp(&(b.user, &b.id)));
+        Ok(live)
+    }
+}

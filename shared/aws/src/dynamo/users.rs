@@ -1,0 +1,160 @@
+//! Users, address claims and the exec-control item.
+
+use async_trait::async_trait;
+use vanta_domain::exec::ExecControl;
+use vanta_domain::ids::{TelegramUserId, TraderAddress};
+use vanta_domain::ports::{ControlStore, UserStore};
+use vanta_domain::user::User;
+use vanta_domain::{DomainError, DomainResult};
+
+use super::codec::{self, UserRow, json, n, s};
+use super::errors::TxError;
+use super::keys as k;
+use super::{DynamoStore, Expr, OPTIMISTIC_ATTEMPTS, Query, new_item};
+
+/// The profile's revision is still `rev` (a missing `rev` reads as 0).
+fn rev_is(rev: u64) -> Expr {
+    let text = if rev == 0 { "attribute_exists(#pk) AND (attribute_not_exists(#rev) OR #rev = :rev)" } else { "#rev = :rev" };
+    Expr::new(text).name("#pk", k::PK).name("#rev", k::REV).value(":rev", n(rev))
+}
+
+impl DynamoStore {
+    async fn user_row(&self, id: TelegramUserId) -> DomainResult<Option<UserRow>> {
+        self.get_as(k::user(id), k::PROFILE).await
+    }
+
+    async fn claim_owner(&self, address: &TraderAddress) -> DomainResult<Option<TelegramUserId>> {
+        self.get(k::addr(address), k::CLAIM).await?.as_ref().map(codec::claim_owner).transpose()
+    }
+
+    /// `Conflict` if another user holds `address`.
+    async fn refuse_foreign_claim(&self, user: TelegramUserId, address: &TraderAddress) -> DomainResult<()> {
+        match self.claim_owner(address).await? {
+            Some(owner) if owner != user => Err(DomainError::Conflict(format!("{address} is bound to another user"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn get_or_create_user(&self, mut user: User) -> DomainResult<User> {
+        // The profile is written without gsi2 attributes and without an address: only
+        // `bind_address`, which also writes the claim, binds one.
+        user.trader = None;
+        match self.put(codec::user_item(&user, 0)?, Some(new_item())).await {
+            Ok(()) => Ok(user),
+            Err(DomainError::Conflict(_)) => self
+                .user_row(user.id)
+                .await?
+                .map(|r| r.user)
+                .ok_or_else(|| DomainError::Internal(format!("user {} exists and cannot be read", user.id))),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get_user(&self, id: TelegramUserId) -> DomainResult<Option<User>> {
+        Ok(self.user_row(id).await?.map(|r| r.user))
+    }
+
+    async fn update_user(&self, user: &User) -> DomainResult<()> {
+        for _ in 0..OPTIMISTIC_ATTEMPTS {
+            let row = self.user_row(user.id).await?.ok_or_else(|| DomainError::NotFound(format!("user {}", user.id)))?;
+            let mut next = user.clone();
+            next.trader = row.user.trader;
+            let update = Expr::new("SET #data = :data, #rev = :next")
+                .name("#data", k::DATA)
+                .name("#rev", k::REV)
+                .value(":data", json(&next)?)
+                .value(":next", n(row.rev.saturating_add(1)));
+            match self.update(codec::key(k::user(user.id), k::PROFILE), update, rev_is(row.rev)).await {
+                Ok(()) => return Ok(()),
+                Err(DomainError::Conflict(_)) => continue, // changed meanwhile: re-read, keep its trader
+                Err(e) => return Err(e),
+            }
+        }
+        Err(DomainError::Conflict(format!("user {} kept changing meanwhile", user.id)))
+    }
+
+    async fn bind_address(&self, user: TelegramUserId, address: TraderAddress) -> DomainResult<User> {
+        for _ in 0..OPTIMISTIC_ATTEMPTS {
+            let Some(row) = self.user_row(user).await? else {
+                self.refuse_foreign_claim(user, &address).await?;
+                return Err(DomainError::NotFound(format!("user {user}")));
+            };
+            let mut next = row.user.clone();
+            next.trader = Some(address);
+            let me = n(user.0);
+            let mut ops = vec![
+                self.tx_put(
+                    codec::claim_item(&address, user),
+                    Some(Expr::new("attribute_not_exists(#pk) OR #owner = :me").name("#pk", k::PK).name("#owner", k::OWNER).value(":me", me.clone())),
+                )?,
+                self.tx_update(
+                    codec::key(k::user(user), k::PROFILE),
+                    Expr::new("SET #data = :data, #rev = :next, #g2pk = :g2pk, #g2sk = :g2sk")
+                        .name("#data", k::DATA)
+                        .name("#rev", k::REV)
+                        .name("#g2pk", k::GSI2PK)
+                        .name("#g2sk", k::GSI2SK)
+                        .value(":data", json(&next)?)
+                        .value(":next", n(row.rev.saturating_add(1)))
+                        .value(":g2pk", s(k::addr(&address)))
+                        .value(":g2sk", s(k::user(user))),
+                    rev_is(row.rev),
+                )?,
+            ];
+            // Release the previous address, but only a claim this user really holds.
+            if let Some(prev) = row.user.trader.filter(|p| *p != address)
+                && self.claim_owner(&prev).await? == Some(user)
+            {
+                let cond = Expr::new("#owner = :me").name("#owner", k::OWNER).value(":me", me.clone());
+                ops.push(self.tx_delete(codec::key(k::addr(&prev), k::CLAIM), cond)?);
+            }
+            match self.transact("bind_address", ops).await {
+                Ok(()) => return Ok(next),
+                Err(e) if e.failed(0) => return Err(DomainError::Conflict(format!("{address} is bound to another user"))),
+                // The profile or the old claim changed meanwhile (or the service did not say which
+                // condition failed): check the address again, then retry on fresh reads.
+                Err(TxError::Condition { .. }) => self.refuse_foreign_claim(user, &address).await?,
+                Err(TxError::Other(e)) => return Err(e),
+            }
+        }
+        Err(DomainError::Conflict(format!("user {user} kept changing meanwhile")))
+    }
+
+    async fn user_by_address(&self, address: TraderAddress) -> DomainResult<Option<User>> {
+        let rows: Vec<UserRow> = self.query_as(Query::gsi2(k::addr(&address)).prefix("USER#")).await?;
+        Ok(rows.into_iter().map(|r| r.user).find(|u| u.trader == Some(address)))
+    }
+}
+
+#[async_trait]
+impl ControlStore for DynamoStore {
+    async fn get_exec_control(&self) -> DomainResult<Option<ExecControl>> {
+        self.get_as(k::CONTROL.to_owned(), k::EXEC_MODE).await
+    }
+
+    async fn put_exec_control(&self, next: &ExecControl) -> DomainResult<()> {
+        let written = match next.version.checked_sub(1) {
+            None => Err(DomainError::Conflict("version 0 is never written".into())),
+            Some(prev) => {
+                // An item an operator wrote by hand has no version: it counts as version 0.
+                let text = if prev == 0 {
+                    "attribute_not_exists(#pk) OR attribute_not_exists(#version) OR #version = :prev OR #version = :prev_s"
+                } else {
+                    "#version = :prev OR #version = :prev_s"
+                };
+                let cond = Expr::new(text).name("#pk", k::PK).name("#version", k::VERSION).value(":prev", n(prev)).value(":prev_s", s(prev.to_string()));
+                self.put(codec::control_item(next), Some(cond)).await
+            }
+        };
+        match written {
+            Err(DomainError::Conflict(_)) => {
+                let current = self.get_exec_control().await.ok().flatten().map_or(0, |c| c.version);
+                Err(DomainError::Conflict(format!("exec mode changed meanwhile (version {current})")))
+            }
+            other => other,
+        }
+    }
+}
