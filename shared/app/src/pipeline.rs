@@ -322,6 +322,7 @@ async fn settle_open(deps: &Deps, intent: &Intent, user: &User, pair: &PairInfo,
         fees: fill.fee,
         closing: None,
         last_close: None,
+        trail: None,
     };
     let mut detail = format!("filled at {} ({}), fee {}", fill.price, fill.venue_ref, fill.fee);
     if let Origin::Copy { leader_price: Some(lp), leader_at, .. } = &intent.origin {

@@ -855,3 +855,71 @@ async fn copies_carry_their_origin() {
     assert!(matches!(intents[0].origin, Origin::Copy { .. }));
     assert!(matches!(intents[0].action, Action::Open(OpenOrder { side: Side::Long, .. })));
 }
+
+// ----- TP/SL executor -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn take_profit_hits_once_and_closes_through_the_pipeline() {
+    let s = sys();
+    s.source(7, "strat", "k3y", "tvtok").await;
+    let open = serde_json::json!({"source":"strat","id":"o","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5","tp":"105000","sl":"97000"});
+    assert_eq!(signal(&s, open).await, 202);
+    s.drain().await;
+    s.set_price("BTC/USD", "104000");
+    assert!(schedule::tpsl_tick(&s.deps).await.unwrap().triggered.is_empty(), "not there yet");
+    s.set_price("BTC/USD", "105500");
+    let r = schedule::tpsl_tick(&s.deps).await.unwrap();
+    assert_eq!(r.triggered.len(), 1);
+    assert!(r.triggered[0].ends_with(":tp"));
+    schedule::tpsl_tick(&s.deps).await.unwrap(); // seen again before the worker ran
+    assert_eq!(s.drain().await, 1, "one close, however many ticks saw the hit");
+    let p = &s.positions(7).await[0];
+    assert_eq!(p.status, PositionStatus::Closed);
+    assert!(p.realised_pnl.unwrap().raw() > 0);
+    assert!(s.messages_to(7).iter().any(|m| m.contains("Closed long BTC/USD")));
+}
+
+#[tokio::test]
+async fn stop_loss_short_side_and_liquidation_and_stale_prices() {
+    let s = sys();
+    s.source(7, "strat", "k3y", "tvtok").await;
+    let short = serde_json::json!({"source":"strat","id":"s","action":"open","pair":"BTC","side":"short","collateral_usdc":"100","leverage":"5","sl":"102000"});
+    assert_eq!(signal(&s, short).await, 202);
+    let eth = serde_json::json!({"source":"strat","id":"e","action":"open","pair":"ETH","side":"long","collateral_usdc":"100","leverage":"20"});
+    assert_eq!(signal(&s, eth).await, 202);
+    s.drain().await;
+    // A stale price triggers nothing.
+    s.clock.advance(std::time::Duration::from_secs(120));
+    let r = schedule::tpsl_tick(&s.deps).await.unwrap();
+    assert!(r.triggered.is_empty());
+    assert_eq!(r.skipped_pairs.len(), 2);
+    s.set_price("BTC/USD", "102500"); // short's stop
+    s.set_price("ETH/USD", "3300"); // 20x long liquidates about 4.25 % down (3351)
+    let r = schedule::tpsl_tick(&s.deps).await.unwrap();
+    assert_eq!(r.triggered.len(), 2, "{r:?}");
+    assert!(r.triggered.iter().any(|t| t.ends_with(":sl")) && r.triggered.iter().any(|t| t.ends_with(":liquidation")));
+    s.drain().await;
+    assert!(s.positions(7).await.iter().all(|p| p.status == PositionStatus::Closed));
+}
+
+#[tokio::test]
+async fn trailing_stop_follows_the_best_price() {
+    let s = sys();
+    s.source(7, "strat", "k3y", "tvtok").await;
+    assert_eq!(signal(&s, serde_json::json!({"source":"strat","id":"o","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"})).await, 202);
+    s.drain().await;
+    let id = s.positions(7).await[0].id.clone();
+    assert!(schedule::set_trail(&s.deps, TelegramUserId(8), &id, Some(Bps::new(100).unwrap())).await.is_err(), "only the owner");
+    schedule::set_trail(&s.deps, TelegramUserId(7), &id, Some(Bps::new(100).unwrap())).await.unwrap();
+    s.set_price("BTC/USD", "110000");
+    schedule::tpsl_tick(&s.deps).await.unwrap();
+    assert_eq!(s.positions(7).await[0].trail.unwrap().best, Price::from_str("110000").unwrap());
+    s.set_price("BTC/USD", "109000"); // 0.9 % below the best: holds
+    assert!(schedule::tpsl_tick(&s.deps).await.unwrap().triggered.is_empty());
+    s.set_price("BTC/USD", "108800"); // 1.09 % below: trail hit
+    assert_eq!(schedule::tpsl_tick(&s.deps).await.unwrap().triggered.len(), 1);
+    s.drain().await;
+    let p = &s.positions(7).await[0];
+    assert_eq!(p.status, PositionStatus::Closed);
+    assert!(p.realised_pnl.unwrap().raw() > 0, "the trail locked in profit");
+}

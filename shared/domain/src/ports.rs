@@ -275,7 +275,31 @@ impl OutgoingMessage {
     }
 }
 
+/// A PNG image with an HTML caption (charts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingPhoto {
+    pub chat: ChatId,
+    pub png: Vec<u8>,
+    pub caption_html: String,
+}
+
+/// Sends to chats. Only `send` is required; the other methods have plain fallbacks so simple
+/// adapters (console, recording) need nothing more.
 #[async_trait]
 pub trait Chat: Send + Sync {
     async fn send(&self, msg: &OutgoingMessage) -> DomainResult<()>;
+    /// Sends an image; the fallback sends the caption alone.
+    async fn send_photo(&self, photo: &OutgoingPhoto) -> DomainResult<()> {
+        self.send(&OutgoingMessage::text(photo.chat, photo.caption_html.clone())).await
+    }
+    /// Acknowledges a button press (Telegram shows `text` as a toast, or an alert when `alert`).
+    async fn answer_callback(&self, callback_id: &str, text: Option<&str>, alert: bool) -> DomainResult<()> {
+        let _ = (callback_id, text, alert);
+        Ok(())
+    }
+    /// Replaces the text (and buttons) of a message the bot sent; the fallback sends a new one.
+    async fn edit(&self, message_id: i64, msg: &OutgoingMessage) -> DomainResult<()> {
+        let _ = message_id;
+        self.send(msg).await
+    }
 }

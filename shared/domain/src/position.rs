@@ -71,6 +71,42 @@ pub struct Position {
     /// The venue reference of the last close applied to this position (makes closes idempotent).
     #[serde(default)]
     pub last_close: Option<String>,
+    /// A trailing stop run by Vanta's TP/SL executor.
+    #[serde(default)]
+    pub trail: Option<TrailingStop>,
+}
+
+/// A stop that follows the best price seen by a fixed distance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailingStop {
+    /// Distance behind the best price, in bps of it.
+    pub distance: Bps,
+    /// Best price since the trail was set (highest for a long, lowest for a short).
+    pub best: Price,
+}
+
+impl TrailingStop {
+    /// The stop level now: `best ∓ best × distance`, rounded toward the position's favour never.
+    pub fn level(&self, side: Side) -> Price {
+        let best = u128::from(self.best.raw());
+        let gap = best * u128::from(self.distance.raw()) / 10_000;
+        let raw = match side {
+            Side::Long => best.saturating_sub(gap),
+            Side::Short => best + gap,
+        };
+        Price::from_raw(u64::try_from(raw).unwrap_or(u64::MAX))
+    }
+    /// Moves the best price if `mark` is better; true when it moved.
+    pub fn observe(&mut self, side: Side, mark: Price) -> bool {
+        let better = match side {
+            Side::Long => mark > self.best,
+            Side::Short => mark < self.best,
+        };
+        if better {
+            self.best = mark;
+        }
+        better
+    }
 }
 
 /// A close sent (or about to be sent) to the venue.

@@ -70,7 +70,7 @@ pub struct Exposure {
     pub trades_today: u32,
     /// Notional opened since 00:00 UTC today.
     pub volume_today: Usdc,
-    /// Consecutive losing trades, most recent first (zero after a win).
+    /// Consecutive losing trades up to now (zero after a win).
     pub loss_streak: u32,
     /// When the last losing trade closed.
     pub last_loss_at: Option<Timestamp>,

@@ -258,7 +258,7 @@ async fn run_schedules(deps: Deps, every: Duration, mut stop: watch::Receiver<bo
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
 
     fn config(env: &[(&str, &str)]) -> Config {
