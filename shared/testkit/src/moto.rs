@@ -1,9 +1,13 @@
-//! Starts `moto_server` (DynamoDB, SQS, EventBridge emulation) on a free loopback port and stops
-//! it when dropped.
+//! Starts moto (DynamoDB, SQS, EventBridge emulation) on a free loopback port and stops it when
+//! dropped.
 //!
-//! The binary comes from `VANTA_MOTO_SERVER`, else `.venv/bin/moto_server` in the repository
-//! (installed by `make tools`). Missing, it is an error that says how to install it: tests that
-//! need moto never pass silently without it.
+//! moto runs through `tests/support/moto_serial.py`, which executes one request at a time: moto's
+//! threaded server is not atomic under concurrent DynamoDB writes (real DynamoDB is), and tests
+//! that race writers must see DynamoDB's behaviour, not moto's.
+//!
+//! The Python comes from the venv of `VANTA_MOTO_SERVER` (its `moto_server`), else `.venv/` in
+//! the repository (installed by `make tools`). Missing, it is an error that says how to install
+//! it: tests that need moto never pass silently without it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,26 +25,24 @@ pub struct Moto {
 }
 
 impl Moto {
-    fn binary() -> Result<PathBuf, String> {
-        if let Ok(p) = std::env::var("VANTA_MOTO_SERVER") {
-            let p = PathBuf::from(p);
-            if p.exists() {
-                return Ok(p);
-            }
+    /// The venv's Python that has moto installed.
+    fn python() -> Result<PathBuf, String> {
+        let moto_server = std::env::var("VANTA_MOTO_SERVER").map(PathBuf::from).unwrap_or_else(|_| repo_root().join(".venv/bin/moto_server"));
+        let python = moto_server.with_file_name("python");
+        if moto_server.exists() && python.exists() {
+            return Ok(python);
         }
-        let p = repo_root().join(".venv/bin/moto_server");
-        if p.exists() {
-            return Ok(p);
-        }
-        Err("moto_server not found: run `make tools` (or `make test`), or set VANTA_MOTO_SERVER".into())
+        Err(format!("moto not found at {}: run `make tools` (or `make test`), or set VANTA_MOTO_SERVER", moto_server.display()))
     }
 
     /// Starts moto and waits until it answers.
     pub async fn start() -> Result<Self, String> {
-        let bin = Self::binary()?;
+        let bin = Self::python()?;
+        let launcher = repo_root().join("tests/support/moto_serial.py");
         let port = free_port().map_err(|e| e.to_string())?;
         let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .arg(&launcher)
+            .arg(port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
