@@ -1,5 +1,8 @@
 //! Avantis on Base: EIP-712 intents, signers (KMS and local key), the Avantis v2 client,
 //! the direct (self-broadcast) route and the paper venue used in DRY mode.
 
+pub mod avantis;
+pub mod direct;
 pub mod eip712;
+pub mod prices;
 pub mod signer;

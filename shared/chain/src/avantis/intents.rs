@@ -1,0 +1,452 @@
+//! Intent builders (`POST /v2/intents/*`): the API's typed data is decoded into a local
+//! [`Intent`], its digest recomputed under the `/v2/meta` domain and compared with the API's;
+//! only a matching intent is handed to the signer.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use alloy::primitives::{Address, B256, I256, U256};
+use reqwest::Method;
+use serde_json::{Value, json};
+use vanta_domain::error::{DomainError, DomainResult};
+use vanta_domain::ids::TraderAddress;
+use vanta_domain::market::{PairIndex, Side};
+use vanta_domain::money::{Leverage, Price, SlippageP, Usdc, format_scaled};
+use vanta_domain::ports::Signer;
+
+use super::{AvantisClient, CallError, Safety, Service};
+use crate::eip712::{AvantisDomain, Intent, IntentKind, verify_digest};
+
+/// An intent as the tx-builder built it, checked: same kind as asked, domain equal to the
+/// `/v2/meta` trading domain, local digest equal to the API's, `encodedIntent` equal to the local
+/// ABI encoding. Only such a payload can be signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentPayload {
+    pub kind: IntentKind,
+    pub intent: Intent,
+    /// The verified digest (computed locally).
+    pub digest: B256,
+    /// `abi.encode(struct)`, equal to the API's `encodedIntent`.
+    pub encoded_intent: Vec<u8>,
+    /// `trader-or-delegate` or `trader-only`.
+    pub signer_rule: String,
+    /// The typed-data message as returned (decimal strings), for bodies that flatten it.
+    pub message: Value,
+}
+
+/// A payload with its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIntent {
+    pub payload: IntentPayload,
+    /// `r ‖ s ‖ v`, `v` ∈ {27, 28}.
+    pub signature: [u8; 65],
+    /// Who signed (the trader or a delegate).
+    pub signer: Address,
+}
+
+impl SignedIntent {
+    /// `0x` + 130 hex digits.
+    pub fn signature_hex(&self) -> String {
+        format!("0x{}", alloy::hex::encode(self.signature))
+    }
+    /// `0x` + the `encodedIntent` hex.
+    pub fn encoded_hex(&self) -> String {
+        format!("0x{}", alloy::hex::encode(&self.payload.encoded_intent))
+    }
+}
+
+/// 65 bytes `r ‖ s ‖ v` (`v` = 27 + parity) of a signature.
+pub fn signature_hex(sig: &alloy::primitives::Signature) -> String {
+    format!("0x{}", alloy::hex::encode(signature_bytes(sig)))
+}
+
+pub(crate) fn signature_bytes(sig: &alloy::primitives::Signature) -> [u8; 65] {
+    let mut out = [0u8; 65];
+    let (r, s) = out.split_at_mut(32);
+    r.copy_from_slice(&sig.r().to_be_bytes::<32>());
+    if let Some(s) = s.get_mut(..32) {
+        s.copy_from_slice(&sig.s().to_be_bytes::<32>());
+    }
+    if let Some(v) = out.get_mut(64) {
+        *v = 27 + u8::from(sig.v());
+    }
+    out
+}
+
+fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    let h = s.trim().strip_prefix("0x").or_else(|| s.trim().strip_prefix("0X"))?;
+    alloy::hex::decode(h).ok()
+}
+
+/// The EIP-712 `encodeType` string described by a `types` object for `primary`.
+fn encode_type_of(types: &serde_json::Map<String, Value>, primary: &str) -> Option<String> {
+    fn one(types: &serde_json::Map<String, Value>, name: &str) -> Option<(String, Vec<String>)> {
+        let fields = types.get(name)?.as_array()?;
+        let mut parts = Vec::new();
+        let mut deps = Vec::new();
+        for f in fields {
+            let fname = f.get("name")?.as_str()?;
+            let ftype = f.get("type")?.as_str()?;
+            let base = ftype.split('[').next().unwrap_or(ftype);
+            if types.contains_key(base) {
+                deps.push(base.to_owned());
+            }
+            parts.push(format!("{ftype} {fname}"));
+        }
+        Some((format!("{name}({})", parts.join(",")), deps))
+    }
+    let (head, mut todo) = one(types, primary)?;
+    let mut seen = BTreeSet::new();
+    let mut rendered = BTreeMap::new();
+    while let Some(dep) = todo.pop() {
+        if dep == primary || !seen.insert(dep.clone()) {
+            continue;
+        }
+        let (s, more) = one(types, &dep)?;
+        rendered.insert(dep, s);
+        todo.extend(more);
+    }
+    Some(std::iter::once(head).chain(rendered.into_values()).collect())
+}
+
+/// Checks an intent-builder answer (the envelope's `data`) against the expected kind and the
+/// trading domain from `/v2/meta`. Pure: no signer is involved.
+pub fn verify_payload(text: &str, expected: IntentKind, domain: &AvantisDomain) -> DomainResult<IntentPayload> {
+    let bad = |m: String| DomainError::Internal(format!("Avantis {expected} intent: {m}; refusing to sign"));
+    let v: Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let primary = v.get("primaryType").or_else(|| v.get("intent")).and_then(Value::as_str).unwrap_or_default();
+    let kind: IntentKind = primary.parse().map_err(|_| bad(format!("unknown primary type {primary:?}")))?;
+    if kind != expected {
+        return Err(bad(format!("the API built a {kind}")));
+    }
+    if let Some(d) = v.get("domain") {
+        let name = d.get("name").and_then(Value::as_str).unwrap_or_default();
+        let version = d.get("version").and_then(Value::as_str).unwrap_or_default();
+        let chain = d.get("chainId").and_then(super::decimal::json_u64);
+        let contract = d.get("verifyingContract").and_then(Value::as_str).and_then(super::parse_address);
+        if name != domain.name || version != domain.version || chain != Some(domain.chain_id) || contract != Some(domain.verifying_contract)
+        {
+            return Err(bad(format!(
+                "its domain ({name} v{version}, chain {chain:?}, contract {contract:?}) is not the trading domain ({} v{}, chain {}, contract {})",
+                domain.name, domain.version, domain.chain_id, domain.verifying_contract
+            )));
+        }
+    }
+    if let Some(types) = v.get("types").and_then(Value::as_object) {
+        let theirs = encode_type_of(types, kind.name()).ok_or_else(|| bad("unreadable types".into()))?;
+        if theirs != kind.encode_type() {
+            return Err(bad(format!("type drift: API {theirs:?}, local {:?}", kind.encode_type())));
+        }
+    }
+    let message = v.get("message").cloned().ok_or_else(|| bad("no message".into()))?;
+    let intent = Intent::from_message(kind, &message).map_err(|e| bad(e.to_string()))?;
+    let api_digest = v.get("digest").and_then(Value::as_str).ok_or_else(|| bad("no digest".into()))?;
+    let digest = verify_digest(&intent, domain, api_digest).map_err(|e| DomainError::Internal(e.to_string()))?;
+    let encoded_intent = intent.abi_encode();
+    if let Some(enc) = v.get("encodedIntent").and_then(Value::as_str)
+        && hex_bytes(enc).as_deref() != Some(encoded_intent.as_slice())
+    {
+        return Err(bad("encodedIntent differs from the local ABI encoding of the message".into()));
+    }
+    let signer_rule = v.get("signerRule").and_then(Value::as_str).unwrap_or("trader-or-delegate").to_owned();
+    Ok(IntentPayload { kind, intent, digest, encoded_intent, signer_rule, message })
+}
+
+/// The fields of an open the venue asked for; the built intent must carry exactly these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRequest {
+    pub trader: TraderAddress,
+    pub pair: PairIndex,
+    pub side: Side,
+    pub collateral: Usdc,
+    pub leverage: Leverage,
+    pub open_price: Price,
+    pub slippage: SlippageP,
+    pub tp: Option<Price>,
+    pub sl: Option<Price>,
+    /// Upside (PnL-fee) pair: `market_pnl`.
+    pub pnl: bool,
+    /// The intent nonce to use (the tx-builder picks one when `None`).
+    pub nonce: Option<U256>,
+}
+
+/// A market close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseRequest {
+    pub trader: TraderAddress,
+    pub pair: PairIndex,
+    pub trade_index: u32,
+    pub collateral: Usdc,
+    /// The position's on-chain open timestamp (seconds).
+    pub open_timestamp: Option<u64>,
+    pub expected_price: Option<Price>,
+    /// The intent nonce to use (the tx-builder picks one when `None`).
+    pub nonce: Option<U256>,
+}
+
+/// A partial (off-chain) TP/SL order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialTpSlRequest {
+    pub trader: TraderAddress,
+    pub pair: PairIndex,
+    pub trade_index: u32,
+    /// The position's side.
+    pub side: Side,
+    pub take_profit: bool,
+    /// Base-asset amount to close, 1e10.
+    pub coin_size_raw: u64,
+    /// Fixed trigger price.
+    pub price: Price,
+    pub open_timestamp: Option<u64>,
+}
+
+fn set(body: &mut Value, key: &str, value: String) {
+    if let Some(o) = body.as_object_mut() {
+        o.insert(key.to_owned(), Value::String(value));
+    }
+}
+
+fn p10(raw: u64) -> String {
+    format_scaled(i128::from(raw), 10)
+}
+
+fn mismatch(kind: IntentKind, field: &str) -> DomainError {
+    DomainError::Internal(format!("Avantis built a {kind} whose {field} differs from the request; refusing to sign"))
+}
+
+impl AvantisClient {
+    /// `POST /v2/intents/{path}` and [`verify_payload`] under the `/v2/meta` trading domain.
+    pub async fn build_intent(&self, path: &str, body: &Value, expected: IntentKind) -> DomainResult<IntentPayload> {
+        let domain = self.trading_domain().await?;
+        if domain.chain_id != self.cfg.chain_id {
+            return Err(DomainError::Internal(format!(
+                "trading domain is for chain {}, configured chain is {}: refusing to sign",
+                domain.chain_id, self.cfg.chain_id
+            )));
+        }
+        let mut body = body.clone();
+        let wanted_deadline = match self.cfg.intent_deadline {
+            Some(ttl) if has_deadline(expected) && body.get("deadlineMs").is_none() => {
+                let d = now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+                set(&mut body, "deadlineMs", d.to_string());
+                Some(U256::from(d))
+            }
+            _ => None,
+        };
+        let text = self
+            .call(Service::TxBuilder, Method::POST, &format!("/v2/intents/{path}"), &[], Some(&body), Safety::Idempotent)
+            .await
+            .map_err(CallError::for_read)?;
+        let payload = verify_payload(&text, expected, &domain)?;
+        if let Some(want) = wanted_deadline
+            && intent_deadline(&payload.intent) != Some(want)
+        {
+            return Err(mismatch(expected, "deadline"));
+        }
+        Ok(payload)
+    }
+
+    /// Signs a verified payload with `signer` (the trader or an enabled delegate).
+    pub async fn sign_intent(&self, payload: IntentPayload, signer: &dyn Signer) -> DomainResult<SignedIntent> {
+        let sig = signer.sign_digest(payload.digest).await?;
+        let recovered = crate::signer::recover_address(payload.digest, &sig)?;
+        if recovered != signer.address().address() {
+            return Err(DomainError::Internal("the signature does not recover to the signer".into()));
+        }
+        Ok(SignedIntent { payload, signature: signature_bytes(&sig), signer: recovered })
+    }
+
+    /// Builds and checks a market-open intent (`/v2/intents/open`).
+    pub async fn open_intent(&self, r: &OpenRequest) -> DomainResult<IntentPayload> {
+        let mut body = json!({
+            "trader": r.trader.address().to_checksum(None),
+            "pairIndex": r.pair.0.to_string(),
+            "side": r.side.as_str(),
+            "orderType": if r.pnl { "market_pnl" } else { "market" },
+            "collateralUsdc": r.collateral.to_string(),
+            "leverage": p10(r.leverage.raw()),
+            "openPrice": r.open_price.to_string(),
+            "slippagePercent": r.slippage.to_string(),
+        });
+        if let Some(tp) = r.tp {
+            set(&mut body, "takeProfit", tp.to_string());
+        }
+        if let Some(sl) = r.sl {
+            set(&mut body, "stopLoss", sl.to_string());
+        }
+        if let Some(n) = r.nonce {
+            set(&mut body, "nonce", n.to_string());
+        }
+        let p = self.build_intent("open", &body, IntentKind::OpenTradeReq).await?;
+        let Intent::OpenTradeReq(m) = &p.intent else { return Err(mismatch(IntentKind::OpenTradeReq, "kind")) };
+        let k = IntentKind::OpenTradeReq;
+        let t = &m._t;
+        let checks: [(&str, bool); 10] = [
+            ("_nonce", r.nonce.is_none_or(|n| m._nonce == n)),
+            ("trader", t.trader == r.trader.address()),
+            ("pairIndex", t.pairIndex == U256::from(r.pair.0)),
+            ("buy", t.buy == r.side.is_buy()),
+            ("positionSizeUSDC (collateral)", t.positionSizeUSDC == U256::from(r.collateral.raw())),
+            ("leverage", t.leverage == U256::from(r.leverage.raw())),
+            ("openPrice", t.openPrice == U256::from(r.open_price.raw())),
+            ("_slippageP", m._slippageP == U256::from(r.slippage.raw())),
+            ("_type", m._type == if r.pnl { 3 } else { 0 }),
+            ("tp/sl", r.tp.is_none_or(|tp| t.tp == U256::from(tp.raw())) && r.sl.is_none_or(|sl| t.sl == U256::from(sl.raw()))),
+        ];
+        if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
+            return Err(mismatch(k, field));
+        }
+        self.check_deadline(k, m._deadline)?;
+        Ok(p)
+    }
+
+    /// Builds and checks a market-close intent (`/v2/intents/close`).
+    pub async fn close_intent(&self, r: &CloseRequest) -> DomainResult<IntentPayload> {
+        let mut body = json!({
+            "trader": r.trader.address().to_checksum(None),
+            "pairIndex": r.pair.0.to_string(),
+            "tradeIndex": r.trade_index.to_string(),
+            "collateralToCloseUsdc": r.collateral.to_string(),
+        });
+        if let Some(ts) = r.open_timestamp {
+            set(&mut body, "openTimestamp", ts.to_string());
+        }
+        if let Some(p) = r.expected_price {
+            set(&mut body, "expectedPrice", p.to_string());
+        }
+        if let Some(n) = r.nonce {
+            set(&mut body, "nonce", n.to_string());
+        }
+        let p = self.build_intent("close", &body, IntentKind::CloseTradeReq).await?;
+        let Intent::CloseTradeReq(m) = &p.intent else { return Err(mismatch(IntentKind::CloseTradeReq, "kind")) };
+        let k = IntentKind::CloseTradeReq;
+        let checks: [(&str, bool); 6] = [
+            ("_nonce", r.nonce.is_none_or(|n| m._nonce == n)),
+            ("_trader", m._trader == r.trader.address()),
+            ("_pairIndex", m._pairIndex == U256::from(r.pair.0)),
+            ("_index", m._index == U256::from(r.trade_index)),
+            ("_amount", m._amount == U256::from(r.collateral.raw())),
+            ("_openTimestamp", r.open_timestamp.is_none_or(|ts| m._openTimestamp == U256::from(ts))),
+        ];
+        if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
+            return Err(mismatch(k, field));
+        }
+        self.check_deadline(k, m._deadline)?;
+        Ok(p)
+    }
+
+    /// Builds and checks a global TP/SL update (`/v2/intents/tpsl-update`). `0` removes the SL
+    /// and resets the TP to the venue's cap.
+    pub async fn tpsl_update_intent(
+        &self,
+        trader: TraderAddress,
+        pair: PairIndex,
+        trade_index: u32,
+        tp: Option<Price>,
+        sl: Option<Price>,
+        nonce: Option<U256>,
+    ) -> DomainResult<IntentPayload> {
+        let (tp, sl) = (tp.map_or(0, Price::raw), sl.map_or(0, Price::raw));
+        let mut body = json!({
+            "trader": trader.address().to_checksum(None),
+            "pairIndex": pair.0.to_string(),
+            "tradeIndex": trade_index.to_string(),
+            "takeProfit": p10(tp),
+            "stopLoss": p10(sl),
+        });
+        if let Some(n) = nonce {
+            set(&mut body, "nonce", n.to_string());
+        }
+        let p = self.build_intent("tpsl-update", &body, IntentKind::UpdateTpSlReq).await?;
+        let Intent::UpdateTpSlReq(m) = &p.intent else { return Err(mismatch(IntentKind::UpdateTpSlReq, "kind")) };
+        let k = IntentKind::UpdateTpSlReq;
+        let checks: [(&str, bool); 6] = [
+            ("_nonce", nonce.is_none_or(|n| m._nonce == n)),
+            ("trader", m.trader == trader.address()),
+            ("_pairIndex", m._pairIndex == U256::from(pair.0)),
+            ("_index", m._index == U256::from(trade_index)),
+            ("_newTp", m._newTp == U256::from(tp)),
+            ("_newSl", m._newSl == U256::from(sl)),
+        ];
+        if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
+            return Err(mismatch(k, field));
+        }
+        self.check_deadline(k, m._deadline)?;
+        Ok(p)
+    }
+
+    /// Builds and checks a partial TP/SL (`/v2/intents/tpsl-partial`, fixed trigger price).
+    pub async fn tpsl_partial_intent(&self, r: &PartialTpSlRequest) -> DomainResult<IntentPayload> {
+        let mut body = json!({
+            "trader": r.trader.address().to_checksum(None),
+            "pairIndex": r.pair.0.to_string(),
+            "tradeIndex": r.trade_index.to_string(),
+            "side": r.side.as_str(),
+            "kind": if r.take_profit { "take_profit" } else { "stop_loss" },
+            "coinExposure": p10(r.coin_size_raw),
+            "triggerType": "fixed",
+            "price": r.price.to_string(),
+        });
+        if let Some(ts) = r.open_timestamp {
+            set(&mut body, "openTimestamp", ts.to_string());
+        }
+        let p = self.build_intent("tpsl-partial", &body, IntentKind::TpSlReq).await?;
+        let Intent::TpSlReq(m) = &p.intent else { return Err(mismatch(IntentKind::TpSlReq, "kind")) };
+        let checks: [(&str, bool); 8] = [
+            ("trader", m.trader == r.trader.address()),
+            ("pairIndex", m.pairIndex == U256::from(r.pair.0)),
+            ("index", m.index == U256::from(r.trade_index)),
+            ("buy", m.buy == r.side.is_buy()),
+            ("coinSize", m.coinSize == U256::from(r.coin_size_raw)),
+            ("price", m.price == U256::from(r.price.raw()) && m.triggerType == 0 && m.percentage == I256::ZERO),
+            ("orderType", m.orderType == if r.take_profit { 4 } else { 5 }),
+            ("timestamp", r.open_timestamp.is_none_or(|ts| m.timestamp == U256::from(ts))),
+        ];
+        if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
+            return Err(mismatch(IntentKind::TpSlReq, field));
+        }
+        Ok(p)
+    }
+
+    /// Builds and checks the cancel proof of a partial TP/SL (`/v2/intents/offchain-cancel`).
+    pub async fn offchain_cancel_intent(&self, entity_id: &str) -> DomainResult<IntentPayload> {
+        let p = self.build_intent("offchain-cancel", &json!({ "entityId": entity_id }), IntentKind::CancelOffchainOrder).await?;
+        match &p.intent {
+            Intent::CancelOffchainOrder(m) if m.entityId == entity_id => Ok(p),
+            _ => Err(mismatch(IntentKind::CancelOffchainOrder, "entityId")),
+        }
+    }
+
+    fn check_deadline(&self, kind: IntentKind, deadline_ms: U256) -> DomainResult<()> {
+        let now = now_ms();
+        if deadline_ms < U256::from(now) {
+            return Err(DomainError::Internal(format!("Avantis built a {kind} that has already expired; refusing to sign")));
+        }
+        // A deadline days away would keep a signed order alive far longer than anyone meant.
+        if deadline_ms > U256::from(now.saturating_add(3_600_000)) {
+            return Err(mismatch(kind, "_deadline (more than an hour away)"));
+        }
+        Ok(())
+    }
+}
+
+fn has_deadline(kind: IntentKind) -> bool {
+    !matches!(kind, IntentKind::TpSlReq | IntentKind::CancelOffchainOrder)
+}
+
+/// The `_deadline` (unix ms) of the intents the venue sends.
+pub(crate) fn intent_deadline(intent: &Intent) -> Option<U256> {
+    match intent {
+        Intent::OpenTradeReq(m) => Some(m._deadline),
+        Intent::CloseTradeReq(m) => Some(m._deadline),
+        Intent::OpenTradeCoinExposureReq(m) => Some(m._deadline),
+        Intent::CloseTradeCoinExposureReq(m) => Some(m._deadline),
+        Intent::IncreasePositionSizeReq(m) => Some(m._deadline),
+        Intent::IncreasePositionSizeWithCoinExposureReq(m) => Some(m._deadline),
+        Intent::UpdateTpSlReq(m) => Some(m._deadline),
+        _ => None,
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

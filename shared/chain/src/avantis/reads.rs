@@ -1,0 +1,380 @@
+//! Reads (positions, delegation, nonce) and the core API's price-trigger mutations.
+
+use alloy::primitives::{I256, U256};
+use reqwest::Method;
+use serde_json::{Value, json};
+use vanta_domain::error::{DomainError, DomainResult};
+use vanta_domain::ids::TraderAddress;
+use vanta_domain::market::PairIndex;
+use vanta_domain::money::{Price, Usdc};
+
+use super::decimal::json_u64;
+use super::intents::SignedIntent;
+use super::{AvantisClient, CallError, Safety, Service};
+use crate::eip712::Intent;
+
+/// A position from core `/user-data` (raw venue units).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorePosition {
+    /// The trader exactly as the API spelled it (used in global trigger ids).
+    pub trader: String,
+    pub pair: PairIndex,
+    pub index: u32,
+    pub buy: bool,
+    pub is_pnl: bool,
+    pub collateral: Usdc,
+    /// Leverage, 1e10.
+    pub leverage_raw: u64,
+    pub open_price: Price,
+    /// 0 = unset.
+    pub tp: Price,
+    pub sl: Price,
+    pub liquidation_price: Option<Price>,
+    /// Open timestamp, unix seconds (pass as `openTimestamp`).
+    pub opened_at: Option<u64>,
+    pub price_triggers: Vec<PriceTrigger>,
+}
+
+/// A TP/SL trigger attached to a position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceTrigger {
+    pub entity_id: String,
+    pub is_global: bool,
+    /// 0 tp, 1 sl (global), 4 partial tp, 5 partial sl, …
+    pub order_type: u64,
+    pub trigger_type: u64,
+    pub price: Price,
+    /// 1e10 base-asset units.
+    pub coin_size_raw: u64,
+}
+
+/// Core `/user-data`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserData {
+    pub positions: Vec<CorePosition>,
+    pub limit_orders: usize,
+}
+
+/// A trade from tx-builder `/v2/positions` (read from chain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnchainTrade {
+    pub trader: String,
+    pub pair: PairIndex,
+    pub index: u32,
+    pub buy: bool,
+    /// `initialPosToken`: the collateral, 1e6.
+    pub collateral: Usdc,
+    pub position_size: Usdc,
+    pub leverage_raw: u64,
+    pub open_price: Price,
+    pub tp: Price,
+    pub sl: Price,
+    /// Trade.timestamp, unix seconds.
+    pub timestamp: u64,
+    pub coin_exposure_raw: Option<u64>,
+    pub liquidation_price: Option<Price>,
+}
+
+/// `/v2/delegation`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DelegationStatus {
+    pub is_enabled: bool,
+    /// Unix seconds.
+    pub expiry: u64,
+    pub can_delegated_action: bool,
+    pub can_sign_intents: bool,
+}
+
+/// `/v2/allowance`: the trader's USDC wallet balance and allowance (raw 1e6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsdcAccount {
+    pub balance: Usdc,
+    /// Often `uint256.max`; saturated to `u64::MAX` raw.
+    pub allowance_raw: u64,
+}
+
+/// `/v2/nonce` (shape undocumented; `nonce` and `used` are read when present).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonceStatus {
+    pub nonce: Option<String>,
+    pub used: Option<bool>,
+}
+
+fn field_u64(v: &Value, name: &str) -> Option<u64> {
+    v.get(name).and_then(json_u64)
+}
+
+fn need_u64(v: &Value, name: &str, what: &str) -> DomainResult<u64> {
+    field_u64(v, name).ok_or_else(|| DomainError::Internal(format!("{what}: field `{name}` missing or not an integer")))
+}
+
+fn price_or_zero(v: &Value, name: &str) -> Price {
+    Price::from_raw(field_u64(v, name).unwrap_or(0))
+}
+
+fn index_of(v: &Value, name: &str, what: &str) -> DomainResult<u32> {
+    u32::try_from(need_u64(v, name, what)?).map_err(|_| DomainError::Internal(format!("{what}: `{name}` out of range")))
+}
+
+fn pair_of(v: &Value, what: &str) -> DomainResult<PairIndex> {
+    u16::try_from(need_u64(v, "pairIndex", what)?)
+        .map(PairIndex)
+        .map_err(|_| DomainError::Internal(format!("{what}: pairIndex out of range")))
+}
+
+fn parse_core_position(p: &Value) -> DomainResult<CorePosition> {
+    let what = "/user-data position";
+    let triggers = p
+        .get("priceTriggers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|t| PriceTrigger {
+                    entity_id: t.get("entityId").or_else(|| t.get("documentId")).and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    is_global: t.get("isGlobal").and_then(Value::as_bool).unwrap_or(false),
+                    order_type: field_u64(t, "orderType").unwrap_or(0),
+                    trigger_type: field_u64(t, "triggerType").unwrap_or(0),
+                    price: price_or_zero(t, "price"),
+                    coin_size_raw: field_u64(t, "coinSize").unwrap_or(0),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(CorePosition {
+        trader: p.get("trader").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        pair: pair_of(p, what)?,
+        index: index_of(p, "index", what)?,
+        buy: p.get("buy").and_then(Value::as_bool).ok_or_else(|| DomainError::Internal(format!("{what}: no `buy`")))?,
+        is_pnl: p.get("isPnl").and_then(Value::as_bool).unwrap_or(false),
+        collateral: Usdc::from_raw(need_u64(p, "collateral", what)?),
+        leverage_raw: need_u64(p, "leverage", what)?,
+        open_price: Price::from_raw(need_u64(p, "openPrice", what)?),
+        tp: price_or_zero(p, "tp"),
+        sl: price_or_zero(p, "sl"),
+        liquidation_price: field_u64(p, "liquidationPrice").map(Price::from_raw),
+        opened_at: field_u64(p, "openedAt"),
+        price_triggers: triggers,
+    })
+}
+
+fn parse_onchain_trade(t: &Value) -> DomainResult<OnchainTrade> {
+    let what = "/v2/positions trade";
+    Ok(OnchainTrade {
+        trader: t.get("trader").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        pair: pair_of(t, what)?,
+        index: index_of(t, "index", what)?,
+        buy: t.get("buy").and_then(Value::as_bool).ok_or_else(|| DomainError::Internal(format!("{what}: no `buy`")))?,
+        collateral: Usdc::from_raw(need_u64(t, "initialPosToken", what)?),
+        position_size: Usdc::from_raw(field_u64(t, "positionSizeUSDC").unwrap_or(0)),
+        leverage_raw: need_u64(t, "leverage", what)?,
+        open_price: Price::from_raw(need_u64(t, "openPrice", what)?),
+        tp: price_or_zero(t, "tp"),
+        sl: price_or_zero(t, "sl"),
+        timestamp: field_u64(t, "timestamp").unwrap_or(0),
+        coin_exposure_raw: field_u64(t, "coinExposure"),
+        liquidation_price: field_u64(t, "liquidationPrice").map(Price::from_raw),
+    })
+}
+
+fn u256_u64(v: U256, what: &str) -> DomainResult<u64> {
+    u64::try_from(v).map_err(|_| DomainError::Internal(format!("{what} does not fit 64 bits")))
+}
+
+fn i256_text(v: I256) -> String {
+    v.to_string()
+}
+
+impl AvantisClient {
+    /// Core `GET /user-data?trader=`: open positions (with triggers) and resting limit orders.
+    pub async fn user_data(&self, trader: TraderAddress) -> DomainResult<UserData> {
+        let v: Value = self
+            .call_json(
+                Service::Core,
+                Method::GET,
+                "/user-data",
+                &[("trader", trader.address().to_checksum(None))],
+                None,
+                Safety::Idempotent,
+            )
+            .await
+            .map_err(CallError::for_read)?;
+        let positions = v
+            .get("positions")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(parse_core_position).collect::<DomainResult<Vec<_>>>())
+            .transpose()?
+            .unwrap_or_default();
+        let limit_orders = v.get("limitOrders").and_then(Value::as_array).map_or(0, Vec::len);
+        Ok(UserData { positions, limit_orders })
+    }
+
+    /// tx-builder `GET /v2/positions?trader=`: trades read from chain (with open timestamps).
+    pub async fn onchain_positions(&self, trader: TraderAddress) -> DomainResult<Vec<OnchainTrade>> {
+        let v: Value = self
+            .call_json(
+                Service::TxBuilder,
+                Method::GET,
+                "/v2/positions",
+                &[("trader", trader.address().to_checksum(None))],
+                None,
+                Safety::Idempotent,
+            )
+            .await
+            .map_err(CallError::for_read)?;
+        let trades = match &v {
+            Value::Array(a) => a.as_slice(),
+            _ => v.get("trades").and_then(Value::as_array).map_or(&[][..], Vec::as_slice),
+        };
+        trades.iter().map(parse_onchain_trade).collect()
+    }
+
+    /// tx-builder `GET /v2/delegation?trader=&delegate=`.
+    pub async fn delegation(&self, trader: TraderAddress, delegate: TraderAddress) -> DomainResult<DelegationStatus> {
+        let q = [("trader", trader.address().to_checksum(None)), ("delegate", delegate.address().to_checksum(None))];
+        let v: Value = self
+            .call_json(Service::TxBuilder, Method::GET, "/v2/delegation", &q, None, Safety::Idempotent)
+            .await
+            .map_err(CallError::for_read)?;
+        let flag = |n: &str| v.get(n).and_then(Value::as_bool).unwrap_or(false);
+        Ok(DelegationStatus {
+            is_enabled: flag("isEnabled"),
+            expiry: field_u64(&v, "expiry").unwrap_or(0),
+            can_delegated_action: flag("canDelegatedAction"),
+            can_sign_intents: flag("canSignIntents"),
+        })
+    }
+
+    /// tx-builder `GET /v2/allowance?trader=` (spender: TradingStorage by default). Amounts are read
+    /// from the raw `balance` / `allowance` strings, never from the human float fields.
+    pub async fn usdc_account(&self, trader: TraderAddress) -> DomainResult<UsdcAccount> {
+        let q = [("trader", trader.address().to_checksum(None))];
+        let v: Value = self
+            .call_json(Service::TxBuilder, Method::GET, "/v2/allowance", &q, None, Safety::Idempotent)
+            .await
+            .map_err(CallError::for_read)?;
+        let balance = field_u64(&v, "balance").ok_or_else(|| DomainError::Internal("/v2/allowance: no raw `balance`".into()))?;
+        let allowance_raw = match v.get("allowance").and_then(Value::as_str) {
+            Some(a) if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) => {
+                a.parse::<U256>().map_or(u64::MAX, |x| u64::try_from(x).unwrap_or(u64::MAX))
+            }
+            _ => field_u64(&v, "allowance").unwrap_or(0),
+        };
+        Ok(UsdcAccount { balance: Usdc::from_raw(balance), allowance_raw })
+    }
+
+    /// tx-builder `GET /v2/nonce?trader=[&check=]` (`trader` = the signing address, whose bitmap
+    /// holds the nonce).
+    pub async fn nonce_status(&self, signer: TraderAddress, check: Option<U256>) -> DomainResult<NonceStatus> {
+        let mut q = vec![("trader", signer.address().to_checksum(None))];
+        if let Some(n) = check {
+            q.push(("check", n.to_string()));
+        }
+        let v: Value = self
+            .call_json(Service::TxBuilder, Method::GET, "/v2/nonce", &q, None, Safety::Idempotent)
+            .await
+            .map_err(CallError::for_read)?;
+        let nonce = match v.get("nonce") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) if n.is_u64() => Some(n.to_string()),
+            _ => None,
+        };
+        Ok(NonceStatus { nonce, used: v.get("used").and_then(Value::as_bool) })
+    }
+
+    /// Core `POST /price-triggers`: stores a signed partial TP/SL; returns its `entityId`.
+    pub async fn create_price_trigger(&self, signed: &SignedIntent) -> DomainResult<String> {
+        let body = tpsl_body(signed)?;
+        let v: Value = self
+            .call_json(Service::Core, Method::POST, "/price-triggers", &[], Some(&body), Safety::Submission)
+            .await
+            .map_err(CallError::for_submission)?;
+        v.get("entityId")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| DomainError::Internal("POST /price-triggers answered without entityId".into()))
+    }
+
+    /// Core `PUT /price-triggers/{entityId}`: replaces a partial TP/SL; returns the new id.
+    pub async fn replace_price_trigger(&self, entity_id: &str, signed: &SignedIntent) -> DomainResult<String> {
+        check_entity_id(entity_id, false)?;
+        let body = tpsl_body(signed)?;
+        let v: Value = self
+            .call_json(Service::Core, Method::PUT, &format!("/price-triggers/{entity_id}"), &[], Some(&body), Safety::Submission)
+            .await
+            .map_err(CallError::for_submission)?;
+        Ok(v.get("result").and_then(|r| r.get("newEntityId")).and_then(Value::as_str).unwrap_or(entity_id).to_owned())
+    }
+
+    /// Core `DELETE /price-triggers` with a signed `CancelOffchainOrder`.
+    pub async fn delete_price_trigger(&self, signed: &SignedIntent) -> DomainResult<()> {
+        let Intent::CancelOffchainOrder(m) = &signed.payload.intent else {
+            return Err(DomainError::Internal("DELETE /price-triggers needs a CancelOffchainOrder".into()));
+        };
+        check_entity_id(&m.entityId, false)?;
+        let body = json!({ "entityId": m.entityId, "signedMessage": signed.signature_hex() });
+        self.call(Service::Core, Method::DELETE, "/price-triggers", &[], Some(&body), Safety::Submission)
+            .await
+            .map_err(CallError::for_submission)?;
+        Ok(())
+    }
+
+    /// Core `PUT /price-triggers/global-{tp|sl}-{trader}-{pair}-{index}` with a signed
+    /// `UpdateTpSlReq`. 2xx means accepted, not yet applied. `trader_text` is the trader as
+    /// `/user-data` spelled it.
+    pub async fn put_global_tpsl(&self, trader_text: &str, signed: &SignedIntent, tp_leg: bool) -> DomainResult<String> {
+        let Intent::UpdateTpSlReq(m) = &signed.payload.intent else {
+            return Err(DomainError::Internal("the global TP/SL PUT needs an UpdateTpSlReq".into()));
+        };
+        let trader_ok = trader_text.parse::<alloy::primitives::Address>().ok() == Some(m.trader);
+        if !trader_ok {
+            return Err(DomainError::Internal("the global TP/SL id's trader differs from the intent's".into()));
+        }
+        let id = format!(
+            "global-{}-{trader_text}-{}-{}",
+            if tp_leg { "tp" } else { "sl" },
+            u256_u64(m._pairIndex, "pairIndex")?,
+            u256_u64(m._index, "index")?
+        );
+        check_entity_id(&id, true)?;
+        let body = json!({ "userIntent": signed.encoded_hex(), "signedMessage": signed.signature_hex() });
+        self.call(Service::Core, Method::PUT, &format!("/price-triggers/{id}"), &[], Some(&body), Safety::Submission)
+            .await
+            .map_err(CallError::for_submission)?;
+        Ok(id)
+    }
+}
+
+fn check_entity_id(id: &str, global: bool) -> DomainResult<()> {
+    let ok = !id.is_empty() && id.len() <= 200 && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if !ok {
+        return Err(DomainError::Invalid(format!("not a price-trigger id: {id:?}")));
+    }
+    if id.starts_with("global-") != global {
+        return Err(DomainError::Invalid(format!(
+            "{id:?}: global TP/SL ids are managed only through the global update, partial ones only through the partial API"
+        )));
+    }
+    Ok(())
+}
+
+/// The flattened `TpSlReq` submission body (numbers where the SDK sends numbers).
+fn tpsl_body(signed: &SignedIntent) -> DomainResult<Value> {
+    let Intent::TpSlReq(m) = &signed.payload.intent else {
+        return Err(DomainError::Internal("a price-trigger submission needs a TpSlReq".into()));
+    };
+    Ok(json!({
+        "trader": m.trader.to_checksum(None),
+        "pairIndex": u256_u64(m.pairIndex, "pairIndex")?,
+        "index": u256_u64(m.index, "index")?,
+        "triggerType": m.triggerType,
+        "coinSize": m.coinSize.to_string(),
+        "buy": m.buy,
+        "price": m.price.to_string(),
+        "percentage": i256_text(m.percentage),
+        "timestamp": u256_u64(m.timestamp, "timestamp")?,
+        "signTimestamp": u256_u64(m.signTimestamp, "signTimestamp")?,
+        "orderType": m.orderType,
+        "nonce": m.nonce.to_string(),
+        "signedMessage": signed.signature_hex(),
+    }))
+}
