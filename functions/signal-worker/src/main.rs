@@ -15,7 +15,8 @@ async fn main() -> Result<(), Error> {
             let records = event.payload.records;
             let response: SqsBatchResponse = fifo_batch(&records, |m| {
                 let (deps, body) = (deps.clone(), m.body.clone().unwrap_or_default());
-                async move { vanta_app::worker::handle_message(&deps, &body).await }
+                let receives = m.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+                async move { vanta_app::worker::handle_delivery(&deps, &body, receives).await }
             })
             .await;
             Ok::<_, Error>(response)

@@ -217,6 +217,33 @@ async fn worker_fails_unknown_and_unreadable_messages_so_they_reach_the_dlq() {
 }
 
 #[tokio::test]
+async fn the_last_delivery_records_why_the_intent_was_dropped() {
+    let s = sys();
+    // An intent whose user record is missing fails on every delivery.
+    let order = OpenOrder {
+        pair: PairSymbol::parse("BTC").unwrap(),
+        side: Side::Long,
+        collateral: Usdc::from_str("100").unwrap(),
+        leverage: Leverage::from_whole(5).unwrap(),
+        tp: None,
+        sl: None,
+        slippage: None,
+    };
+    let id = IntentId::parse("tg:orphan").unwrap();
+    let intent = vanta_domain::intent::Intent::new(id.clone(), TelegramUserId(99), Origin::Telegram { update_id: 1 }, Action::Open(order), "h".into(), s.clock.now());
+    s.store.create_intent(&intent).await.unwrap();
+    let body = serde_json::json!({ "intent_id": id }).to_string();
+    for n in 1..worker::MAX_RECEIVES {
+        assert!(worker::handle_delivery(&s.deps, &body, n).await.is_err());
+        assert_eq!(s.store.get_intent(&id).await.unwrap().unwrap().state, IntentState::Received, "kept for the next delivery");
+    }
+    assert!(worker::handle_delivery(&s.deps, &body, worker::MAX_RECEIVES).await.is_err(), "still failed: SQS moves it to the DLQ");
+    let i = s.store.get_intent(&id).await.unwrap().unwrap();
+    assert_eq!(i.state, IntentState::Failed);
+    assert!(i.reason.unwrap().contains("gave up after 5 attempts"));
+}
+
+#[tokio::test]
 async fn scheduled_ticks_run() {
     let s = sys();
     assert_eq!(schedule::tpsl_tick(&s.deps).await.unwrap().live_positions, 0);

@@ -30,8 +30,8 @@ use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
 use vanta_runtime::http::{HttpRequest, HttpResponse, MAX_BODY_BYTES};
 
-/// Receives before a local message is dead-lettered (the SAM template uses the same number).
-pub const MAX_RECEIVES: u32 = 5;
+/// Receives before a local message is dead-lettered (as in the SAM template).
+pub const MAX_RECEIVES: u32 = worker::MAX_RECEIVES;
 
 /// Prints chat messages to the console when no Telegram token is configured.
 pub struct ConsoleChat;
@@ -216,7 +216,8 @@ async fn run_worker(deps: Deps, queue: Arc<MemoryQueue>, mut stop: watch::Receiv
                 rest.push(msg);
                 continue;
             }
-            match worker::handle_message(&deps, &msg.body).await {
+            let attempt = receives.get(&msg.dedup_id).copied().unwrap_or(0) + 1;
+            match worker::handle_delivery(&deps, &msg.body, attempt).await {
                 Ok(()) => {
                     receives.remove(&msg.dedup_id);
                 }
