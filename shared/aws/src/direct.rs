@@ -35,7 +35,7 @@ use std::time::Duration;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use vanta_chain::direct::lease::{DEFAULT_LEASE_TTL, Lease, NonceLease, new_token};
 use vanta_chain::direct::store::{TxAttempt, TxChange, TxEvent, TxNote, TxReceiptInfo, TxRecord, TxState, TxStore, check_change};
@@ -51,41 +51,13 @@ const SK: &str = "sk";
 // Errors
 // ---------------------------------------------------------------------------------------------
 
-const TRANSIENT_CODES: &[&str] = &[
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "ThrottlingException",
-    "Throttling",
-    "InternalServerError",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "TransactionInProgressException",
-    "TransactionConflictException",
-    "LimitExceededException",
-];
-
-/// `Conflict` for a failed condition or a cancelled transaction (the caller re-reads), else
-/// `Unavailable` for what may pass on retry, `Internal` for the rest.
+/// DynamoDB errors map as in the store adapter: a failed condition is `Conflict` (the caller
+/// re-reads), what may pass on retry is `Unavailable`, the rest `Internal`.
 fn sdk_error<E>(op: &str, e: SdkError<E>) -> DomainError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    match &e {
-        SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or("");
-            if code == "ConditionalCheckFailedException" || code == "TransactionCanceledException" {
-                DomainError::Conflict(format!("{op}: {}", se.err().message().unwrap_or("the condition failed")))
-            } else if TRANSIENT_CODES.contains(&code) || se.raw().status().is_server_error() {
-                DomainError::Unavailable(format!("dynamodb {op}: {}", DisplayErrorContext(&e)))
-            } else {
-                DomainError::Internal(format!("dynamodb {op}: {}", DisplayErrorContext(&e)))
-            }
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            DomainError::Unavailable(format!("dynamodb {op}: {}", DisplayErrorContext(&e)))
-        }
-        _ => DomainError::Internal(format!("dynamodb {op}: {}", DisplayErrorContext(&e))),
-    }
+    crate::dynamo::errors::sdk(op, e)
 }
 
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> DomainError {
@@ -182,7 +154,7 @@ async fn transact(client: &Client, items: Vec<TransactWriteItem>) -> DomainResul
         .set_transact_items(Some(items))
         .send()
         .await
-        .map_err(|e| sdk_error("TransactWriteItems", e))?;
+        .map_err(|e| DomainError::from(crate::dynamo::errors::transact("TransactWriteItems", e)))?;
     Ok(())
 }
 

@@ -9,7 +9,7 @@
 #![doc = include_str!("TABLE.md")]
 
 mod codec;
-mod errors;
+pub(crate) mod errors;
 mod intents;
 mod keys;
 mod others;
