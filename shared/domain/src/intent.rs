@@ -9,6 +9,8 @@
 //!                                │
 //!                     Submitted ─┴► Failed
 //! ```
+//! Received and Validated may also end Failed: the queue gave up on an intent that never
+//! reached a venue.
 //! `Settled`, `Rejected` and `Failed` are final. An intent is created together with its
 //! idempotency record and is never deleted.
 
@@ -139,8 +141,10 @@ impl IntentState {
             (self, next),
             (Received, Validated)
                 | (Received, Rejected)
+                | (Received, Failed)
                 | (Validated, Submitted)
                 | (Validated, Rejected)
+                | (Validated, Failed)
                 | (Submitted, Settled)
                 | (Submitted, Failed)
                 | (Submitted, Ambiguous)
