@@ -17,14 +17,19 @@ use vanta_testkit::net::repo_root;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// The function binary, built on demand when the test runs alone.
+/// The function binary. All five are built once per test run, in one cargo invocation with the
+/// workspace's feature set (a no-op after `cargo test --workspace`, which built them already).
 fn binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "--quiet", "--workspace", "--bins"]).current_dir(repo_root());
+        cmd.status().map(|s| s.success()).unwrap_or(false)
+    });
+    assert!(*built, "building the function binaries failed");
     let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
     let path = target.join("debug").join(name);
-    let package = format!("vanta-fn-{name}");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo).args(["build", "--quiet", "-p", &package]).current_dir(repo_root()).status().unwrap();
-    assert!(status.success(), "building {package} failed");
     assert!(path.exists(), "{} missing", path.display());
     path
 }
