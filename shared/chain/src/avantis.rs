@@ -18,6 +18,7 @@
 //!   from `/v2/meta` (whose chain id must equal the configured one) and matched the API's;
 //! - amounts are integers; human-unit decimals from the API are converted from their JSON text.
 
+pub mod calldata;
 mod catalog;
 pub mod decimal;
 mod intents;

@@ -12,6 +12,7 @@
 pub mod lease;
 pub mod sender;
 pub mod store;
+pub mod venue;
 
 pub use lease::{Lease, MemoryNonceLease, NonceLease};
 pub use sender::{DirectCall, DirectConfig, DirectOutcome, DirectSender, FeeQuote};

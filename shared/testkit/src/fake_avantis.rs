@@ -10,7 +10,20 @@
 //!   answers an SSE stream `MarketOrderAccepted → MarketOrderInitiated → MarketOrderExecuted`, or a
 //!   cancel/error), `GET /tracking-id/{id}/status?afterSeq=` (append-only event log per tracking id);
 //! - core under `/core`: `GET /user-data`, `POST /price-triggers`, `PUT /price-triggers/{id}`
-//!   (global TP/SL or partial replace), `DELETE /price-triggers`.
+//!   (global TP/SL or partial replace), `DELETE /price-triggers`;
+//! - the tx-builder calldata builders `POST /v2/trade/open` and `POST /v2/trade/close` (the direct
+//!   route): `CallData {to, from, data, value, chainId, description}` with `to` = the trading
+//!   router of `/v2/meta` (or [`FakeAvantis::set_calldata_target`]), `data` = a fake selector
+//!   ([`CALLDATA_OPEN_SELECTOR`], [`CALLDATA_CLOSE_SELECTOR`]) followed by the ABI encoding of the
+//!   order as an `OpenTradeReq` / `CloseTradeReq` (deadline and nonce 0), `value` = the execution
+//!   fee ([`FakeAvantis::set_execution_fee_wei`], `0x0` by default). Building changes nothing:
+//!   an order executes only once a transaction carrying its calldata is mined with success, as
+//!   the venue's keeper would do it — either reported by the test
+//!   ([`FakeAvantis::report_mined_call`]) or seen on the chain by the fake's keeper
+//!   ([`FakeAvantis::start_keeper`], which polls an RPC node for new blocks). The position then
+//!   shows in `/user-data` and `/v2/positions`, opened at the request's block timestamp. With
+//!   [`FakeAvantis::revert_next_calldata`] the next calldata starts with
+//!   [`CALLDATA_REVERT_SELECTOR`] (the test router contract reverts those).
 //!
 //! An in-memory book keeps positions per trader, so a market open shows up in `/user-data` and
 //! `/v2/positions`. Test switches: wrong digests, injected failures per endpoint, delays, stalled
@@ -26,6 +39,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{Address, B256, I256, Signature, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::sol_types::SolValue;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -54,6 +68,13 @@ const OPEN_FEE_P: u128 = 450_000_000;
 const PERCENT_100: u128 = 1_000_000_000_000;
 const INTENT_TTL_MS: u64 = 120_000;
 const MAX_TRADES_PER_PAIR: u32 = 40;
+/// The selector of the fake's market-open calldata (`/v2/trade/open`).
+pub const CALLDATA_OPEN_SELECTOR: [u8; 4] = [0x0a, 0x7e, 0x00, 0x01];
+/// The selector of the fake's market-close calldata (`/v2/trade/close`).
+pub const CALLDATA_CLOSE_SELECTOR: [u8; 4] = [0x0a, 0x7e, 0x00, 0x02];
+/// The selector [`FakeAvantis::revert_next_calldata`] puts in front of the calldata; the test
+/// router contract (`shared/chain/tests/contracts/FakeTradingRouter.sol`) reverts it.
+pub const CALLDATA_REVERT_SELECTOR: [u8; 4] = [0xba, 0xdd, 0xca, 0xfe];
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -71,6 +92,8 @@ pub enum Endpoint {
     IntentTpslUpdate,
     IntentTpslPartial,
     IntentOffchainCancel,
+    TradeOpen,
+    TradeClose,
     Trading,
     ExecuteBatched,
     Status,
@@ -220,6 +243,14 @@ struct State {
     outcomes: VecDeque<FakeOutcome>,
     event_delay: Duration,
     log: Vec<LoggedRequest>,
+    /// Where calldata points (`None`: the trading router).
+    calldata_target: Option<Address>,
+    /// The calldata `value`, wei.
+    execution_fee_wei: u128,
+    /// How many of the next calldata answers start with the revert selector.
+    revert_calldata: usize,
+    /// Transactions whose calldata was executed, by hash.
+    executed_calls: Vec<B256>,
 }
 
 impl State {
@@ -229,6 +260,10 @@ impl State {
 
     fn authorized(&self, trader: Address, signer: Address) -> bool {
         signer == trader || self.delegations.get(&(trader, signer)).is_some_and(|(on, expiry)| *on && *expiry > now_s())
+    }
+
+    fn calldata_target(&self) -> Address {
+        self.calldata_target.unwrap_or(self.router)
     }
 
     fn fresh_id(&mut self) -> u64 {
@@ -243,6 +278,7 @@ pub struct FakeAvantis {
     pub base: String,
     state: Arc<Mutex<State>>,
     task: JoinHandle<()>,
+    keeper: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -331,6 +367,10 @@ impl FakeAvantis {
             outcomes: VecDeque::new(),
             event_delay: Duration::from_millis(5),
             log: Vec::new(),
+            calldata_target: None,
+            execution_fee_wei: 0,
+            revert_calldata: 0,
+            executed_calls: Vec::new(),
         }));
         let served = Arc::clone(&state);
         let task = tokio::spawn(async move {
@@ -352,7 +392,7 @@ impl FakeAvantis {
                 while conns.try_join_next().is_some() {}
             }
         });
-        Ok(Self { base: format!("http://{addr}"), state, task })
+        Ok(Self { base: format!("http://{addr}"), state, task, keeper: Mutex::new(None) })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -478,10 +518,70 @@ impl FakeAvantis {
     pub fn clear_requests(&self) {
         self.state().log.clear();
     }
+
+    // -----------------------------------------------------------------------------------------
+    // The direct route (calldata builders and the keeper)
+    // -----------------------------------------------------------------------------------------
+
+    /// Changes the trading router `/v2/meta` reports (and the intent domains use), e.g. to a
+    /// contract deployed on anvil.
+    pub fn set_trading_router(&self, router: Address) {
+        self.state().router = router;
+    }
+
+    /// Makes the calldata builders point `to` somewhere else than the trading router (`None`
+    /// restores it).
+    pub fn set_calldata_target(&self, target: Option<Address>) {
+        self.state().calldata_target = target;
+    }
+
+    /// The `value` of built calldata (and `defaults.executionFeeWei` of `/v2/meta`), in wei.
+    pub fn set_execution_fee_wei(&self, wei: u128) {
+        self.state().execution_fee_wei = wei;
+    }
+
+    /// The next `n` calldata answers start with [`CALLDATA_REVERT_SELECTOR`] instead of the
+    /// order's selector (the test router reverts them; the keeper never executes them).
+    pub fn revert_next_calldata(&self, n: usize) {
+        self.state().revert_calldata = n;
+    }
+
+    /// Reports a transaction mined with success: when it calls the calldata target with a
+    /// fake order's calldata, from the trader or an active delegate, the order executes (as the
+    /// keeper would), the position opening at `block_timestamp` (unix seconds). Each hash is
+    /// executed once; `Ok(false)` when it was before. A refused call (unknown selector, signer not
+    /// the trader nor an active delegate) is `Err` and can be reported again later.
+    pub fn report_mined_call(&self, tx_hash: B256, from: Address, to: Address, data: &[u8], block_timestamp: u64) -> Result<bool, String> {
+        execute_call(&mut self.state(), tx_hash, from, to, data, block_timestamp)
+    }
+
+    /// Hashes of the transactions the keeper (or [`Self::report_mined_call`]) processed.
+    pub fn executed_calls(&self) -> Vec<B256> {
+        self.state().executed_calls.clone()
+    }
+
+    /// Starts the keeper on the node at `rpc_url`: from the next block on, every transaction to
+    /// the calldata target mined with status 1 is passed to [`Self::report_mined_call`]. Polls
+    /// every 50 ms; stopped on drop (or replaced by another call).
+    pub async fn start_keeper(&self, rpc_url: &str) -> Result<(), String> {
+        let url = rpc_url.parse().map_err(|e| format!("bad RPC URL {rpc_url:?}: {e}"))?;
+        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(url).erased();
+        let head = provider.get_block_number().await.map_err(|e| format!("the keeper cannot read the chain: {e}"))?;
+        let state = Arc::clone(&self.state);
+        let task = tokio::spawn(keeper_loop(provider, state, head.saturating_add(1)));
+        let old = self.keeper.lock().unwrap_or_else(|p| p.into_inner()).replace(task);
+        if let Some(old) = old {
+            old.abort();
+        }
+        Ok(())
+    }
 }
 
 impl Drop for FakeAvantis {
     fn drop(&mut self) {
+        if let Some(k) = self.keeper.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            k.abort();
+        }
         self.task.abort();
     }
 }
@@ -759,6 +859,8 @@ fn route(method: &Method, path: &str) -> Option<(Svc, Endpoint, String)> {
         (Svc::TxBuilder, "POST", "/v2/intents/tpsl-update") => Endpoint::IntentTpslUpdate,
         (Svc::TxBuilder, "POST", "/v2/intents/tpsl-partial") => Endpoint::IntentTpslPartial,
         (Svc::TxBuilder, "POST", "/v2/intents/offchain-cancel") => Endpoint::IntentOffchainCancel,
+        (Svc::TxBuilder, "POST", "/v2/trade/open") => Endpoint::TradeOpen,
+        (Svc::TxBuilder, "POST", "/v2/trade/close") => Endpoint::TradeClose,
         (Svc::Data, "GET", "/v2/trading") => Endpoint::Trading,
         (Svc::Batched, "POST", "/market/execute-batched") => Endpoint::ExecuteBatched,
         (Svc::Batched, "GET", r) if r.starts_with("/tracking-id/") && r.ends_with("/status") => Endpoint::Status,
@@ -886,6 +988,8 @@ fn dispatch(state: &Mutex<State>, svc: Svc, ep: Endpoint, rest: &str, q: &HashMa
         Endpoint::IntentClose => intent_close(&mut st, svc, body),
         Endpoint::IntentTpslUpdate => intent_tpsl_update(&mut st, svc, body),
         Endpoint::IntentTpslPartial => intent_tpsl_partial(&mut st, svc, body),
+        Endpoint::TradeOpen => trade_open(&mut st, svc, body),
+        Endpoint::TradeClose => trade_close(&mut st, svc, body),
         Endpoint::IntentOffchainCancel => match text(body, "entityId") {
             Some(id) if !id.is_empty() => {
                 let intent = Intent::CancelOffchainOrder(CancelOffchainOrder { entityId: id });
@@ -941,7 +1045,7 @@ fn meta(st: &State) -> Value {
         },
         "enums": { "openOrderType": { "market": 0, "stop_limit": 1, "limit": 2, "market_pnl": 3 } },
         "units": { "price": "1e10", "leverage": "1e10", "usdc": "1e6" },
-        "defaults": { "executionFeeWei": "0", "intentDeadlineMs": INTENT_TTL_MS, "slippagePercent": "1" },
+        "defaults": { "executionFeeWei": st.execution_fee_wei.to_string(), "intentDeadlineMs": INTENT_TTL_MS, "slippagePercent": "1" },
     })
 }
 
@@ -1050,90 +1154,256 @@ fn find_position(st: &State, trader: Address, pair: u16, index: u32) -> Option<&
     st.book.iter().find(|p| p.trader == trader && p.pair == pair && p.index == index)
 }
 
-fn intent_open(st: &mut State, svc: Svc, body: &Value) -> Reply {
-    let trader = field!(svc, text(body, "trader").and_then(|t| address(&t)), "trader must be an address");
+/// Like `field!`, for parsers that return `Result<_, Reply>`.
+macro_rules! need {
+    ($svc:expr, $e:expr, $msg:expr) => {
+        match $e {
+            Some(v) => v,
+            None => return Err(err($svc, 400, "VALIDATION_ERROR", $msg)),
+        }
+    };
+}
+
+/// The fields of a market open (intent or calldata builder), deadline and nonce 0.
+fn parse_open(st: &State, svc: Svc, body: &Value) -> Result<(OpenTradeReq, PairRow), Reply> {
+    let trader = need!(svc, text(body, "trader").and_then(|t| address(&t)), "trader must be an address");
     let (pair, row) = match pair_of(st, body) {
         Ok(p) => p,
-        Err((s, c, m)) => return err(svc, s, c, &m),
+        Err((s, c, m)) => return Err(err(svc, s, c, &m)),
     };
     let buy = match text(body, "side").as_deref() {
         Some("long") => true,
         Some("short") => false,
-        _ => return err(svc, 400, "VALIDATION_ERROR", "side must be long or short"),
+        _ => return Err(err(svc, 400, "VALIDATION_ERROR", "side must be long or short")),
     };
     let order_type = match text(body, "orderType").as_deref().unwrap_or("market") {
         "market" => 0u8,
         "market_pnl" => 3,
-        other => return err(svc, 400, "BAD_REQUEST", &format!("the fake only builds market opens, not {other}")),
+        other => return Err(err(svc, 400, "BAD_REQUEST", &format!("the fake only builds market opens, not {other}"))),
     };
-    let collateral = field!(svc, text(body, "collateralUsdc").and_then(|t| human(&t, 6)), "collateralUsdc must be a USDC amount");
-    let leverage = field!(svc, text(body, "leverage").and_then(|t| human(&t, 10)), "leverage must be a decimal");
-    let open_price = field!(svc, text(body, "openPrice").and_then(|t| human(&t, 10)), "openPrice must be a decimal");
-    let slippage =
-        field!(svc, human(&text(body, "slippagePercent").unwrap_or_else(|| "1".into()), 10), "slippagePercent must be a decimal");
-    let tp = field!(svc, text(body, "takeProfit").map_or(Some(0), |t| human(&t, 10)), "takeProfit must be a decimal");
-    let sl = field!(svc, text(body, "stopLoss").map_or(Some(0), |t| human(&t, 10)), "stopLoss must be a decimal");
+    let collateral = need!(svc, text(body, "collateralUsdc").and_then(|t| human(&t, 6)), "collateralUsdc must be a USDC amount");
+    let leverage = need!(svc, text(body, "leverage").and_then(|t| human(&t, 10)), "leverage must be a decimal");
+    let open_price = need!(svc, text(body, "openPrice").and_then(|t| human(&t, 10)), "openPrice must be a decimal");
+    let slippage = need!(svc, human(&text(body, "slippagePercent").unwrap_or_else(|| "1".into()), 10), "slippagePercent must be a decimal");
+    let tp = need!(svc, text(body, "takeProfit").map_or(Some(0), |t| human(&t, 10)), "takeProfit must be a decimal");
+    let sl = need!(svc, text(body, "stopLoss").map_or(Some(0), |t| human(&t, 10)), "stopLoss must be a decimal");
     let skip = body.get("skipValidation").and_then(Value::as_bool).unwrap_or(false);
     if !skip {
         if !row.listed {
-            return err(svc, 400, "BAD_REQUEST", &format!("Pair {} is not listed", row.symbol));
+            return Err(err(svc, 400, "BAD_REQUEST", &format!("Pair {} is not listed", row.symbol)));
         }
         if leverage < 10_000_000_000 || open_price == 0 {
-            return err(svc, 400, "BAD_REQUEST", "Leverage below 1x or no price");
+            return Err(err(svc, 400, "BAD_REQUEST", "Leverage below 1x or no price"));
         }
         let notional = mul_div(collateral, u128::from(leverage), 10_000_000_000);
         if let Some(min) = row.min_position
             && notional < min
         {
-            return err(svc, 400, "BAD_REQUEST", &format!("Below minimum position ({} USDC)", min / 1_000_000));
+            return Err(err(svc, 400, "BAD_REQUEST", &format!("Below minimum position ({} USDC)", min / 1_000_000)));
         }
     }
-    let intent = Intent::OpenTradeReq(OpenTradeReq {
-        _t: Trade {
-            trader,
-            pairIndex: U256::from(pair),
-            index: U256::ZERO,
-            initialPosToken: U256::ZERO,
-            positionSizeUSDC: U256::from(collateral),
-            openPrice: U256::from(open_price),
-            buy,
-            leverage: U256::from(leverage),
-            tp: U256::from(tp),
-            sl: U256::from(sl),
-            timestamp: U256::ZERO,
+    Ok((
+        OpenTradeReq {
+            _t: Trade {
+                trader,
+                pairIndex: U256::from(pair),
+                index: U256::ZERO,
+                initialPosToken: U256::ZERO,
+                positionSizeUSDC: U256::from(collateral),
+                openPrice: U256::from(open_price),
+                buy,
+                leverage: U256::from(leverage),
+                tp: U256::from(tp),
+                sl: U256::from(sl),
+                timestamp: U256::ZERO,
+            },
+            _type: order_type,
+            _slippageP: U256::from(slippage),
+            _deadline: U256::ZERO,
+            _nonce: U256::ZERO,
         },
-        _type: order_type,
-        _slippageP: U256::from(slippage),
-        _deadline: field!(svc, deadline_of(body), "deadlineMs must be unix milliseconds"),
-        _nonce: field!(svc, nonce_of(body), "nonce must be a uint256"),
-    });
-    ok(svc, intent_payload(st, &intent, json!({ "pair": row.symbol })))
+        row,
+    ))
+}
+
+/// The fields of a market close (intent or calldata builder), deadline and nonce 0.
+fn parse_close(st: &State, svc: Svc, body: &Value) -> Result<(CloseTradeReq, PairRow), Reply> {
+    let trader = need!(svc, text(body, "trader").and_then(|t| address(&t)), "trader must be an address");
+    let (pair, row) = match pair_of(st, body) {
+        Ok(p) => p,
+        Err((s, c, m)) => return Err(err(svc, s, c, &m)),
+    };
+    let index = need!(svc, text(body, "tradeIndex").and_then(|t| t.parse::<u32>().ok()), "tradeIndex must be an integer");
+    let amount = need!(svc, text(body, "collateralToCloseUsdc").and_then(|t| human(&t, 6)), "collateralToCloseUsdc must be a USDC amount");
+    let wanted = need!(svc, text(body, "expectedPrice").map_or(Some(0), |t| human(&t, 10)), "expectedPrice must be a decimal");
+    let Some(pos) = find_position(st, trader, pair, index) else {
+        return Err(err(svc, 400, "BAD_REQUEST", &format!("No open trade {index} on {}", row.symbol)));
+    };
+    let open_ts = need!(svc, text(body, "openTimestamp").map_or(Some(pos.opened_at), |t| t.parse().ok()), "openTimestamp must be seconds");
+    Ok((
+        CloseTradeReq {
+            _trader: trader,
+            _pairIndex: U256::from(pair),
+            _index: U256::from(index),
+            _openTimestamp: U256::from(open_ts),
+            _amount: U256::from(amount),
+            _wantedPrice: U256::from(wanted),
+            _deadline: U256::ZERO,
+            _nonce: U256::ZERO,
+        },
+        row,
+    ))
+}
+
+fn intent_open(st: &mut State, svc: Svc, body: &Value) -> Reply {
+    let (mut m, row) = match parse_open(st, svc, body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    m._deadline = field!(svc, deadline_of(body), "deadlineMs must be unix milliseconds");
+    m._nonce = field!(svc, nonce_of(body), "nonce must be a uint256");
+    ok(svc, intent_payload(st, &Intent::OpenTradeReq(m), json!({ "pair": row.symbol })))
 }
 
 fn intent_close(st: &mut State, svc: Svc, body: &Value) -> Reply {
-    let trader = field!(svc, text(body, "trader").and_then(|t| address(&t)), "trader must be an address");
-    let (pair, row) = match pair_of(st, body) {
-        Ok(p) => p,
-        Err((s, c, m)) => return err(svc, s, c, &m),
+    let (mut m, row) = match parse_close(st, svc, body) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
-    let index = field!(svc, text(body, "tradeIndex").and_then(|t| t.parse::<u32>().ok()), "tradeIndex must be an integer");
-    let amount = field!(svc, text(body, "collateralToCloseUsdc").and_then(|t| human(&t, 6)), "collateralToCloseUsdc must be a USDC amount");
-    let wanted = field!(svc, text(body, "expectedPrice").map_or(Some(0), |t| human(&t, 10)), "expectedPrice must be a decimal");
-    let Some(pos) = find_position(st, trader, pair, index) else {
-        return err(svc, 400, "BAD_REQUEST", &format!("No open trade {index} on {}", row.symbol));
+    m._deadline = field!(svc, deadline_of(body), "deadlineMs must be unix milliseconds");
+    m._nonce = field!(svc, nonce_of(body), "nonce must be a uint256");
+    ok(svc, intent_payload(st, &Intent::CloseTradeReq(m), json!({ "pair": row.symbol })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calldata builders and the keeper (the direct route)
+// ---------------------------------------------------------------------------------------------
+
+/// The `CallData` answer for `selector ‖ args`, signed by `delegate` when given (else `trader`).
+fn calldata_reply(st: &mut State, svc: Svc, body: &Value, trader: Address, selector: [u8; 4], args: &[u8], description: String) -> Reply {
+    let from = match text(body, "delegate") {
+        Some(d) => field!(svc, address(&d), "delegate must be an address"),
+        None => trader,
     };
-    let open_ts = field!(svc, text(body, "openTimestamp").map_or(Some(pos.opened_at), |t| t.parse().ok()), "openTimestamp must be seconds");
-    let intent = Intent::CloseTradeReq(CloseTradeReq {
-        _trader: trader,
-        _pairIndex: U256::from(pair),
-        _index: U256::from(index),
-        _openTimestamp: U256::from(open_ts),
-        _amount: U256::from(amount),
-        _wantedPrice: U256::from(wanted),
-        _deadline: field!(svc, deadline_of(body), "deadlineMs must be unix milliseconds"),
-        _nonce: field!(svc, nonce_of(body), "nonce must be a uint256"),
-    });
-    ok(svc, intent_payload(st, &intent, json!({ "pair": row.symbol })))
+    let value = match text(body, "executionFeeWei") {
+        Some(v) => field!(svc, uint(&v), "executionFeeWei must be a uint256"),
+        None => U256::from(st.execution_fee_wei),
+    };
+    let selector = if st.revert_calldata > 0 {
+        st.revert_calldata -= 1;
+        CALLDATA_REVERT_SELECTOR
+    } else {
+        selector
+    };
+    let mut data = selector.to_vec();
+    data.extend_from_slice(args);
+    ok(
+        svc,
+        json!({
+            "to": st.calldata_target().to_checksum(None), "from": from.to_checksum(None), "data": hex(&data),
+            "value": format!("{value:#x}"), "chainId": st.chain_id, "description": description,
+        }),
+    )
+}
+
+fn trade_open(st: &mut State, svc: Svc, body: &Value) -> Reply {
+    let (m, row) = match parse_open(st, svc, body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let side = if m._t.buy { "long" } else { "short" };
+    let description = format!("Open {side} {} (market)", row.symbol);
+    calldata_reply(st, svc, body, m._t.trader, CALLDATA_OPEN_SELECTOR, &m.abi_encode(), description)
+}
+
+fn trade_close(st: &mut State, svc: Svc, body: &Value) -> Reply {
+    let (m, row) = match parse_close(st, svc, body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let description = format!("Close trade {} on {}", m._index, row.symbol);
+    calldata_reply(st, svc, body, m._trader, CALLDATA_CLOSE_SELECTOR, &m.abi_encode(), description)
+}
+
+/// Executes the order a mined call carries (see [`FakeAvantis::report_mined_call`]).
+fn execute_call(st: &mut State, tx_hash: B256, from: Address, to: Address, data: &[u8], block_timestamp: u64) -> Result<bool, String> {
+    if st.executed_calls.contains(&tx_hash) {
+        return Ok(false);
+    }
+    if to != st.calldata_target() {
+        return Err(format!("{tx_hash}: {to} is not the trading contract"));
+    }
+    let (selector, args) = data.split_at_checked(4).ok_or_else(|| format!("{tx_hash}: no selector"))?;
+    let at = block_timestamp.saturating_mul(1000);
+    let order_id = st.fresh_id();
+    let event = if selector == CALLDATA_OPEN_SELECTOR {
+        let m = OpenTradeReq::abi_decode(args).map_err(|e| format!("{tx_hash}: malformed open: {e}"))?;
+        if !st.authorized(m._t.trader, from) {
+            return Err(format!("{tx_hash}: {from} may not trade for {}", m._t.trader));
+        }
+        execute_open(st, &m, m._type == 3, order_id, at)
+    } else if selector == CALLDATA_CLOSE_SELECTOR {
+        let m = CloseTradeReq::abi_decode(args).map_err(|e| format!("{tx_hash}: malformed close: {e}"))?;
+        if !st.authorized(m._trader, from) {
+            return Err(format!("{tx_hash}: {from} may not trade for {}", m._trader));
+        }
+        execute_close(st, &m, order_id, at).map_err(|code| format!("{tx_hash}: close failed: {code}"))?
+    } else {
+        return Err(format!("{tx_hash}: unknown selector 0x{}", alloy::hex::encode(selector)));
+    };
+    st.executed_calls.push(tx_hash);
+    if event.kind == "Error" {
+        return Err(format!("{tx_hash}: execution failed: {}", event.payload));
+    }
+    tracing::debug!(tx = %tx_hash, "fake Avantis keeper executed a direct order");
+    Ok(true)
+}
+
+fn hex_u64(v: Option<&Value>) -> Option<u64> {
+    let s = v?.as_str()?.strip_prefix("0x")?;
+    u64::from_str_radix(s, 16).ok()
+}
+
+/// Polls the node for new blocks and executes the orders of successful calls to the target.
+async fn keeper_loop(provider: DynProvider, state: Arc<Mutex<State>>, mut next: u64) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let Ok(head) = provider.get_block_number().await else { continue };
+        while next <= head {
+            if keeper_block(&provider, &state, next).await.is_err() {
+                break; // retried on the next poll (executions are per hash, never twice)
+            }
+            next += 1;
+        }
+    }
+}
+
+async fn keeper_block(provider: &DynProvider, state: &Mutex<State>, number: u64) -> Result<(), String> {
+    let block: Value =
+        provider.raw_request("eth_getBlockByNumber".into(), (format!("{number:#x}"), true)).await.map_err(|e| e.to_string())?;
+    let timestamp = hex_u64(block.get("timestamp")).ok_or("block without timestamp")?;
+    let target = lock(state).calldata_target();
+    for tx in block.get("transactions").and_then(Value::as_array).map_or(&[][..], Vec::as_slice) {
+        let to = tx.get("to").and_then(Value::as_str).and_then(address);
+        if to != Some(target) {
+            continue;
+        }
+        let (Some(hash), Some(from), Some(input)) = (
+            tx.get("hash").and_then(Value::as_str).and_then(|h| B256::from_str(h).ok()),
+            tx.get("from").and_then(Value::as_str).and_then(address),
+            tx.get("input").or_else(|| tx.get("data")).and_then(Value::as_str).and_then(hex_bytes),
+        ) else {
+            continue;
+        };
+        let receipt: Value = provider.raw_request("eth_getTransactionReceipt".into(), (hash,)).await.map_err(|e| e.to_string())?;
+        if receipt.get("status").and_then(Value::as_str) != Some("0x1") {
+            continue;
+        }
+        if let Err(e) = execute_call(&mut lock(state), hash, from, target, &input, timestamp) {
+            tracing::warn!(error = %e, "fake Avantis keeper did not execute a call");
+        }
+    }
+    Ok(())
 }
 
 fn intent_tpsl_update(st: &mut State, svc: Svc, body: &Value) -> Reply {

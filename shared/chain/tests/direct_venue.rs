@@ -1,0 +1,497 @@
+//! The direct route as a `Venue` on anvil: tx-builder calldata from the fake Avantis server →
+//! an EIP-1559 transaction signed by our key → the "trading router" (a tiny contract,
+//! `tests/contracts/FakeTradingRouter.sol`, compiled artifact next to it) → the fake's keeper sees
+//! the mined call and opens the position → `VenueFill`. Nonce leases and records in DynamoDB
+//! (moto) or in memory.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::{DynProvider, Provider};
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::config::Credentials;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
+use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
+use vanta_chain::direct::venue::{DirectVenue, DirectVenueConfig};
+use vanta_chain::direct::{DirectCall, DirectConfig, DirectSender, MemoryNonceLease, MemoryTxStore, NonceLease, TxState, TxStore};
+use vanta_chain::signer::LocalKeySigner;
+use vanta_domain::error::DomainError;
+use vanta_domain::ids::{IntentId, TraderAddress};
+use vanta_domain::market::{PairIndex, Side};
+use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
+use vanta_domain::ports::{Lookup, Venue, VenueFill, VenueOrder};
+use vanta_domain::time::{Clock, SystemClock};
+use vanta_testkit::anvil::{Anvil, DEV_ADDRESS, DEV_KEY};
+use vanta_testkit::fake_avantis::{CALLDATA_OPEN_SELECTOR, CALLDATA_REVERT_SELECTOR, Endpoint, FAKE_CHAIN_ID, FakeAvantis};
+use vanta_testkit::moto::Moto;
+
+const GWEI: u128 = 1_000_000_000;
+const ETH: u128 = 1_000_000_000_000_000_000;
+/// The execution fee the fake puts in `value`.
+const EXEC_FEE_WEI: u128 = 12_345;
+/// The compiled test router (solc-js; see `contracts/compile.cjs`).
+const ROUTER_ARTIFACT: &str = include_str!("contracts/FakeTradingRouter.json");
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+fn direct_config() -> DirectConfig {
+    let mut c = DirectConfig::new(FAKE_CHAIN_ID);
+    c.max_fee_cap = 100 * GWEI;
+    c.min_priority_fee = GWEI;
+    c.poll_interval = Duration::from_millis(100);
+    c.replace_after = Duration::from_secs(30);
+    c.track_timeout = Duration::from_secs(30);
+    c
+}
+
+fn venue_config() -> DirectVenueConfig {
+    DirectVenueConfig {
+        fill_timeout: Duration::from_secs(10),
+        fill_poll_interval: Duration::from_millis(100),
+        ..DirectVenueConfig::default()
+    }
+}
+
+fn avantis_config(fake: &FakeAvantis) -> AvantisConfig {
+    let u = fake.urls();
+    let mut cfg = AvantisConfig::new(u.tx_builder, u.batched_market, u.core, u.data, FAKE_CHAIN_ID);
+    cfg.connect_timeout = Duration::from_secs(1);
+    cfg.request_timeout = Duration::from_secs(2);
+    cfg.retry_backoff = Duration::from_millis(10);
+    cfg
+}
+
+async fn wait_receipt(p: &DynProvider, hash: B256) -> alloy::rpc::types::TransactionReceipt {
+    for _ in 0..100 {
+        if let Some(r) = p.get_transaction_receipt(hash).await.unwrap() {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no receipt for {hash}");
+}
+
+/// Deploys the test router from anvil's (unlocked) dev account.
+async fn deploy_router(p: &DynProvider) -> Address {
+    let artifact: Value = serde_json::from_str(ROUTER_ARTIFACT).unwrap();
+    let code = artifact["bytecode"].as_str().unwrap();
+    let deploy = json!({"from": DEV_ADDRESS, "data": code, "gas": "0x100000"});
+    let hash: B256 = p.raw_request("eth_sendTransaction".into(), (deploy,)).await.unwrap();
+    let router = wait_receipt(p, hash).await.contract_address.unwrap();
+    let runtime = artifact["deployedBytecode"].as_str().unwrap();
+    assert_eq!(p.get_code_at(router).await.unwrap(), Bytes::from_str(runtime).unwrap());
+    router
+}
+
+/// A fresh key funded with 10 ETH by the dev account.
+async fn funded_signer(p: &DynProvider) -> LocalKeySigner {
+    let dev = LocalKeySigner::from_secret_hex(&SecretString::from(DEV_KEY)).unwrap().with_chain_id(Some(FAKE_CHAIN_ID));
+    let signer = LocalKeySigner::random().unwrap().with_chain_id(Some(FAKE_CHAIN_ID));
+    let to = signer.address().address();
+    let funder = DirectSender::new(
+        p.clone(),
+        dev,
+        Arc::new(MemoryNonceLease::new(clock())),
+        Arc::new(MemoryTxStore::new()),
+        clock(),
+        direct_config(),
+    );
+    let out = funder.send(&format!("fund-{to}"), &DirectCall::new(to, Bytes::new(), U256::from(10 * ETH))).await.unwrap();
+    assert_eq!(out.state, TxState::Mined, "{out:?}");
+    signer
+}
+
+/// anvil + the deployed router + a funded trader key + the fake Avantis (its router is the
+/// deployed contract, its keeper watches anvil).
+struct World {
+    _anvil: Anvil,
+    p: DynProvider,
+    fake: FakeAvantis,
+    router: Address,
+    signer: LocalKeySigner,
+}
+
+impl World {
+    async fn start() -> Self {
+        let anvil = Anvil::start().await.unwrap();
+        let p = DirectSender::http_provider(&anvil.endpoint).unwrap();
+        let router = deploy_router(&p).await;
+        let signer = funded_signer(&p).await;
+        let fake = FakeAvantis::start().await.unwrap();
+        fake.set_trading_router(router);
+        fake.set_execution_fee_wei(EXEC_FEE_WEI);
+        fake.start_keeper(&anvil.endpoint).await.unwrap();
+        Self { _anvil: anvil, p, fake, router, signer }
+    }
+
+    fn trader(&self) -> TraderAddress {
+        self.signer.address()
+    }
+
+    /// A venue as one process (Lambda instance) would build it.
+    fn venue(&self, lease: Arc<dyn NonceLease>, store: Arc<dyn TxStore>, config: DirectVenueConfig) -> DirectVenue {
+        let client = AvantisClient::new(avantis_config(&self.fake)).unwrap();
+        DirectVenue::new(client, self.p.clone(), self.signer.clone(), lease, store, clock(), direct_config()).with_config(config)
+    }
+
+    fn memory_venue(&self) -> (DirectVenue, Arc<MemoryNonceLease>, Arc<MemoryTxStore>) {
+        let lease = Arc::new(MemoryNonceLease::new(clock()));
+        let store = Arc::new(MemoryTxStore::new());
+        (self.venue(lease.clone(), store.clone(), venue_config()), lease, store)
+    }
+
+    async fn sent_transactions(&self) -> u64 {
+        self.p.get_transaction_count(self.trader().address()).await.unwrap()
+    }
+}
+
+fn open_order(trader: TraderAddress) -> VenueOrder {
+    VenueOrder::Open {
+        trader,
+        pair: PairIndex(0),
+        side: Side::Long,
+        collateral: Usdc::from_str("100").unwrap(),
+        leverage: Leverage::from_whole(10).unwrap(),
+        reference_price: Price::from_str("3000.5").unwrap(),
+        slippage: PercentP::from_str("1").unwrap(),
+        tp: None,
+        sl: Some(Price::from_str("2500").unwrap()),
+    }
+}
+
+fn iid(s: &str) -> IntentId {
+    IntentId::parse(s).unwrap()
+}
+
+/// The fill of `open_order`: 0.045 % of the 1,000 USDC notional is taken from the collateral.
+fn assert_open_fill(fill: &VenueFill, hash: B256) {
+    assert_eq!(fill.pair, PairIndex(0));
+    assert_eq!(fill.trade_index, 0);
+    assert_eq!(fill.side, Side::Long);
+    assert_eq!(fill.price, Price::from_str("3000.5").unwrap());
+    assert_eq!(fill.collateral, Usdc::from_str("99.55").unwrap());
+    assert_eq!(fill.fee, Usdc::from_str("0.45").unwrap());
+    assert_eq!(fill.leverage, Leverage::from_whole(10).unwrap());
+    assert_eq!(fill.venue_ref, format!("avantis:{hash:#x}"));
+}
+
+struct Dynamo {
+    _moto: Moto,
+    endpoint: String,
+    table: String,
+}
+
+static TABLES: AtomicU32 = AtomicU32::new(0);
+
+impl Dynamo {
+    async fn start() -> Self {
+        let moto = Moto::start().await.unwrap();
+        let endpoint = moto.endpoint.clone();
+        let table = format!("vanta-direct-venue-{}-{}", std::process::id(), TABLES.fetch_add(1, Ordering::SeqCst));
+        let d = Self { _moto: moto, endpoint, table };
+        vanta_aws::dynamo::create_table(&d.client().await, &d.table).await.unwrap();
+        d
+    }
+
+    async fn client(&self) -> aws_sdk_dynamodb::Client {
+        let conf = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+            .load()
+            .await;
+        aws_sdk_dynamodb::Client::new(&conf)
+    }
+
+    /// A lease and a store with their own client, as a separate Lambda instance has.
+    async fn parts(&self) -> (Arc<dyn NonceLease>, Arc<dyn TxStore>) {
+        let client = self.client().await;
+        (
+            Arc::new(DynamoNonceLease::new(client.clone(), self.table.clone(), clock())),
+            Arc::new(DynamoTxStore::new(client, self.table.clone())),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A market open, end to end (DynamoDB lease and records)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn market_open_is_sent_mined_executed_and_filled() {
+    let w = World::start().await;
+    let dynamo = Dynamo::start().await;
+    let (lease, store) = dynamo.parts().await;
+    let venue = w.venue(lease, store.clone(), venue_config());
+    venue.sender().check_chain().await.unwrap();
+    assert_eq!(venue.mode(), vanta_domain::exec::ExecMode::Live);
+
+    let fill = venue.execute(&iid("direct-open-1"), &open_order(w.trader())).await.unwrap();
+
+    // One transaction, mined, recorded under the caller's reference.
+    let rec = store.get("direct-open-1").await.unwrap().unwrap();
+    assert_eq!(rec.state_path(), vec![TxState::Created, TxState::Signed, TxState::Sent, TxState::Mined], "{rec:?}");
+    assert_eq!(rec.attempts.len(), 1);
+    let hash = rec.attempts[0].hash;
+    assert_eq!(rec.receipt.as_ref().unwrap().hash, hash);
+    assert_eq!(w.sent_transactions().await, 1);
+    // It is the fake's calldata, to the trading router, with the execution fee.
+    let tx: Value = w.p.raw_request("eth_getTransactionByHash".into(), (hash,)).await.unwrap();
+    assert_eq!(tx["to"].as_str().unwrap().parse::<Address>().unwrap(), w.router);
+    assert_eq!(tx["from"].as_str().unwrap().parse::<Address>().unwrap(), w.trader().address());
+    assert_eq!(tx["type"], "0x2");
+    assert_eq!(U256::from_str(tx["value"].as_str().unwrap()).unwrap(), U256::from(EXEC_FEE_WEI));
+    let input = Bytes::from_str(tx["input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, rec.data);
+    assert_eq!(input[..4], CALLDATA_OPEN_SELECTOR);
+    assert_eq!((rec.to, rec.value), (w.router, U256::from(EXEC_FEE_WEI)));
+    // The builder got the order in human units; the record carries the order as a note.
+    let built: Vec<_> = w.fake.requests().into_iter().filter(|r| r.endpoint == Some(Endpoint::TradeOpen)).collect();
+    assert_eq!(built.len(), 1);
+    let body = built[0].body.clone().unwrap();
+    assert_eq!(
+        (&body["collateralUsdc"], &body["leverage"], &body["openPrice"], &body["side"], &body["stopLoss"], &body["orderType"]),
+        (&json!("100"), &json!("10"), &json!("3000.5"), &json!("long"), &json!("2500"), &json!("market"))
+    );
+    assert!(body.get("delegate").is_none(), "the trader signs: no delegate");
+    assert!(rec.notes.iter().any(|n| n.text.starts_with("vanta:direct-order:v1 ")), "{rec:?}");
+
+    // The keeper executed it after the request was mined: the position is there, and is the fill.
+    assert_eq!(w.fake.executed_calls(), vec![hash]);
+    let positions = w.fake.positions(w.trader().address());
+    assert_eq!(positions.len(), 1);
+    assert_eq!((positions[0].pair, positions[0].index, positions[0].collateral), (0, 0, 99_550_000));
+    assert_open_fill(&fill, hash);
+    let listed = venue.positions(w.trader()).await.unwrap();
+    assert_eq!((listed.len(), listed[0].trade_index, listed[0].sl), (1, 0, Some(Price::from_str("2500").unwrap())));
+
+    assert_eq!(venue.lookup(&iid("direct-open-1")).await.unwrap(), Lookup::Filled(fill.clone()));
+    // Another instance (cold start, same table) finds the fill from the record and positions.
+    let (lease2, store2) = dynamo.parts().await;
+    let other = w.venue(lease2, store2, venue_config());
+    match other.lookup(&iid("direct-open-1")).await.unwrap() {
+        Lookup::Filled(f) => assert_open_fill(&f, hash),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(other.lookup(&iid("never-sent")).await.unwrap(), Lookup::NotExecuted);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same reference twice: the record is resumed, nothing is sent again
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_same_reference_twice_sends_one_transaction() {
+    let w = World::start().await;
+    let (venue, lease, store) = w.memory_venue();
+    let order = open_order(w.trader());
+    let first = venue.execute(&iid("twice"), &order).await.unwrap();
+    let again = venue.execute(&iid("twice"), &order).await.unwrap();
+    assert_eq!(again, first);
+
+    // A new process with the same lease and store: resumes the MINED record, rebuilds nothing.
+    let cold = w.venue(lease.clone(), store.clone(), venue_config());
+    let resumed = cold.execute(&iid("twice"), &order).await.unwrap();
+    let hash = store.get("twice").await.unwrap().unwrap().attempts[0].hash;
+    assert_open_fill(&resumed, hash);
+    assert_eq!(w.fake.count(Endpoint::TradeOpen), 1, "the calldata is built once");
+    assert_eq!(w.sent_transactions().await, 1, "one transaction");
+    assert_eq!(w.fake.positions(w.trader().address()).len(), 1, "one position");
+    assert_eq!(w.fake.executed_calls().len(), 1);
+
+    // A close: the position goes away, but its execution price is only in the keeper's event.
+    let close = VenueOrder::Close { trader: w.trader(), pair: PairIndex(0), trade_index: 0, collateral: Usdc::from_str("1000").unwrap() };
+    let err = venue.execute(&iid("close-1"), &close).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Ambiguous(m) if m.contains("execution price")), "{err:?}");
+    assert!(w.fake.positions(w.trader().address()).is_empty());
+    assert_eq!(store.get("close-1").await.unwrap().unwrap().state, TxState::Mined);
+    assert_eq!(venue.lookup(&iid("close-1")).await.unwrap(), Lookup::Unknown);
+    assert_eq!(w.sent_transactions().await, 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calldata that is not for the trading contract is never signed
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn calldata_for_another_contract_is_refused_before_signing() {
+    let w = World::start().await;
+    let (venue, lease, store) = w.memory_venue();
+    let elsewhere = Address::repeat_byte(0x66);
+    w.fake.set_calldata_target(Some(elsewhere));
+
+    let err = venue.execute(&iid("evil-to"), &open_order(w.trader())).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Refused(m) if m.contains("not the trading contract")), "{err:?}");
+    assert_eq!(w.fake.count(Endpoint::TradeOpen), 1, "built, then refused");
+    assert!(store.get("evil-to").await.unwrap().is_none(), "nothing recorded");
+    assert_eq!(w.sent_transactions().await, 0, "nothing sent");
+    assert_eq!(lease.free_nonces(w.trader().address()).unwrap(), Vec::<u64>::new(), "no nonce leased");
+    assert_eq!(venue.lookup(&iid("evil-to")).await.unwrap(), Lookup::NotExecuted);
+
+    // A value above the allowed maximum is refused the same way.
+    w.fake.set_calldata_target(None);
+    w.fake.set_execution_fee_wei(ETH);
+    let err = venue.execute(&iid("evil-value"), &open_order(w.trader())).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Refused(m) if m.contains("wei")), "{err:?}");
+    assert!(store.get("evil-value").await.unwrap().is_none());
+    // So is a selector outside an allow-list.
+    w.fake.set_execution_fee_wei(0);
+    let strict = DirectVenueConfig { allowed_selectors: Some(vec![[0x12, 0x34, 0x56, 0x78]]), ..venue_config() };
+    let venue = w.venue(lease, store.clone(), strict);
+    let err = venue.execute(&iid("evil-selector"), &open_order(w.trader())).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Refused(m) if m.contains("selector")), "{err:?}");
+    assert_eq!(w.sent_transactions().await, 0);
+    assert!(w.fake.positions(w.trader().address()).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reverts
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn reverting_calls_are_refused_and_looked_up_as_not_executed() {
+    let w = World::start().await;
+    let (venue, lease, store) = w.memory_venue();
+
+    // Estimated: the simulation reverts, nothing is broadcast.
+    w.fake.revert_next_calldata(1);
+    let err = venue.execute(&iid("revert-sim"), &open_order(w.trader())).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Refused(m) if m.contains("simulation reverted")), "{err:?}");
+    let rec = store.get("revert-sim").await.unwrap().unwrap();
+    assert_eq!(rec.state_path(), vec![TxState::Created, TxState::Failed]);
+    assert_eq!(rec.data[..4], CALLDATA_REVERT_SELECTOR);
+    assert_eq!(venue.lookup(&iid("revert-sim")).await.unwrap(), Lookup::NotExecuted);
+    assert_eq!(w.sent_transactions().await, 0);
+
+    // Sent with a fixed gas limit: mined with status 0.
+    let fixed = w.venue(lease.clone(), store.clone(), DirectVenueConfig { gas_limit: Some(200_000), ..venue_config() });
+    w.fake.revert_next_calldata(1);
+    let err = fixed.execute(&iid("revert-mined"), &open_order(w.trader())).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Refused(m) if m.contains("reverted")), "{err:?}");
+    let rec = store.get("revert-mined").await.unwrap().unwrap();
+    assert_eq!(rec.state_path(), vec![TxState::Created, TxState::Signed, TxState::Sent, TxState::Failed]);
+    let receipt = rec.receipt.clone().unwrap();
+    assert!(!receipt.success);
+    assert!(!w.p.get_transaction_receipt(receipt.hash).await.unwrap().unwrap().status());
+    assert_eq!(fixed.lookup(&iid("revert-mined")).await.unwrap(), Lookup::NotExecuted);
+    assert_eq!(venue.lookup(&iid("revert-mined")).await.unwrap(), Lookup::NotExecuted, "from the record alone");
+    // Again with the same reference: the recorded failure, nothing new is sent.
+    let again = fixed.execute(&iid("revert-mined"), &open_order(w.trader())).await.unwrap_err();
+    assert!(matches!(again, DomainError::Refused(_)));
+    assert_eq!(w.sent_transactions().await, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(w.fake.executed_calls().is_empty(), "the keeper ignores reverted calls");
+    assert!(w.fake.positions(w.trader().address()).is_empty());
+
+    // The next order goes through with the next nonce.
+    let fill = venue.execute(&iid("after-reverts"), &open_order(w.trader())).await.unwrap();
+    let rec = store.get("after-reverts").await.unwrap().unwrap();
+    assert_eq!(rec.nonce, Some(1));
+    assert_open_fill(&fill, rec.attempts[0].hash);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lookups and what has no calldata route
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn unknown_references_and_tpsl_without_a_route() {
+    let w = World::start().await;
+    let (venue, _, store) = w.memory_venue();
+    assert_eq!(venue.lookup(&iid("nothing-here")).await.unwrap(), Lookup::NotExecuted);
+
+    let tpsl = VenueOrder::UpdateTpSl {
+        trader: w.trader(),
+        pair: PairIndex(0),
+        trade_index: 0,
+        tp: None,
+        sl: Some(Price::from_str("2600").unwrap()),
+    };
+    let err = venue.execute(&iid("tpsl-1"), &tpsl).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Refused(m) if m.contains("no calldata route")), "{err:?}");
+    assert!(store.get("tpsl-1").await.unwrap().is_none());
+    assert_eq!(w.sent_transactions().await, 0);
+
+    // Closing what is not open: not found, nothing built or sent.
+    let close = VenueOrder::Close { trader: w.trader(), pair: PairIndex(0), trade_index: 3, collateral: Usdc::from_str("10").unwrap() };
+    assert!(matches!(venue.execute(&iid("close-none"), &close).await, Err(DomainError::NotFound(_))));
+    assert_eq!(w.fake.count(Endpoint::TradeClose), 0);
+    assert_eq!(w.sent_transactions().await, 0);
+    // With the intent route configured, TP/SL updates go there (signed intent, core PUT); no
+    // transaction is sent for them.
+    let intents = AvantisVenue::from_config(avantis_config(&w.fake), Arc::new(w.signer.clone())).unwrap();
+    let (lease, store) = (Arc::new(MemoryNonceLease::new(clock())), Arc::new(MemoryTxStore::new()));
+    let routed = w.venue(lease, store.clone(), venue_config()).with_tpsl_route(Arc::new(intents));
+    routed.execute(&iid("open-for-tpsl"), &open_order(w.trader())).await.unwrap();
+    let f = routed.execute(&iid("tpsl-2"), &tpsl).await.unwrap();
+    assert_eq!((f.pair, f.trade_index), (PairIndex(0), 0));
+    assert_eq!(w.fake.positions(w.trader().address())[0].sl, 26_000_000_000_000);
+    assert!(store.get("tpsl-2").await.unwrap().is_none());
+    assert_eq!(w.sent_transactions().await, 1, "only the open");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A delegate's key; a keeper that does not execute (Ambiguous), executed later (lookup)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_delegate_sends_for_the_trader_and_a_late_execution_is_found_by_lookup() {
+    let w = World::start().await;
+    let (venue, _, store) = w.memory_venue();
+    let delegate = w.signer.address().address();
+    let expiry = u64::try_from(SystemClock.now().secs()).unwrap() + 3_600;
+
+    // The key is an active delegate of the trader: the builder is asked to wrap the call, the
+    // transaction is the delegate's, the position the trader's.
+    let trader = TraderAddress::new(Address::repeat_byte(0x11)).unwrap();
+    w.fake.set_delegate(trader.address(), delegate, true, expiry);
+    let fill = venue.execute(&iid("delegated"), &open_order(trader)).await.unwrap();
+    let rec = store.get("delegated").await.unwrap().unwrap();
+    assert_eq!(rec.from, delegate);
+    assert_open_fill(&fill, rec.attempts[0].hash);
+    let body = w.fake.requests().into_iter().find(|r| r.endpoint == Some(Endpoint::TradeOpen)).unwrap().body.unwrap();
+    assert_eq!(body["trader"], json!(trader.address().to_checksum(None)));
+    assert_eq!(body["delegate"], json!(delegate.to_checksum(None)));
+    assert_eq!(w.fake.positions(trader.address()).len(), 1);
+
+    // Not a delegate of this one: the request is mined, the keeper does not execute it.
+    let stranger = TraderAddress::new(Address::repeat_byte(0x22)).unwrap();
+    let quick = w.venue(
+        Arc::new(MemoryNonceLease::new(clock())),
+        store.clone(),
+        DirectVenueConfig { fill_timeout: Duration::from_secs(1), ..venue_config() },
+    );
+    let err = quick.execute(&iid("not-executed"), &open_order(stranger)).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Ambiguous(m) if m.contains("did not show")), "{err:?}");
+    assert_eq!(quick.lookup(&iid("not-executed")).await.unwrap(), Lookup::Unknown);
+
+    // The keeper executes it late (reported by hand here, at the request's block time).
+    let rec = store.get("not-executed").await.unwrap().unwrap();
+    assert_eq!(rec.state, TxState::Mined);
+    let receipt = rec.receipt.clone().unwrap();
+    let block = w.p.get_block_by_number(receipt.block_number.into()).await.unwrap().unwrap();
+    w.fake.set_delegate(stranger.address(), delegate, true, expiry);
+    assert!(w.fake.report_mined_call(receipt.hash, delegate, w.router, &rec.data, block.header.timestamp).unwrap());
+    assert!(!w.fake.report_mined_call(receipt.hash, delegate, w.router, &rec.data, block.header.timestamp).unwrap(), "once");
+    match quick.lookup(&iid("not-executed")).await.unwrap() {
+        Lookup::Filled(f) => assert_open_fill(&f, receipt.hash),
+        other => panic!("{other:?}"),
+    }
+    // And a retry of the reference now returns that fill, sending nothing.
+    let retried = quick.execute(&iid("not-executed"), &open_order(stranger)).await.unwrap();
+    assert_open_fill(&retried, receipt.hash);
+    assert_eq!(w.sent_transactions().await, 2);
+    assert_eq!(w.fake.count(Endpoint::TradeOpen), 2);
+}
