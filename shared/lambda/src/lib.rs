@@ -8,7 +8,15 @@ use secrecy::ExposeSecret;
 use vanta_app::Deps;
 use vanta_app::gate::GatedSigner;
 use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
+use alloy::network::TxSigner;
+use alloy::providers::{Provider, ProviderBuilder};
+use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
+use vanta_chain::direct::DirectConfig;
+use vanta_chain::direct::venue::{DirectVenue, DirectVenueConfig};
 use vanta_chain::prices::PythHermes;
+use vanta_chain::signer::KmsSigner;
+use vanta_domain::ports::ControlStore;
+use vanta_runtime::AvantisRoute;
 use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{IntentId, TraderAddress};
 use vanta_domain::market::{PairCatalog, PairSymbol};
@@ -65,7 +73,8 @@ pub fn config() -> Result<Config, StartError> {
 /// signing functions, the KMS delegate signer.
 pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> {
     let sdk = vanta_runtime::aws_sdk_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.require_table()?);
+    let table = config.require_table()?.to_owned();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone());
     let queue: Arc<dyn Queue> = match &config.signals_queue_url {
         Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone())),
         None => Arc::new(NoQueue),
@@ -79,11 +88,12 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
         Signing::Yes => {
             let key = config.kms_key_id.clone().ok_or(ConfigError::Missing("KMS_KEY_ID"))?;
             let kms = aws_sdk_kms::Client::new(&sdk);
-            let signer = tokio_timeout(vanta_chain::signer::KmsSigner::new(kms, key, Some(config.chain_id))).await??;
+            let signer = tokio_timeout(KmsSigner::new(kms, key, Some(config.chain_id))).await??;
             tracing::info!(delegate = %signer.address(), "delegate signer ready");
-            Some(Arc::new(signer) as Arc<dyn vanta_domain::ports::Signer>)
+            Some(Arc::new(signer))
         }
     };
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store: Arc<DynamoStore> = Arc::new(store);
     let avantis = AvantisClient::new(AvantisConfig::new(
@@ -95,13 +105,54 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
     ))?;
     let market = Arc::new(VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), clock.clone()));
     let env = config.exec;
+    let (route, rpc_url, chain_id) = (config.avantis_route, config.base_rpc_url.clone(), config.chain_id);
     let mut deps = Deps::new(config, store.clone(), queue, chat, clock.clone(), market.clone(), market);
     if let Some(signer) = signer {
         // Every signature passes the exec-mode gate, whatever path asks for it.
-        let gated: Arc<dyn Signer> = Arc::new(GatedSigner::new(signer.clone(), store, env));
-        deps = deps.with_signer(signer).with_live_venue(Arc::new(AvantisVenue::new(avantis, gated).with_clock(clock)));
+        let gated: Arc<dyn Signer> = Arc::new(GatedSigner::new(signer.clone(), store.clone(), env));
+        let relayer = Arc::new(AvantisVenue::new(avantis.clone(), gated).with_clock(clock.clone()));
+        let live: Arc<dyn Venue> = match route {
+            AvantisRoute::Relayer => relayer,
+            AvantisRoute::Direct => {
+                let rpc = rpc_url.parse().map_err(|_| StartError("BASE_RPC_URL is not a URL".into()))?;
+                let provider = ProviderBuilder::new().connect_http(rpc).erased();
+                let lease = Arc::new(DynamoNonceLease::new(dynamo.clone(), table.clone(), clock.clone()));
+                let txs = Arc::new(DynamoTxStore::new(dynamo, table));
+                let tx_signer = GatedTxSigner { inner: signer.clone(), control: store, env };
+                let mut direct = DirectConfig::new(chain_id);
+                // Stay well inside the worker's 120 s timeout: mining, then the keeper's fill.
+                direct.track_timeout = Duration::from_secs(60);
+                let cfg = DirectVenueConfig { fill_timeout: Duration::from_secs(40), ..DirectVenueConfig::default() };
+                Arc::new(DirectVenue::new(avantis, provider, tx_signer, lease, txs, clock.clone(), direct).with_config(cfg).with_tpsl_route(relayer))
+            }
+        };
+        deps = deps.with_signer(signer).with_live_venue(live);
     }
     Ok(deps)
+}
+
+/// The exec-mode gate for transaction signatures (the direct route): only LIVE signs.
+struct GatedTxSigner {
+    inner: Arc<KmsSigner>,
+    control: Arc<DynamoStore>,
+    env: vanta_domain::exec::EnvExec,
+}
+
+#[async_trait::async_trait]
+impl TxSigner<alloy::primitives::Signature> for GatedTxSigner {
+    fn address(&self) -> alloy::primitives::Address {
+        TxSigner::address(&*self.inner)
+    }
+    async fn sign_transaction(
+        &self,
+        tx: &mut dyn alloy::consensus::SignableTransaction<alloy::primitives::Signature>,
+    ) -> alloy::signers::Result<alloy::primitives::Signature> {
+        let exec = vanta_domain::exec::effective_exec(self.env, self.control.get_exec_control().await);
+        if exec.mode != ExecMode::Live {
+            return Err(alloy::signers::Error::other(DomainError::Refused("not signed: exec mode is DRY".into())));
+        }
+        self.inner.sign_transaction(tx).await
+    }
 }
 
 /// The venue's market data for DRY trading under Lambda: the pair catalog from Avantis and

@@ -32,6 +32,16 @@ pub struct AvantisUrls {
     pub data: String,
 }
 
+/// How LIVE orders reach Avantis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AvantisRoute {
+    /// Signed intents to Avantis' relayer APIs (gasless; the default).
+    #[default]
+    Relayer,
+    /// Self-broadcast transactions from tx-builder calldata (the delegate pays gas on Base).
+    Direct,
+}
+
 /// Everything a function needs to know, from the environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -56,6 +66,8 @@ pub struct Config {
     pub pyth_hermes_url: String,
     pub base_rpc_url: String,
     pub chain_id: u64,
+    /// `AVANTIS_ROUTE`: `relayer` (default) or `direct`.
+    pub avantis_route: AvantisRoute,
     /// JSON logs (`VANTA_LOG_FORMAT=json`, default under Lambda).
     pub log_json: bool,
     /// Signals older (or newer) than this are refused (`SIGNAL_REPLAY_WINDOW_SECS`, default 300).
@@ -155,6 +167,11 @@ impl Config {
             pyth_hermes_url: url("PYTH_HERMES_URL", "https://hermes.pyth.network")?,
             base_rpc_url: url("BASE_RPC_URL", "https://mainnet.base.org")?,
             chain_id,
+            avantis_route: match opt("AVANTIS_ROUTE").map(|v| v.to_ascii_lowercase()).as_deref() {
+                None | Some("relayer") => AvantisRoute::Relayer,
+                Some("direct") => AvantisRoute::Direct,
+                Some(_) => return Err(ConfigError::Invalid { name: "AVANTIS_ROUTE", reason: "must be relayer or direct".into() }),
+            },
             log_json: match opt("VANTA_LOG_FORMAT").as_deref() {
                 Some("json") => true,
                 Some(_) => false,

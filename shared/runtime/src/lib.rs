@@ -5,7 +5,7 @@ pub mod config;
 pub mod http;
 pub mod sqs_batch;
 
-pub use config::{Config, ConfigError};
+pub use config::{AvantisRoute, Config, ConfigError};
 
 /// Installs the global tracing subscriber: JSON lines under Lambda (or `VANTA_LOG_FORMAT=json`),
 /// human-readable text otherwise. Level from `RUST_LOG` (default `info`). Safe to call twice.
