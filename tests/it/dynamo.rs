@@ -173,6 +173,7 @@ fn position(id: &str, user: i64, opened_at: i64, status: PositionStatus) -> Posi
         fees: Usdc::ZERO,
         closing: None,
         last_close: None,
+        last_close_fraction: None,
         trail: None,
     }
 }

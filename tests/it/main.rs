@@ -3,3 +3,4 @@
 
 mod dynamo;
 mod lambda;
+mod telegram;

@@ -131,10 +131,11 @@ pub fn copy_intent_id(position_ref: &str, follower: TelegramUserId) -> IntentId 
     derived_id("copy", &[position_ref, &follower.to_string()])
 }
 
-/// Called by the pipeline when a Vanta user's open settles.
-pub async fn on_leader_open(deps: &Deps, leader: &User, position: &Position, intent: &Intent) {
+/// Called by the pipeline when a Vanta user's open settles (and again on a redelivery, which is
+/// harmless: copies have stable ids). An error means some follower's copy is not queued yet.
+pub async fn on_leader_open(deps: &Deps, leader: &User, position: &Position, intent: &Intent) -> DomainResult<()> {
     if matches!(intent.origin, Origin::Copy { .. }) {
-        return; // copies of copies are not copied again
+        return Ok(()); // copies of copies are not copied again
     }
     let (_, venue) = deps.venue(position.mode);
     let leader_equity = venue.equity(account(leader)).await.ok().flatten();
@@ -151,32 +152,29 @@ pub async fn on_leader_open(deps: &Deps, leader: &User, position: &Position, int
         leader_equity,
         at: position.opened_at,
     };
-    if let Err(e) = fan_out(deps, &event).await {
-        tracing::warn!(leader = %leader.id, error = %e, "copy fan-out incomplete");
-    }
+    fan_out(deps, &event).await.map(|_| ())
 }
 
-/// Called by the pipeline when a close is applied to a Vanta user's position.
-pub async fn on_leader_close(deps: &Deps, leader: &User, before: &Position, closed: Usdc, leg: &IntentId) {
-    if before.collateral.is_zero() {
-        return;
+/// The share of `before` that closing `closed` collateral is (rounded down, at least 1 bp).
+pub fn close_fraction(before: Usdc, closed: Usdc) -> Bps {
+    if before.is_zero() || closed >= before {
+        return Bps::FULL;
     }
-    let fraction = if closed >= before.collateral {
-        Bps::FULL
-    } else {
-        let bps = mul_div_floor(u128::from(closed.raw()), 10_000, u128::from(before.collateral.raw())).unwrap_or(10_000);
-        Bps::new(u32::try_from(bps).unwrap_or(10_000).max(1)).unwrap_or(Bps::FULL)
-    };
+    let bps = mul_div_floor(u128::from(closed.raw()), 10_000, u128::from(before.raw())).unwrap_or(10_000);
+    Bps::new(u32::try_from(bps).unwrap_or(10_000).max(1)).unwrap_or(Bps::FULL)
+}
+
+/// Called by the pipeline when a close of `fraction` is applied to a Vanta user's position (and
+/// again on a redelivery: exits have stable ids too).
+pub async fn on_leader_close(deps: &Deps, leader: &User, position: &Position, fraction: Bps, leg: &IntentId) -> DomainResult<()> {
     let event = LeaderEvent::Closed {
         leader: LeaderRef::User(leader.id),
-        position_ref: before.id.as_str().to_owned(),
+        position_ref: position.id.as_str().to_owned(),
         close_ref: leg.as_str().to_owned(),
         fraction,
         at: deps.clock.now(),
     };
-    if let Err(e) = fan_out(deps, &event).await {
-        tracing::warn!(leader = %leader.id, error = %e, "copy exit fan-out incomplete");
-    }
+    fan_out(deps, &event).await.map(|_| ())
 }
 
 /// Turns a leader's event into one intent per active follower and enqueues each.
@@ -185,6 +183,7 @@ pub async fn fan_out(deps: &Deps, event: &LeaderEvent) -> DomainResult<usize> {
         LeaderEvent::Opened { leader, .. } | LeaderEvent::Closed { leader, .. } => leader,
     };
     let mut made = 0;
+    let mut retry: Option<DomainError> = None;
     for follow in deps.store.followers(leader).await? {
         if !follow.active || LeaderRef::User(follow.follower) == *leader {
             continue;
@@ -198,10 +197,17 @@ pub async fn fan_out(deps: &Deps, event: &LeaderEvent) -> DomainResult<usize> {
         match result {
             Ok(true) => made += 1,
             Ok(false) => {}
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(follower = %follower.id, error = %e, "copy not queued yet; the leader's message will be retried");
+                retry = Some(e);
+            }
             Err(e) => tracing::warn!(follower = %follower.id, error = %e, "copy not made"),
         }
     }
-    Ok(made)
+    match retry {
+        Some(e) => Err(e),
+        None => Ok(made),
+    }
 }
 
 async fn copy_open(deps: &Deps, follow: &Follow, follower: &User, event: &LeaderEvent) -> DomainResult<bool> {

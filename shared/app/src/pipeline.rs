@@ -45,6 +45,12 @@ pub enum Outcome {
 pub async fn run(deps: &Deps, id: &IntentId) -> DomainResult<Outcome> {
     let intent = deps.store.get_intent(id).await?.ok_or_else(|| DomainError::NotFound(format!("intent {id}")))?;
     if intent.state.is_final() {
+        if intent.state == IntentState::Settled && matches!(intent.action, Action::Open(_) | Action::Flip(_)) {
+            // A redelivery after the fill: finish the copy fan-out (idempotent) if it was cut short.
+            if let (Some(user), Some(p)) = (deps.store.get_user(intent.user).await?, deps.store.get_position(intent.user, &position_id(&intent.id)).await?) {
+                copy::on_leader_open(deps, &user, &p, &intent).await?;
+            }
+        }
         return Ok(Outcome::AlreadyFinal(intent.state));
     }
     let user = deps.store.get_user(intent.user).await?.ok_or_else(|| DomainError::NotFound(format!("user {}", intent.user)))?;
@@ -322,6 +328,7 @@ async fn settle_open(deps: &Deps, intent: &Intent, user: &User, pair: &PairInfo,
         fees: fill.fee,
         closing: None,
         last_close: None,
+        last_close_fraction: None,
         trail: None,
     };
     let mut detail = format!("filled at {} ({}), fee {}", fill.price, fill.venue_ref, fill.fee);
@@ -355,7 +362,7 @@ async fn settle_open(deps: &Deps, intent: &Intent, user: &User, pair: &PairInfo,
         ),
     )
     .await;
-    copy::on_leader_open(deps, user, &position, intent).await;
+    copy::on_leader_open(deps, user, &position, intent).await?;
     Ok(Outcome::Settled)
 }
 
@@ -403,7 +410,11 @@ async fn close_legs(deps: &Deps, intent: &Intent, user: &User, targets: Vec<Posi
     for p in targets {
         let leg = leg_ref(&intent, &p);
         if p.last_close.as_deref() == Some(leg.as_str()) {
-            continue; // this leg was applied already
+            // Applied already; make sure the followers' exits were queued (idempotent).
+            if let Some(f) = p.last_close_fraction {
+                copy::on_leader_close(deps, user, &p, f, &leg).await?;
+            }
+            continue;
         }
         let (_, venue) = deps.venue(p.mode);
         let pending = match (&p.status, &p.closing) {
@@ -475,6 +486,8 @@ async fn apply_close(deps: &Deps, user: &User, p: &Position, fill: &VenueFill, l
     next.realised_pnl = Some(p.realised_pnl.unwrap_or(SignedUsdc::ZERO).checked_add(net)?);
     next.closing = None;
     next.last_close = Some(leg.as_str().to_owned());
+    let fraction = copy::close_fraction(p.collateral, closed);
+    next.last_close_fraction = Some(fraction);
     next.close_price = Some(fill.price);
     if next.collateral.is_zero() {
         next.status = PositionStatus::Closed;
@@ -485,8 +498,7 @@ async fn apply_close(deps: &Deps, user: &User, p: &Position, fill: &VenueFill, l
     deps.store.update_position(&next, PositionStatus::Closing).await?;
     let what = if next.status == PositionStatus::Closed { "Closed" } else { "Partly closed" };
     notify(deps, user, p.mode, &format!("🔻 {what} {} {}: ${} at {}, PnL ${net}.", p.side, p.pair, closed, fill.price)).await;
-    copy::on_leader_close(deps, user, p, closed, leg).await;
-    Ok(())
+    copy::on_leader_close(deps, user, p, fraction, leg).await
 }
 
 async fn update_tpsl(

@@ -71,6 +71,9 @@ pub struct Position {
     /// The venue reference of the last close applied to this position (makes closes idempotent).
     #[serde(default)]
     pub last_close: Option<String>,
+    /// The fraction of the position the last applied close took (for mirroring it).
+    #[serde(default)]
+    pub last_close_fraction: Option<Bps>,
     /// A trailing stop run by Vanta's TP/SL executor.
     #[serde(default)]
     pub trail: Option<TrailingStop>,

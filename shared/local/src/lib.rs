@@ -45,6 +45,7 @@ impl Chat for ConsoleChat {
 }
 
 pub mod demo;
+mod polling;
 
 /// The assembled system, not yet listening.
 pub struct System {
@@ -86,6 +87,14 @@ impl System {
         tasks.spawn(serve_http(listener, self.deps.clone(), stop_rx.clone()));
         tasks.spawn(run_worker(self.deps.clone(), self.queue.clone(), stop_rx.clone()));
         tasks.spawn(run_schedules(self.deps.clone(), self.tick, stop_rx.clone()));
+        if let (Some(token), None) = (&self.deps.config.telegram_bot_token, &self.deps.config.telegram_webhook_secret) {
+            match vanta_telegram::TelegramChat::new(token.expose_secret(), &self.deps.config.telegram_api_url) {
+                Ok(chat) => {
+                    tasks.spawn(polling::run(self.deps.clone(), chat, stop_rx.clone()));
+                }
+                Err(e) => tracing::warn!(error = %e, "telegram long polling not started"),
+            }
+        }
         tasks.spawn(demo::run_price_feed(self.prices.clone(), self.deps.clock.clone(), stop_rx));
         Ok(Running { addr, stop_tx, tasks, deps: self.deps })
     }
@@ -103,7 +112,11 @@ impl Running {
     /// What is running and how to poke it.
     pub fn banner(&self) -> String {
         let a = self.addr;
-        let tg = if self.deps.config.telegram_bot_token.is_some() { "Bot API (token set)" } else { "console (set TELEGRAM_BOT_TOKEN to talk to a real bot)" };
+        let tg = match (&self.deps.config.telegram_bot_token, &self.deps.config.telegram_webhook_secret) {
+            (Some(_), None) => "Bot API, long polling (message your bot; setMyCommands registered)",
+            (Some(_), Some(_)) => "Bot API, webhook on POST /telegram",
+            (None, _) => "console (set TELEGRAM_BOT_TOKEN to talk to a real bot)",
+        };
         format!(
             "\nVanta is running locally — DRY mode, in-memory store, no AWS.\n\n\
              \x20 http            http://{a}\n\

@@ -1,0 +1,503 @@
+//! Confirmations, buttons and the guided `/open` flow.
+//!
+//! A trade asked for in Telegram becomes a *pending* intent (`tg:<nonce>`, state RECEIVED, not
+//! queued) and a message with Confirm/Cancel buttons whose data is `c:<nonce>` / `x:<nonce>`.
+//! Pressing Confirm enqueues it for the pipeline, if and only if the presser is the intent's user
+//! (by Telegram user id), it is still RECEIVED and younger than [`CONFIRM_TTL`]. An expired one
+//! is rejected on the spot ("confirmation expired"), so it can never run later. A repeated press
+//! is harmless: the queue and the pipeline both run an intent once.
+
+use sha2::{Digest, Sha256};
+use vanta_domain::exec::ExecMode;
+use vanta_domain::ids::{ChatId, IntentId, PositionId};
+use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, OpenOrder, Origin, Transition};
+use vanta_domain::market::{PairIndex, Side};
+use vanta_domain::money::{Bps, Leverage, Usdc};
+use vanta_domain::ports::{Button, OutgoingMessage};
+use vanta_domain::position::{Position, distance_bps};
+use vanta_domain::risk_engine::{self, RiskInput};
+use vanta_domain::{DomainError, DomainResult};
+
+use super::render::{esc, pct, signed_usd, usd};
+use super::update::CallbackQuery;
+use super::{CONFIRM_TTL, Ctx, admin, load_user};
+use crate::Deps;
+use crate::pipeline::{self, banner};
+
+/// Leverage choices of the guided flow (the buttons carry the choice's index, not the value).
+pub const FLOW_LEVERAGES: [u64; 6] = [2, 3, 5, 10, 15, 20];
+/// Collateral choices (USDC) of the guided flow.
+pub const FLOW_COLLATERALS: [u64; 6] = [10, 25, 50, 100, 250, 500];
+
+/// 128 random bits, hex.
+pub(super) fn nonce() -> String {
+    let b: [u8; 16] = rand::random();
+    hex::encode(b)
+}
+
+pub(super) fn button(label: impl Into<String>, data: impl Into<String>) -> Button {
+    Button { label: label.into(), data: data.into() }
+}
+
+pub(super) fn intent_id(nonce: &str) -> DomainResult<IntentId> {
+    IntentId::parse(&format!("tg:{nonce}"))
+}
+
+/// Current effective mode (for banners).
+pub(super) async fn mode(deps: &Deps) -> ExecMode {
+    deps.effective_exec().await.mode
+}
+
+/// Rejects the user's own confirmations that expired unpressed ("confirmation expired"), so they
+/// do not stay RECEIVED for ever. Best effort: a failure is logged, never shown.
+async fn expire_unconfirmed(ctx: &Ctx<'_>) {
+    let now = ctx.deps.clock.now();
+    let ttl = i64::try_from(CONFIRM_TTL.as_millis()).unwrap_or(i64::MAX);
+    let Ok(recent) = ctx.deps.store.user_intents(ctx.user.id, 20).await else { return };
+    for i in recent {
+        if i.state == IntentState::Received && matches!(i.origin, Origin::Telegram { .. }) && now.since(i.created_at) > ttl {
+            let t = Transition::new(IntentState::Received, IntentState::Rejected, now).map(|t| t.with_reason("confirmation expired"));
+            if let Ok(t) = t
+                && let Err(e) = ctx.deps.store.transition(&i.id, &t).await
+            {
+                tracing::debug!(intent = %i.id, error = %e, "expired confirmation not closed");
+            }
+        }
+    }
+}
+
+/// Stores `action` as a pending intent of the user and asks them to confirm it.
+pub(super) async fn propose(ctx: &Ctx<'_>, action: Action, summary_html: &str) -> DomainResult<()> {
+    expire_unconfirmed(ctx).await;
+    let n = nonce();
+    let id = intent_id(&n)?;
+    let origin = Origin::Telegram { update_id: ctx.update_id };
+    let hash = hex::encode(Sha256::digest(serde_json::to_vec(&(&origin, &action)).map_err(|e| DomainError::Internal(e.to_string()))?));
+    let intent = Intent::new(id, ctx.user.id, origin, action, hash, ctx.deps.clock.now());
+    match ctx.deps.store.create_intent(&intent).await? {
+        CreateOutcome::Created => {}
+        _ => return Err(DomainError::Conflict("confirmation id collision".into())),
+    }
+    let m = mode(ctx.deps).await;
+    let html = format!(
+        "{} · {summary_html}\n\n<i>Confirm within {} minutes. Only you can press these buttons.</i>",
+        banner(m),
+        CONFIRM_TTL.as_secs() / 60
+    );
+    ctx.reply_buttons(html, vec![vec![button("✅ Confirm", format!("c:{n}")), button("✖ Cancel", format!("x:{n}"))]]).await;
+    Ok(())
+}
+
+/// Checks an order as the pipeline will, and proposes it with its size, fee and liquidation price.
+pub(super) async fn propose_open(ctx: &Ctx<'_>, mut order: OpenOrder) -> DomainResult<()> {
+    let deps = ctx.deps;
+    let exec = deps.effective_exec().await;
+    if exec.mode == ExecMode::Live && ctx.user.trader.is_none() {
+        ctx.reply(format!("{} · ⛔ Bind your Avantis wallet first: /bind &lt;address&gt;", banner(exec.mode))).await;
+        return Ok(());
+    }
+    let catalog = deps.venue(exec.mode).1.pairs().await?;
+    let pair = match catalog.resolve(order.pair.as_str()) {
+        Ok(p) => p.clone(),
+        Err(e) => {
+            ctx.reply(format!("{} · ⛔ {}", banner(exec.mode), esc(&e.to_string()))).await;
+            return Ok(());
+        }
+    };
+    order.pair = pair.symbol.clone();
+    let mut exposure = pipeline::exposure(deps, &ctx.user).await?;
+    exposure.positions_on_pair_side = u32::try_from(
+        deps.store.user_positions(ctx.user.id, true).await?.iter().filter(|p| p.pair == pair.symbol && p.side == order.side).count(),
+    )
+    .unwrap_or(u32::MAX);
+    let quotes = deps.prices.quotes(&pair.symbol).await?;
+    let policy = ctx.user.risk.bounded_by(&deps.ops);
+    let checked = risk_engine::check_open(&RiskInput {
+        order: &order,
+        pair: &pair,
+        policy: &policy,
+        ops: &deps.ops,
+        exposure: &exposure,
+        quotes: &quotes,
+        now: deps.clock.now(),
+        exec: &exec,
+        automated: false,
+    });
+    let a = match checked {
+        Ok(a) => a,
+        Err(refusal) => {
+            ctx.reply(format!("{} · ⛔ Not possible: {}", banner(exec.mode), esc(&refusal.to_string()))).await;
+            return Ok(());
+        }
+    };
+    let side = order.side.as_str().to_uppercase();
+    let level = |p: Option<vanta_domain::money::Price>| p.map_or_else(|| "none".to_owned(), |p| p.to_string());
+    let summary = format!(
+        "<b>Open {side} {pair} {lev}x</b>\n\
+         Collateral: {coll}\n\
+         Size: {size}\n\
+         Entry ≈ {entry} (oracle now; slippage up to {slip}%)\n\
+         Open fee ≈ {fee}\n\
+         Liquidation ≈ {liq} ({dist} away)\n\
+         TP: {tp} · SL: {sl}",
+        pair = esc(pair.symbol.as_str()),
+        lev = order.leverage,
+        coll = usd(order.collateral),
+        size = usd(a.notional),
+        entry = a.reference_price,
+        slip = a.slippage,
+        fee = usd(a.open_fee),
+        liq = a.liquidation_price,
+        dist = pct(a.liq_distance),
+        tp = level(order.tp),
+        sl = level(order.sl),
+    );
+    propose(ctx, Action::Open(order), &summary).await
+}
+
+/// A one-line description of a live position.
+pub(super) async fn describe_position(deps: &Deps, p: &Position) -> String {
+    let mark = deps.prices.quotes(&p.pair).await.ok().and_then(|q| q.into_iter().max_by_key(|q| q.published_at).map(|q| q.price));
+    let pnl = mark.and_then(|m| p.pnl_at(m).ok()).map_or_else(|| "unknown (no price)".to_owned(), signed_usd);
+    format!(
+        "{} {} {}x, collateral {}, entry {}, PnL now {pnl}",
+        p.side.as_str().to_uppercase(),
+        esc(p.pair.as_str()),
+        p.leverage,
+        usd(p.collateral),
+        p.open_price
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Button presses
+// ---------------------------------------------------------------------------------------------
+
+/// What to answer a button press with (every press gets exactly one answer).
+pub(super) struct Answer {
+    pub text: Option<String>,
+    pub alert: bool,
+}
+
+impl Answer {
+    pub fn ok() -> Self {
+        Self { text: None, alert: false }
+    }
+    pub fn toast(t: impl Into<String>) -> Self {
+        Self { text: Some(t.into()), alert: false }
+    }
+    pub fn alert(t: impl Into<String>) -> Self {
+        Self { text: Some(t.into()), alert: true }
+    }
+}
+
+pub(super) async fn on_callback(deps: &Deps, update_id: i64, q: CallbackQuery) -> DomainResult<()> {
+    if q.from.is_bot {
+        return Ok(());
+    }
+    let chat = q.message.as_ref().map_or(ChatId(q.from.id), |m| ChatId(m.chat.id));
+    if !super::within_rate(deps, q.from.id, chat).await? {
+        return deps.chat.answer_callback(&q.id, Some("Too many presses; wait a minute."), false).await;
+    }
+    let answer = match press(deps, update_id, &q).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(update_id, error = %e, "button press failed");
+            Answer::alert("Something went wrong; nothing was done. Please try again.")
+        }
+    };
+    deps.chat.answer_callback(&q.id, answer.text.as_deref(), answer.alert).await
+}
+
+async fn press(deps: &Deps, update_id: i64, q: &CallbackQuery) -> DomainResult<Answer> {
+    let Some(data) = q.data.as_deref() else { return Ok(Answer::ok()) };
+    let (chat, private, message_id) = match &q.message {
+        Some(m) => (ChatId(m.chat.id), m.chat.is_private(), Some(m.message_id)),
+        None => (ChatId(q.from.id), true, None),
+    };
+    if !private {
+        return Ok(Answer::alert("For your safety, Vanta acts on accounts only in a private chat with the bot."));
+    }
+    let user = load_user(deps, &q.from).await?;
+    let ctx = Ctx { deps, user, chat, private, update_id };
+    let parts: Vec<&str> = data.split(':').collect();
+    match parts.as_slice() {
+        ["c", n] => confirm(&ctx, n, message_id).await,
+        ["x", n] => cancel(&ctx, n, message_id).await,
+        ["a", kind, n] => admin::confirm(&ctx, kind, n, message_id, true).await,
+        ["ax", kind, n] => admin::confirm(&ctx, kind, n, message_id, false).await,
+        ["p", action, rest @ ..] => position_action(&ctx, action, &rest.join(":")).await,
+        ["ca"] => {
+            let live = deps.store.user_positions(ctx.user.id, true).await?;
+            if live.is_empty() {
+                return Ok(Answer::toast("You have no open positions."));
+            }
+            propose(&ctx, Action::Flatten, &format!("<b>Close ALL {} of your positions</b>", live.len())).await?;
+            Ok(Answer::ok())
+        }
+        ["o", rest @ ..] => guided_open(&ctx, rest, message_id).await,
+        _ => Ok(Answer::alert("This button is no longer valid.")),
+    }
+}
+
+/// Loads a pending intent for the presser; `Err(answer)` when the press must do nothing.
+async fn pending(ctx: &Ctx<'_>, n: &str) -> DomainResult<Result<Intent, Answer>> {
+    let Ok(id) = intent_id(n) else { return Ok(Err(Answer::alert("This button is no longer valid."))) };
+    let Some(intent) = ctx.deps.store.get_intent(&id).await? else {
+        return Ok(Err(Answer::alert("This confirmation is unknown or expired; nothing was done.")));
+    };
+    if intent.user != ctx.user.id || !matches!(intent.origin, Origin::Telegram { .. }) {
+        tracing::warn!(presser = %ctx.user.id, "foreign confirmation pressed; ignored");
+        return Ok(Err(Answer::alert("This button belongs to someone else; nothing was done.")));
+    }
+    if intent.state != IntentState::Received {
+        return Ok(Err(Answer::toast(format!("Already handled ({}).", intent.reason.as_deref().unwrap_or(intent.state.as_str())))));
+    }
+    Ok(Ok(intent))
+}
+
+async fn confirm(ctx: &Ctx<'_>, n: &str, message_id: Option<i64>) -> DomainResult<Answer> {
+    let intent = match pending(ctx, n).await? {
+        Ok(i) => i,
+        Err(a) => return Ok(a),
+    };
+    let deps = ctx.deps;
+    let now = deps.clock.now();
+    let m = mode(deps).await;
+    if now.since(intent.created_at) > i64::try_from(CONFIRM_TTL.as_millis()).unwrap_or(i64::MAX) {
+        let t = Transition::new(IntentState::Received, IntentState::Rejected, now)?.with_reason("confirmation expired");
+        deps.store.transition(&intent.id, &t).await?;
+        edit(ctx, message_id, format!("{} · ⌛ This confirmation expired; nothing was done. Send the command again.", banner(m))).await;
+        return Ok(Answer::alert("This confirmation expired; nothing was done."));
+    }
+    pipeline::enqueue(deps, &ctx.user, &intent.id).await?;
+    let first = deps.store.mark_once(&format!("tg-confirmed:{}", intent.id), now, now.plus(super::DEDUP_TTL)).await?;
+    if !first {
+        return Ok(Answer::toast("Already confirmed."));
+    }
+    tracing::info!(user = %ctx.user.id, intent = %intent.id, action = intent.action.name(), "telegram trade confirmed");
+    edit(
+        ctx,
+        message_id,
+        format!("{} · ✅ Confirmed: {}. You will get a message when it is done.", banner(m), describe_action(&intent.action)),
+    )
+    .await;
+    Ok(Answer::toast("Confirmed"))
+}
+
+async fn cancel(ctx: &Ctx<'_>, n: &str, message_id: Option<i64>) -> DomainResult<Answer> {
+    let intent = match pending(ctx, n).await? {
+        Ok(i) => i,
+        Err(a) => return Ok(a),
+    };
+    let t = Transition::new(IntentState::Received, IntentState::Rejected, ctx.deps.clock.now())?.with_reason("cancelled");
+    match ctx.deps.store.transition(&intent.id, &t).await {
+        Ok(_) => {}
+        // Confirmed (and picked up) meanwhile.
+        Err(DomainError::Conflict(_)) => return Ok(Answer::toast("Too late: already confirmed.")),
+        Err(e) => return Err(e),
+    }
+    edit(ctx, message_id, format!("{} · ✖ Cancelled: {}.", banner(mode(ctx.deps).await), describe_action(&intent.action))).await;
+    Ok(Answer::toast("Cancelled"))
+}
+
+/// Replaces the message a button hangs under (or sends a new one).
+pub(super) async fn edit(ctx: &Ctx<'_>, message_id: Option<i64>, html: String) {
+    let msg = OutgoingMessage::text(ctx.chat, html);
+    let result = match message_id {
+        Some(id) => ctx.deps.chat.edit(id, &msg).await,
+        None => ctx.deps.chat.send(&msg).await,
+    };
+    if let Err(e) = result {
+        tracing::warn!(user = %ctx.user.id, error = %e, "message not updated");
+    }
+}
+
+pub(super) fn describe_action(a: &Action) -> String {
+    match a {
+        Action::Open(o) => {
+            format!("open {} {} {}x with {}", o.side.as_str().to_uppercase(), esc(o.pair.as_str()), o.leverage, usd(o.collateral))
+        }
+        Action::Flip(o) => format!("flip to {} {}", o.side.as_str().to_uppercase(), esc(o.pair.as_str())),
+        Action::Close { pair, side, .. } => format!("close {} {}", side.as_str().to_uppercase(), esc(pair.as_str())),
+        Action::ClosePosition { .. } => "close the position".to_owned(),
+        Action::UpdateTpSl { pair, side, .. } => format!("update TP/SL of {} {}", side.as_str().to_uppercase(), esc(pair.as_str())),
+        Action::Pause => "pause automation".to_owned(),
+        Action::Flatten => "close all positions".to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Position menu
+// ---------------------------------------------------------------------------------------------
+
+/// The buttons under one position in `/positions`.
+pub(super) fn position_buttons(p: &Position) -> Vec<Vec<Button>> {
+    let id = p.id.as_str();
+    let name = format!("{} {}", p.pair.base(), p.side.as_str());
+    vec![vec![
+        button(format!("✖ Close {name}"), format!("p:c:{id}")),
+        button("🎯 TP/SL", format!("p:s:{id}")),
+        button("⚖ SL→BE", format!("p:b:{id}")),
+        button("〰 Trail", format!("p:t:{id}")),
+    ]]
+}
+
+async fn position_action(ctx: &Ctx<'_>, action: &str, id: &str) -> DomainResult<Answer> {
+    let not_found = || Ok(Answer::alert("Position not found: it is closed, or it is not yours."));
+    let Ok(pid) = PositionId::parse(id) else { return not_found() };
+    // Looked up under the presser's own id: another user's position is simply not there.
+    let Some(p) = ctx.deps.store.get_position(ctx.user.id, &pid).await?.filter(|p| p.status.is_live() && p.user == ctx.user.id) else {
+        return not_found();
+    };
+    let what = describe_position(ctx.deps, &p).await;
+    let base = esc(p.pair.base());
+    match action {
+        "c" => {
+            propose(ctx, Action::ClosePosition { position: p.id.clone(), fraction: Bps::FULL }, &format!("<b>Close</b> {what}")).await?;
+            Ok(Answer::ok())
+        }
+        "b" => {
+            let action = Action::UpdateTpSl { pair: p.pair.clone(), side: p.side, tp: None, sl: Some(p.open_price) };
+            let note = "The stop must stay on the losing side of the current price, so this works only while the position is in profit.";
+            propose(ctx, action, &format!("<b>Move SL to break-even ({})</b> on {what}\n{note}", p.open_price)).await?;
+            Ok(Answer::ok())
+        }
+        "s" => {
+            let level = |x: Option<vanta_domain::money::Price>| x.map_or_else(|| "none".to_owned(), |x| x.to_string());
+            ctx.reply(format!(
+                "{} · 🎯 {what}\nTP: {} · SL: {}\nSet them with <code>/tp {base} &lt;price&gt;</code> or <code>/sl {base} &lt;price&gt;</code>.",
+                banner(p.mode),
+                level(p.tp),
+                level(p.sl)
+            ))
+            .await;
+            Ok(Answer::ok())
+        }
+        "t" => {
+            ctx.reply(format!(
+                "{} · 〰 <code>/trail {base} &lt;percent&gt;</code> sets a stop that follows the best price by that distance; <code>/trail {base} off</code> removes it.{}",
+                banner(p.mode),
+                p.trail.map(|t| format!("\nNow: {} behind the best price {}, stop at {}.", pct(t.distance), t.best, t.level(p.side))).unwrap_or_default()
+            ))
+            .await;
+            Ok(Answer::ok())
+        }
+        _ => Ok(Answer::alert("This button is no longer valid.")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Guided /open: pair → side → leverage → collateral → confirmation
+// ---------------------------------------------------------------------------------------------
+
+/// The first step: the pair buttons.
+pub(super) async fn open_menu(deps: &Deps) -> DomainResult<(String, Vec<Vec<Button>>)> {
+    let m = mode(deps).await;
+    let catalog = deps.venue(m).1.pairs().await?;
+    let buttons: Vec<Button> = catalog
+        .iter()
+        .filter(|p| p.listed && !p.close_only)
+        .take(24)
+        .map(|p| button(p.symbol.as_str(), format!("o:{}", p.index.0)))
+        .collect();
+    let rows = buttons.chunks(3).map(<[Button]>::to_vec).collect();
+    Ok((format!("{} · <b>Open a position</b>\nStep 1 of 4: choose a market.", banner(m)), rows))
+}
+
+async fn guided_open(ctx: &Ctx<'_>, steps: &[&str], message_id: Option<i64>) -> DomainResult<Answer> {
+    let deps = ctx.deps;
+    let m = mode(deps).await;
+    let catalog = deps.venue(m).1.pairs().await?;
+    let invalid = || Ok(Answer::alert("This button is no longer valid; send /open again."));
+    let Some(pair) = steps.first().and_then(|s| s.parse::<u16>().ok()).and_then(|i| catalog.by_index(PairIndex(i))).cloned() else {
+        return invalid();
+    };
+    let side = match steps.get(1) {
+        None => None,
+        Some(&"l") => Some(Side::Long),
+        Some(&"s") => Some(Side::Short),
+        Some(_) => return invalid(),
+    };
+    let lev = match steps.get(2) {
+        None => None,
+        Some(s) => match s.parse::<usize>().ok().and_then(|i| FLOW_LEVERAGES.get(i)) {
+            Some(l) => Some(*l),
+            None => return invalid(),
+        },
+    };
+    let coll = match steps.get(3) {
+        None => None,
+        Some(s) => match s.parse::<usize>().ok().and_then(|i| FLOW_COLLATERALS.get(i)) {
+            Some(c) => Some(*c),
+            None => return invalid(),
+        },
+    };
+    let sym = esc(pair.symbol.as_str());
+    let prefix = steps.join(":");
+    let show = |text: String, rows: Vec<Vec<Button>>| async move {
+        let msg = OutgoingMessage { chat: ctx.chat, html: text, buttons: rows };
+        let r = match message_id {
+            Some(id) => deps.chat.edit(id, &msg).await,
+            None => deps.chat.send(&msg).await,
+        };
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "open flow message not updated");
+        }
+    };
+    match (side, lev, coll) {
+        (None, _, _) => {
+            show(
+                format!("{} · <b>Open {sym}</b>\nStep 2 of 4: long or short?", banner(m)),
+                vec![vec![button("📈 Long", format!("o:{prefix}:l")), button("📉 Short", format!("o:{prefix}:s"))]],
+            )
+            .await;
+        }
+        (Some(s), None, _) => {
+            let max = pair.max_leverage.min(ctx.user.risk.bounded_by(&deps.ops).max_leverage);
+            let choices: Vec<Button> = FLOW_LEVERAGES
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| Leverage::from_whole(**l).is_ok_and(|l| l <= max && l >= pair.min_leverage))
+                .map(|(i, l)| button(format!("{l}x"), format!("o:{prefix}:{i}")))
+                .collect();
+            show(format!("{} · <b>Open {} {sym}</b>\nStep 3 of 4: leverage?", banner(m), s.as_str().to_uppercase()), vec![choices]).await;
+        }
+        (Some(s), Some(l), None) => {
+            let choices: Vec<Button> =
+                FLOW_COLLATERALS.iter().enumerate().map(|(i, c)| button(format!("${c}"), format!("o:{prefix}:{i}"))).collect();
+            show(
+                format!("{} · <b>Open {} {sym} {l}x</b>\nStep 4 of 4: collateral (USDC)? For another amount use <code>/{} {} &lt;amount&gt; {l}x</code>.", banner(m), s.as_str().to_uppercase(), s.as_str(), esc(pair.symbol.base())),
+                choices.chunks(3).map(<[Button]>::to_vec).collect(),
+            )
+            .await;
+        }
+        (Some(s), Some(l), Some(c)) => {
+            show(
+                format!("{} · <b>Open {} {sym} {l}x ${c}</b>: see the confirmation below.", banner(m), s.as_str().to_uppercase()),
+                Vec::new(),
+            )
+            .await;
+            let order = OpenOrder {
+                pair: pair.symbol.clone(),
+                side: s,
+                collateral: Usdc::from_whole(c)?,
+                leverage: Leverage::from_whole(l)?,
+                tp: None,
+                sl: None,
+                slippage: None,
+            };
+            propose_open(ctx, order).await?;
+        }
+    }
+    Ok(Answer::ok())
+}
+
+/// Distance of a position's mark from its liquidation price, for `/positions`.
+pub(super) fn liq_line(p: &Position, mark: Option<vanta_domain::money::Price>) -> String {
+    match (p.liquidation_price(), mark) {
+        (Ok(liq), Some(mark)) => format!("liq {liq} ({} away)", pct(distance_bps(mark, liq))),
+        (Ok(liq), None) => format!("liq {liq}"),
+        _ => "liq unknown".to_owned(),
+    }
+}
