@@ -508,6 +508,14 @@ async fn check_source_rules(s: &dyn Store) {
 
 /// The exec-control item: optimistic versions, starting at 1.
 async fn check_exec_control(s: &dyn Store) {
+    // Heartbeats: last write wins per job, and they never disturb the exec-mode item.
+    assert!(s.heartbeats().await.unwrap().is_empty());
+    s.put_heartbeat("tpsl", Timestamp(1_000)).await.unwrap();
+    s.put_heartbeat("indexer", Timestamp(2_000)).await.unwrap();
+    s.put_heartbeat("tpsl", Timestamp(3_000)).await.unwrap();
+    let mut beats = s.heartbeats().await.unwrap();
+    beats.sort();
+    assert_eq!(beats, vec![("indexer".to_owned(), Timestamp(2_000)), ("tpsl".to_owned(), Timestamp(3_000))]);
     assert_eq!(s.get_exec_control().await.unwrap(), None);
     assert_conflict(s.put_exec_control(&control(ExecMode::Live, StopLevel::None, 0)).await);
     assert_conflict(s.put_exec_control(&control(ExecMode::Live, StopLevel::None, 2)).await);

@@ -95,7 +95,7 @@ async fn bot_with(store: Arc<dyn Store>, moto: Option<vanta_testkit::moto::Moto>
     let catalog = PairCatalog::new([pair(0, "ETH/USD"), pair(1, "BTC/USD")]).unwrap();
     let paper = Arc::new(PaperVenue::new(Arc::new(catalog), prices.clone(), clock.clone()));
     let chat = Arc::new(TelegramChat::new(TOKEN, &fake.url).unwrap().with_max_retry_wait(Duration::from_secs(5)));
-    let deps = Deps::new(config, store.clone(), queue.clone(), chat, clock.clone(), prices.clone(), paper);
+    let deps = Deps::new(config, store.clone(), queue.clone(), chat, clock.clone(), prices.clone(), paper).with_queue_stats(queue.clone());
     Bot { deps, fake, store, _moto: moto, queue, clock, prices, next_update: std::sync::atomic::AtomicI64::new(1) }
 }
 
@@ -321,7 +321,13 @@ async fn only_super_admins_pull_the_emergency_stop() {
     // An admin (not super) can see status and switch the mode, with a confirmation.
     b.say(ADMIN, "/status").await;
     let status = b.fake.texts_to(ADMIN).pop().unwrap();
-    assert!(status.contains("Queue depth: unknown") && status.contains("DRY"), "{status}");
+    assert!(status.contains("Queue: 0 waiting, 0 in flight · DLQ: 0") && status.contains("DRY"), "{status}");
+    assert!(status.contains("Last scheduled runs: no scheduled run recorded yet"), "{status}");
+    vanta_app::schedule::tpsl_tick(&b.deps).await.unwrap();
+    b.clock.advance(Duration::from_secs(90));
+    b.say(ADMIN, "/status").await;
+    let status = b.fake.texts_to(ADMIN).pop().unwrap();
+    assert!(status.contains("tpsl 1m ago"), "{status}");
     b.say(ADMIN, "/exec LIVE").await;
     let (mid, data) = b.last_buttons(ADMIN);
     b.post(b.press(SUPER, mid, &data[0])).await; // someone else's confirmation
@@ -466,7 +472,7 @@ async fn every_command_answers_and_trades_only_through_confirmed_intents() {
     let last = |who: i64| b.fake.texts_to(who).pop().unwrap_or_default();
 
     b.say(ALICE, "/bind 0x000000000000000000000000000000000000dEaD").await;
-    assert!(last(ALICE).contains("Bound") && last(ALICE).contains("Delegation check: not available"), "{}", last(ALICE));
+    assert!(last(ALICE).contains("Bound") && last(ALICE).contains("Delegation check: not possible here"), "{}", last(ALICE));
     b.say(BOB, "/bind 0x000000000000000000000000000000000000dead").await;
     assert!(last(BOB).contains("already bound to another"));
     b.say(ALICE, "/bind 0x123").await;
@@ -518,7 +524,7 @@ async fn every_command_answers_and_trades_only_through_confirmed_intents() {
     b.say(ALICE, "/orders").await;
     assert!(last(ALICE).contains("TP 130000 · SL 90000") && last(ALICE).contains("not visible to Vanta yet"));
     b.say(ALICE, "/balance").await;
-    assert!(last(ALICE).contains("Margin in use: $100 in 1 position") && last(ALICE).contains("not available"), "{}", last(ALICE));
+    assert!(last(ALICE).contains("Margin in use: $100 in 1 position") && last(ALICE).contains("no Avantis connection"), "{}", last(ALICE));
     b.say(ALICE, "/history").await;
     assert!(last(ALICE).contains("settled") && last(ALICE).contains("open LONG BTC/USD 5x"), "{}", last(ALICE));
 
@@ -632,4 +638,37 @@ async fn a_flood_of_commands_is_cut_off_with_one_notice() {
     b.clock.advance(Duration::from_secs(60));
     b.say(ALICE, "/help").await;
     assert!(b.fake.texts_to(ALICE).last().unwrap().contains("Vanta commands"), "a new minute, a new budget");
+}
+
+
+#[tokio::test]
+async fn bind_checks_the_delegation_on_avantis_and_balance_reads_the_wallet() {
+    use vanta_chain::avantis::{AvantisConfig, AvantisVenue};
+    use vanta_chain::signer::LocalKeySigner;
+    use vanta_testkit::fake_avantis::FakeAvantis;
+    let mut b = bot().await;
+    let avantis = FakeAvantis::start().await.unwrap();
+    let u = avantis.urls();
+    let cfg = AvantisConfig::new(u.tx_builder, u.batched_market, u.core, u.data, vanta_testkit::fake_avantis::FAKE_CHAIN_ID);
+    let delegate = Arc::new(LocalKeySigner::random().unwrap());
+    let venue = AvantisVenue::from_config(cfg, delegate.clone()).unwrap();
+    b.deps.delegate = Some(delegate.address());
+    b.deps.live = Some(Arc::new(venue));
+    let last = |b: &Bot, who: i64| b.fake.texts_to(who).pop().unwrap_or_default();
+
+    let wallet = "0x00000000000000000000000000000000000A11CE";
+    b.say(ALICE, &format!("/bind {wallet}")).await;
+    let reply = last(&b, ALICE);
+    assert!(reply.contains(&delegate.address().to_string()), "the delegate address to register: {reply}");
+    assert!(reply.contains("not registered"), "{reply}");
+
+    let trader = vanta_domain::ids::TraderAddress::from_str(wallet).unwrap().address();
+    let in_a_year = (T0 / 1000 + 365 * 86_400) as u64;
+    avantis.set_delegate(trader, delegate.address().address(), true, in_a_year);
+    b.say(ALICE, "/wallet").await;
+    assert!(last(&b, ALICE).contains("Delegation: ✅ active"), "{}", last(&b, ALICE));
+
+    avantis.set_balance(trader, 1_234_500_000);
+    b.say(ALICE, "/balance").await;
+    assert!(last(&b, ALICE).contains("USDC in your wallet: $1234.5"), "{}", last(&b, ALICE));
 }

@@ -7,7 +7,7 @@ use vanta_runtime::http::{from_lambda, to_lambda};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = vanta_lambda::config()?;
-    let deps = vanta_lambda::deps(config, Signing::No).await?;
+    let deps = vanta_lambda::deps(config, Signing::AddressOnly).await?;
     run(service_fn(|req: Request| {
         let deps = deps.clone();
         async move { Ok::<_, Error>(to_lambda(vanta_app::telegram::handle(&deps, from_lambda(req)).await)) }

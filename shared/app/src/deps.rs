@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use vanta_domain::exec::{EffectiveExec, effective_exec};
 use vanta_domain::exec::ExecMode;
-use vanta_domain::ports::{Chat, Prices, Queue, Signer, Store, Venue};
+use vanta_domain::ids::TraderAddress;
+use vanta_domain::ports::{Chat, Prices, Queue, QueueStats, Signer, Store, Venue};
 use vanta_domain::risk::OperatorLimits;
 use vanta_domain::time::Clock;
 use vanta_runtime::Config;
@@ -22,6 +23,10 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// The delegate signer, in the functions that sign (signal worker, TP/SL) and the local runner.
     pub signer: Option<Arc<dyn Signer>>,
+    /// The delegate address users register with Avantis (known wherever the key's public part is).
+    pub delegate: Option<TraderAddress>,
+    /// Signal queue and DLQ depths, where this function may read them.
+    pub queue_stats: Option<Arc<dyn QueueStats>>,
     pub prices: Arc<dyn Prices>,
     /// The paper venue (DRY).
     pub paper: Arc<dyn Venue>,
@@ -49,6 +54,8 @@ impl Deps {
             chat,
             clock,
             signer: None,
+            delegate: None,
+            queue_stats: None,
             prices,
             paper,
             live: None,
@@ -72,9 +79,16 @@ impl Deps {
         }
     }
 
-    /// Adds the delegate signer.
+    /// Adds the delegate signer (and so the delegate address).
     pub fn with_signer(mut self, signer: Arc<dyn Signer>) -> Self {
+        self.delegate = Some(signer.address());
         self.signer = Some(signer);
+        self
+    }
+
+    /// Adds what reports the queue depths.
+    pub fn with_queue_stats(mut self, stats: Arc<dyn QueueStats>) -> Self {
+        self.queue_stats = Some(stats);
         self
     }
 

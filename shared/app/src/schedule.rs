@@ -124,7 +124,15 @@ pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
         }
     }
     tracing::info!(live = report.live_positions, triggered = report.triggered.len(), "tpsl tick");
+    heartbeat(deps, "tpsl").await;
     Ok(report)
+}
+
+/// Records that a job ran (for `/status`); a failure to record is logged, not fatal.
+async fn heartbeat(deps: &Deps, job: &str) {
+    if let Err(e) = deps.store.put_heartbeat(job, deps.clock.now()).await {
+        tracing::warn!(job, error = %e, "heartbeat not recorded");
+    }
 }
 
 /// Queues the close of `p` for `why`. The intent id is stable per position and trigger, so a
@@ -174,6 +182,7 @@ pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
     Metrics::inc(&deps.metrics.schedule_ticks);
     let live = deps.store.live_positions().await?;
     let mut report = TickReport { job: "indexer", live_positions: live.len(), ..TickReport::default() };
+    heartbeat(deps, "indexer").await;
     let Some(venue) = deps.live.clone() else { return Ok(report) };
     let mut by_trader: BTreeMap<vanta_domain::ids::TelegramUserId, Vec<Position>> = BTreeMap::new();
     for p in live.into_iter().filter(|p| p.mode == ExecMode::Live && p.status == PositionStatus::Open) {

@@ -2,19 +2,55 @@
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use vanta_domain::ports::{Queue, QueueMessage};
+use aws_sdk_sqs::types::QueueAttributeName;
+use vanta_domain::ports::{Queue, QueueDepths, QueueMessage, QueueStats};
 use vanta_domain::{DomainError, DomainResult};
 
-/// Sends to one FIFO queue (`signals.fifo`).
+/// Sends to one FIFO queue (`signals.fifo`), and reports its depth and its DLQ's.
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
     client: Client,
     url: String,
+    dlq_url: Option<String>,
 }
 
 impl SqsQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into() }
+        Self { client, url: url.into(), dlq_url: None }
+    }
+    /// The dead-letter queue whose depth [`QueueStats::depths`] reports.
+    pub fn with_dlq(mut self, url: impl Into<String>) -> Self {
+        self.dlq_url = Some(url.into());
+        self
+    }
+
+    async fn counts(&self, url: &str) -> DomainResult<(u64, u64)> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| DomainError::Unavailable(format!("queue attributes: {}", aws_sdk_sqs::error::DisplayErrorContext(e))))?;
+        let get = |a: QueueAttributeName| out.attributes().and_then(|m| m.get(&a)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Ok((get(QueueAttributeName::ApproximateNumberOfMessages), get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)))
+    }
+}
+
+#[async_trait]
+impl QueueStats for SqsQueue {
+    async fn depths(&self) -> DomainResult<QueueDepths> {
+        let (queued, in_flight) = self.counts(&self.url).await?;
+        let dead_letters = match &self.dlq_url {
+            Some(d) => {
+                let (v, f) = self.counts(d).await?;
+                v + f
+            }
+            None => 0,
+        };
+        Ok(QueueDepths { queued, in_flight, dead_letters })
     }
 }
 

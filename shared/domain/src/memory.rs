@@ -34,6 +34,7 @@ struct Inner {
     follows: BTreeMap<(TelegramUserId, String), Follow>,
     markers: HashMap<String, Timestamp>,
     windows: HashMap<String, (Timestamp, u32)>,
+    heartbeats: BTreeMap<String, Timestamp>,
 }
 
 /// The whole [`Store`] in memory.
@@ -102,6 +103,13 @@ impl ControlStore for MemoryStore {
         }
         g.control = Some(next.clone());
         Ok(())
+    }
+    async fn put_heartbeat(&self, job: &str, at: Timestamp) -> DomainResult<()> {
+        lock(&self.0)?.heartbeats.insert(job.to_owned(), at);
+        Ok(())
+    }
+    async fn heartbeats(&self) -> DomainResult<Vec<(String, Timestamp)>> {
+        Ok(lock(&self.0)?.heartbeats.iter().map(|(k, v)| (k.clone(), *v)).collect())
     }
 }
 
@@ -291,6 +299,7 @@ pub struct MemoryQueue {
 struct QueueInner {
     messages: VecDeque<QueueMessage>,
     seen: HashMap<String, Timestamp>,
+    dead: Vec<QueueMessage>,
 }
 
 /// SQS FIFO's deduplication interval.
@@ -316,6 +325,15 @@ impl MemoryQueue {
     }
     pub fn len(&self) -> usize {
         lock(&self.inner).map(|g| g.messages.len()).unwrap_or(0)
+    }
+    /// Moves a message to the dead-letter list (what SQS does after too many receives).
+    pub fn dead_letter(&self, msg: QueueMessage) -> DomainResult<()> {
+        lock(&self.inner)?.dead.push(msg);
+        Ok(())
+    }
+    /// The dead-lettered messages, oldest first.
+    pub fn dead_letters(&self) -> Vec<QueueMessage> {
+        lock(&self.inner).map(|g| g.dead.clone()).unwrap_or_default()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -345,6 +363,14 @@ impl Queue for MemoryQueue {
         }
         self.notify.notify_one();
         Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueStats for MemoryQueue {
+    async fn depths(&self) -> DomainResult<QueueDepths> {
+        let g = lock(&self.inner)?;
+        Ok(QueueDepths { queued: g.messages.len() as u64, in_flight: 0, dead_letters: g.dead.len() as u64 })
     }
 }
 

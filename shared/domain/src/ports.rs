@@ -37,12 +37,34 @@ pub trait UserStore: Send + Sync {
     async fn user_by_address(&self, address: TraderAddress) -> DomainResult<Option<User>>;
 }
 
-/// The operators' exec-mode item.
+/// The operators' exec-mode item, and the scheduled jobs' heartbeats.
 #[async_trait]
 pub trait ControlStore: Send + Sync {
     async fn get_exec_control(&self) -> DomainResult<Option<ExecControl>>;
     /// Writes `next` if the stored version is `next.version - 1` (or absent for version 1).
     async fn put_exec_control(&self, next: &ExecControl) -> DomainResult<()>;
+    /// Records that `job` ran at `at` (overwrites the previous record).
+    async fn put_heartbeat(&self, job: &str, at: Timestamp) -> DomainResult<()> {
+        let _ = (job, at);
+        Ok(())
+    }
+    /// The last run of every job that recorded one, by job name.
+    async fn heartbeats(&self) -> DomainResult<Vec<(String, Timestamp)>> {
+        Ok(Vec::new())
+    }
+}
+
+/// How deep the signal queue and its dead-letter queue are (approximate, as SQS reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QueueDepths {
+    pub queued: u64,
+    pub in_flight: u64,
+    pub dead_letters: u64,
+}
+
+#[async_trait]
+pub trait QueueStats: Send + Sync {
+    async fn depths(&self) -> DomainResult<QueueDepths>;
 }
 
 /// Intents, their idempotency records and audit trail.
@@ -220,6 +242,26 @@ pub trait Venue: Send + Sync {
         let _ = trader;
         Ok(None)
     }
+    /// USDC in the trader's wallet (not in positions), where the venue can read it.
+    async fn wallet_usdc(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
+        let _ = trader;
+        Ok(None)
+    }
+    /// Whether `delegate` may trade for `trader` (None: the venue cannot tell).
+    async fn delegation(&self, trader: TraderAddress, delegate: TraderAddress) -> DomainResult<Option<Delegation>> {
+        let _ = (trader, delegate);
+        Ok(None)
+    }
+}
+
+/// A delegation as the venue reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delegation {
+    pub enabled: bool,
+    /// When it ends, if it does.
+    pub expires_at: Option<Timestamp>,
+    /// Whether the delegate may sign trading intents for the trader.
+    pub can_trade: bool,
 }
 
 /// The venue's answer to "did this order execute?".

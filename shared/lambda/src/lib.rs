@@ -35,6 +35,9 @@ use vanta_runtime::{Config, ConfigError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signing {
     Yes,
+    /// Reads the delegate's public key only (the bot shows the address and checks delegations;
+    /// its role may not `kms:Sign`, and nothing here would ask).
+    AddressOnly,
     No,
 }
 
@@ -75,8 +78,15 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
     let sdk = vanta_runtime::aws_sdk_config().await;
     let table = config.require_table()?.to_owned();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone());
-    let queue: Arc<dyn Queue> = match &config.signals_queue_url {
-        Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone())),
+    let sqs = config.signals_queue_url.as_ref().map(|url| {
+        let q = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone());
+        Arc::new(match &config.signals_dlq_url {
+            Some(dlq) => q.with_dlq(dlq.clone()),
+            None => q,
+        })
+    });
+    let queue: Arc<dyn Queue> = match &sqs {
+        Some(q) => q.clone(),
         None => Arc::new(NoQueue),
     };
     let chat: Arc<dyn Chat> = match &config.telegram_bot_token {
@@ -85,7 +95,7 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
     };
     let signer = match signing {
         Signing::No => None,
-        Signing::Yes => {
+        Signing::Yes | Signing::AddressOnly => {
             let key = config.kms_key_id.clone().ok_or(ConfigError::Missing("KMS_KEY_ID"))?;
             let kms = aws_sdk_kms::Client::new(&sdk);
             let signer = tokio_timeout(KmsSigner::new(kms, key, Some(config.chain_id))).await??;
@@ -107,6 +117,15 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
     let env = config.exec;
     let (route, rpc_url, chain_id) = (config.avantis_route, config.base_rpc_url.clone(), config.chain_id);
     let mut deps = Deps::new(config, store.clone(), queue, chat, clock.clone(), market.clone(), market);
+    if let Some(q) = sqs {
+        deps = deps.with_queue_stats(q);
+    }
+    if let (Signing::AddressOnly, Some(signer)) = (signing, &signer) {
+        // Reads only: the venue answers delegation and balance questions; it cannot sign.
+        deps.delegate = Some(KmsSigner::address(signer));
+        let reader: Arc<dyn Signer> = Arc::new(CannotSign(KmsSigner::address(signer)));
+        return Ok(deps.with_live_venue(Arc::new(AvantisVenue::new(avantis, reader).with_clock(clock))));
+    }
     if let Some(signer) = signer {
         // Every signature passes the exec-mode gate, whatever path asks for it.
         let gated: Arc<dyn Signer> = Arc::new(GatedSigner::new(signer.clone(), store.clone(), env));
@@ -129,6 +148,19 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
         deps = deps.with_signer(signer).with_live_venue(live);
     }
     Ok(deps)
+}
+
+/// The delegate's address without its signing power (functions that only read).
+struct CannotSign(TraderAddress);
+
+#[async_trait::async_trait]
+impl Signer for CannotSign {
+    fn address(&self) -> TraderAddress {
+        self.0
+    }
+    async fn sign_digest(&self, _: alloy::primitives::B256) -> DomainResult<alloy::primitives::Signature> {
+        Err(DomainError::Forbidden("this function does not sign".into()))
+    }
 }
 
 /// The exec-mode gate for transaction signatures (the direct route): only LIVE signs.

@@ -73,7 +73,8 @@ impl System {
         let signer = vanta_chain::signer::LocalKeySigner::random()?.with_chain_id(Some(config.chain_id));
         let prices = Arc::new(FixedPrices::new());
         let paper = Arc::new(PaperVenue::new(Arc::new(demo::catalog()?), prices.clone(), clock.clone()));
-        let deps = Deps::new(config, Arc::new(MemoryStore::new()), queue.clone(), chat, clock, prices.clone(), paper).with_signer(Arc::new(signer));
+        let deps = Deps::new(config, Arc::new(MemoryStore::new()), queue.clone(), chat, clock, prices.clone(), paper).with_signer(Arc::new(signer))
+            .with_queue_stats(queue.clone());
         Ok(Self { deps, queue, prices, tick })
     }
 
@@ -240,6 +241,7 @@ async fn run_worker(deps: Deps, queue: Arc<MemoryQueue>, mut stop: watch::Receiv
                     if *n >= MAX_RECEIVES {
                         tracing::error!(dedup_id = %msg.dedup_id, error = %e, "message dead-lettered after {MAX_RECEIVES} receives");
                         receives.remove(&msg.dedup_id);
+                        let _ = queue.dead_letter(msg);
                     } else {
                         tracing::warn!(dedup_id = %msg.dedup_id, error = %e, attempt = *n, "message failed; will retry");
                         rest.push(msg);
@@ -313,6 +315,7 @@ mod tests {
         let _ = tx.send(true);
         h.await.unwrap();
         assert!(queue.is_empty(), "dead-lettered after {MAX_RECEIVES} receives");
+        assert_eq!(queue.dead_letters().len(), 1, "kept in the local DLQ, not lost");
         assert!(deps.metrics.render().contains(&format!("vanta_worker_failures_total {MAX_RECEIVES}")), "{}", deps.metrics.render());
     }
 }

@@ -48,6 +48,8 @@ pub struct Config {
     /// DynamoDB single table (`TABLE_NAME`). None only for the local runner (in-memory store).
     pub table_name: Option<String>,
     pub signals_queue_url: Option<String>,
+    /// The signals DLQ (`SIGNALS_DLQ_URL`), for `/status`.
+    pub signals_dlq_url: Option<String>,
     pub notifications_queue_url: Option<String>,
     /// `AWS_ENDPOINT_URL`: a local emulator instead of AWS.
     pub aws_endpoint_url: Option<String>,
@@ -147,6 +149,7 @@ impl Config {
         Ok(Self {
             table_name: opt("TABLE_NAME"),
             signals_queue_url: opt("SIGNALS_QUEUE_URL"),
+            signals_dlq_url: opt("SIGNALS_DLQ_URL"),
             notifications_queue_url: opt("NOTIFICATIONS_QUEUE_URL"),
             aws_endpoint_url: opt("AWS_ENDPOINT_URL"),
             exec: EnvExec { mode, emergency_stop },

@@ -142,7 +142,19 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> DomainResult<()> {
         Err(_) => "unreadable (DRY)".to_owned(),
     };
     let live = deps.store.live_positions().await.map_or_else(|_| "unknown".to_owned(), |p| p.len().to_string());
-    let ticks = deps.metrics.schedule_ticks.load(std::sync::atomic::Ordering::Relaxed);
+    let depths = match &deps.queue_stats {
+        Some(q) => match q.depths().await {
+            Ok(d) => format!("Queue: {} waiting, {} in flight · DLQ: {}{}", d.queued, d.in_flight, d.dead_letters, if d.dead_letters > 0 { " ⚠️" } else { "" }),
+            Err(e) => format!("Queue depth: unavailable ({})", super::render::esc(&e.to_string())),
+        },
+        None => "Queue depth: not readable by this function".to_owned(),
+    };
+    let now = deps.clock.now();
+    let runs = match deps.store.heartbeats().await {
+        Ok(h) if h.is_empty() => "no scheduled run recorded yet".to_owned(),
+        Ok(h) => h.iter().map(|(job, at)| format!("{job} {} ago", ago(now.since(*at) / 1000))).collect::<Vec<_>>().join(", "),
+        Err(_) => "unreadable".to_owned(),
+    };
     ctx.reply(format!(
         "🛠 <b>Status</b>\n\
          Effective: {} · stop {}{}\n\
@@ -150,9 +162,8 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> DomainResult<()> {
          Deployment: COPY_EXECUTION_MODE={} EMERGENCY_STOP={}\n\
          Live venue here: {}\n\
          Live positions: {live}\n\
-         Queue depth: unknown (not measured by this function; see the CloudWatch dashboard)\n\
-         DLQ depth: unknown (see the DLQ alarm)\n\
-         Last scheduled runs: unknown here (ticks seen by this instance: {ticks})",
+         {depths}\n\
+         Last scheduled runs: {runs}",
         banner(eff.mode),
         eff.stop.as_str(),
         eff.why.map(|w| format!(" ({})", super::render::esc(&w))).unwrap_or_default(),

@@ -158,9 +158,26 @@ async fn help(ctx: &Ctx<'_>) -> DomainResult<()> {
 // ---------------------------------------------------------------------------------------------
 
 fn delegate_line(ctx: &Ctx<'_>) -> String {
-    match &ctx.deps.signer {
-        Some(s) => format!("Vanta's delegate address: <code>{}</code>", s.address()),
-        None => "Vanta's delegate address: not available in this function (the operators publish it with the deployment).".to_owned(),
+    match &ctx.deps.delegate {
+        Some(d) => format!("Vanta's delegate address: <code>{d}</code>"),
+        None => "Vanta's delegate address: not configured in this deployment (ask the operators).".to_owned(),
+    }
+}
+
+/// Asks Avantis whether the delegate may trade for `trader`, in words.
+async fn delegation_line(ctx: &Ctx<'_>, trader: TraderAddress) -> String {
+    let (Some(delegate), Some(venue)) = (ctx.deps.delegate, ctx.deps.live.as_ref()) else {
+        return "Delegation check: not possible here (no Avantis connection configured); LIVE trades need the delegate registered.".to_owned();
+    };
+    match venue.delegation(trader, delegate).await {
+        Ok(Some(d)) if d.can_trade => match d.expires_at {
+            Some(t) => format!("Delegation: ✅ active (until {} UTC).", super::render::utc(t)),
+            None => "Delegation: ✅ active.".to_owned(),
+        },
+        Ok(Some(d)) if d.enabled => "Delegation: ⚠️ registered, but it may not sign trades; re-register it with trading allowed.".to_owned(),
+        Ok(Some(_)) => "Delegation: ❌ not registered (or expired) yet — LIVE trades will fail until you register it.".to_owned(),
+        Ok(None) => "Delegation check: the venue cannot tell.".to_owned(),
+        Err(e) => format!("Delegation check failed for now ({}); try /wallet later.", esc(&e.to_string())),
     }
 }
 
@@ -184,9 +201,9 @@ async fn bind(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
         }
         Err(e) => return Err(e),
     }
+    let delegation = delegation_line(ctx, address).await;
     ctx.reply(format!(
-        "✅ Bound <code>{address}</code>.\n{}\nRegister it as your delegate in the Avantis app (Settings → Delegate). A delegate can open and close trades for you but cannot withdraw; you can revoke it any time.\n\
-         Delegation check: not available yet — Vanta cannot read Avantis delegations, so LIVE trades fail until the delegate is registered.",
+        "✅ Bound <code>{address}</code>.\n{}\nRegister it as your delegate in the Avantis app (Settings → Delegate). A delegate can open and close trades for you but cannot withdraw; you can revoke it any time.\n{delegation}",
         delegate_line(ctx)
     ))
     .await;
@@ -201,8 +218,12 @@ async fn wallet(ctx: &Ctx<'_>) -> DomainResult<()> {
     } else {
         String::new()
     };
+    let delegation = match ctx.user.trader {
+        Some(t) => format!("\n{}", delegation_line(ctx, t).await),
+        None => String::new(),
+    };
     ctx.reply(format!(
-        "{} · 👛 <b>Wallet</b>\nTrading account: {bound}{paper}\n{}\nAutomation: {}",
+        "{} · 👛 <b>Wallet</b>\nTrading account: {bound}{paper}\n{}{delegation}\nAutomation: {}",
         banner(m),
         delegate_line(ctx),
         if ctx.user.automation_paused { "paused (/resume)" } else { "on" }
@@ -232,8 +253,17 @@ async fn balance(ctx: &Ctx<'_>) -> DomainResult<()> {
         (_, Some(e)) => format!("Equity on Avantis: {}", usd(e)),
         (_, None) => "Equity: unknown (the venue does not report it)".to_owned(),
     };
+    let wallet_line = match (&ctx.user.trader, &deps.live) {
+        (Some(t), Some(v)) => match v.wallet_usdc(*t).await {
+            Ok(Some(u)) => format!("USDC in your wallet: {}", usd(u)),
+            Ok(None) => "USDC in your wallet: the venue cannot tell".to_owned(),
+            Err(e) => format!("USDC in your wallet: unavailable for now ({})", esc(&e.to_string())),
+        },
+        (None, _) => "USDC in your wallet: bind your wallet first (/bind)".to_owned(),
+        (Some(_), None) => "USDC in your wallet: no Avantis connection in this deployment".to_owned(),
+    };
     ctx.reply(format!(
-        "{} · 💰 <b>Balance</b>\n{equity_line}\nMargin in use: {} in {} position(s)\nUnrealised PnL: {}{}\nUSDC in your wallet: not available (Vanta does not read on-chain balances yet)",
+        "{} · 💰 <b>Balance</b>\n{equity_line}\nMargin in use: {} in {} position(s)\nUnrealised PnL: {}{}\n{wallet_line}",
         banner(m),
         usd(margin),
         live.len(),

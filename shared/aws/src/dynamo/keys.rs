@@ -50,6 +50,8 @@ pub const SOURCE: &str = "SOURCE";
 pub const MARK: &str = "MARK";
 pub const WINDOW: &str = "WINDOW";
 pub const LIVE_POS: &str = "LIVE_POS";
+/// Sort-key prefix of the scheduled jobs' heartbeats under `CONTROL`.
+pub const HEARTBEAT_PREFIX: &str = "HEARTBEAT#";
 
 // Sort-key prefixes.
 pub const INTENT_PREFIX: &str = "INTENT#";

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use vanta_domain::exec::ExecControl;
 use vanta_domain::ids::{TelegramUserId, TraderAddress};
 use vanta_domain::ports::{ControlStore, UserStore};
+use vanta_domain::time::Timestamp;
 use vanta_domain::user::User;
 use vanta_domain::{DomainError, DomainResult};
 
@@ -156,5 +157,25 @@ impl ControlStore for DynamoStore {
             }
             other => other,
         }
+    }
+
+    async fn put_heartbeat(&self, job: &str, at: Timestamp) -> DomainResult<()> {
+        let mut item = codec::Item::new();
+        item.insert(k::PK.into(), s(k::CONTROL));
+        item.insert(k::SK.into(), s(format!("{}{job}", k::HEARTBEAT_PREFIX)));
+        item.insert(k::UPDATED_AT.into(), n(at.millis()));
+        self.put(item, None).await
+    }
+
+    async fn heartbeats(&self) -> DomainResult<Vec<(String, Timestamp)>> {
+        let items = self.query(Query::table(k::CONTROL.to_owned()).prefix(k::HEARTBEAT_PREFIX)).await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| {
+                let job = i.get(k::SK)?.as_s().ok()?.strip_prefix(k::HEARTBEAT_PREFIX)?.to_owned();
+                let at = i.get(k::UPDATED_AT)?.as_n().ok()?.parse::<i64>().ok()?;
+                Some((job, Timestamp(at)))
+            })
+            .collect())
     }
 }

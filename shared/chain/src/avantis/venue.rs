@@ -27,7 +27,7 @@ use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{IntentId, TraderAddress};
 use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, Side};
 use vanta_domain::money::{Leverage, Price, Usdc};
-use vanta_domain::ports::{Lookup, Signer, Venue, VenueFill, VenueOrder, VenuePosition};
+use vanta_domain::ports::{Lookup, Signer, Venue, VenueFill, VenueOrder, VenuePosition, Delegation};
 use vanta_domain::time::{Clock, SystemClock, Timestamp};
 
 use super::catalog::is_upside;
@@ -687,6 +687,15 @@ impl Venue for AvantisVenue {
             total = total.checked_add(p.collateral)?;
         }
         Ok(Some(total))
+    }
+    async fn wallet_usdc(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
+        Ok(Some(self.client.usdc_account(trader).await?.balance))
+    }
+    async fn delegation(&self, trader: TraderAddress, delegate: TraderAddress) -> DomainResult<Option<Delegation>> {
+        let d = self.client.delegation(trader, delegate).await?;
+        let expires_at = (d.expiry > 0).then(|| vanta_domain::time::Timestamp::from_secs(i64::try_from(d.expiry).unwrap_or(i64::MAX)));
+        let live = d.is_enabled && expires_at.is_none_or(|t| t > self.clock.now());
+        Ok(Some(Delegation { enabled: live, expires_at, can_trade: live && d.can_sign_intents }))
     }
 }
 
