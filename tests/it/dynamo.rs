@@ -430,7 +430,8 @@ async fn check_gsi2_queries(s: &dyn Store) {
     assert_eq!(s.source_by_tv_token_hash("aaaa").await.unwrap(), Some(a.clone()));
     assert_eq!(s.source_by_tv_token_hash("bbbb").await.unwrap().map(|x| x.id.to_string()).as_deref(), Some("tv-b"));
     assert_eq!(s.source_by_tv_token_hash("cccc").await.unwrap(), None);
-    let rotated = SignalSource { secret: SecretText::new("new-secret"), tv_token_hash: "dddd".into(), rotated_at: Some(Timestamp(9_000)), ..a };
+    let rotated =
+        SignalSource { secret: SecretText::new("new-secret"), tv_token_hash: "dddd".into(), rotated_at: Some(Timestamp(9_000)), ..a };
     s.rotate_source(uid(1), &rotated).await.unwrap();
     assert_eq!(s.source_by_tv_token_hash("aaaa").await.unwrap(), None, "the old token no longer resolves");
     let found = s.source_by_tv_token_hash("dddd").await.unwrap().unwrap();
@@ -588,7 +589,8 @@ async fn check_many_items(s: &dyn Store) {
 
     use IntentState::*;
     let id = iid("many-0");
-    for (from, to) in [(Received, Validated), (Validated, Submitted), (Submitted, Ambiguous), (Ambiguous, Submitted), (Submitted, Settled)] {
+    for (from, to) in [(Received, Validated), (Validated, Submitted), (Submitted, Ambiguous), (Ambiguous, Submitted), (Submitted, Settled)]
+    {
         s.transition(&id, &tr(from, to, 2_000)).await.unwrap();
     }
     assert_eq!(s.audit_trail(&id).await.unwrap().len(), 6);
@@ -711,7 +713,8 @@ async fn dynamo_wrong_state_transition_is_refused_and_leaves_the_item() {
     assert_eq!(fx.raw("INTENT#raw", "INTENT").await.unwrap(), before, "the stored item is byte for byte the same");
     assert_eq!(s_attr(&before, "state"), "VALIDATED");
     // Two entries in the same millisecond get distinct sort keys.
-    let audit: Vec<String> = fx.scan_pk_prefix("INTENT#sig-2").await.iter().map(|i| s_attr(i, "sk")).filter(|sk| sk.starts_with("AUDIT#")).collect();
+    let audit: Vec<String> =
+        fx.scan_pk_prefix("INTENT#sig-2").await.iter().map(|i| s_attr(i, "sk")).filter(|sk| sk.starts_with("AUDIT#")).collect();
     assert_eq!(audit.len(), 6);
     assert_eq!(audit.iter().filter(|sk| sk.starts_with("AUDIT#0000000000005000#")).count(), 4);
 }
@@ -775,9 +778,13 @@ async fn dynamo_exec_control_round_trip_and_operator_items() {
 
     // An operator overwrites the item with `aws dynamodb put-item`: only mode and stop.
     let s = AttributeValue::S;
-    fx.put_raw(&[("pk", s("CONTROL".into())), ("sk", s("EXEC_MODE".into())), ("mode", s("LIVE".into())), ("stop", s("FLATTEN".into()))]).await;
+    fx.put_raw(&[("pk", s("CONTROL".into())), ("sk", s("EXEC_MODE".into())), ("mode", s("LIVE".into())), ("stop", s("FLATTEN".into()))])
+        .await;
     let read = fx.store.get_exec_control().await.unwrap().unwrap();
-    assert_eq!(read, ExecControl { mode: ExecMode::Live, stop: StopLevel::Flatten, updated_by: None, updated_at: Timestamp(0), version: 0 });
+    assert_eq!(
+        read,
+        ExecControl { mode: ExecMode::Live, stop: StopLevel::Flatten, updated_by: None, updated_at: Timestamp(0), version: 0 }
+    );
     assert_conflict(fx.store.put_exec_control(&control(ExecMode::Dry, StopLevel::None, 3)).await);
     let v1 = control(ExecMode::Dry, StopLevel::None, 1);
     fx.store.put_exec_control(&v1).await.unwrap();

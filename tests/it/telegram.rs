@@ -640,7 +640,6 @@ async fn a_flood_of_commands_is_cut_off_with_one_notice() {
     assert!(b.fake.texts_to(ALICE).last().unwrap().contains("Vanta commands"), "a new minute, a new budget");
 }
 
-
 #[tokio::test]
 async fn bind_checks_the_delegation_on_avantis_and_balance_reads_the_wallet() {
     use vanta_chain::avantis::{AvantisConfig, AvantisVenue};

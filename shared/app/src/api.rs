@@ -91,7 +91,8 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
             if token.is_empty() || token.len() > 128 || token.contains('/') {
                 return Err(unauthorised());
             }
-            let source = deps.store.source_by_tv_token_hash(&signals::token_hash(token)).await.map_err(unavailable)?.ok_or_else(unauthorised)?;
+            let source =
+                deps.store.source_by_tv_token_hash(&signals::token_hash(token)).await.map_err(unavailable)?.ok_or_else(unauthorised)?;
             // TradingView cannot sign, so the path token is the credential and the body's source must match it.
             if signals::peek_source(&req.body)? != source.id {
                 return Err(unauthorised());
@@ -130,7 +131,8 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
     if !allowed {
         return Err(Refusal::new(429, format!("rate limit of {} signals a minute for this source", deps.config.signal_rate_per_min)));
     }
-    let user = deps.store.get_user(source.owner).await.map_err(unavailable)?.ok_or_else(|| Refusal::new(401, "this source has no owner"))?;
+    let user =
+        deps.store.get_user(source.owner).await.map_err(unavailable)?.ok_or_else(|| Refusal::new(401, "this source has no owner"))?;
     let intent_id = signal.intent_id()?;
     let intent = Intent::new(
         intent_id.clone(),
@@ -158,6 +160,8 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
             }
             Ok(reply(200, "duplicate", existing.state))
         }
-        CreateOutcome::Mismatch(_) => Err(Refusal::new(409, format!("signal id '{}' was already used with a different payload", signal.id))),
+        CreateOutcome::Mismatch(_) => {
+            Err(Refusal::new(409, format!("signal id '{}' was already used with a different payload", signal.id)))
+        }
     }
 }

@@ -235,7 +235,8 @@ async fn copy_open(deps: &Deps, follow: &Follow, follower: &User, event: &Leader
         }
     };
     let (side, tp, sl) = if follow.counter { (side.opposite(), *sl, *tp) } else { (*side, *tp, *sl) };
-    let action = Action::Open(OpenOrder { pair: pair.clone(), side, collateral: size.collateral, leverage: size.leverage, tp, sl, slippage: None });
+    let action =
+        Action::Open(OpenOrder { pair: pair.clone(), side, collateral: size.collateral, leverage: size.leverage, tp, sl, slippage: None });
     let origin = Origin::Copy { leader_ref: position_ref.clone(), leader_price: Some(*price), leader_at: Some(*at) };
     create_and_enqueue(deps, follower, copy_intent_id(position_ref, follower.id), origin, action).await
 }

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use vanta_domain::exec::{EffectiveExec, effective_exec};
 use vanta_domain::exec::ExecMode;
+use vanta_domain::exec::{EffectiveExec, effective_exec};
 use vanta_domain::ids::TraderAddress;
 use vanta_domain::ports::{Chat, Prices, Queue, QueueStats, Signer, Store, Venue};
 use vanta_domain::risk::OperatorLimits;

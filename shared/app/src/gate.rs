@@ -33,7 +33,10 @@ impl Signer for GatedSigner {
         let exec = effective_exec(self.env, self.control.get_exec_control().await);
         if exec.mode != ExecMode::Live {
             tracing::warn!(why = ?exec.why, "signature refused: effective exec mode is DRY");
-            return Err(DomainError::Refused(format!("not signed: exec mode is DRY{}", exec.why.map(|w| format!(" ({w})")).unwrap_or_default())));
+            return Err(DomainError::Refused(format!(
+                "not signed: exec mode is DRY{}",
+                exec.why.map(|w| format!(" ({w})")).unwrap_or_default()
+            )));
         }
         self.inner.sign_digest(digest).await
     }

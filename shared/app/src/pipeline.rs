@@ -47,7 +47,9 @@ pub async fn run(deps: &Deps, id: &IntentId) -> DomainResult<Outcome> {
     if intent.state.is_final() {
         if intent.state == IntentState::Settled && matches!(intent.action, Action::Open(_) | Action::Flip(_)) {
             // A redelivery after the fill: finish the copy fan-out (idempotent) if it was cut short.
-            if let (Some(user), Some(p)) = (deps.store.get_user(intent.user).await?, deps.store.get_position(intent.user, &position_id(&intent.id)).await?) {
+            if let (Some(user), Some(p)) =
+                (deps.store.get_user(intent.user).await?, deps.store.get_position(intent.user, &position_id(&intent.id)).await?)
+            {
                 copy::on_leader_open(deps, &user, &p, &intent).await?;
             }
         }
@@ -56,7 +58,11 @@ pub async fn run(deps: &Deps, id: &IntentId) -> DomainResult<Outcome> {
     let user = deps.store.get_user(intent.user).await?.ok_or_else(|| DomainError::NotFound(format!("user {}", intent.user)))?;
     let intent = match intent.state {
         IntentState::Received => match validate(deps, &intent, &user).await {
-            Ok(()) => deps.store.transition(&intent.id, &Transition::new(IntentState::Received, IntentState::Validated, deps.clock.now())?).await?,
+            Ok(()) => {
+                deps.store
+                    .transition(&intent.id, &Transition::new(IntentState::Received, IntentState::Validated, deps.clock.now())?)
+                    .await?
+            }
             Err(reason) => return reject(deps, &intent, &user, reason).await,
         },
         _ => intent,
@@ -227,14 +233,22 @@ async fn open(deps: &Deps, intent: &Intent, user: &User, order: &OpenOrder) -> D
         tp: order.tp,
         sl: order.sl,
     };
-    let t = Transition::new(IntentState::Validated, IntentState::Submitted, deps.clock.now())?
-        .with_mode(mode)
-        .with_detail(format!("reference price {}, slippage {}%, liquidation {}", approved.reference_price, approved.slippage, approved.liquidation_price));
+    let t = Transition::new(IntentState::Validated, IntentState::Submitted, deps.clock.now())?.with_mode(mode).with_detail(format!(
+        "reference price {}, slippage {}%, liquidation {}",
+        approved.reference_price, approved.slippage, approved.liquidation_price
+    ));
     let intent = deps.store.transition(&intent.id, &t).await?;
     send_open(deps, &intent, user, &pair, venue, &venue_order).await
 }
 
-async fn send_open(deps: &Deps, intent: &Intent, user: &User, pair: &PairInfo, venue: Arc<dyn Venue>, order: &VenueOrder) -> DomainResult<Outcome> {
+async fn send_open(
+    deps: &Deps,
+    intent: &Intent,
+    user: &User,
+    pair: &PairInfo,
+    venue: Arc<dyn Venue>,
+    order: &VenueOrder,
+) -> DomainResult<Outcome> {
     match venue.execute(&intent.id, order).await {
         Ok(fill) => settle_open(deps, intent, user, pair, &fill).await,
         Err(e @ (DomainError::Ambiguous(_) | DomainError::Unavailable(_) | DomainError::Internal(_))) => {
@@ -254,17 +268,23 @@ async fn reconcile_open(deps: &Deps, intent: &Intent, user: &User, order: &OpenO
         Lookup::Filled(fill) => settle_open(deps, intent, user, &pair, &fill).await,
         Lookup::Unknown => {
             if intent.state == IntentState::Submitted {
-                let t = Transition::new(IntentState::Submitted, IntentState::Ambiguous, deps.clock.now())?.with_detail("venue cannot tell yet");
+                let t =
+                    Transition::new(IntentState::Submitted, IntentState::Ambiguous, deps.clock.now())?.with_detail("venue cannot tell yet");
                 deps.store.transition(&intent.id, &t).await?;
             }
             Err(DomainError::Unavailable("order outcome unknown; will ask the venue again".into()))
         }
-        Lookup::NotExecuted if intent.attempts >= MAX_ATTEMPTS => fail(deps, intent, user, format!("not executed after {MAX_ATTEMPTS} attempts")).await,
+        Lookup::NotExecuted if intent.attempts >= MAX_ATTEMPTS => {
+            fail(deps, intent, user, format!("not executed after {MAX_ATTEMPTS} attempts")).await
+        }
         Lookup::NotExecuted => {
             // Provably not on the venue: send again, once more at most, under the same reference.
             let mut current = intent.clone();
             if current.state == IntentState::Submitted {
-                current = deps.store.transition(&intent.id, &Transition::new(IntentState::Submitted, IntentState::Ambiguous, deps.clock.now())?).await?;
+                current = deps
+                    .store
+                    .transition(&intent.id, &Transition::new(IntentState::Submitted, IntentState::Ambiguous, deps.clock.now())?)
+                    .await?;
             }
             let exec = deps.effective_exec().await;
             if order_adds_exposure(&current) && !exec.allows_entries() {
@@ -275,11 +295,21 @@ async fn reconcile_open(deps: &Deps, intent: &Intent, user: &User, order: &OpenO
             }
             let current = deps
                 .store
-                .transition(&intent.id, &Transition::new(IntentState::Ambiguous, IntentState::Submitted, deps.clock.now())?.with_detail("not on the venue: resubmitting"))
+                .transition(
+                    &intent.id,
+                    &Transition::new(IntentState::Ambiguous, IntentState::Submitted, deps.clock.now())?
+                        .with_detail("not on the venue: resubmitting"),
+                )
                 .await?;
             let quotes = deps.prices.quotes(&pair.symbol).await?;
-            let reference = risk_engine::reference_price(&pair.symbol, &quotes, deps.clock.now(), deps.ops.max_price_age_secs, deps.ops.max_price_deviation)
-                .map_err(|r| DomainError::Unavailable(r.to_string()))?;
+            let reference = risk_engine::reference_price(
+                &pair.symbol,
+                &quotes,
+                deps.clock.now(),
+                deps.ops.max_price_age_secs,
+                deps.ops.max_price_deviation,
+            )
+            .map_err(|r| DomainError::Unavailable(r.to_string()))?;
             let policy = user.risk.bounded_by(&deps.ops);
             let venue_order = VenueOrder::Open {
                 trader: account(user),
@@ -335,7 +365,10 @@ async fn settle_open(deps: &Deps, intent: &Intent, user: &User, pair: &PairInfo,
     if let Origin::Copy { leader_price: Some(lp), leader_at, .. } = &intent.origin {
         let diff_bps = (i128::from(fill.price.raw()) - i128::from(lp.raw())) * 10_000 / i128::from(lp.raw().max(1));
         let latency = leader_at.map(|t| fill.at.since(t));
-        detail.push_str(&format!("; copy: leader at {lp}, difference {diff_bps} bps, latency {} ms", latency.map_or("?".into(), |l| l.to_string())));
+        detail.push_str(&format!(
+            "; copy: leader at {lp}, difference {diff_bps} bps, latency {} ms",
+            latency.map_or("?".into(), |l| l.to_string())
+        ));
     }
     let t = Transition::new(intent.state, IntentState::Settled, deps.clock.now())?.with_detail(detail);
     match deps.store.settle_with_position(&intent.id, &t, &position).await {
@@ -353,12 +386,7 @@ async fn settle_open(deps: &Deps, intent: &Intent, user: &User, pair: &PairInfo,
         position.mode,
         &format!(
             "✅ Opened {} {} {}x: collateral ${}, entry {}, liquidation {liq}, fee ${}.",
-            position.side,
-            position.pair,
-            position.leverage,
-            position.collateral,
-            position.open_price,
-            fill.fee
+            position.side, position.pair, position.leverage, position.collateral, position.open_price, fill.fee
         ),
     )
     .await;
@@ -392,14 +420,23 @@ async fn finish_closes(deps: &Deps, intent: &Intent, user: &User, targets: Vec<P
 
 /// Closes `fraction` of each target, idempotently. `Ok(None)` when every leg is done (the
 /// caller settles); `Ok(Some(outcome))` when the intent ended otherwise.
-async fn close_legs(deps: &Deps, intent: &Intent, user: &User, targets: Vec<Position>, fraction: Bps, part_of_flip: bool) -> DomainResult<Option<Outcome>> {
+async fn close_legs(
+    deps: &Deps,
+    intent: &Intent,
+    user: &User,
+    targets: Vec<Position>,
+    fraction: Bps,
+    part_of_flip: bool,
+) -> DomainResult<Option<Outcome>> {
     let mut intent = intent.clone();
     if intent.state == IntentState::Validated {
         // Exits run under every stop level. A flip's closes stay under VALIDATED: its open is
         // what gets SUBMITTED (the closes are idempotent through the positions themselves).
         let exec = deps.effective_exec().await;
         if part_of_flip && !exec.allows_entries() {
-            return reject(deps, &intent, user, "emergency stop: new entries are paused, so the flip was not started".into()).await.map(Some);
+            return reject(deps, &intent, user, "emergency stop: new entries are paused, so the flip was not started".into())
+                .await
+                .map(Some);
         }
         if !part_of_flip && !targets.is_empty() {
             let t = Transition::new(IntentState::Validated, IntentState::Submitted, deps.clock.now())?.with_mode(exec.mode);
@@ -453,7 +490,12 @@ async fn close_legs(deps: &Deps, intent: &Intent, user: &User, targets: Vec<Posi
             _ => continue,
         };
         let Some(c) = pending.closing.clone() else { continue };
-        let order = VenueOrder::Close { trader: account(user), pair: pending.pair_index, trade_index: pending.trade_index.unwrap_or(0), collateral: c.collateral };
+        let order = VenueOrder::Close {
+            trader: account(user),
+            pair: pending.pair_index,
+            trade_index: pending.trade_index.unwrap_or(0),
+            collateral: c.collateral,
+        };
         match venue.execute(&leg, &order).await {
             Ok(fill) => apply_close(deps, user, &pending, &fill, &leg).await?,
             Err(DomainError::NotFound(_)) => {
@@ -510,14 +552,16 @@ async fn update_tpsl(
     tp: Option<vanta_domain::money::Price>,
     sl: Option<vanta_domain::money::Price>,
 ) -> DomainResult<Outcome> {
-    let targets: Vec<Position> = deps.store.user_positions(user.id, true).await?.into_iter().filter(|p| p.pair == pair && p.side == side).collect();
+    let targets: Vec<Position> =
+        deps.store.user_positions(user.id, true).await?.into_iter().filter(|p| p.pair == pair && p.side == side).collect();
     if targets.is_empty() {
         return reject(deps, intent, user, format!("no open {side} position on {pair}")).await;
     }
     for p in &targets {
         let mark = deps.prices.quotes(&p.pair).await?.into_iter().max_by_key(|q| q.published_at).map(|q| q.price);
         if let Some(mark) = mark {
-            let wrong = |level: Option<vanta_domain::money::Price>, above: bool| level.is_some_and(|l| if above { l <= mark } else { l >= mark });
+            let wrong =
+                |level: Option<vanta_domain::money::Price>, above: bool| level.is_some_and(|l| if above { l <= mark } else { l >= mark });
             let (tp_above, sl_above) = (side == Side::Long, side == Side::Short);
             if wrong(tp, tp_above) || wrong(sl, sl_above) {
                 return reject(deps, intent, user, format!("TP must be beyond and SL before the current price {mark} for a {side}")).await;
@@ -527,12 +571,24 @@ async fn update_tpsl(
     let exec = deps.effective_exec().await;
     let mut intent = intent.clone();
     if intent.state == IntentState::Validated {
-        intent = deps.store.transition(&intent.id, &Transition::new(IntentState::Validated, IntentState::Submitted, deps.clock.now())?.with_mode(exec.mode)).await?;
+        intent = deps
+            .store
+            .transition(
+                &intent.id,
+                &Transition::new(IntentState::Validated, IntentState::Submitted, deps.clock.now())?.with_mode(exec.mode),
+            )
+            .await?;
     }
     for p in targets {
         let (_, venue) = deps.venue(p.mode);
         let (new_tp, new_sl) = (tp.or(p.tp), sl.or(p.sl));
-        let order = VenueOrder::UpdateTpSl { trader: account(user), pair: p.pair_index, trade_index: p.trade_index.unwrap_or(0), tp: new_tp, sl: new_sl };
+        let order = VenueOrder::UpdateTpSl {
+            trader: account(user),
+            pair: p.pair_index,
+            trade_index: p.trade_index.unwrap_or(0),
+            tp: new_tp,
+            sl: new_sl,
+        };
         venue.execute(&derived_id("tpsl", &[intent.id.as_str(), p.id.as_str()]), &order).await?;
         let mut next = p.clone();
         next.tp = new_tp;
@@ -590,7 +646,11 @@ async fn settle(deps: &Deps, intent: &Intent, detail: &str) -> DomainResult<()> 
     let mut state = deps.store.get_intent(&intent.id).await?.map_or(intent.state, |i| i.state);
     if state == IntentState::Validated {
         let mode = deps.effective_exec().await.mode;
-        state = deps.store.transition(&intent.id, &Transition::new(state, IntentState::Submitted, deps.clock.now())?.with_mode(mode)).await?.state;
+        state = deps
+            .store
+            .transition(&intent.id, &Transition::new(state, IntentState::Submitted, deps.clock.now())?.with_mode(mode))
+            .await?
+            .state;
     }
     if !state.is_final() {
         deps.store.transition(&intent.id, &Transition::new(state, IntentState::Settled, deps.clock.now())?.with_detail(detail)).await?;
@@ -601,14 +661,16 @@ async fn settle(deps: &Deps, intent: &Intent, detail: &str) -> DomainResult<()> 
 async fn reject(deps: &Deps, intent: &Intent, user: &User, reason: String) -> DomainResult<Outcome> {
     let t = Transition::new(intent.state, IntentState::Rejected, deps.clock.now())?.with_reason(reason.clone());
     deps.store.transition(&intent.id, &t).await?;
-    notify(deps, user, deps.effective_exec().await.mode, &format!("⛔ {} refused: {}", describe(&intent.action), html_escape(&reason))).await;
+    notify(deps, user, deps.effective_exec().await.mode, &format!("⛔ {} refused: {}", describe(&intent.action), html_escape(&reason)))
+        .await;
     Ok(Outcome::Rejected(reason))
 }
 
 async fn fail(deps: &Deps, intent: &Intent, user: &User, reason: String) -> DomainResult<Outcome> {
     let t = Transition::new(intent.state, IntentState::Failed, deps.clock.now())?.with_reason(reason.clone());
     deps.store.transition(&intent.id, &t).await?;
-    notify(deps, user, intent.mode.unwrap_or(ExecMode::Dry), &format!("❌ {} failed: {}", describe(&intent.action), html_escape(&reason))).await;
+    notify(deps, user, intent.mode.unwrap_or(ExecMode::Dry), &format!("❌ {} failed: {}", describe(&intent.action), html_escape(&reason)))
+        .await;
     Ok(Outcome::Failed(reason))
 }
 

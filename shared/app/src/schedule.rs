@@ -98,7 +98,8 @@ pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
     for p in live.iter().filter(|p| p.status == PositionStatus::Open) {
         if !marks.contains_key(&p.pair) {
             let quotes = deps.prices.quotes(&p.pair).await.unwrap_or_default();
-            let mark = risk_engine::reference_price(&p.pair, &quotes, deps.clock.now(), deps.ops.max_price_age_secs, deps.ops.max_price_deviation);
+            let mark =
+                risk_engine::reference_price(&p.pair, &quotes, deps.clock.now(), deps.ops.max_price_age_secs, deps.ops.max_price_deviation);
             if let Err(why) = &mark {
                 tracing::warn!(pair = %p.pair, reason = %why, "no trusted price; TP/SL skipped for this pair");
                 report.skipped_pairs.push(p.pair.to_string());
@@ -156,7 +157,12 @@ async fn queue_close(deps: &Deps, p: &Position, why: Trigger, mark: Price) -> Do
 }
 
 /// Sets or clears a trailing stop on a live position of `user` (for `/trail`).
-pub async fn set_trail(deps: &Deps, user: vanta_domain::ids::TelegramUserId, id: &PositionId, distance: Option<Bps>) -> DomainResult<Position> {
+pub async fn set_trail(
+    deps: &Deps,
+    user: vanta_domain::ids::TelegramUserId,
+    id: &PositionId,
+    distance: Option<Bps>,
+) -> DomainResult<Position> {
     let p = deps.store.get_position(user, id).await?.ok_or_else(|| DomainError::NotFound(format!("position {id}")))?;
     if p.status != PositionStatus::Open {
         return Err(DomainError::Refused(format!("position {id} is not open")));
@@ -164,11 +170,14 @@ pub async fn set_trail(deps: &Deps, user: vanta_domain::ids::TelegramUserId, id:
     let mut next = p.clone();
     next.trail = match distance {
         None => None,
-        Some(d) if d.raw() == 0 || d > Bps::new_const(5_000) => return Err(DomainError::Invalid("a trail must be between 0.01% and 50%".into())),
+        Some(d) if d.raw() == 0 || d > Bps::new_const(5_000) => {
+            return Err(DomainError::Invalid("a trail must be between 0.01% and 50%".into()));
+        }
         Some(d) => {
             let quotes = deps.prices.quotes(&p.pair).await?;
-            let mark = risk_engine::reference_price(&p.pair, &quotes, deps.clock.now(), deps.ops.max_price_age_secs, deps.ops.max_price_deviation)
-                .map_err(|r| DomainError::Refused(r.to_string()))?;
+            let mark =
+                risk_engine::reference_price(&p.pair, &quotes, deps.clock.now(), deps.ops.max_price_age_secs, deps.ops.max_price_deviation)
+                    .map_err(|r| DomainError::Refused(r.to_string()))?;
             Some(vanta_domain::position::TrailingStop { distance: d, best: mark })
         }
     };
@@ -206,7 +215,13 @@ pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
                 closed.closed_at = Some(deps.clock.now());
                 if deps.store.update_position(&closed, PositionStatus::Open).await.is_ok() {
                     report.triggered.push(format!("{}:closed-on-venue", p.id));
-                    crate::pipeline::notify(deps, &user, ExecMode::Live, &format!("ℹ️ {} {} was closed on Avantis (TP/SL or liquidation).", p.side, p.pair)).await;
+                    crate::pipeline::notify(
+                        deps,
+                        &user,
+                        ExecMode::Live,
+                        &format!("ℹ️ {} {} was closed on Avantis (TP/SL or liquidation).", p.side, p.pair),
+                    )
+                    .await;
                 }
             }
         }

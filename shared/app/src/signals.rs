@@ -88,7 +88,9 @@ pub fn parse(body: &[u8]) -> Result<Signal, Refusal> {
     let decimal = |k: &str| -> Result<Option<String>, Refusal> {
         match get(k) {
             None => Ok(None),
-            Some(raw) => DecimalText::from_json_raw(raw).map(|d| Some(d.0)).map_err(|_| bad(format!("{k} must be a decimal number or string"))),
+            Some(raw) => {
+                DecimalText::from_json_raw(raw).map(|d| Some(d.0)).map_err(|_| bad(format!("{k} must be a decimal number or string")))
+            }
         }
     };
     let source = SourceId::parse(&required("source")?).map_err(|e| invalid(e.to_string()))?;

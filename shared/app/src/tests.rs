@@ -230,7 +230,14 @@ async fn the_last_delivery_records_why_the_intent_was_dropped() {
         slippage: None,
     };
     let id = IntentId::parse("tg:orphan").unwrap();
-    let intent = vanta_domain::intent::Intent::new(id.clone(), TelegramUserId(99), Origin::Telegram { update_id: 1 }, Action::Open(order), "h".into(), s.clock.now());
+    let intent = vanta_domain::intent::Intent::new(
+        id.clone(),
+        TelegramUserId(99),
+        Origin::Telegram { update_id: 1 },
+        Action::Open(order),
+        "h".into(),
+        s.clock.now(),
+    );
     s.store.create_intent(&intent).await.unwrap();
     let body = serde_json::json!({ "intent_id": id }).to_string();
     for n in 1..worker::MAX_RECEIVES {
@@ -306,7 +313,10 @@ async fn signal_auth_failures_are_401_with_a_reason() {
     let ts = now.to_string();
     let sig = signals::sign("k3y", &ts, OPEN_BTC.as_bytes());
     let tampered = OPEN_BTC.replace(r#""collateral_usdc":"100""#, r#""collateral_usdc":"1000""#);
-    let req = HttpRequest::new("POST", "/signals").with_header("x-vanta-timestamp", &ts).with_header("x-vanta-signature", &sig).with_body(tampered);
+    let req = HttpRequest::new("POST", "/signals")
+        .with_header("x-vanta-timestamp", &ts)
+        .with_header("x-vanta-signature", &sig)
+        .with_body(tampered);
     assert_eq!(post(&s, req).await.0, 401);
     assert!(s.queue.is_empty(), "nothing refused was queued");
 }
@@ -318,15 +328,31 @@ async fn invalid_signals_get_400_or_422_with_the_reason() {
     let now = s.clock.now().secs();
     let cases: &[(&str, u16, &str)] = &[
         ("not json", 400, "JSON"),
-        (r#"{"source":"strat","id":"x","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":true}"#, 400, "decimal"),
+        (
+            r#"{"source":"strat","id":"x","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":true}"#,
+            400,
+            "decimal",
+        ),
         (r#"{"source":"strat","id":"x","action":"teleport"}"#, 422, "unknown action"),
         (r#"{"source":"strat","id":"x","action":"open","pair":"BTC","side":"long","leverage":"5"}"#, 422, "collateral_usdc is required"),
         (r#"{"source":"strat","id":"x","action":"open","pair":"BTC","side":"up","collateral_usdc":"100","leverage":"5"}"#, 422, "side"),
-        (r#"{"source":"strat","id":"x","action":"open","pair":"BTC","side":"long","collateral_usdc":"1.0000001","leverage":"5"}"#, 422, "decimal places"),
-        (r#"{"source":"strat","id":"x","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"0"}"#, 422, "leverage"),
+        (
+            r#"{"source":"strat","id":"x","action":"open","pair":"BTC","side":"long","collateral_usdc":"1.0000001","leverage":"5"}"#,
+            422,
+            "decimal places",
+        ),
+        (
+            r#"{"source":"strat","id":"x","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"0"}"#,
+            422,
+            "leverage",
+        ),
         (r#"{"source":"strat","id":"x","action":"close","pair":"BTC","side":"long","fraction":"1.5"}"#, 422, "fraction"),
         (r#"{"source":"strat","id":"x","action":"close","pair":"BTC","side":"long","leverage":"3"}"#, 422, "not used by action"),
-        (r#"{"source":"strat","id":"x","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5","colour":"red"}"#, 422, "unknown field"),
+        (
+            r#"{"source":"strat","id":"x","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5","colour":"red"}"#,
+            422,
+            "unknown field",
+        ),
         (r#"{"source":"strat","id":"x","action":"update_tpsl","pair":"BTC","side":"long"}"#, 422, "tp, sl or both"),
         (r#"{"source":"strat","id":"bad id!","action":"pause"}"#, 422, "signal id"),
     ];
@@ -356,14 +382,22 @@ async fn oversized_signals_are_413_and_bursts_are_429() {
     assert!(reply["error"].as_str().unwrap().contains("3 signals a minute"));
     s.clock.advance(std::time::Duration::from_secs(61));
     let later = s.clock.now().secs();
-    assert_eq!(post(&s, signed(r#"{"source":"strat","id":"p9","action":"pause"}"#, "k3y", later)).await.0, 202, "a new minute, a new budget");
+    assert_eq!(
+        post(&s, signed(r#"{"source":"strat","id":"p9","action":"pause"}"#, "k3y", later)).await.0,
+        202,
+        "a new minute, a new budget"
+    );
 }
 
 #[tokio::test]
 async fn tradingview_route_takes_text_plain_json_with_the_path_token() {
     let s = sys();
     s.source(7, "strat", "k3y", "tv-secret-token").await;
-    let tv = |token: &str, body: &str| HttpRequest::new("POST", &format!("/signals/tv/{token}")).with_header("content-type", "text/plain; charset=utf-8").with_body(body.to_owned());
+    let tv = |token: &str, body: &str| {
+        HttpRequest::new("POST", &format!("/signals/tv/{token}"))
+            .with_header("content-type", "text/plain; charset=utf-8")
+            .with_body(body.to_owned())
+    };
     let (code, reply) = post(&s, tv("tv-secret-token", OPEN_BTC)).await;
     assert_eq!(code, 202, "{reply}");
     assert_eq!(post(&s, tv("tv-secret-token", OPEN_BTC)).await.0, 200);
@@ -448,7 +482,10 @@ async fn a_lost_reply_is_reconciled_not_resubmitted() {
     assert_eq!((intent.state, intent.attempts), (IntentState::Settled, 1));
     assert_eq!(s.paper.positions(pipeline::account(&s.user(7).await)).await.unwrap().len(), 1);
     let trail: Vec<IntentState> = s.store.audit_trail(&id).await.unwrap().into_iter().map(|a| a.state).collect();
-    assert_eq!(trail, [IntentState::Received, IntentState::Validated, IntentState::Submitted, IntentState::Ambiguous, IntentState::Settled]);
+    assert_eq!(
+        trail,
+        [IntentState::Received, IntentState::Validated, IntentState::Submitted, IntentState::Ambiguous, IntentState::Settled]
+    );
 }
 
 #[tokio::test]
@@ -461,7 +498,10 @@ async fn a_crash_after_submission_then_redelivery_makes_no_second_trade() {
     // What the worker did before the crash: validated, recorded SUBMITTED, sent the order…
     use vanta_domain::intent::Transition;
     s.store.transition(&id, &Transition::new(IntentState::Received, IntentState::Validated, s.clock.now()).unwrap()).await.unwrap();
-    s.store.transition(&id, &Transition::new(IntentState::Validated, IntentState::Submitted, s.clock.now()).unwrap().with_mode(ExecMode::Dry)).await.unwrap();
+    s.store
+        .transition(&id, &Transition::new(IntentState::Validated, IntentState::Submitted, s.clock.now()).unwrap().with_mode(ExecMode::Dry))
+        .await
+        .unwrap();
     let order = VenueOrder::Open {
         trader: pipeline::account(&user),
         pair: PairIndex(1),
@@ -489,7 +529,10 @@ async fn an_order_that_never_reached_the_venue_is_resubmitted_exactly_once() {
     let id = IntentId::parse("sig:strat:a-1").unwrap();
     use vanta_domain::intent::Transition;
     s.store.transition(&id, &Transition::new(IntentState::Received, IntentState::Validated, s.clock.now()).unwrap()).await.unwrap();
-    s.store.transition(&id, &Transition::new(IntentState::Validated, IntentState::Submitted, s.clock.now()).unwrap().with_mode(ExecMode::Dry)).await.unwrap();
+    s.store
+        .transition(&id, &Transition::new(IntentState::Validated, IntentState::Submitted, s.clock.now()).unwrap().with_mode(ExecMode::Dry))
+        .await
+        .unwrap();
     // Crashed before sending: the venue has nothing for it.
     s.drain().await;
     let intent = s.store.get_intent(&id).await.unwrap().unwrap();
@@ -542,7 +585,8 @@ fn live_sys() -> (Sys, Arc<CountingSigner>) {
     let mut s = sys_with(&[("COPY_EXECUTION_MODE", "LIVE")]);
     let counter = Arc::new(CountingSigner(AtomicUsize::new(0)));
     let gated = Arc::new(GatedSigner::new(counter.clone(), s.store.clone(), s.deps.config.exec));
-    let live_book = Arc::new(PaperVenue::new(Arc::new(PairCatalog::new([pair(1, "BTC/USD", "100")]).unwrap()), s.prices.clone(), s.clock.clone()));
+    let live_book =
+        Arc::new(PaperVenue::new(Arc::new(PairCatalog::new([pair(1, "BTC/USD", "100")]).unwrap()), s.prices.clone(), s.clock.clone()));
     s.deps.live = Some(Arc::new(SigningVenue { inner: live_book, signer: gated }));
     (s, counter)
 }
@@ -659,10 +703,12 @@ async fn update_tpsl_pause_and_flatten() {
     let s = sys();
     s.source(7, "strat", "k3y", "tvtok").await;
     assert_eq!(post(&s, signed(OPEN_BTC, "k3y", s.clock.now().secs())).await.0, 202);
-    let eth = serde_json::json!({"source":"strat","id":"e-1","action":"open","pair":"ETH","side":"short","collateral_usdc":"50","leverage":"4"});
+    let eth =
+        serde_json::json!({"source":"strat","id":"e-1","action":"open","pair":"ETH","side":"short","collateral_usdc":"50","leverage":"4"});
     assert_eq!(signal(&s, eth).await, 202);
     s.drain().await;
-    let tpsl = serde_json::json!({"source":"strat","id":"t-1","action":"update_tpsl","pair":"BTC","side":"long","tp":"110000","sl":"95000"});
+    let tpsl =
+        serde_json::json!({"source":"strat","id":"t-1","action":"update_tpsl","pair":"BTC","side":"long","tp":"110000","sl":"95000"});
     assert_eq!(signal(&s, tpsl).await, 202);
     s.drain().await;
     let btc = s.positions(7).await.into_iter().find(|p| p.pair.as_str() == "BTC/USD").unwrap();
@@ -699,7 +745,8 @@ async fn risk_refusals_reach_the_user_with_the_reason_and_the_audit_trail_keeps_
     assert_eq!(trail.last().unwrap().state, IntentState::Rejected);
     assert!(trail.last().unwrap().reason.as_ref().unwrap().contains("10000"), "{:?}", trail.last());
     assert!(s.messages_to(7).iter().any(|m| m.contains("refused")), "{:?}", s.messages_to(7));
-    let tiny = serde_json::json!({"source":"strat","id":"r-2","action":"open","pair":"BTC","side":"long","collateral_usdc":"10","leverage":"2"});
+    let tiny =
+        serde_json::json!({"source":"strat","id":"r-2","action":"open","pair":"BTC","side":"long","collateral_usdc":"10","leverage":"2"});
     assert_eq!(signal(&s, tiny).await, 202);
     s.drain().await;
     let r = s.store.get_intent(&IntentId::parse("sig:strat:r-2").unwrap()).await.unwrap().unwrap().reason.unwrap();
@@ -753,9 +800,17 @@ async fn a_leaders_trade_fans_out_with_each_sizing_mode_caps_and_leverage() {
 
     let only = |ps: Vec<vanta_domain::position::Position>| ps.into_iter().next().expect("a copy");
     let f2 = only(s.positions(2).await);
-    assert_eq!((f2.collateral, f2.leverage), (Usdc::from_str("150").unwrap(), Leverage::from_whole(10).unwrap()), "fixed $150 at the leader's 10x");
+    assert_eq!(
+        (f2.collateral, f2.leverage),
+        (Usdc::from_str("150").unwrap(), Leverage::from_whole(10).unwrap()),
+        "fixed $150 at the leader's 10x"
+    );
     let f3 = only(s.positions(3).await);
-    assert_eq!((f3.collateral, f3.leverage), (Usdc::from_str("200").unwrap(), Leverage::from_whole(5).unwrap()), "50 % of $400, leverage capped at 5x");
+    assert_eq!(
+        (f3.collateral, f3.leverage),
+        (Usdc::from_str("200").unwrap(), Leverage::from_whole(5).unwrap()),
+        "50 % of $400, leverage capped at 5x"
+    );
     let f4 = only(s.positions(4).await);
     assert_eq!(f4.collateral, Usdc::from_str("500").unwrap(), "proportional 400 × 25000/10000 = 1000, capped at $500 per trade");
     assert_eq!(f4.tp, Some(Price::from_str("120000").unwrap()), "TP copied");
@@ -782,7 +837,8 @@ async fn a_copy_below_the_venue_minimum_is_skipped_with_a_notice() {
     let at = s.clock.now();
     s.store.put_follow(&follow(2, 1, CopySizing::Ratio { ratio: Bps::new(1_000).unwrap() }, 20, at)).await.unwrap();
     s.clock.advance(std::time::Duration::from_secs(1));
-    let open = serde_json::json!({"source":"leader","id":"L1","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"});
+    let open =
+        serde_json::json!({"source":"leader","id":"L1","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"});
     assert_eq!(post(&s, signed(&open.to_string(), "k3y", s.clock.now().secs())).await.0, 202);
     s.drain().await;
     assert!(s.positions(2).await.is_empty());
@@ -842,7 +898,8 @@ async fn the_follower_breaker_stops_copying_after_losses() {
     assert_eq!(s.positions(2).await.iter().filter(|p| p.realised_pnl.unwrap().is_negative()).count(), 2);
     s.clock.advance(std::time::Duration::from_secs(1));
     s.set_price("BTC/USD", "100000");
-    let open = serde_json::json!({"source":"leader","id":"o9","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"});
+    let open =
+        serde_json::json!({"source":"leader","id":"o9","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"});
     assert_eq!(signal(&s, open).await, 202);
     s.drain().await;
     assert_eq!(s.positions(2).await.len(), 2, "no third copy");
@@ -861,10 +918,21 @@ fn copy_sizing_is_pure_and_bounded() {
     let used = Usdc::from_str("1800").unwrap();
     let size = copy::size_copy(&f, Usdc::from_str("400").unwrap(), Leverage::from_whole(10).unwrap(), None, None, used, &p).unwrap();
     assert_eq!(size.collateral, Usdc::from_str("200").unwrap(), "what is left of the $2000 daily cap");
-    let full = copy::size_copy(&f, Usdc::from_str("400").unwrap(), Leverage::from_whole(10).unwrap(), None, None, Usdc::from_str("2000").unwrap(), &p);
+    let full = copy::size_copy(
+        &f,
+        Usdc::from_str("400").unwrap(),
+        Leverage::from_whole(10).unwrap(),
+        None,
+        None,
+        Usdc::from_str("2000").unwrap(),
+        &p,
+    );
     assert!(matches!(full, Err(copy::Skip::DailyCap { .. })));
     let prop = follow(2, 1, CopySizing::Proportional, 50, at);
-    assert!(matches!(copy::size_copy(&prop, Usdc::from_str("400").unwrap(), Leverage::ONE, None, None, Usdc::ZERO, &p), Err(copy::Skip::EquityUnknown)));
+    assert!(matches!(
+        copy::size_copy(&prop, Usdc::from_str("400").unwrap(), Leverage::ONE, None, None, Usdc::ZERO, &p),
+        Err(copy::Skip::EquityUnknown)
+    ));
 }
 
 #[tokio::test]
@@ -874,7 +942,8 @@ async fn copies_carry_their_origin() {
     s.user(2).await;
     s.store.put_follow(&follow(2, 1, CopySizing::Fixed { collateral: Usdc::from_str("100").unwrap() }, 20, s.clock.now())).await.unwrap();
     s.clock.advance(std::time::Duration::from_secs(1));
-    let open = serde_json::json!({"source":"leader","id":"L1","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"});
+    let open =
+        serde_json::json!({"source":"leader","id":"L1","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"});
     assert_eq!(signal(&s, open).await, 202);
     s.drain().await;
     let intents = s.store.user_intents(TelegramUserId(2), 10).await.unwrap();
@@ -912,7 +981,8 @@ async fn stop_loss_short_side_and_liquidation_and_stale_prices() {
     s.source(7, "strat", "k3y", "tvtok").await;
     let short = serde_json::json!({"source":"strat","id":"s","action":"open","pair":"BTC","side":"short","collateral_usdc":"100","leverage":"5","sl":"102000"});
     assert_eq!(signal(&s, short).await, 202);
-    let eth = serde_json::json!({"source":"strat","id":"e","action":"open","pair":"ETH","side":"long","collateral_usdc":"100","leverage":"20"});
+    let eth =
+        serde_json::json!({"source":"strat","id":"e","action":"open","pair":"ETH","side":"long","collateral_usdc":"100","leverage":"20"});
     assert_eq!(signal(&s, eth).await, 202);
     s.drain().await;
     // A stale price triggers nothing.
@@ -933,7 +1003,14 @@ async fn stop_loss_short_side_and_liquidation_and_stale_prices() {
 async fn trailing_stop_follows_the_best_price() {
     let s = sys();
     s.source(7, "strat", "k3y", "tvtok").await;
-    assert_eq!(signal(&s, serde_json::json!({"source":"strat","id":"o","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"})).await, 202);
+    assert_eq!(
+        signal(
+            &s,
+            serde_json::json!({"source":"strat","id":"o","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"})
+        )
+        .await,
+        202
+    );
     s.drain().await;
     let id = s.positions(7).await[0].id.clone();
     assert!(schedule::set_trail(&s.deps, TelegramUserId(8), &id, Some(Bps::new(100).unwrap())).await.is_err(), "only the owner");

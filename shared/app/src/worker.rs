@@ -76,6 +76,12 @@ async fn give_up(deps: &Deps, id: &IntentId, e: &DomainError) {
         let _ = deps.store.transition(id, &t.with_reason(reason.clone())).await;
     }
     if let Ok(Some(user)) = deps.store.get_user(intent.user).await {
-        pipeline::notify(deps, &user, intent.mode.unwrap_or_default(), &format!("❌ A request could not be processed and was dropped: {}", pipeline::html_escape(&reason))).await;
+        pipeline::notify(
+            deps,
+            &user,
+            intent.mode.unwrap_or_default(),
+            &format!("❌ A request could not be processed and was dropped: {}", pipeline::html_escape(&reason)),
+        )
+        .await;
     }
 }

@@ -451,7 +451,11 @@ impl DynamoTxStore {
 }
 
 fn event_value(e: &TxEvent) -> AttributeValue {
-    let mut m = HashMap::from([("at".to_string(), n(e.at.millis())), ("from".to_string(), s(e.from.as_str())), ("to".to_string(), s(e.to.as_str()))]);
+    let mut m = HashMap::from([
+        ("at".to_string(), n(e.at.millis())),
+        ("from".to_string(), s(e.from.as_str())),
+        ("to".to_string(), s(e.to.as_str())),
+    ]);
     if let Some(note) = &e.note {
         m.insert("note".into(), s(note.clone()));
     }
@@ -597,7 +601,13 @@ impl TxStore for DynamoTxStore {
             values.insert(":nonce".into(), n(nonce));
         }
         if let Some(r) = &change.receipt {
-            sets.extend(["receipt_hash = :rh", "receipt_block = :rb", "receipt_gas_used = :rg", "receipt_gas_price = :rp", "receipt_success = :rs"]);
+            sets.extend([
+                "receipt_hash = :rh",
+                "receipt_block = :rb",
+                "receipt_gas_used = :rg",
+                "receipt_gas_price = :rp",
+                "receipt_success = :rs",
+            ]);
             values.insert(":rh".into(), s(r.hash.to_string()));
             values.insert(":rb".into(), n(r.block_number));
             values.insert(":rg".into(), n(r.gas_used));

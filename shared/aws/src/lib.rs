@@ -5,6 +5,6 @@
 //! Domain types never see SDK types: each adapter owns its wire mapping and maps SDK errors to
 //! [`vanta_domain::DomainError`] by what the caller should do about them.
 
+pub mod direct;
 pub mod dynamo;
 pub mod sqs;
-pub mod direct;

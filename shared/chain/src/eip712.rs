@@ -18,11 +18,9 @@ use rand::RngCore;
 use serde_json::Value;
 
 pub use types::{
-    CancelOffchainOrder, CloseTradeCoinExposureReq, CloseTradeReq, DelegateReq, DelegateReqAbi,
-    IncreasePositionSizeReq, IncreasePositionSizeWithCoinExposureReq, OpenTradeCoinExposureReq,
-    OpenTradeReq, RegisterCodeReq, RfqCloseOrder, RfqOpenOrder, SetTraderReferralCodeByUserReq,
-    TpSlReq, Trade, TwapCancelReq, TwapCloseOrder, TwapOpenOrder, UpdatePositionSize,
-    UpdateTpSlReq,
+    CancelOffchainOrder, CloseTradeCoinExposureReq, CloseTradeReq, DelegateReq, DelegateReqAbi, IncreasePositionSizeReq,
+    IncreasePositionSizeWithCoinExposureReq, OpenTradeCoinExposureReq, OpenTradeReq, RegisterCodeReq, RfqCloseOrder, RfqOpenOrder,
+    SetTraderReferralCodeByUserReq, TpSlReq, Trade, TwapCancelReq, TwapCloseOrder, TwapOpenOrder, UpdatePositionSize, UpdateTpSlReq,
 };
 
 /// EIP-712 domain name used by every Avantis v2 contract.
@@ -42,11 +40,7 @@ pub enum Eip712Error {
         "EIP-712 digest mismatch for {kind}: local {local}, API {remote}; refusing to sign \
          (encoding drift or tampered response)"
     )]
-    DigestMismatch {
-        kind: IntentKind,
-        local: B256,
-        remote: B256,
-    },
+    DigestMismatch { kind: IntentKind, local: B256, remote: B256 },
     /// The API's digest is not `0x` + 64 hex digits.
     #[error("malformed EIP-712 digest for {kind}: {value:?} (expected 0x + 64 hex digits)")]
     MalformedDigest { kind: IntentKind, value: String },
@@ -55,11 +49,7 @@ pub enum Eip712Error {
     UnknownKind(String),
     /// A message field is missing, unexpected or malformed.
     #[error("{kind} message field `{field}`: {reason}")]
-    Message {
-        kind: IntentKind,
-        field: String,
-        reason: String,
-    },
+    Message { kind: IntentKind, field: String, reason: String },
 }
 
 /// An Avantis EIP-712 domain.
@@ -73,18 +63,8 @@ pub struct AvantisDomain {
 
 impl AvantisDomain {
     /// Any domain (e.g. as returned in an intent payload).
-    pub fn new(
-        name: impl Into<String>,
-        version: impl Into<String>,
-        chain_id: u64,
-        verifying_contract: Address,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            version: version.into(),
-            chain_id,
-            verifying_contract,
-        }
+    pub fn new(name: impl Into<String>, version: impl Into<String>, chain_id: u64, verifying_contract: Address) -> Self {
+        Self { name: name.into(), version: version.into(), chain_id, verifying_contract }
     }
 
     /// `AvantisTrading` v1 on `chain_id`. The verifying contract is the TradingRouter for
@@ -246,11 +226,7 @@ impl FromStr for IntentKind {
     type Err = Eip712Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        IntentKind::ALL
-            .iter()
-            .copied()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| Eip712Error::UnknownKind(s.to_owned()))
+        IntentKind::ALL.iter().copied().find(|k| k.name() == s).ok_or_else(|| Eip712Error::UnknownKind(s.to_owned()))
     }
 }
 
@@ -279,26 +255,11 @@ impl Intent {
 
 /// "Sign what you see": Ok with the digest only when `api_digest` (`0x` + 64 hex digits, any
 /// case) equals the digest of the locally built `intent` under `domain`.
-pub fn verify_digest(
-    intent: &Intent,
-    domain: &AvantisDomain,
-    api_digest: &str,
-) -> Result<B256, Eip712Error> {
+pub fn verify_digest(intent: &Intent, domain: &AvantisDomain, api_digest: &str) -> Result<B256, Eip712Error> {
     let kind = intent.kind();
-    let remote = parse_digest(api_digest).ok_or_else(|| Eip712Error::MalformedDigest {
-        kind,
-        value: api_digest.to_owned(),
-    })?;
+    let remote = parse_digest(api_digest).ok_or_else(|| Eip712Error::MalformedDigest { kind, value: api_digest.to_owned() })?;
     let local = intent.digest(domain);
-    if local == remote {
-        Ok(local)
-    } else {
-        Err(Eip712Error::DigestMismatch {
-            kind,
-            local,
-            remote,
-        })
-    }
+    if local == remote { Ok(local) } else { Err(Eip712Error::DigestMismatch { kind, local, remote }) }
 }
 
 fn parse_digest(s: &str) -> Option<B256> {

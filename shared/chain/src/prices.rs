@@ -84,7 +84,8 @@ impl Prices for PythHermes {
         if !resp.status().is_success() {
             return Err(DomainError::Unavailable(format!("pyth answered {}", resp.status())));
         }
-        let latest: Latest = resp.json().await.map_err(|e| DomainError::Unavailable(format!("pyth: unreadable reply ({})", e.without_url())))?;
+        let latest: Latest =
+            resp.json().await.map_err(|e| DomainError::Unavailable(format!("pyth: unreadable reply ({})", e.without_url())))?;
         let mut out = Vec::new();
         for p in latest.parsed.into_iter().filter(|p| p.id.trim_start_matches("0x").eq_ignore_ascii_case(feed)) {
             let price = pyth_to_price(&p.price.price, p.price.expo)?;
@@ -94,7 +95,12 @@ impl Prices for PythHermes {
                 tracing::warn!(%pair, "pyth confidence too wide; quote ignored");
                 continue;
             }
-            out.push(PriceQuote { pair: pair.clone(), price, published_at: Timestamp::from_secs(p.price.publish_time), source: "pyth".into() });
+            out.push(PriceQuote {
+                pair: pair.clone(),
+                price,
+                published_at: Timestamp::from_secs(p.price.publish_time),
+                source: "pyth".into(),
+            });
         }
         Ok(out)
     }

@@ -44,9 +44,7 @@ pub fn checked_signature(digest: B256, signature: Signature, expected: Address) 
         .recover_address_from_prehash(&digest)
         .map_err(|e| DomainError::Internal(format!("the signer returned an unrecoverable signature: {e}")))?;
     if recovered != expected {
-        return Err(DomainError::Internal(format!(
-            "the signature recovers to {recovered}, not to the signer's address {expected}"
-        )));
+        return Err(DomainError::Internal(format!("the signature recovers to {recovered}, not to the signer's address {expected}")));
     }
     Ok(signature)
 }
@@ -234,8 +232,8 @@ impl LocalKeySigner {
 
     /// Wraps an alloy local signer.
     pub fn from_alloy(inner: PrivateKeySigner) -> DomainResult<Self> {
-        let address = TraderAddress::new(inner.address())
-            .map_err(|_| DomainError::Internal("the local key derives the zero address".into()))?;
+        let address =
+            TraderAddress::new(inner.address()).map_err(|_| DomainError::Internal("the local key derives the zero address".into()))?;
         Ok(Self { inner, address })
     }
 
@@ -281,10 +279,7 @@ impl Signer for LocalKeySigner {
     }
 
     async fn sign_digest(&self, digest: B256) -> DomainResult<Signature> {
-        let signature = self
-            .inner
-            .sign_hash_sync(&digest)
-            .map_err(|e| DomainError::Internal(format!("local signing failed: {e}")))?;
+        let signature = self.inner.sign_hash_sync(&digest).map_err(|e| DomainError::Internal(format!("local signing failed: {e}")))?;
         checked_signature(digest, signature, self.address.address())
     }
 }

@@ -22,8 +22,8 @@ use vanta_chain::direct::{
 use vanta_chain::signer::LocalKeySigner;
 use vanta_domain::error::DomainResult;
 use vanta_domain::time::{Clock, ManualClock, SystemClock, Timestamp};
-use vanta_testkit::moto::Moto;
 use vanta_testkit::anvil::{Anvil, AnvilOptions, DEV_ADDRESS, DEV_KEY};
+use vanta_testkit::moto::Moto;
 
 const CHAIN_ID: u64 = 31337;
 const GWEI: u128 = 1_000_000_000;
@@ -58,7 +58,8 @@ async fn funded_signer(p: &DynProvider) -> LocalKeySigner {
     assert_eq!(dev.address().address(), DEV_ADDRESS.parse::<Address>().unwrap());
     let signer = LocalKeySigner::random().unwrap().with_chain_id(Some(CHAIN_ID));
     let to = signer.address().address();
-    let funder = DirectSender::new(p.clone(), dev, Arc::new(MemoryNonceLease::new(clock())), Arc::new(MemoryTxStore::new()), clock(), config());
+    let funder =
+        DirectSender::new(p.clone(), dev, Arc::new(MemoryNonceLease::new(clock())), Arc::new(MemoryTxStore::new()), clock(), config());
     let id = format!("fund-{to}");
     let mut send = tokio::spawn(async move { funder.send(&id, &transfer(to, 10 * ETH)).await });
     let out = loop {
@@ -233,7 +234,8 @@ async fn stuck_transaction_is_replaced_by_fee_and_mined() {
     let store = Arc::new(MemoryTxStore::new());
     let mut cfg = config();
     cfg.replace_after = Duration::from_millis(800);
-    let sender = Arc::new(DirectSender::new(p.clone(), signer, Arc::new(MemoryNonceLease::new(clock())), store.clone(), clock(), cfg.clone()));
+    let sender =
+        Arc::new(DirectSender::new(p.clone(), signer, Arc::new(MemoryNonceLease::new(clock())), store.clone(), clock(), cfg.clone()));
 
     let task = {
         let sender = sender.clone();
@@ -282,7 +284,8 @@ async fn replacements_stop_at_the_fee_cap() {
     let first = probe.quote_fees().await.unwrap();
     assert!(!first.capped);
     cfg.max_fee_cap = first.max_fee_per_gas * 120 / 100;
-    let sender = Arc::new(DirectSender::new(p.clone(), signer, Arc::new(MemoryNonceLease::new(clock())), store.clone(), clock(), cfg.clone()));
+    let sender =
+        Arc::new(DirectSender::new(p.clone(), signer, Arc::new(MemoryNonceLease::new(clock())), store.clone(), clock(), cfg.clone()));
 
     let task = {
         let sender = sender.clone();
@@ -393,7 +396,14 @@ async fn nonce_too_low_leases_again_and_sends() {
     let p = provider(&anvil);
     let signer = funded_signer(&p).await;
     // Another instance sends first and takes nonce 0.
-    let other = DirectSender::new(p.clone(), signer.clone(), Arc::new(MemoryNonceLease::new(clock())), Arc::new(MemoryTxStore::new()), clock(), config());
+    let other = DirectSender::new(
+        p.clone(),
+        signer.clone(),
+        Arc::new(MemoryNonceLease::new(clock())),
+        Arc::new(MemoryTxStore::new()),
+        clock(),
+        config(),
+    );
     assert_eq!(other.send("other", &transfer(recipient(9), 1)).await.unwrap().nonce, Some(0));
 
     let store = Arc::new(MemoryTxStore::new());
@@ -403,11 +413,7 @@ async fn nonce_too_low_leases_again_and_sends() {
     assert_eq!(out.state, TxState::Mined, "{out:?}: {:?}", store.get("late").await.unwrap());
     assert_eq!(out.nonce, Some(1));
     let rec = store.get("late").await.unwrap().unwrap();
-    assert_eq!(
-        rec.state_path(),
-        vec![TxState::Created, TxState::Signed, TxState::Signed, TxState::Sent, TxState::Mined],
-        "{rec:?}"
-    );
+    assert_eq!(rec.state_path(), vec![TxState::Created, TxState::Signed, TxState::Signed, TxState::Sent, TxState::Mined], "{rec:?}");
     assert_eq!(rec.attempts.iter().map(|a| a.nonce).collect::<Vec<_>>(), vec![0, 1]);
     assert!(rec.history[1].note.as_deref().unwrap_or_default().contains("nonce"), "{rec:?}");
 }
@@ -480,7 +486,8 @@ async fn nonce_used_by_a_foreign_transaction_ends_failed() {
     let store = Arc::new(MemoryTxStore::new());
     let mut cfg = config();
     cfg.consumed_grace = Duration::from_millis(300);
-    let sender = Arc::new(DirectSender::new(p.clone(), signer.clone(), Arc::new(MemoryNonceLease::new(clock())), store.clone(), clock(), cfg));
+    let sender =
+        Arc::new(DirectSender::new(p.clone(), signer.clone(), Arc::new(MemoryNonceLease::new(clock())), store.clone(), clock(), cfg));
     let task = {
         let sender = sender.clone();
         tokio::spawn(async move { sender.send("ours", &transfer(recipient(20), 1)).await })

@@ -41,7 +41,11 @@ impl DomainError {
     pub fn is_client_error(&self) -> bool {
         matches!(
             self,
-            DomainError::Invalid(_) | DomainError::Refused(_) | DomainError::Forbidden(_) | DomainError::NotFound(_) | DomainError::Conflict(_)
+            DomainError::Invalid(_)
+                | DomainError::Refused(_)
+                | DomainError::Forbidden(_)
+                | DomainError::NotFound(_)
+                | DomainError::Conflict(_)
         )
     }
 }

@@ -133,7 +133,9 @@ pub fn effective_exec(env: EnvExec, stored: Result<Option<ExecControl>, DomainEr
     let env_stop = if env.emergency_stop { StopLevel::PauseEntries } else { StopLevel::None };
     match stored {
         Err(e) => EffectiveExec { mode: ExecMode::Dry, stop: env_stop, why: Some(format!("exec mode unreadable ({e}); running DRY")) },
-        Ok(None) => EffectiveExec { mode: ExecMode::Dry, stop: env_stop, why: Some("exec mode not set by an operator; running DRY".into()) },
+        Ok(None) => {
+            EffectiveExec { mode: ExecMode::Dry, stop: env_stop, why: Some("exec mode not set by an operator; running DRY".into()) }
+        }
         Ok(Some(c)) => {
             let mode = env.mode.min(c.mode); // Dry < Live
             let stop = env_stop.max(c.stop);

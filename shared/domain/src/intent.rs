@@ -29,8 +29,13 @@ use crate::time::Timestamp;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Origin {
-    Signal { source: SourceId, signal: SignalId },
-    Telegram { update_id: i64 },
+    Signal {
+        source: SourceId,
+        signal: SignalId,
+    },
+    Telegram {
+        update_id: i64,
+    },
     /// A copy of a leader's trade. `leader_ref` names the leader's position (a Vanta position id
     /// or a venue trade seen by the indexer); the leader's fill is kept for latency and price
     /// difference reporting.
@@ -41,8 +46,12 @@ pub enum Origin {
         #[serde(default)]
         leader_at: Option<Timestamp>,
     },
-    TpSl { position: PositionId },
-    Admin { by: TelegramUserId },
+    TpSl {
+        position: PositionId,
+    },
+    Admin {
+        by: TelegramUserId,
+    },
 }
 
 /// An order to open a position.
@@ -64,12 +73,24 @@ pub struct OpenOrder {
 pub enum Action {
     Open(OpenOrder),
     /// Close by pair and side; `fraction` of the position (10 000 = all).
-    Close { pair: PairSymbol, side: Side, fraction: Bps },
+    Close {
+        pair: PairSymbol,
+        side: Side,
+        fraction: Bps,
+    },
     /// Close the opposite side (if any), then open this order, in that order.
     Flip(OpenOrder),
-    UpdateTpSl { pair: PairSymbol, side: Side, tp: Option<Price>, sl: Option<Price> },
+    UpdateTpSl {
+        pair: PairSymbol,
+        side: Side,
+        tp: Option<Price>,
+        sl: Option<Price>,
+    },
     /// Close one known position (a menu button, a TP/SL hit, a copied exit); `fraction` of it.
-    ClosePosition { position: PositionId, fraction: Bps },
+    ClosePosition {
+        position: PositionId,
+        fraction: Bps,
+    },
     /// Pause the user's automation.
     Pause,
     /// Close every position of the user and cancel their triggers.
@@ -184,7 +205,19 @@ pub struct Intent {
 
 impl Intent {
     pub fn new(id: IntentId, user: TelegramUserId, origin: Origin, action: Action, payload_hash: String, at: Timestamp) -> Self {
-        Self { id, user, origin, action, state: IntentState::Received, mode: None, reason: None, payload_hash, attempts: 0, created_at: at, updated_at: at }
+        Self {
+            id,
+            user,
+            origin,
+            action,
+            state: IntentState::Received,
+            mode: None,
+            reason: None,
+            payload_hash,
+            attempts: 0,
+            created_at: at,
+            updated_at: at,
+        }
     }
 }
 

@@ -441,7 +441,14 @@ pub const DEFAULT_PAPER_EQUITY: Usdc = Usdc::from_raw(10_000_000_000);
 
 impl PaperVenue {
     pub fn new(catalog: Arc<PairCatalog>, prices: Arc<dyn Prices>, clock: Arc<dyn Clock>) -> Self {
-        Self { catalog, prices, clock, book: Mutex::new(BTreeMap::new()), fills: Mutex::new(HashMap::new()), balances: Mutex::new(HashMap::new()) }
+        Self {
+            catalog,
+            prices,
+            clock,
+            book: Mutex::new(BTreeMap::new()),
+            fills: Mutex::new(HashMap::new()),
+            balances: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Sets an account's paper equity (default [`DEFAULT_PAPER_EQUITY`]).
@@ -508,8 +515,12 @@ impl PaperVenue {
                 let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
                 let mark = self.mark(&info.symbol).await?;
                 let fill = with_half_spread(mark, info.spread, side.is_buy())?;
-                let limit = crate::money::mul_div_floor(u128::from(reference_price.raw()), u128::from(slippage.raw()), u128::from(PercentP::HUNDRED.raw()))
-                    .ok_or_else(|| DomainError::Internal("slippage overflow".into()))?;
+                let limit = crate::money::mul_div_floor(
+                    u128::from(reference_price.raw()),
+                    u128::from(slippage.raw()),
+                    u128::from(PercentP::HUNDRED.raw()),
+                )
+                .ok_or_else(|| DomainError::Internal("slippage overflow".into()))?;
                 let (f, r) = (u128::from(fill.raw()), u128::from(reference_price.raw()));
                 let slipped = match side {
                     Side::Long => f > r + limit,
@@ -522,12 +533,34 @@ impl PaperVenue {
                 let fee = info.open_fee.of_usdc_ceil(notional)?;
                 let mut book = lock(&self.book)?;
                 let used: Vec<u32> = book.keys().filter(|(t, p, _)| t == trader && *p == pair.0).map(|(_, _, i)| *i).collect();
-                let trade_index = (0..40u32).find(|i| !used.contains(i)).ok_or_else(|| DomainError::Refused("40 trades open on this pair already".into()))?;
+                let trade_index = (0..40u32)
+                    .find(|i| !used.contains(i))
+                    .ok_or_else(|| DomainError::Refused("40 trades open on this pair already".into()))?;
                 book.insert(
                     (*trader, pair.0, trade_index),
-                    VenuePosition { trader: *trader, pair: *pair, trade_index, side: *side, collateral: *collateral, leverage: *leverage, open_price: fill, tp: *tp, sl: *sl },
+                    VenuePosition {
+                        trader: *trader,
+                        pair: *pair,
+                        trade_index,
+                        side: *side,
+                        collateral: *collateral,
+                        leverage: *leverage,
+                        open_price: fill,
+                        tp: *tp,
+                        sl: *sl,
+                    },
                 );
-                Ok(VenueFill { pair: *pair, trade_index, side: *side, price: fill, collateral: *collateral, leverage: *leverage, fee, at: now, venue_ref: format!("paper:{client_ref}") })
+                Ok(VenueFill {
+                    pair: *pair,
+                    trade_index,
+                    side: *side,
+                    price: fill,
+                    collateral: *collateral,
+                    leverage: *leverage,
+                    fee,
+                    at: now,
+                    venue_ref: format!("paper:{client_ref}"),
+                })
             }
             VenueOrder::Close { trader, pair, trade_index, collateral } => {
                 let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
@@ -544,14 +577,34 @@ impl PaperVenue {
                 } else if let Some(p) = book.get_mut(&key) {
                     p.collateral = remaining;
                 }
-                Ok(VenueFill { pair: *pair, trade_index: *trade_index, side: pos.side, price: fill, collateral: closing, leverage: pos.leverage, fee, at: now, venue_ref: format!("paper:{client_ref}") })
+                Ok(VenueFill {
+                    pair: *pair,
+                    trade_index: *trade_index,
+                    side: pos.side,
+                    price: fill,
+                    collateral: closing,
+                    leverage: pos.leverage,
+                    fee,
+                    at: now,
+                    venue_ref: format!("paper:{client_ref}"),
+                })
             }
             VenueOrder::UpdateTpSl { trader, pair, trade_index, tp, sl } => {
                 let mut book = lock(&self.book)?;
                 let p = book.get_mut(&(*trader, pair.0, *trade_index)).ok_or_else(|| DomainError::NotFound("no such open trade".into()))?;
                 p.tp = *tp;
                 p.sl = *sl;
-                Ok(VenueFill { pair: *pair, trade_index: *trade_index, side: p.side, price: p.open_price, collateral: p.collateral, leverage: p.leverage, fee: Usdc::ZERO, at: now, venue_ref: format!("paper:{client_ref}") })
+                Ok(VenueFill {
+                    pair: *pair,
+                    trade_index: *trade_index,
+                    side: p.side,
+                    price: p.open_price,
+                    collateral: p.collateral,
+                    leverage: p.leverage,
+                    fee: Usdc::ZERO,
+                    at: now,
+                    venue_ref: format!("paper:{client_ref}"),
+                })
             }
         }
     }

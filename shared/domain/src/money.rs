@@ -74,10 +74,7 @@ pub fn parse_scaled(input: &str, scale: u32) -> Result<i128, AmountError> {
     let too_large = || AmountError::TooLarge(s.to_owned());
     let mut value: i128 = 0;
     for b in int_part.bytes().chain(frac_trimmed.bytes()) {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(i128::from(b - b'0')))
-            .ok_or_else(too_large)?;
+        value = value.checked_mul(10).and_then(|v| v.checked_add(i128::from(b - b'0'))).ok_or_else(too_large)?;
     }
     let pad = scale - frac_trimmed.len() as u32;
     value = value.checked_mul(10i128.checked_pow(pad).ok_or_else(too_large)?).ok_or_else(too_large)?;

@@ -190,7 +190,13 @@ pub enum VenueOrder {
         /// Collateral to close (all of it for a full close).
         collateral: Usdc,
     },
-    UpdateTpSl { trader: TraderAddress, pair: PairIndex, trade_index: u32, tp: Option<Price>, sl: Option<Price> },
+    UpdateTpSl {
+        trader: TraderAddress,
+        pair: PairIndex,
+        trade_index: u32,
+        tp: Option<Price>,
+        sl: Option<Price>,
+    },
 }
 
 /// A fill reported by the venue.

@@ -34,7 +34,10 @@ impl PositionStatus {
     }
     pub fn can_become(self, next: PositionStatus) -> bool {
         use PositionStatus::*;
-        matches!((self, next), (Open, Closing) | (Open, Closed) | (Open, Liquidated) | (Closing, Closed) | (Closing, Open) | (Closing, Liquidated))
+        matches!(
+            (self, next),
+            (Open, Closing) | (Open, Closed) | (Open, Liquidated) | (Closing, Closed) | (Closing, Open) | (Closing, Liquidated)
+        )
     }
 }
 

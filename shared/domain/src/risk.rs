@@ -145,7 +145,8 @@ impl RiskPolicy {
     /// beyond the operator's maxima with a reason rather than silently clamping them.
     pub fn set(&mut self, key: &str, value: &str, ops: &OperatorLimits) -> Result<(), DomainError> {
         let over = |what: &str, max: String| DomainError::Refused(format!("{what} cannot exceed the operator's maximum of {max}"));
-        let parse_u32 = |v: &str| v.trim().parse::<u32>().map_err(|_| DomainError::Invalid(format!("'{}' is not a whole number", v.trim())));
+        let parse_u32 =
+            |v: &str| v.trim().parse::<u32>().map_err(|_| DomainError::Invalid(format!("'{}' is not a whole number", v.trim())));
         match key.trim() {
             "max_leverage" => {
                 let v: Leverage = value.parse()?;

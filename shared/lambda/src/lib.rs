@@ -4,31 +4,31 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use alloy::network::TxSigner;
+use alloy::providers::{Provider, ProviderBuilder};
 use secrecy::ExposeSecret;
 use vanta_app::Deps;
 use vanta_app::gate::GatedSigner;
-use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
-use alloy::network::TxSigner;
-use alloy::providers::{Provider, ProviderBuilder};
 use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
+use vanta_aws::dynamo::DynamoStore;
+use vanta_aws::sqs::SqsQueue;
+use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
 use vanta_chain::direct::DirectConfig;
 use vanta_chain::direct::venue::{DirectVenue, DirectVenueConfig};
 use vanta_chain::prices::PythHermes;
 use vanta_chain::signer::KmsSigner;
-use vanta_domain::ports::ControlStore;
-use vanta_runtime::AvantisRoute;
 use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{IntentId, TraderAddress};
 use vanta_domain::market::{PairCatalog, PairSymbol};
 use vanta_domain::memory::PaperVenue;
 use vanta_domain::money::Usdc;
+use vanta_domain::ports::ControlStore;
+use vanta_domain::ports::{Chat, OutgoingMessage, Queue, QueueMessage};
 use vanta_domain::ports::{Lookup, PriceQuote, Prices, Signer, Venue, VenueFill, VenueOrder, VenuePosition};
 use vanta_domain::time::Clock;
-use vanta_aws::dynamo::DynamoStore;
-use vanta_aws::sqs::SqsQueue;
-use vanta_domain::ports::{Chat, OutgoingMessage, Queue, QueueMessage};
 use vanta_domain::time::SystemClock;
 use vanta_domain::{DomainError, DomainResult};
+use vanta_runtime::AvantisRoute;
 use vanta_runtime::{Config, ConfigError};
 
 /// Whether this function signs (signal worker, TP/SL) and so needs the KMS delegate key.
@@ -142,7 +142,11 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
                 // Stay well inside the worker's 120 s timeout: mining, then the keeper's fill.
                 direct.track_timeout = Duration::from_secs(60);
                 let cfg = DirectVenueConfig { fill_timeout: Duration::from_secs(40), ..DirectVenueConfig::default() };
-                Arc::new(DirectVenue::new(avantis, provider, tx_signer, lease, txs, clock.clone(), direct).with_config(cfg).with_tpsl_route(relayer))
+                Arc::new(
+                    DirectVenue::new(avantis, provider, tx_signer, lease, txs, clock.clone(), direct)
+                        .with_config(cfg)
+                        .with_tpsl_route(relayer),
+                )
             }
         };
         deps = deps.with_signer(signer).with_live_venue(live);

@@ -73,7 +73,8 @@ impl System {
         let signer = vanta_chain::signer::LocalKeySigner::random()?.with_chain_id(Some(config.chain_id));
         let prices = Arc::new(FixedPrices::new());
         let paper = Arc::new(PaperVenue::new(Arc::new(demo::catalog()?), prices.clone(), clock.clone()));
-        let deps = Deps::new(config, Arc::new(MemoryStore::new()), queue.clone(), chat, clock, prices.clone(), paper).with_signer(Arc::new(signer))
+        let deps = Deps::new(config, Arc::new(MemoryStore::new()), queue.clone(), chat, clock, prices.clone(), paper)
+            .with_signer(Arc::new(signer))
             .with_queue_stats(queue.clone());
         Ok(Self { deps, queue, prices, tick })
     }

@@ -92,7 +92,9 @@ impl Config {
         let opt = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mode = match opt("COPY_EXECUTION_MODE") {
             None => ExecMode::Dry,
-            Some(v) => v.parse().map_err(|_| ConfigError::Invalid { name: "COPY_EXECUTION_MODE", reason: format!("must be DRY or LIVE, not '{v}'") })?,
+            Some(v) => v
+                .parse()
+                .map_err(|_| ConfigError::Invalid { name: "COPY_EXECUTION_MODE", reason: format!("must be DRY or LIVE, not '{v}'") })?,
         };
         let emergency_stop = match opt("EMERGENCY_STOP").map(|v| v.to_ascii_lowercase()) {
             None => false,
@@ -133,17 +135,19 @@ impl Config {
         let number = |name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| -> Result<u32, ConfigError> {
             match opt(name) {
                 None => Ok(default),
-                Some(v) => v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| range.contains(n))
-                    .ok_or(ConfigError::Invalid { name, reason: format!("must be a whole number from {} to {}", range.start(), range.end()) }),
+                Some(v) => v.parse::<u32>().ok().filter(|n| range.contains(n)).ok_or(ConfigError::Invalid {
+                    name,
+                    reason: format!("must be a whole number from {} to {}", range.start(), range.end()),
+                }),
             }
         };
         if let Some(t) = get("TELEGRAM_WEBHOOK_SECRET").filter(|v| !v.is_empty()) {
             let ok = (1..=256).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
             if !ok {
-                return Err(ConfigError::Invalid { name: "TELEGRAM_WEBHOOK_SECRET", reason: "must be 1-256 characters of A-Z, a-z, 0-9, _ and -".into() });
+                return Err(ConfigError::Invalid {
+                    name: "TELEGRAM_WEBHOOK_SECRET",
+                    reason: "must be 1-256 characters of A-Z, a-z, 0-9, _ and -".into(),
+                });
             }
         }
         Ok(Self {
@@ -160,7 +164,13 @@ impl Config {
             telegram_api_url: url("TELEGRAM_API_URL", DEFAULT_TELEGRAM_API_URL)?,
             http_addr,
             kms_key_id: opt("KMS_KEY_ID"),
-            kms_pool_key_arns: opt("KMS_POOL_KEY_ARNS").unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            kms_pool_key_arns: opt("KMS_POOL_KEY_ARNS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             avantis: AvantisUrls {
                 tx_builder: url("AVANTIS_API_URL", "https://tx-builder.avantisfi.com")?,
                 batched_market: url("AVANTIS_BATCHED_MARKET_URL", "https://prod-api.avantisfi.com/batched-market")?,
@@ -249,7 +259,10 @@ mod tests {
 
     #[test]
     fn refuses_bad_values_by_name() {
-        assert_eq!(cfg(&[("COPY_EXECUTION_MODE", "YOLO")]).unwrap_err().to_string(), "COPY_EXECUTION_MODE: must be DRY or LIVE, not 'YOLO'");
+        assert_eq!(
+            cfg(&[("COPY_EXECUTION_MODE", "YOLO")]).unwrap_err().to_string(),
+            "COPY_EXECUTION_MODE: must be DRY or LIVE, not 'YOLO'"
+        );
         assert!(cfg(&[("ADMIN_USER_IDS", "1,abc")]).unwrap_err().to_string().starts_with("ADMIN_USER_IDS"));
         assert!(cfg(&[("VANTA_HTTP_ADDR", "nope")]).is_err());
         assert!(cfg(&[("TELEGRAM_API_URL", "ftp://x")]).is_err());

@@ -71,11 +71,8 @@ pub fn from_lambda(req: lambda_http::Request) -> HttpRequest {
         _ => None,
     };
     let (parts, body) = req.into_parts();
-    let headers = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_owned())))
-        .collect();
+    let headers =
+        parts.headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_owned()))).collect();
     let body = match body {
         lambda_http::Body::Empty => Bytes::new(),
         lambda_http::Body::Text(t) => Bytes::from(t),

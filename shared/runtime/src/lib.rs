@@ -13,11 +13,7 @@ pub fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let _ = if json {
-        builder.json().flatten_event(true).with_current_span(false).without_time().try_init()
-    } else {
-        builder.try_init()
-    };
+    let _ = if json { builder.json().flatten_event(true).with_current_span(false).without_time().try_init() } else { builder.try_init() };
 }
 
 /// The AWS SDK configuration. `AWS_ENDPOINT_URL` (a local emulator) is honoured by the SDK itself.

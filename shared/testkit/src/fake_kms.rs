@@ -327,7 +327,11 @@ fn str_field<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
 }
 
 fn required<'a>(input: &'a Value, name: &str) -> Result<&'a str, KmsError> {
-    str_field(input, name).ok_or_else(|| KmsError::validation(format!("1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null")))
+    str_field(input, name).ok_or_else(|| {
+        KmsError::validation(format!(
+            "1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
 }
 
 /// The key a request names, which must exist and be enabled.
@@ -402,9 +406,8 @@ fn sign(st: &State, input: &Value) -> Result<Value, KmsError> {
     if algorithm != ALGORITHM {
         return Err(KmsError::new(400, "InvalidKeyUsageException", format!("{algorithm} is not valid for this key; use {ALGORITHM}")));
     }
-    let message = B64
-        .decode(required(input, "Message")?)
-        .map_err(|_| KmsError::new(400, "SerializationException", "Message is not valid base64"))?;
+    let message =
+        B64.decode(required(input, "Message")?).map_err(|_| KmsError::new(400, "SerializationException", "Message is not valid base64"))?;
     let digest: [u8; 32] = match str_field(input, "MessageType").unwrap_or("RAW") {
         "DIGEST" => message
             .as_slice()
@@ -418,10 +421,8 @@ fn sign(st: &State, input: &Value) -> Result<Value, KmsError> {
         }
         other => return Err(KmsError::validation(format!("MessageType {other} is not RAW or DIGEST"))),
     };
-    let sig: Signature = key
-        .signing
-        .sign_prehash(&digest)
-        .map_err(|e| KmsError::new(500, "KMSInternalException", format!("signing failed: {e}")))?;
+    let sig: Signature =
+        key.signing.sign_prehash(&digest).map_err(|e| KmsError::new(500, "KMSInternalException", format!("signing failed: {e}")))?;
     let sig = if st.high_s { high_s(&sig)? } else { sig };
     Ok(json!({
         "KeyId": key_arn(&id),

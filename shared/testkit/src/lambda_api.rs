@@ -119,10 +119,8 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, ready: Arc<Not
         loop {
             let notified = ready.notified();
             if let Some((id, event)) = state.lock().ok().and_then(|mut s| s.queue.pop_front()) {
-                let deadline = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() + 30_000)
-                    .unwrap_or_default();
+                let deadline =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() + 30_000).unwrap_or_default();
                 return Ok(reply(
                     StatusCode::OK,
                     event,

@@ -27,7 +27,8 @@ pub struct Moto {
 impl Moto {
     /// The venv's Python that has moto installed.
     fn python() -> Result<PathBuf, String> {
-        let moto_server = std::env::var("VANTA_MOTO_SERVER").map(PathBuf::from).unwrap_or_else(|_| repo_root().join(".venv/bin/moto_server"));
+        let moto_server =
+            std::env::var("VANTA_MOTO_SERVER").map(PathBuf::from).unwrap_or_else(|_| repo_root().join(".venv/bin/moto_server"));
         let python = moto_server.with_file_name("python");
         if moto_server.exists() && python.exists() {
             return Ok(python);

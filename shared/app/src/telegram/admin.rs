@@ -144,7 +144,13 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> DomainResult<()> {
     let live = deps.store.live_positions().await.map_or_else(|_| "unknown".to_owned(), |p| p.len().to_string());
     let depths = match &deps.queue_stats {
         Some(q) => match q.depths().await {
-            Ok(d) => format!("Queue: {} waiting, {} in flight · DLQ: {}{}", d.queued, d.in_flight, d.dead_letters, if d.dead_letters > 0 { " ⚠️" } else { "" }),
+            Ok(d) => format!(
+                "Queue: {} waiting, {} in flight · DLQ: {}{}",
+                d.queued,
+                d.in_flight,
+                d.dead_letters,
+                if d.dead_letters > 0 { " ⚠️" } else { "" }
+            ),
             Err(e) => format!("Queue depth: unavailable ({})", super::render::esc(&e.to_string())),
         },
         None => "Queue depth: not readable by this function".to_owned(),

@@ -167,14 +167,17 @@ fn delegate_line(ctx: &Ctx<'_>) -> String {
 /// Asks Avantis whether the delegate may trade for `trader`, in words.
 async fn delegation_line(ctx: &Ctx<'_>, trader: TraderAddress) -> String {
     let (Some(delegate), Some(venue)) = (ctx.deps.delegate, ctx.deps.live.as_ref()) else {
-        return "Delegation check: not possible here (no Avantis connection configured); LIVE trades need the delegate registered.".to_owned();
+        return "Delegation check: not possible here (no Avantis connection configured); LIVE trades need the delegate registered."
+            .to_owned();
     };
     match venue.delegation(trader, delegate).await {
         Ok(Some(d)) if d.can_trade => match d.expires_at {
             Some(t) => format!("Delegation: ✅ active (until {} UTC).", super::render::utc(t)),
             None => "Delegation: ✅ active.".to_owned(),
         },
-        Ok(Some(d)) if d.enabled => "Delegation: ⚠️ registered, but it may not sign trades; re-register it with trading allowed.".to_owned(),
+        Ok(Some(d)) if d.enabled => {
+            "Delegation: ⚠️ registered, but it may not sign trades; re-register it with trading allowed.".to_owned()
+        }
         Ok(Some(_)) => "Delegation: ❌ not registered (or expired) yet — LIVE trades will fail until you register it.".to_owned(),
         Ok(None) => "Delegation check: the venue cannot tell.".to_owned(),
         Err(e) => format!("Delegation check failed for now ({}); try /wallet later.", esc(&e.to_string())),

@@ -61,7 +61,9 @@ where
 pub(crate) enum TxError {
     /// Cancelled because at least one item's condition failed; `failed[i]` says whether item `i`'s
     /// did (empty when the service did not say which).
-    Condition { failed: Vec<bool> },
+    Condition {
+        failed: Vec<bool>,
+    },
     Other(DomainError),
 }
 

@@ -19,11 +19,7 @@ fn audit_of(id: &IntentId, t: &Transition) -> AuditEntry {
 /// The intent is still in `state` with its latest audit entry numbered `seq`: nobody moved it
 /// since it was read (`seq` rules out A→B→A in between).
 fn unchanged(state: IntentState, seq: u64) -> Expr {
-    let text = if seq == 0 {
-        "#state = :state AND (attribute_not_exists(#seq) OR #seq = :seq)"
-    } else {
-        "#state = :state AND #seq = :seq"
-    };
+    let text = if seq == 0 { "#state = :state AND (attribute_not_exists(#seq) OR #seq = :seq)" } else { "#state = :state AND #seq = :seq" };
     Expr::new(text).name("#state", k::STATE).name("#seq", k::AUDIT_SEQ).value(":state", s(state.as_str())).value(":seq", n(seq))
 }
 

@@ -22,8 +22,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
-    ScalarAttributeType, SseSpecification, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    Put, ScalarAttributeType, SseSpecification, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use vanta_domain::{DomainError, DomainResult};
 
@@ -169,12 +169,7 @@ impl DynamoStore {
     /// All or nothing. The SDK sends a client request token, so its own retries of the same call
     /// are idempotent for ten minutes.
     async fn transact(&self, op: &str, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(|e| errors::transact(op, e))?;
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(|e| errors::transact(op, e))?;
         Ok(())
     }
 
@@ -322,7 +317,8 @@ impl Expr {
 
 /// Whether `text` contains the placeholder `p` as a whole token (`:seq` is not in `:seq2`).
 fn uses(text: &str, p: &str) -> bool {
-    text.match_indices(p).any(|(i, _)| text.get(i + p.len()..).is_none_or(|rest| !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')))
+    text.match_indices(p)
+        .any(|(i, _)| text.get(i + p.len()..).is_none_or(|rest| !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')))
 }
 
 /// `attribute_not_exists(pk)`: the item must be new.
@@ -360,7 +356,10 @@ pub async fn create_table(client: &Client, name: &str) -> DomainResult<()> {
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .set_attribute_definitions(Some(
-            [keys::PK, keys::SK, keys::GSI1PK, keys::GSI1SK, keys::GSI2PK, keys::GSI2SK].into_iter().map(attr).collect::<DomainResult<Vec<_>>>()?,
+            [keys::PK, keys::SK, keys::GSI1PK, keys::GSI1SK, keys::GSI2PK, keys::GSI2SK]
+                .into_iter()
+                .map(attr)
+                .collect::<DomainResult<Vec<_>>>()?,
         ))
         .key_schema(key(keys::PK, KeyType::Hash)?)
         .key_schema(key(keys::SK, KeyType::Range)?)
@@ -370,12 +369,9 @@ pub async fn create_table(client: &Client, name: &str) -> DomainResult<()> {
         .send()
         .await
         .map_err(|e| errors::sdk("CreateTable", e))?;
-    client
-        .wait_until_table_exists()
-        .table_name(name)
-        .wait(Duration::from_secs(120))
-        .await
-        .map_err(|e| DomainError::Unavailable(format!("table {name} did not become active: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e))))?;
+    client.wait_until_table_exists().table_name(name).wait(Duration::from_secs(120)).await.map_err(|e| {
+        DomainError::Unavailable(format!("table {name} did not become active: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)))
+    })?;
     client
         .update_time_to_live()
         .table_name(name)

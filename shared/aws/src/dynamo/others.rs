@@ -75,7 +75,10 @@ impl FollowStore for DynamoStore {
 impl MarkerStore for DynamoStore {
     async fn mark_once(&self, key: &str, now: Timestamp, expires_at: Timestamp) -> DomainResult<bool> {
         // TTL deletion is lazy (up to days on DynamoDB, never on moto): expiry is decided here.
-        let cond = Expr::new("attribute_not_exists(#pk) OR #exp <= :now").name("#pk", k::PK).name("#exp", k::EXPIRES_AT).value(":now", n(now.millis()));
+        let cond = Expr::new("attribute_not_exists(#pk) OR #exp <= :now")
+            .name("#pk", k::PK)
+            .name("#exp", k::EXPIRES_AT)
+            .value(":now", n(now.millis()));
         match self.put(codec::marker_item(key, expires_at), Some(cond)).await {
             Ok(()) => Ok(true),
             Err(DomainError::Conflict(_)) => Ok(false),
@@ -111,7 +114,10 @@ impl MarkerStore for DynamoStore {
                 }
             }
             // Absent or expired: open a new window with this hit in it.
-            let stale = Expr::new("attribute_not_exists(#pk) OR #exp <= :now").name("#pk", k::PK).name("#exp", k::EXPIRES_AT).value(":now", n(now.millis()));
+            let stale = Expr::new("attribute_not_exists(#pk) OR #exp <= :now")
+                .name("#pk", k::PK)
+                .name("#exp", k::EXPIRES_AT)
+                .value(":now", n(now.millis()));
             match self.put(codec::window_item(key, expires_at), Some(stale)).await {
                 Ok(()) => return Ok(true),
                 Err(DomainError::Conflict(_)) => continue, // another writer opened it first

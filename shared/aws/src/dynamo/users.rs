@@ -89,7 +89,12 @@ impl UserStore for DynamoStore {
             let mut ops = vec![
                 self.tx_put(
                     codec::claim_item(&address, user),
-                    Some(Expr::new("attribute_not_exists(#pk) OR #owner = :me").name("#pk", k::PK).name("#owner", k::OWNER).value(":me", me.clone())),
+                    Some(
+                        Expr::new("attribute_not_exists(#pk) OR #owner = :me")
+                            .name("#pk", k::PK)
+                            .name("#owner", k::OWNER)
+                            .value(":me", me.clone()),
+                    ),
                 )?,
                 self.tx_update(
                     codec::key(k::user(user), k::PROFILE),
@@ -146,7 +151,11 @@ impl ControlStore for DynamoStore {
                 } else {
                     "#version = :prev OR #version = :prev_s"
                 };
-                let cond = Expr::new(text).name("#pk", k::PK).name("#version", k::VERSION).value(":prev", n(prev)).value(":prev_s", s(prev.to_string()));
+                let cond = Expr::new(text)
+                    .name("#pk", k::PK)
+                    .name("#version", k::VERSION)
+                    .value(":prev", n(prev))
+                    .value(":prev_s", s(prev.to_string()));
                 self.put(codec::control_item(next), Some(cond)).await
             }
         };

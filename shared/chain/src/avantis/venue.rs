@@ -27,7 +27,7 @@ use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{IntentId, TraderAddress};
 use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, Side};
 use vanta_domain::money::{Leverage, Price, Usdc};
-use vanta_domain::ports::{Lookup, Signer, Venue, VenueFill, VenueOrder, VenuePosition, Delegation};
+use vanta_domain::ports::{Delegation, Lookup, Signer, Venue, VenueFill, VenueOrder, VenuePosition};
 use vanta_domain::time::{Clock, SystemClock, Timestamp};
 
 use super::catalog::is_upside;

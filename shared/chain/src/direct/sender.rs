@@ -219,9 +219,7 @@ impl DirectSender {
         match rec.state {
             s if s.is_terminal() => Ok(outcome(&rec)),
             s if s.is_in_flight() => self.track(id).await,
-            s => Err(DomainError::Ambiguous(format!(
-                "transaction {id} is {s}: another process is submitting it, or died while doing so"
-            ))),
+            s => Err(DomainError::Ambiguous(format!("transaction {id} is {s}: another process is submitting it, or died while doing so"))),
         }
     }
 
@@ -416,9 +414,7 @@ impl DirectSender {
     /// last blocks (clamped), never above the cap.
     pub async fn quote_fees(&self) -> DomainResult<FeeQuote> {
         let history = self.rpc("eth_feeHistory", self.provider.get_fee_history(5, BlockNumberOrTag::Latest, &[50.0])).await?;
-        let base_fee = history
-            .next_block_base_fee()
-            .ok_or_else(|| DomainError::Unavailable("the node returned no base fee".into()))?;
+        let base_fee = history.next_block_base_fee().ok_or_else(|| DomainError::Unavailable("the node returned no base fee".into()))?;
         let mut tips: Vec<u128> = history.reward.unwrap_or_default().iter().filter_map(|row| row.first().copied()).collect();
         tips.sort_unstable();
         let tip = tips.get(tips.len() / 2).copied().unwrap_or_default();
@@ -439,19 +435,18 @@ impl DirectSender {
     }
 
     async fn estimate(&self, call: &DirectCall) -> Result<u64, Prepared> {
-        let req = TransactionRequest::default()
-            .with_from(self.from)
-            .with_to(call.to)
-            .with_input(call.data.clone())
-            .with_value(call.value);
+        let req = TransactionRequest::default().with_from(self.from).with_to(call.to).with_input(call.data.clone()).with_value(call.value);
         match tokio::time::timeout(self.config.rpc_timeout, self.provider.estimate_gas(req).pending()).await {
             Err(_) => Err(Prepared::Error(DomainError::Unavailable("eth_estimateGas timed out".into()))),
             Ok(Ok(g)) => {
-                let with_margin = u128::from(g) * u128::from(10_000 + self.config.gas_margin_bps) / 10_000 + u128::from(self.config.gas_extra);
+                let with_margin =
+                    u128::from(g) * u128::from(10_000 + self.config.gas_margin_bps) / 10_000 + u128::from(self.config.gas_extra);
                 Ok(u64::try_from(with_margin).unwrap_or(u64::MAX))
             }
             Ok(Err(e)) => match e.as_error_resp() {
-                Some(p) if p.code == 3 || p.message.to_ascii_lowercase().contains("revert") => Err(Prepared::Reverted(p.message.to_string())),
+                Some(p) if p.code == 3 || p.message.to_ascii_lowercase().contains("revert") => {
+                    Err(Prepared::Reverted(p.message.to_string()))
+                }
                 _ => Err(Prepared::Error(rpc_error("eth_estimateGas", &e))),
             },
         }
@@ -503,7 +498,11 @@ impl DirectSender {
         }
     }
 
-    async fn rpc<T>(&self, method: &str, fut: impl std::future::IntoFuture<Output = Result<T, RpcError<TransportErrorKind>>>) -> DomainResult<T> {
+    async fn rpc<T>(
+        &self,
+        method: &str,
+        fut: impl std::future::IntoFuture<Output = Result<T, RpcError<TransportErrorKind>>>,
+    ) -> DomainResult<T> {
         match tokio::time::timeout(self.config.rpc_timeout, fut.into_future()).await {
             Err(_) => Err(DomainError::Unavailable(format!("{method} timed out"))),
             Ok(r) => r.map_err(|e| rpc_error(method, &e)),
@@ -560,7 +559,11 @@ fn classify_send_error(e: &RpcError<TransportErrorKind>) -> Broadcast {
     };
     let msg = p.message.to_ascii_lowercase();
     let text = p.message.to_string();
-    if msg.contains("already known") || msg.contains("known transaction") || msg.contains("already imported") || msg.contains("already exists") {
+    if msg.contains("already known")
+        || msg.contains("known transaction")
+        || msg.contains("already imported")
+        || msg.contains("already exists")
+    {
         Broadcast::AlreadyKnown
     } else if msg.contains("nonce too low") || msg.contains("nonce has already been used") || msg.contains("invalid nonce") {
         Broadcast::NonceTooLow(text)
@@ -594,9 +597,8 @@ pub fn bump_fees(config: &DirectConfig, last: &TxAttempt, market: &FeeQuote) -> 
     let min_tip = bumped(last.max_priority_fee_per_gas, config.min_bump_bps).max(last.max_priority_fee_per_gas.saturating_add(1));
     let bump = config.bump_bps.max(config.min_bump_bps);
     let tip = bumped(last.max_priority_fee_per_gas, bump).max(min_tip).max(market.max_priority_fee_per_gas);
-    let want = bumped(last.max_fee_per_gas, bump)
-        .max(min_fee)
-        .max(market.base_fee.saturating_mul(config.base_fee_multiplier).saturating_add(tip));
+    let want =
+        bumped(last.max_fee_per_gas, bump).max(min_fee).max(market.base_fee.saturating_mul(config.base_fee_multiplier).saturating_add(tip));
     let fee = want.min(config.max_fee_cap);
     if fee < min_fee || fee < min_tip {
         return Err(format!(
@@ -613,7 +615,15 @@ mod tests {
     use super::*;
 
     fn attempt(fee: u128, tip: u128) -> TxAttempt {
-        TxAttempt { n: 1, hash: B256::ZERO, nonce: 0, gas_limit: 21_000, max_fee_per_gas: fee, max_priority_fee_per_gas: tip, at: Default::default() }
+        TxAttempt {
+            n: 1,
+            hash: B256::ZERO,
+            nonce: 0,
+            gas_limit: 21_000,
+            max_fee_per_gas: fee,
+            max_priority_fee_per_gas: tip,
+            at: Default::default(),
+        }
     }
 
     #[test]

@@ -8,11 +8,9 @@ use alloy::primitives::{Address, B256, I256, U256};
 use serde_json::{Map, Value};
 
 use super::types::{
-    CancelOffchainOrder, CloseTradeCoinExposureReq, CloseTradeReq, DelegateReq,
-    IncreasePositionSizeReq, IncreasePositionSizeWithCoinExposureReq, OpenTradeCoinExposureReq,
-    OpenTradeReq, RegisterCodeReq, RfqCloseOrder, RfqOpenOrder, SetTraderReferralCodeByUserReq,
-    TpSlReq, Trade, TwapCancelReq, TwapCloseOrder, TwapOpenOrder, UpdatePositionSize,
-    UpdateTpSlReq,
+    CancelOffchainOrder, CloseTradeCoinExposureReq, CloseTradeReq, DelegateReq, IncreasePositionSizeReq,
+    IncreasePositionSizeWithCoinExposureReq, OpenTradeCoinExposureReq, OpenTradeReq, RegisterCodeReq, RfqCloseOrder, RfqOpenOrder,
+    SetTraderReferralCodeByUserReq, TpSlReq, Trade, TwapCancelReq, TwapCloseOrder, TwapOpenOrder, UpdatePositionSize, UpdateTpSlReq,
 };
 use super::{Eip712Error, Intent, IntentKind};
 
@@ -27,38 +25,21 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     fn new(kind: IntentKind, prefix: String, value: &'a Value) -> Result<Self, Eip712Error> {
         match value.as_object() {
-            Some(obj) => Ok(Self {
-                kind,
-                prefix,
-                obj,
-                seen: Vec::new(),
-            }),
+            Some(obj) => Ok(Self { kind, prefix, obj, seen: Vec::new() }),
             None => Err(Eip712Error::Message {
                 kind,
-                field: if prefix.is_empty() {
-                    "<message>".to_owned()
-                } else {
-                    prefix
-                },
+                field: if prefix.is_empty() { "<message>".to_owned() } else { prefix },
                 reason: "expected a JSON object".to_owned(),
             }),
         }
     }
 
     fn path(&self, name: &str) -> String {
-        if self.prefix.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{}.{name}", self.prefix)
-        }
+        if self.prefix.is_empty() { name.to_owned() } else { format!("{}.{name}", self.prefix) }
     }
 
     fn err(&self, name: &str, reason: impl Into<String>) -> Eip712Error {
-        Eip712Error::Message {
-            kind: self.kind,
-            field: self.path(name),
-            reason: reason.into(),
-        }
+        Eip712Error::Message { kind: self.kind, field: self.path(name), reason: reason.into() }
     }
 
     fn get(&mut self, name: &'static str) -> Result<&'a Value, Eip712Error> {
@@ -68,8 +49,7 @@ impl<'a> Fields<'a> {
 
     fn str(&mut self, name: &'static str) -> Result<&'a str, Eip712Error> {
         let v = self.get(name)?;
-        v.as_str()
-            .ok_or_else(|| self.err(name, "expected a string"))
+        v.as_str().ok_or_else(|| self.err(name, "expected a string"))
     }
 
     fn uint(&mut self, name: &'static str) -> Result<U256, Eip712Error> {
@@ -89,22 +69,17 @@ impl<'a> Fields<'a> {
 
     fn bool(&mut self, name: &'static str) -> Result<bool, Eip712Error> {
         let v = self.get(name)?;
-        v.as_bool()
-            .ok_or_else(|| self.err(name, "expected a JSON bool"))
+        v.as_bool().ok_or_else(|| self.err(name, "expected a JSON bool"))
     }
 
     fn address(&mut self, name: &'static str) -> Result<Address, Eip712Error> {
         let s = self.str(name)?;
-        parse_hex_exact::<20>(s)
-            .map(Address::from)
-            .ok_or_else(|| self.err(name, format!("not an address: {s:?}")))
+        parse_hex_exact::<20>(s).map(Address::from).ok_or_else(|| self.err(name, format!("not an address: {s:?}")))
     }
 
     fn bytes32(&mut self, name: &'static str) -> Result<B256, Eip712Error> {
         let s = self.str(name)?;
-        parse_hex_exact::<32>(s)
-            .map(B256::from)
-            .ok_or_else(|| self.err(name, format!("not a bytes32: {s:?}")))
+        parse_hex_exact::<32>(s).map(B256::from).ok_or_else(|| self.err(name, format!("not a bytes32: {s:?}")))
     }
 
     fn string(&mut self, name: &'static str) -> Result<String, Eip712Error> {
@@ -216,18 +191,16 @@ pub(super) fn decode(kind: IntentKind, message: &Value) -> Result<Intent, Eip712
             _deadline: f.uint("_deadline")?,
             _nonce: f.uint("_nonce")?,
         }),
-        IntentKind::OpenTradeCoinExposureReq => {
-            Intent::OpenTradeCoinExposureReq(OpenTradeCoinExposureReq {
-                _t: trade(f.nested("_t")?)?,
-                _type: f.u8("_type")?,
-                _coinExposure: f.uint("_coinExposure")?,
-                _minLeverage: f.uint("_minLeverage")?,
-                _maxLeverage: f.uint("_maxLeverage")?,
-                _slippageP: f.uint("_slippageP")?,
-                _deadline: f.uint("_deadline")?,
-                _nonce: f.uint("_nonce")?,
-            })
-        }
+        IntentKind::OpenTradeCoinExposureReq => Intent::OpenTradeCoinExposureReq(OpenTradeCoinExposureReq {
+            _t: trade(f.nested("_t")?)?,
+            _type: f.u8("_type")?,
+            _coinExposure: f.uint("_coinExposure")?,
+            _minLeverage: f.uint("_minLeverage")?,
+            _maxLeverage: f.uint("_maxLeverage")?,
+            _slippageP: f.uint("_slippageP")?,
+            _deadline: f.uint("_deadline")?,
+            _nonce: f.uint("_nonce")?,
+        }),
         IntentKind::CloseTradeReq => Intent::CloseTradeReq(CloseTradeReq {
             _trader: f.address("_trader")?,
             _pairIndex: f.uint("_pairIndex")?,
@@ -238,38 +211,32 @@ pub(super) fn decode(kind: IntentKind, message: &Value) -> Result<Intent, Eip712
             _deadline: f.uint("_deadline")?,
             _nonce: f.uint("_nonce")?,
         }),
-        IntentKind::CloseTradeCoinExposureReq => {
-            Intent::CloseTradeCoinExposureReq(CloseTradeCoinExposureReq {
-                _trader: f.address("_trader")?,
-                _pairIndex: f.uint("_pairIndex")?,
-                _index: f.uint("_index")?,
-                _openTimestamp: f.uint("_openTimestamp")?,
-                _coinExposure: f.uint("_coinExposure")?,
-                _wantedPrice: f.uint("_wantedPrice")?,
-                _deadline: f.uint("_deadline")?,
-                _nonce: f.uint("_nonce")?,
-            })
-        }
-        IntentKind::IncreasePositionSizeReq => {
-            Intent::IncreasePositionSizeReq(IncreasePositionSizeReq {
+        IntentKind::CloseTradeCoinExposureReq => Intent::CloseTradeCoinExposureReq(CloseTradeCoinExposureReq {
+            _trader: f.address("_trader")?,
+            _pairIndex: f.uint("_pairIndex")?,
+            _index: f.uint("_index")?,
+            _openTimestamp: f.uint("_openTimestamp")?,
+            _coinExposure: f.uint("_coinExposure")?,
+            _wantedPrice: f.uint("_wantedPrice")?,
+            _deadline: f.uint("_deadline")?,
+            _nonce: f.uint("_nonce")?,
+        }),
+        IntentKind::IncreasePositionSizeReq => Intent::IncreasePositionSizeReq(IncreasePositionSizeReq {
+            _updateInfo: update_position_size(f.nested("_updateInfo")?)?,
+            _slippageP: f.uint("_slippageP")?,
+            _deadline: f.uint("_deadline")?,
+            _nonce: f.uint("_nonce")?,
+        }),
+        IntentKind::IncreasePositionSizeWithCoinExposureReq => {
+            Intent::IncreasePositionSizeWithCoinExposureReq(IncreasePositionSizeWithCoinExposureReq {
                 _updateInfo: update_position_size(f.nested("_updateInfo")?)?,
+                _coinExposure: f.uint("_coinExposure")?,
+                _minLeverage: f.uint("_minLeverage")?,
+                _maxLeverage: f.uint("_maxLeverage")?,
                 _slippageP: f.uint("_slippageP")?,
                 _deadline: f.uint("_deadline")?,
                 _nonce: f.uint("_nonce")?,
             })
-        }
-        IntentKind::IncreasePositionSizeWithCoinExposureReq => {
-            Intent::IncreasePositionSizeWithCoinExposureReq(
-                IncreasePositionSizeWithCoinExposureReq {
-                    _updateInfo: update_position_size(f.nested("_updateInfo")?)?,
-                    _coinExposure: f.uint("_coinExposure")?,
-                    _minLeverage: f.uint("_minLeverage")?,
-                    _maxLeverage: f.uint("_maxLeverage")?,
-                    _slippageP: f.uint("_slippageP")?,
-                    _deadline: f.uint("_deadline")?,
-                    _nonce: f.uint("_nonce")?,
-                },
-            )
         }
         IntentKind::UpdateTpSlReq => Intent::UpdateTpSlReq(UpdateTpSlReq {
             trader: f.address("trader")?,
@@ -324,9 +291,7 @@ pub(super) fn decode(kind: IntentKind, message: &Value) -> Result<Intent, Eip712
             nonce: f.uint("nonce")?,
             deadline: f.uint("deadline")?,
         }),
-        IntentKind::CancelOffchainOrder => Intent::CancelOffchainOrder(CancelOffchainOrder {
-            entityId: f.string("entityId")?,
-        }),
+        IntentKind::CancelOffchainOrder => Intent::CancelOffchainOrder(CancelOffchainOrder { entityId: f.string("entityId")? }),
         IntentKind::RfqOpenOrder => Intent::RfqOpenOrder(RfqOpenOrder {
             trader: f.address("trader")?,
             pairIndex: f.uint("pairIndex")?,
@@ -365,14 +330,12 @@ pub(super) fn decode(kind: IntentKind, message: &Value) -> Result<Intent, Eip712
             _deadline: f.uint("_deadline")?,
             _nonce: f.uint("_nonce")?,
         }),
-        IntentKind::SetTraderReferralCodeByUserReq => {
-            Intent::SetTraderReferralCodeByUserReq(SetTraderReferralCodeByUserReq {
-                _code: f.bytes32("_code")?,
-                _referee: f.address("_referee")?,
-                _deadline: f.uint("_deadline")?,
-                _nonce: f.uint("_nonce")?,
-            })
-        }
+        IntentKind::SetTraderReferralCodeByUserReq => Intent::SetTraderReferralCodeByUserReq(SetTraderReferralCodeByUserReq {
+            _code: f.bytes32("_code")?,
+            _referee: f.address("_referee")?,
+            _deadline: f.uint("_deadline")?,
+            _nonce: f.uint("_nonce")?,
+        }),
     };
     f.finish()?;
     Ok(intent)
