@@ -23,9 +23,10 @@ help: ## List the targets
 run: ## Run the whole system locally (in-memory store, DRY mode, no AWS account)
 	cargo run -p vanta-local
 
-test: tools node-tools ## Run every test: unit, property, moto/anvil-backed integration, template validation, run smoke
+test: tools node-tools ## Run every test: unit, property, moto/anvil-backed integration, lint, template validation, run smoke
 	@mkdir -p target
 	@set -o pipefail; $(MAKE) --no-print-directory test-rust 2>&1 | tee target/test-rust.log
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory template-check
 	@$(MAKE) --no-print-directory smoke-run
 	@awk '/^test result:/ {p+=$$4; f+=$$6; i+=$$8} END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, i}' target/test-rust.log
