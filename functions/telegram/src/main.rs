@@ -8,6 +8,7 @@ use vanta_runtime::http::{from_lambda, to_lambda};
 async fn main() -> Result<(), Error> {
     let config = vanta_lambda::config()?;
     let deps = vanta_lambda::deps(config, Signing::AddressOnly).await?;
+    vanta_lambda::register_bot_commands(&deps.config);
     run(service_fn(|req: Request| {
         let deps = deps.clone();
         async move { Ok::<_, Error>(to_lambda(vanta_app::telegram::handle(&deps, from_lambda(req)).await)) }

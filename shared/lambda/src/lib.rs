@@ -277,3 +277,18 @@ impl Chat for NoChat {
         Err(DomainError::Unavailable("telegram is not configured".into()))
     }
 }
+
+/// Registers the bot's command menu (`setMyCommands`) once per cold start, in the background; a
+/// failure is logged and changes nothing else.
+pub fn register_bot_commands(config: &Config) {
+    let Some(token) = config.telegram_bot_token.as_ref() else { return };
+    let chat = match vanta_telegram::TelegramChat::new(token.expose_secret(), &config.telegram_api_url) {
+        Ok(c) => c,
+        Err(e) => return tracing::warn!(error = %e, "command menu not registered"),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = chat.set_my_commands(vanta_app::telegram::COMMANDS).await {
+            tracing::warn!(error = %e, "setMyCommands failed; the command menu is not registered");
+        }
+    });
+}
