@@ -960,6 +960,9 @@ async fn follow(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
         if f.adopt_existing { format!("; {adopted} open position(s) adopted") } else { String::new() }
     ))
     .await;
+    if matches!(f.leader, LeaderRef::Address(_)) {
+        ctx.reply("ℹ️ The follow is saved, but trades of an outside Avantis address are copied only once Vanta's indexer watches addresses, which this version does not do yet. Vanta users can be copied today.").await;
+    }
     Ok(())
 }
 
