@@ -41,7 +41,7 @@ use vanta_domain::market::{PairCatalog, PairSymbol};
 pub use catalog::{AvantisMeta, catalog_from_trading_snapshot, trading_snapshot};
 pub use intents::{CloseRequest, IntentPayload, OpenRequest, PartialTpSlRequest, SignedIntent, signature_hex, verify_payload};
 pub use market::{MarketEvent, MarketOutcome, MarketSubmission, SubmitError, TrackingStatus};
-pub use reads::{CorePosition, DelegationStatus, NonceStatus, OnchainTrade, PriceTrigger, UsdcAccount, UserData};
+pub use reads::{CorePosition, DelegationStatus, NonceStatus, OnchainTrade, PriceTrigger, TraderPosition, UsdcAccount, UserData};
 pub use venue::{AvantisVenue, PositionsSource};
 
 use crate::eip712::AvantisDomain;

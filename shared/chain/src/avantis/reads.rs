@@ -378,3 +378,85 @@ fn tpsl_body(signed: &SignedIntent) -> DomainResult<Value> {
         "signedMessage": signed.signature_hex(),
     }))
 }
+
+/// A trader's position in either positions source's terms (core `/user-data` or tx-builder
+/// `/v2/positions`, as configured).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraderPosition {
+    pub trader_text: String,
+    pub pair: vanta_domain::market::PairIndex,
+    pub index: u32,
+    pub buy: bool,
+    pub is_pnl: bool,
+    pub collateral: vanta_domain::money::Usdc,
+    pub leverage_raw: u64,
+    pub open_price: vanta_domain::money::Price,
+    pub tp: vanta_domain::money::Price,
+    pub sl: vanta_domain::money::Price,
+    /// Unix seconds, when the source gives it.
+    pub opened_at: Option<u64>,
+}
+
+impl TraderPosition {
+    /// The domain's view of the position.
+    pub fn to_venue(&self, trader: TraderAddress) -> DomainResult<vanta_domain::ports::VenuePosition> {
+        use vanta_domain::market::Side;
+        Ok(vanta_domain::ports::VenuePosition {
+            trader,
+            pair: self.pair,
+            trade_index: self.index,
+            side: if self.buy { Side::Long } else { Side::Short },
+            collateral: self.collateral,
+            leverage: vanta_domain::money::Leverage::from_raw(self.leverage_raw)
+                .map_err(|e| DomainError::Internal(format!("Avantis position leverage: {e}")))?,
+            open_price: self.open_price,
+            tp: (!self.tp.is_zero()).then_some(self.tp),
+            sl: (!self.sl.is_zero()).then_some(self.sl),
+        })
+    }
+}
+
+impl AvantisClient {
+    /// The trader's open positions from the configured source.
+    pub async fn trader_positions(&self, trader: TraderAddress) -> DomainResult<Vec<TraderPosition>> {
+        Ok(match self.cfg.positions_source {
+            super::PositionsSource::Core => self
+                .user_data(trader)
+                .await?
+                .positions
+                .into_iter()
+                .map(|p| TraderPosition {
+                    trader_text: p.trader,
+                    pair: p.pair,
+                    index: p.index,
+                    buy: p.buy,
+                    is_pnl: p.is_pnl,
+                    collateral: p.collateral,
+                    leverage_raw: p.leverage_raw,
+                    open_price: p.open_price,
+                    tp: p.tp,
+                    sl: p.sl,
+                    opened_at: p.opened_at,
+                })
+                .collect(),
+            super::PositionsSource::TxBuilder => self
+                .onchain_positions(trader)
+                .await?
+                .into_iter()
+                .map(|t| TraderPosition {
+                    trader_text: t.trader,
+                    pair: t.pair,
+                    index: t.index,
+                    buy: t.buy,
+                    is_pnl: false,
+                    collateral: t.collateral,
+                    leverage_raw: t.leverage_raw,
+                    open_price: t.open_price,
+                    tp: t.tp,
+                    sl: t.sl,
+                    opened_at: Some(t.timestamp),
+                })
+                .collect(),
+        })
+    }
+}

@@ -48,20 +48,7 @@ pub enum PositionsSource {
 }
 
 /// A position in either source's terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Pos {
-    trader_text: String,
-    pair: PairIndex,
-    index: u32,
-    buy: bool,
-    is_pnl: bool,
-    collateral: Usdc,
-    leverage_raw: u64,
-    open_price: Price,
-    tp: Price,
-    sl: Price,
-    opened_at: Option<u64>,
-}
+type Pos = super::reads::TraderPosition;
 
 /// What the positions say about an order.
 enum PosCheck {
@@ -137,47 +124,7 @@ impl AvantisVenue {
     }
 
     async fn snapshot(&self, trader: TraderAddress) -> DomainResult<Vec<Pos>> {
-        Ok(match self.client.cfg.positions_source {
-            PositionsSource::Core => self
-                .client
-                .user_data(trader)
-                .await?
-                .positions
-                .into_iter()
-                .map(|p| Pos {
-                    trader_text: p.trader,
-                    pair: p.pair,
-                    index: p.index,
-                    buy: p.buy,
-                    is_pnl: p.is_pnl,
-                    collateral: p.collateral,
-                    leverage_raw: p.leverage_raw,
-                    open_price: p.open_price,
-                    tp: p.tp,
-                    sl: p.sl,
-                    opened_at: p.opened_at,
-                })
-                .collect(),
-            PositionsSource::TxBuilder => self
-                .client
-                .onchain_positions(trader)
-                .await?
-                .into_iter()
-                .map(|t| Pos {
-                    trader_text: t.trader,
-                    pair: t.pair,
-                    index: t.index,
-                    buy: t.buy,
-                    is_pnl: false,
-                    collateral: t.collateral,
-                    leverage_raw: t.leverage_raw,
-                    open_price: t.open_price,
-                    tp: t.tp,
-                    sl: t.sl,
-                    opened_at: Some(t.timestamp),
-                })
-                .collect(),
-        })
+        self.client.trader_positions(trader).await
     }
 
     /// A delegate must be enabled, unexpired and allowed to sign intents for `trader`.
@@ -730,23 +677,6 @@ impl AvantisVenue {
 
     /// The trader's positions in domain terms.
     pub async fn positions_now(&self, trader: TraderAddress) -> DomainResult<Vec<VenuePosition>> {
-        self.snapshot(trader)
-            .await?
-            .into_iter()
-            .map(|p| {
-                Ok(VenuePosition {
-                    trader,
-                    pair: p.pair,
-                    trade_index: p.index,
-                    side: if p.buy { Side::Long } else { Side::Short },
-                    collateral: p.collateral,
-                    leverage: Leverage::from_raw(p.leverage_raw)
-                        .map_err(|e| DomainError::Internal(format!("Avantis position leverage: {e}")))?,
-                    open_price: p.open_price,
-                    tp: (!p.tp.is_zero()).then_some(p.tp),
-                    sl: (!p.sl.is_zero()).then_some(p.sl),
-                })
-            })
-            .collect()
+        self.snapshot(trader).await?.iter().map(|p| p.to_venue(trader)).collect()
     }
 }

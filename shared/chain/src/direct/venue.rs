@@ -45,8 +45,8 @@ use tokio::time::Instant;
 use vanta_domain::error::{DomainError, DomainResult};
 use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{IntentId, TraderAddress};
-use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, Side};
-use vanta_domain::money::{Leverage, Price, Usdc};
+use vanta_domain::market::{PairCatalog, PairIndex, PairInfo};
+use vanta_domain::money::{Leverage, Usdc};
 use vanta_domain::ports::{Lookup, Venue, VenueFill, VenueOrder, VenuePosition};
 use vanta_domain::time::Clock;
 
@@ -54,7 +54,7 @@ use super::lease::NonceLease;
 use super::sender::{DirectCall, DirectConfig, DirectOutcome, DirectSender};
 use super::store::{TxAttempt, TxChange, TxNote, TxReceiptInfo, TxRecord, TxState, TxStore};
 use crate::avantis::calldata::{CallData, CallOptions};
-use crate::avantis::{AvantisClient, CloseRequest, OpenRequest, PositionsSource};
+use crate::avantis::{AvantisClient, CloseRequest, OpenRequest};
 
 /// The prefix of the note that carries the order on its transaction record.
 const ORDER_NOTE: &str = "vanta:direct-order:v1 ";
@@ -164,19 +164,8 @@ impl TxStore for NotingStore {
     }
 }
 
-/// A position in either positions source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Seen {
-    pair: PairIndex,
-    index: u32,
-    buy: bool,
-    collateral: Usdc,
-    leverage_raw: u64,
-    open_price: Price,
-    tp: Price,
-    sl: Price,
-    opened_at: Option<u64>,
-}
+/// A position as the venue's positions source reports it.
+type Seen = crate::avantis::TraderPosition;
 
 /// What the positions say about a mined order.
 enum Found {
@@ -277,43 +266,7 @@ impl DirectVenue {
     }
 
     async fn snapshot(&self, trader: TraderAddress) -> DomainResult<Vec<Seen>> {
-        Ok(match self.client.config().positions_source {
-            PositionsSource::Core => self
-                .client
-                .user_data(trader)
-                .await?
-                .positions
-                .into_iter()
-                .map(|p| Seen {
-                    pair: p.pair,
-                    index: p.index,
-                    buy: p.buy,
-                    collateral: p.collateral,
-                    leverage_raw: p.leverage_raw,
-                    open_price: p.open_price,
-                    tp: p.tp,
-                    sl: p.sl,
-                    opened_at: p.opened_at,
-                })
-                .collect(),
-            PositionsSource::TxBuilder => self
-                .client
-                .onchain_positions(trader)
-                .await?
-                .into_iter()
-                .map(|t| Seen {
-                    pair: t.pair,
-                    index: t.index,
-                    buy: t.buy,
-                    collateral: t.collateral,
-                    leverage_raw: t.leverage_raw,
-                    open_price: t.open_price,
-                    tp: t.tp,
-                    sl: t.sl,
-                    opened_at: Some(t.timestamp),
-                })
-                .collect(),
-        })
+        self.client.trader_positions(trader).await
     }
 
     // -----------------------------------------------------------------------------------------
@@ -600,24 +553,7 @@ impl Venue for DirectVenue {
     }
 
     async fn positions(&self, trader: TraderAddress) -> DomainResult<Vec<VenuePosition>> {
-        self.snapshot(trader)
-            .await?
-            .into_iter()
-            .map(|p| {
-                Ok(VenuePosition {
-                    trader,
-                    pair: p.pair,
-                    trade_index: p.index,
-                    side: if p.buy { Side::Long } else { Side::Short },
-                    collateral: p.collateral,
-                    leverage: Leverage::from_raw(p.leverage_raw)
-                        .map_err(|e| DomainError::Internal(format!("Avantis position leverage: {e}")))?,
-                    open_price: p.open_price,
-                    tp: (!p.tp.is_zero()).then_some(p.tp),
-                    sl: (!p.sl.is_zero()).then_some(p.sl),
-                })
-            })
-            .collect()
+        self.snapshot(trader).await?.iter().map(|p| p.to_venue(trader)).collect()
     }
 
     /// USDC in the wallet (`/v2/allowance` raw `balance`) plus the collateral of open positions.
