@@ -457,7 +457,7 @@ async fn close_legs(
         let pending = match (&p.status, &p.closing) {
             (PositionStatus::Closing, Some(c)) if c.leg == leg.as_str() => match venue.lookup(&leg).await? {
                 Lookup::Filled(fill) => {
-                    apply_close(deps, user, &p, &fill, &leg).await?;
+                    apply_close(deps, &intent, user, &p, &fill, &leg).await?;
                     continue;
                 }
                 Lookup::Unknown => {
@@ -497,7 +497,7 @@ async fn close_legs(
             collateral: c.collateral,
         };
         match venue.execute(&leg, &order).await {
-            Ok(fill) => apply_close(deps, user, &pending, &fill, &leg).await?,
+            Ok(fill) => apply_close(deps, &intent, user, &pending, &fill, &leg).await?,
             Err(DomainError::NotFound(_)) => {
                 // Gone from the venue (liquidated, closed elsewhere): the indexer records how.
                 let mut back = pending.clone();
@@ -518,7 +518,7 @@ async fn close_legs(
     Ok(None)
 }
 
-async fn apply_close(deps: &Deps, user: &User, p: &Position, fill: &VenueFill, leg: &IntentId) -> DomainResult<()> {
+async fn apply_close(deps: &Deps, intent: &Intent, user: &User, p: &Position, fill: &VenueFill, leg: &IntentId) -> DomainResult<()> {
     let closed = fill.collateral.min(p.collateral);
     let gross = pnl(p.side, closed, p.leverage, p.open_price, fill.price)?;
     let net = gross.checked_sub(SignedUsdc::from_usdc(fill.fee)?)?;
@@ -531,15 +531,26 @@ async fn apply_close(deps: &Deps, user: &User, p: &Position, fill: &VenueFill, l
     let fraction = copy::close_fraction(p.collateral, closed);
     next.last_close_fraction = Some(fraction);
     next.close_price = Some(fill.price);
+    let trigger = match &intent.origin {
+        Origin::TpSl { trigger, .. } => trigger.as_deref(),
+        _ => None,
+    };
     if next.collateral.is_zero() {
-        next.status = PositionStatus::Closed;
+        next.status = if trigger == Some("liquidation") { PositionStatus::Liquidated } else { PositionStatus::Closed };
         next.closed_at = Some(fill.at);
     } else {
         next.status = PositionStatus::Open;
     }
     deps.store.update_position(&next, PositionStatus::Closing).await?;
-    let what = if next.status == PositionStatus::Closed { "Closed" } else { "Partly closed" };
-    notify(deps, user, p.mode, &format!("🔻 {what} {} {}: ${} at {}, PnL ${net}.", p.side, p.pair, closed, fill.price)).await;
+    let what = match (trigger, next.status) {
+        (Some("tp"), _) => "🎯 Take-profit hit: closed",
+        (Some("sl"), _) => "🛑 Stop-loss hit: closed",
+        (Some("trail"), _) => "📉 Trailing stop hit: closed",
+        (_, PositionStatus::Liquidated) => "💥 Liquidated:",
+        (_, PositionStatus::Closed) => "🔻 Closed",
+        _ => "🔻 Partly closed",
+    };
+    notify(deps, user, p.mode, &format!("{what} {} {}: ${} at {}, PnL ${net}.", p.side, p.pair, closed, fill.price)).await;
     copy::on_leader_close(deps, user, p, fraction, leg).await
 }
 

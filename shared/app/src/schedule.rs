@@ -143,7 +143,14 @@ async fn queue_close(deps: &Deps, p: &Position, why: Trigger, mark: Price) -> Do
     let id = derived_id("tpsl", &[p.id.as_str(), why.as_str()]);
     let action = Action::ClosePosition { position: p.id.clone(), fraction: Bps::FULL };
     let hash = derived_id("h", &[p.id.as_str(), why.as_str()]).as_str().to_owned();
-    let intent = Intent::new(id.clone(), p.user, Origin::TpSl { position: p.id.clone() }, action, hash, deps.clock.now());
+    let intent = Intent::new(
+        id.clone(),
+        p.user,
+        Origin::TpSl { position: p.id.clone(), trigger: Some(why.as_str().to_owned()) },
+        action,
+        hash,
+        deps.clock.now(),
+    );
     let send = match deps.store.create_intent(&intent).await? {
         CreateOutcome::Created => true,
         CreateOutcome::Duplicate(i) => i.state == IntentState::Received,

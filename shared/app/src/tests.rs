@@ -972,7 +972,7 @@ async fn take_profit_hits_once_and_closes_through_the_pipeline() {
     let p = &s.positions(7).await[0];
     assert_eq!(p.status, PositionStatus::Closed);
     assert!(p.realised_pnl.unwrap().raw() > 0);
-    assert!(s.messages_to(7).iter().any(|m| m.contains("Closed long BTC/USD")));
+    assert!(s.messages_to(7).iter().any(|m| m.contains("Take-profit hit: closed long BTC/USD")), "{:?}", s.messages_to(7));
 }
 
 #[tokio::test]
@@ -996,7 +996,13 @@ async fn stop_loss_short_side_and_liquidation_and_stale_prices() {
     assert_eq!(r.triggered.len(), 2, "{r:?}");
     assert!(r.triggered.iter().any(|t| t.ends_with(":sl")) && r.triggered.iter().any(|t| t.ends_with(":liquidation")));
     s.drain().await;
-    assert!(s.positions(7).await.iter().all(|p| p.status == PositionStatus::Closed));
+    let ps = s.positions(7).await;
+    let status = |pair: &str| ps.iter().find(|p| p.pair.as_str() == pair).unwrap().status;
+    assert_eq!(status("BTC/USD"), PositionStatus::Closed);
+    assert_eq!(status("ETH/USD"), PositionStatus::Liquidated);
+    let msgs = s.messages_to(7);
+    assert!(msgs.iter().any(|m| m.contains("Stop-loss hit: closed short BTC/USD")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("Liquidated: long ETH/USD")), "{msgs:?}");
 }
 
 #[tokio::test]

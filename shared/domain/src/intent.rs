@@ -46,8 +46,12 @@ pub enum Origin {
         #[serde(default)]
         leader_at: Option<Timestamp>,
     },
+    /// Vanta's TP/SL executor; `trigger` says which level was hit (`tp`, `sl`, `trail`,
+    /// `liquidation`).
     TpSl {
         position: PositionId,
+        #[serde(default)]
+        trigger: Option<String>,
     },
     Admin {
         by: TelegramUserId,
