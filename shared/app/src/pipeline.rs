@@ -204,6 +204,7 @@ async fn open(deps: &Deps, intent: &Intent, user: &User, order: &OpenOrder) -> D
     .unwrap_or(u32::MAX);
     let quotes = deps.prices.quotes(&pair.symbol).await?;
     let policy = user.risk.bounded_by(&deps.ops);
+    pause_on_daily_loss(deps, user, &policy, &exposure).await;
     // The gate, read right before the order is recorded and sent: any doubt is DRY or no trade.
     let exec = deps.effective_exec().await;
     let approved = risk_engine::check_open(&RiskInput {
@@ -551,7 +552,35 @@ async fn apply_close(deps: &Deps, intent: &Intent, user: &User, p: &Position, fi
         _ => "🔻 Partly closed",
     };
     notify(deps, user, p.mode, &format!("{what} {} {}: ${} at {}, PnL ${net}.", p.side, p.pair, closed, fill.price)).await;
+    if next.realised_pnl.is_some_and(|x| x.is_negative()) {
+        let policy = user.risk.bounded_by(&deps.ops);
+        if let Ok(exp) = exposure(deps, user).await {
+            pause_on_daily_loss(deps, user, &policy, &exp).await;
+        }
+    }
     copy::on_leader_close(deps, user, p, fraction, leg).await
+}
+
+/// Pauses the user's automation once the day's loss (realised + unrealised) reaches their limit,
+/// and tells them. Manual trades are still refused by the risk engine for the rest of the day.
+async fn pause_on_daily_loss(deps: &Deps, user: &User, policy: &vanta_domain::risk::RiskPolicy, exposure: &Exposure) {
+    if user.automation_paused || !risk_engine::daily_loss_breached(policy, exposure) {
+        return;
+    }
+    let Ok(Some(mut fresh)) = deps.store.get_user(user.id).await else { return };
+    if fresh.automation_paused {
+        return;
+    }
+    fresh.automation_paused = true;
+    if deps.store.update_user(&fresh).await.is_ok() {
+        notify(
+            deps,
+            user,
+            deps.effective_exec().await.mode,
+            &format!("⏸ Daily loss limit of ${} reached: your automation is paused. /resume when you are ready.", policy.daily_loss_limit),
+        )
+        .await;
+    }
 }
 
 async fn update_tpsl(

@@ -1033,3 +1033,27 @@ async fn trailing_stop_follows_the_best_price() {
     assert_eq!(p.status, PositionStatus::Closed);
     assert!(p.realised_pnl.unwrap().raw() > 0, "the trail locked in profit");
 }
+
+#[tokio::test]
+async fn reaching_the_daily_loss_limit_pauses_automation_and_says_so() {
+    let s = sys();
+    s.source(7, "strat", "k3y", "tvtok").await;
+    let mut u = s.user(7).await;
+    u.risk.daily_loss_limit = Usdc::from_str("20").unwrap();
+    s.store.update_user(&u).await.unwrap();
+    let open =
+        serde_json::json!({"source":"strat","id":"o1","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"10"});
+    assert_eq!(signal(&s, open).await, 202);
+    s.drain().await;
+    s.set_price("BTC/USD", "97000"); // -3 % at 10x: about -$30
+    assert_eq!(signal(&s, serde_json::json!({"source":"strat","id":"c1","action":"close","pair":"BTC","side":"long"})).await, 202);
+    s.drain().await;
+    assert!(s.user(7).await.automation_paused, "the day's loss passed $20");
+    assert!(s.messages_to(7).iter().any(|m| m.contains("Daily loss limit of $20 reached")), "{:?}", s.messages_to(7));
+    let again =
+        serde_json::json!({"source":"strat","id":"o2","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"});
+    assert_eq!(signal(&s, again).await, 202);
+    s.drain().await;
+    let i = s.store.get_intent(&IntentId::parse("sig:strat:o2").unwrap()).await.unwrap().unwrap();
+    assert_eq!(i.state, IntentState::Rejected);
+}
