@@ -15,7 +15,7 @@ use vanta_aws::sqs::SqsQueue;
 use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
 use vanta_chain::direct::DirectConfig;
 use vanta_chain::direct::venue::{DirectVenue, DirectVenueConfig};
-use vanta_chain::prices::PythHermes;
+use vanta_chain::prices::{ChainlinkFeeds, CombinedPrices, PythHermes};
 use vanta_chain::signer::KmsSigner;
 use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{IntentId, TraderAddress};
@@ -29,6 +29,7 @@ use vanta_domain::time::Clock;
 use vanta_domain::time::SystemClock;
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::AvantisRoute;
+use vanta_runtime::config::{BASE_CHAIN_ID, ChainlinkFeedsSetting};
 use vanta_runtime::{Config, ConfigError};
 
 /// Whether this function signs (signal worker, TP/SL) and so needs the KMS delegate key.
@@ -113,7 +114,8 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
         config.avantis.data.clone(),
         config.chain_id,
     ))?;
-    let market = Arc::new(VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), clock.clone()));
+    let chainlink = chainlink_feeds(&config)?;
+    let market = Arc::new(VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), chainlink, clock.clone()));
     let env = config.exec;
     let (route, rpc_url, chain_id) = (config.avantis_route, config.base_rpc_url.clone(), config.chain_id);
     let mut deps = Deps::new(config, store.clone(), queue, chat, clock.clone(), market.clone(), market);
@@ -191,26 +193,55 @@ impl TxSigner<alloy::primitives::Signature> for GatedTxSigner {
     }
 }
 
+/// The Chainlink feeds of `CHAINLINK_FEEDS` (read through `BASE_RPC_URL`), if any: the built-in
+/// Base mainnet feeds by default (on Base only), none with `none`.
+fn chainlink_feeds(config: &Config) -> Result<Option<ChainlinkFeeds>, StartError> {
+    let feeds = match &config.chainlink_feeds {
+        ChainlinkFeedsSetting::Disabled => return Ok(None),
+        ChainlinkFeedsSetting::BaseDefaults if config.chain_id != BASE_CHAIN_ID => {
+            tracing::info!(chain_id = config.chain_id, "not on Base mainnet: no built-in Chainlink feeds (set CHAINLINK_FEEDS)");
+            return Ok(None);
+        }
+        ChainlinkFeedsSetting::BaseDefaults => ChainlinkFeeds::base_mainnet_defaults(),
+        ChainlinkFeedsSetting::Custom(list) => list
+            .iter()
+            .map(|(pair, address)| {
+                address
+                    .parse()
+                    .map(|a| (pair.clone(), a))
+                    .map_err(|_| StartError(format!("CHAINLINK_FEEDS: '{address}' is not an address")))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(Some(ChainlinkFeeds::new(&config.base_rpc_url, feeds)?))
+}
+
 /// The venue's market data for DRY trading under Lambda: the pair catalog from Avantis and
-/// prices from Pyth, loaded on first use and cached for the life of the instance.
+/// prices from Pyth and Chainlink (asked together; the risk engine requires the fresh ones to
+/// agree), loaded on first use and cached for the life of the instance.
 struct VenueMarket {
     avantis: AvantisClient,
     hermes_url: String,
+    chainlink: Option<Arc<ChainlinkFeeds>>,
     clock: Arc<dyn Clock>,
-    loaded: tokio::sync::OnceCell<(Arc<PaperVenue>, Arc<PythHermes>)>,
+    loaded: tokio::sync::OnceCell<(Arc<PaperVenue>, Arc<dyn Prices>)>,
 }
 
 impl VenueMarket {
-    fn new(avantis: AvantisClient, hermes_url: String, clock: Arc<dyn Clock>) -> Self {
-        Self { avantis, hermes_url, clock, loaded: tokio::sync::OnceCell::new() }
+    fn new(avantis: AvantisClient, hermes_url: String, chainlink: Option<ChainlinkFeeds>, clock: Arc<dyn Clock>) -> Self {
+        Self { avantis, hermes_url, chainlink: chainlink.map(Arc::new), clock, loaded: tokio::sync::OnceCell::new() }
     }
 
-    async fn get(&self) -> DomainResult<&(Arc<PaperVenue>, Arc<PythHermes>)> {
+    async fn get(&self) -> DomainResult<&(Arc<PaperVenue>, Arc<dyn Prices>)> {
         self.loaded
             .get_or_try_init(|| async {
                 let catalog = self.avantis.pairs().await?;
                 let feeds = self.avantis.price_feeds().await?;
-                let prices = Arc::new(PythHermes::new(&self.hermes_url, feeds)?);
+                let pyth: Arc<dyn Prices> = Arc::new(PythHermes::new(&self.hermes_url, feeds)?);
+                let prices: Arc<dyn Prices> = match &self.chainlink {
+                    Some(chainlink) => Arc::new(CombinedPrices::new(vec![("pyth".into(), pyth), ("chainlink".into(), chainlink.clone())])),
+                    None => pyth,
+                };
                 let paper = Arc::new(PaperVenue::new(catalog, prices.clone(), self.clock.clone()));
                 Ok::<_, DomainError>((paper, prices))
             })

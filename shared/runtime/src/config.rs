@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use secrecy::SecretString;
 use vanta_domain::exec::{EnvExec, ExecMode};
 use vanta_domain::ids::TelegramUserId;
+use vanta_domain::market::PairSymbol;
 
 /// A setting that is present but unusable. Names the variable, never echoes a secret's value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -42,6 +43,51 @@ pub enum AvantisRoute {
     Direct,
 }
 
+/// Which Chainlink feeds the second price source reads (`CHAINLINK_FEEDS`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ChainlinkFeedsSetting {
+    /// Unset or empty: the built-in Base mainnet BTC/USD, ETH/USD and SOL/USD feeds.
+    #[default]
+    BaseDefaults,
+    /// `none`: Chainlink is not read; Pyth alone.
+    Disabled,
+    /// `PAIR=0xADDRESS,…`: pairs in canonical form, each with its aggregator address as given
+    /// (`0x` and 40 hex digits, checked).
+    Custom(Vec<(PairSymbol, String)>),
+}
+
+impl ChainlinkFeedsSetting {
+    /// Reads `none`, or `PAIR=0xADDRESS` entries separated by commas (empty entries ignored).
+    pub fn parse(v: &str) -> Result<Self, String> {
+        let v = v.trim();
+        if v.is_empty() {
+            return Ok(Self::BaseDefaults);
+        }
+        if v.eq_ignore_ascii_case("none") {
+            return Ok(Self::Disabled);
+        }
+        let mut feeds: Vec<(PairSymbol, String)> = Vec::new();
+        for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let bad = |why: &str| format!("'{entry}': {why} (expected PAIR=0xADDRESS entries separated by commas, or none)");
+            let (pair, address) = entry.split_once('=').ok_or_else(|| bad("no '='"))?;
+            let pair = PairSymbol::parse(pair).map_err(|_| bad("not a pair"))?;
+            let address = address.trim();
+            let hex = address.strip_prefix("0x").ok_or_else(|| bad("the address must start with 0x"))?;
+            if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(bad("the address must be 40 hex digits after 0x"));
+            }
+            if feeds.iter().any(|(p, _)| *p == pair) {
+                return Err(bad("this pair is given twice"));
+            }
+            feeds.push((pair, address.to_owned()));
+        }
+        if feeds.is_empty() {
+            return Err("no feed given (use none to disable Chainlink)".into());
+        }
+        Ok(Self::Custom(feeds))
+    }
+}
+
 /// Everything a function needs to know, from the environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -67,6 +113,8 @@ pub struct Config {
     pub avantis: AvantisUrls,
     pub pyth_hermes_url: String,
     pub base_rpc_url: String,
+    /// `CHAINLINK_FEEDS`: the Chainlink feeds read (through `BASE_RPC_URL`) next to Pyth.
+    pub chainlink_feeds: ChainlinkFeedsSetting,
     pub chain_id: u64,
     /// `AVANTIS_ROUTE`: `relayer` (default) or `direct`.
     pub avantis_route: AvantisRoute,
@@ -179,6 +227,8 @@ impl Config {
             },
             pyth_hermes_url: url("PYTH_HERMES_URL", "https://hermes.pyth.network")?,
             base_rpc_url: url("BASE_RPC_URL", "https://mainnet.base.org")?,
+            chainlink_feeds: ChainlinkFeedsSetting::parse(&opt("CHAINLINK_FEEDS").unwrap_or_default())
+                .map_err(|reason| ConfigError::Invalid { name: "CHAINLINK_FEEDS", reason })?,
             chain_id,
             avantis_route: match opt("AVANTIS_ROUTE").map(|v| v.to_ascii_lowercase()).as_deref() {
                 None | Some("relayer") => AvantisRoute::Relayer,
@@ -267,6 +317,36 @@ mod tests {
         assert!(cfg(&[("VANTA_HTTP_ADDR", "nope")]).is_err());
         assert!(cfg(&[("TELEGRAM_API_URL", "ftp://x")]).is_err());
         assert!(cfg(&[("TELEGRAM_WEBHOOK_SECRET", "has spaces")]).is_err());
+    }
+
+    #[test]
+    fn chainlink_feeds_default_disable_or_list() {
+        assert_eq!(cfg(&[]).unwrap().chainlink_feeds, ChainlinkFeedsSetting::BaseDefaults);
+        assert_eq!(cfg(&[("CHAINLINK_FEEDS", "  ")]).unwrap().chainlink_feeds, ChainlinkFeedsSetting::BaseDefaults);
+        assert_eq!(cfg(&[("CHAINLINK_FEEDS", "None")]).unwrap().chainlink_feeds, ChainlinkFeedsSetting::Disabled);
+        let c = cfg(&[(
+            "CHAINLINK_FEEDS",
+            "btc-usd=0x64c911996D3c6aC71f9b455B1E8E7266BcbD848F, ETH/USD = 0x71041dddad3595F9CEd3DcCFBe3D1F4b0a16Bb70,",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.chainlink_feeds,
+            ChainlinkFeedsSetting::Custom(vec![
+                (PairSymbol::parse("BTC/USD").unwrap(), "0x64c911996D3c6aC71f9b455B1E8E7266BcbD848F".to_owned()),
+                (PairSymbol::parse("ETH/USD").unwrap(), "0x71041dddad3595F9CEd3DcCFBe3D1F4b0a16Bb70".to_owned()),
+            ])
+        );
+        for (bad, why) in [
+            ("BTC/USD", "no '='"),
+            ("=0x64c911996D3c6aC71f9b455B1E8E7266BcbD848F", "not a pair"),
+            ("BTC/USD=64c911996D3c6aC71f9b455B1E8E7266BcbD848F", "must start with 0x"),
+            ("BTC/USD=0x1234", "40 hex digits"),
+            ("BTC/USD=0x64c911996D3c6aC71f9b455B1E8E7266BcbD848F,BTCUSD=0x71041dddad3595F9CEd3DcCFBe3D1F4b0a16Bb70", "twice"),
+            (",", "no feed"),
+        ] {
+            let e = cfg(&[("CHAINLINK_FEEDS", bad)]).unwrap_err().to_string();
+            assert!(e.starts_with("CHAINLINK_FEEDS: ") && e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]
