@@ -19,7 +19,7 @@ use vanta_domain::ids::{IntentId, PositionId, TraderAddress};
 use vanta_domain::intent::{Action, Intent, IntentState, OpenOrder, Origin, Transition};
 use vanta_domain::market::{PairCatalog, PairInfo, Side};
 use vanta_domain::money::{Bps, SignedUsdc};
-use vanta_domain::ports::{Lookup, OutgoingMessage, Venue, VenueFill, VenueOrder};
+use vanta_domain::ports::{KnownPosition, Lookup, OutgoingMessage, Venue, VenueFill, VenueOrder};
 use vanta_domain::position::{PendingClose, Position, PositionStatus, pnl};
 use vanta_domain::risk_engine::{self, Exposure, RiskInput};
 use vanta_domain::user::User;
@@ -496,6 +496,7 @@ async fn close_legs(
             pair: pending.pair_index,
             trade_index: pending.trade_index.unwrap_or(0),
             collateral: c.collateral,
+            known: Some(KnownPosition { side: pending.side, leverage: pending.leverage }),
         };
         match venue.execute(&leg, &order).await {
             Ok(fill) => apply_close(deps, &intent, user, &pending, &fill, &leg).await?,

@@ -1057,3 +1057,24 @@ async fn reaching_the_daily_loss_limit_pauses_automation_and_says_so() {
     let i = s.store.get_intent(&IntentId::parse("sig:strat:o2").unwrap()).await.unwrap().unwrap();
     assert_eq!(i.state, IntentState::Rejected);
 }
+
+#[tokio::test]
+async fn a_dry_position_opened_on_one_instance_closes_on_another() {
+    let mut s = sys();
+    s.source(7, "strat", "k3y", "tvtok").await;
+    assert_eq!(post(&s, signed(OPEN_BTC, "k3y", s.clock.now().secs())).await.0, 202);
+    s.drain().await;
+    // A cold start: a new paper venue with an empty book of its own (Lambda instances share the
+    // table, not memory).
+    let catalog = PairCatalog::new([pair(0, "ETH/USD", "100"), pair(1, "BTC/USD", "100")]).unwrap();
+    s.deps.paper = Arc::new(PaperVenue::new(Arc::new(catalog), s.prices.clone(), s.clock.clone()));
+    let tpsl = serde_json::json!({"source":"strat","id":"t","action":"update_tpsl","pair":"BTC","side":"long","sl":"95000"});
+    assert_eq!(signal(&s, tpsl).await, 202);
+    let close = serde_json::json!({"source":"strat","id":"c","action":"close","pair":"BTC","side":"long","fraction":"0.5"});
+    assert_eq!(signal(&s, close).await, 202);
+    s.drain().await;
+    let p = &s.positions(7).await[0];
+    assert_eq!(p.sl, Some(Price::from_str("95000").unwrap()));
+    assert_eq!((p.status, p.collateral), (PositionStatus::Open, Usdc::from_str("50").unwrap()));
+    assert_eq!(p.fees, Usdc::from_str("0.3375").unwrap(), "open fee on $500 plus close fee on $250");
+}

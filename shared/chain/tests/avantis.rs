@@ -295,7 +295,13 @@ async fn market_open_executes_and_the_position_is_visible() {
     assert_eq!(s.fake.count(Endpoint::PriceTriggerPut), 1);
 
     // Full close of trade 0.
-    let close = VenueOrder::Close { trader: trader(), pair: PairIndex(0), trade_index: 0, collateral: Usdc::from_str("1000").unwrap() };
+    let close = VenueOrder::Close {
+        trader: trader(),
+        pair: PairIndex(0),
+        trade_index: 0,
+        collateral: Usdc::from_str("1000").unwrap(),
+        known: None,
+    };
     let f = s.venue.execute(&iid("close-1"), &close).await.unwrap();
     assert_eq!(f.collateral, Usdc::from_str("99.55").unwrap());
     assert_eq!(f.trade_index, 0);
@@ -558,7 +564,8 @@ async fn error_envelopes_map_to_domain_errors() {
     assert_eq!(s.fake.positions(DEV_ADDRESS).len(), 1);
 
     // Closing a trade that does not exist.
-    let close = VenueOrder::Close { trader: trader(), pair: PairIndex(1), trade_index: 7, collateral: Usdc::from_str("1").unwrap() };
+    let close =
+        VenueOrder::Close { trader: trader(), pair: PairIndex(1), trade_index: 7, collateral: Usdc::from_str("1").unwrap(), known: None };
     assert!(matches!(s.venue.execute(&iid("close-x"), &close).await, Err(DomainError::NotFound(_))));
 }
 

@@ -312,7 +312,13 @@ async fn the_same_reference_twice_sends_one_transaction() {
     assert_eq!(w.fake.executed_calls().len(), 1);
 
     // A close: the position goes away, but its execution price is only in the keeper's event.
-    let close = VenueOrder::Close { trader: w.trader(), pair: PairIndex(0), trade_index: 0, collateral: Usdc::from_str("1000").unwrap() };
+    let close = VenueOrder::Close {
+        trader: w.trader(),
+        pair: PairIndex(0),
+        trade_index: 0,
+        collateral: Usdc::from_str("1000").unwrap(),
+        known: None,
+    };
     let err = venue.execute(&iid("close-1"), &close).await.unwrap_err();
     assert!(matches!(&err, DomainError::Ambiguous(m) if m.contains("execution price")), "{err:?}");
     assert!(w.fake.positions(w.trader().address()).is_empty());
@@ -425,7 +431,13 @@ async fn unknown_references_and_tpsl_without_a_route() {
     assert_eq!(w.sent_transactions().await, 0);
 
     // Closing what is not open: not found, nothing built or sent.
-    let close = VenueOrder::Close { trader: w.trader(), pair: PairIndex(0), trade_index: 3, collateral: Usdc::from_str("10").unwrap() };
+    let close = VenueOrder::Close {
+        trader: w.trader(),
+        pair: PairIndex(0),
+        trade_index: 3,
+        collateral: Usdc::from_str("10").unwrap(),
+        known: None,
+    };
     assert!(matches!(venue.execute(&iid("close-none"), &close).await, Err(DomainError::NotFound(_))));
     assert_eq!(w.fake.count(Endpoint::TradeClose), 0);
     assert_eq!(w.sent_transactions().await, 0);

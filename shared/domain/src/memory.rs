@@ -562,16 +562,22 @@ impl PaperVenue {
                     venue_ref: format!("paper:{client_ref}"),
                 })
             }
-            VenueOrder::Close { trader, pair, trade_index, collateral } => {
+            VenueOrder::Close { trader, pair, trade_index, collateral, known } => {
                 let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
                 let key = (*trader, pair.0, *trade_index);
-                let pos = lock(&self.book)?.get(&key).cloned().ok_or_else(|| DomainError::NotFound("no such open trade".into()))?;
+                // This instance's book, or (a position another instance opened) what Vanta recorded.
+                let booked = lock(&self.book)?.get(&key).cloned();
+                let (side, leverage, held) = match (&booked, known) {
+                    (Some(p), _) => (p.side, p.leverage, p.collateral),
+                    (None, Some(k)) => (k.side, k.leverage, *collateral),
+                    (None, None) => return Err(DomainError::NotFound("no such open trade".into())),
+                };
                 let mark = self.mark(&info.symbol).await?;
-                let fill = with_half_spread(mark, info.spread, !pos.side.is_buy())?;
-                let closing = (*collateral).min(pos.collateral);
-                let fee = info.close_fee.of_usdc_ceil(pos.leverage.notional(closing)?)?;
+                let fill = with_half_spread(mark, info.spread, !side.is_buy())?;
+                let closing = (*collateral).min(held);
+                let fee = info.close_fee.of_usdc_ceil(leverage.notional(closing)?)?;
                 let mut book = lock(&self.book)?;
-                let remaining = pos.collateral.checked_sub(closing)?;
+                let remaining = held.checked_sub(closing)?;
                 if remaining.is_zero() {
                     book.remove(&key);
                 } else if let Some(p) = book.get_mut(&key) {
@@ -580,10 +586,10 @@ impl PaperVenue {
                 Ok(VenueFill {
                     pair: *pair,
                     trade_index: *trade_index,
-                    side: pos.side,
+                    side,
                     price: fill,
                     collateral: closing,
-                    leverage: pos.leverage,
+                    leverage,
                     fee,
                     at: now,
                     venue_ref: format!("paper:{client_ref}"),
@@ -591,7 +597,21 @@ impl PaperVenue {
             }
             VenueOrder::UpdateTpSl { trader, pair, trade_index, tp, sl } => {
                 let mut book = lock(&self.book)?;
-                let p = book.get_mut(&(*trader, pair.0, *trade_index)).ok_or_else(|| DomainError::NotFound("no such open trade".into()))?;
+                // The paper venue has no triggers of its own (Vanta's TP/SL executor watches DRY
+                // positions), so a position another instance opened is not an error here.
+                let Some(p) = book.get_mut(&(*trader, pair.0, *trade_index)) else {
+                    return Ok(VenueFill {
+                        pair: *pair,
+                        trade_index: *trade_index,
+                        side: Side::Long, // an update carries no fill; callers ignore it
+                        price: Price::ZERO,
+                        collateral: Usdc::ZERO,
+                        leverage: crate::money::Leverage::ONE,
+                        fee: Usdc::ZERO,
+                        at: now,
+                        venue_ref: format!("paper:{client_ref}"),
+                    });
+                };
                 p.tp = *tp;
                 p.sl = *sl;
                 Ok(VenueFill {

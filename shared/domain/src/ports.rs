@@ -189,6 +189,10 @@ pub enum VenueOrder {
         trade_index: u32,
         /// Collateral to close (all of it for a full close).
         collateral: Usdc,
+        /// What Vanta recorded of the position; a venue with its own book may ignore it (the
+        /// paper venue uses it when another instance opened the position).
+        #[serde(default)]
+        known: Option<KnownPosition>,
     },
     UpdateTpSl {
         trader: TraderAddress,
@@ -197,6 +201,13 @@ pub enum VenueOrder {
         tp: Option<Price>,
         sl: Option<Price>,
     },
+}
+
+/// Side and leverage of a position, as Vanta recorded them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownPosition {
+    pub side: Side,
+    pub leverage: Leverage,
 }
 
 /// A fill reported by the venue.

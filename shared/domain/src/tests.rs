@@ -419,7 +419,13 @@ async fn paper_venue_fills_with_spread_and_fee_and_respects_slippage() {
     prices.set(PairSymbol::parse("BTC").unwrap(), "pyth", Price::from_str("101000").unwrap(), Timestamp(1_000)).unwrap();
     let err = venue.execute(&IntentId::parse("y").unwrap(), &order).await.unwrap_err();
     assert!(err.to_string().contains("slippage"), "{err}");
-    let close = VenueOrder::Close { trader, pair: PairIndex(1), trade_index: fill.trade_index, collateral: Usdc::from_str("100").unwrap() };
+    let close = VenueOrder::Close {
+        trader,
+        pair: PairIndex(1),
+        trade_index: fill.trade_index,
+        collateral: Usdc::from_str("100").unwrap(),
+        known: None,
+    };
     let out = venue.execute(&IntentId::parse("z").unwrap(), &close).await.unwrap();
     assert_eq!(out.price, Price::from_str("100994.95").unwrap(), "a long's close sells half a spread below the (new) mark");
     assert!(venue.positions(trader).await.unwrap().is_empty());

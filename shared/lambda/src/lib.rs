@@ -271,12 +271,11 @@ impl Venue for VenueMarket {
         self.get().await?.0.positions(trader).await
     }
     async fn lookup(&self, client_ref: &IntentId) -> DomainResult<Lookup> {
-        // Paper fills live in memory of one instance: after a cold start the paper venue cannot
-        // tell, so nothing is resubmitted (the intent waits, then dead-letters for a look).
-        match self.get().await?.0.lookup(client_ref).await? {
-            Lookup::NotExecuted => Ok(Lookup::Unknown),
-            other => Ok(other),
-        }
+        // Paper fills live in one instance's memory; after a cold start an earlier paper fill is
+        // not known here, and "not executed" lets the pipeline send the paper order again. That
+        // is harmless: the position record is keyed by the intent, so a paper order can only
+        // ever be recorded once.
+        self.get().await?.0.lookup(client_ref).await
     }
     async fn equity(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
         self.get().await?.0.equity(trader).await

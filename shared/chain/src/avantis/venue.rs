@@ -666,7 +666,7 @@ impl AvantisVenue {
                 };
                 self.open(client_ref, req).await
             }
-            VenueOrder::Close { trader, pair, trade_index, collateral } => {
+            VenueOrder::Close { trader, pair, trade_index, collateral, .. } => {
                 self.close(client_ref, *trader, *pair, *trade_index, *collateral).await
             }
             VenueOrder::UpdateTpSl { trader, pair, trade_index, tp, sl } => {

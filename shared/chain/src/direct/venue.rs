@@ -301,7 +301,7 @@ impl DirectVenue {
                 let before = before.iter().filter(|p| p.pair == *pair).map(|p| p.index).collect();
                 (call, OrderNote { order: order.clone(), before, position_collateral: None })
             }
-            VenueOrder::Close { trader, pair, trade_index, collateral } => {
+            VenueOrder::Close { trader, pair, trade_index, collateral, .. } => {
                 let before = self.snapshot(*trader).await?;
                 let pos = before
                     .iter()
@@ -322,7 +322,7 @@ impl DirectVenue {
                 };
                 let opts = CallOptions { execution_fee_wei: self.config.execution_fee_wei, ..CallOptions::signed_by(signer, *trader) };
                 let call = self.client.close_calldata(&req, &opts).await?;
-                let order = VenueOrder::Close { trader: *trader, pair: *pair, trade_index: *trade_index, collateral: closing };
+                let order = VenueOrder::Close { trader: *trader, pair: *pair, trade_index: *trade_index, collateral: closing, known: None };
                 (call, OrderNote { order, before: Vec::new(), position_collateral: Some(pos.collateral.raw()) })
             }
             VenueOrder::UpdateTpSl { .. } => return Err(DomainError::Internal("TP/SL updates have no calldata route".into())),
