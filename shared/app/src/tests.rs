@@ -1068,12 +1068,19 @@ async fn a_dry_position_opened_on_one_instance_closes_on_another() {
     // table, not memory).
     let catalog = PairCatalog::new([pair(0, "ETH/USD", "100"), pair(1, "BTC/USD", "100")]).unwrap();
     s.deps.paper = Arc::new(PaperVenue::new(Arc::new(catalog), s.prices.clone(), s.clock.clone()));
+    // This instance opens a short on the same pair: its own book reuses trade index 0.
+    let short =
+        serde_json::json!({"source":"strat","id":"s","action":"open","pair":"BTC","side":"short","collateral_usdc":"100","leverage":"5"});
+    assert_eq!(signal(&s, short).await, 202);
     let tpsl = serde_json::json!({"source":"strat","id":"t","action":"update_tpsl","pair":"BTC","side":"long","sl":"95000"});
     assert_eq!(signal(&s, tpsl).await, 202);
     let close = serde_json::json!({"source":"strat","id":"c","action":"close","pair":"BTC","side":"long","fraction":"0.5"});
     assert_eq!(signal(&s, close).await, 202);
     s.drain().await;
-    let p = &s.positions(7).await[0];
+    let ps = s.positions(7).await;
+    let short = ps.iter().find(|p| p.side == Side::Short).unwrap();
+    assert_eq!((short.status, short.collateral), (PositionStatus::Open, Usdc::from_str("100").unwrap()), "the short is untouched");
+    let p = ps.iter().find(|p| p.side == Side::Long).unwrap();
     assert_eq!(p.sl, Some(Price::from_str("95000").unwrap()));
     assert_eq!((p.status, p.collateral), (PositionStatus::Open, Usdc::from_str("50").unwrap()));
     assert_eq!(p.fees, Usdc::from_str("0.3375").unwrap(), "open fee on $500 plus close fee on $250");

@@ -565,11 +565,12 @@ impl PaperVenue {
             VenueOrder::Close { trader, pair, trade_index, collateral, known } => {
                 let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
                 let key = (*trader, pair.0, *trade_index);
-                // This instance's book, or (a position another instance opened) what Vanta recorded.
+                // What Vanta recorded wins (another instance's book may have used the same trade
+                // index for another position); otherwise this instance's own book.
                 let booked = lock(&self.book)?.get(&key).cloned();
-                let (side, leverage, held) = match (&booked, known) {
-                    (Some(p), _) => (p.side, p.leverage, p.collateral),
-                    (None, Some(k)) => (k.side, k.leverage, *collateral),
+                let (side, leverage, held) = match (known, &booked) {
+                    (Some(k), _) => (k.side, k.leverage, *collateral),
+                    (None, Some(p)) => (p.side, p.leverage, p.collateral),
                     (None, None) => return Err(DomainError::NotFound("no such open trade".into())),
                 };
                 let mark = self.mark(&info.symbol).await?;
@@ -577,11 +578,13 @@ impl PaperVenue {
                 let closing = (*collateral).min(held);
                 let fee = info.close_fee.of_usdc_ceil(leverage.notional(closing)?)?;
                 let mut book = lock(&self.book)?;
-                let remaining = held.checked_sub(closing)?;
-                if remaining.is_zero() {
-                    book.remove(&key);
-                } else if let Some(p) = book.get_mut(&key) {
-                    p.collateral = remaining;
+                if let Some(p) = book.get_mut(&key).filter(|p| p.side == side && p.leverage == leverage) {
+                    match p.collateral.checked_sub(closing) {
+                        Ok(left) if !left.is_zero() => p.collateral = left,
+                        _ => {
+                            book.remove(&key);
+                        }
+                    }
                 }
                 Ok(VenueFill {
                     pair: *pair,
