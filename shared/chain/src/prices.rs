@@ -109,6 +109,8 @@ impl Prices for PythHermes {
                 price,
                 published_at: Timestamp::from_secs(p.price.publish_time),
                 source: "pyth".into(),
+                check_age_secs: None,
+                check_band: Bps::default(),
             });
         }
         Ok(out)
@@ -149,6 +151,13 @@ const BASE_MAINNET_FEEDS: [(&str, &str); 3] = [
 /// (`answeredInRound < roundId`) or was never updated (`updatedAt == 0`) gives no quote; a
 /// non-positive answer, an unreadable reply, an RPC error or a timeout is
 /// [`DomainError::Unavailable`]. Staleness is left to the risk engine (`published_at` is the
+/// A Chainlink answer older than the risk engine's freshness rule still cross-checks fresh
+/// prices for this long: Base's USD feeds publish at least hourly (heartbeat), plus a grace.
+pub const CHAINLINK_CHECK_AGE_SECS: u32 = 3_900;
+/// How far the market may move before a Chainlink feed publishes again (its deviation
+/// threshold, taken generously); added to the agreement tolerance for the cross-check.
+pub const CHAINLINK_CHECK_BAND: Bps = Bps::new_const(100);
+
 /// round's `updatedAt`).
 pub struct ChainlinkFeeds {
     provider: DynProvider,
@@ -292,7 +301,14 @@ impl Prices for ChainlinkFeeds {
         let price = chainlink_to_price(round.answer, decimals).map_err(|e| DomainError::Unavailable(format!("chainlink {pair}: {e}")))?;
         let updated_at = i64::try_from(round.updatedAt)
             .map_err(|_| DomainError::Unavailable(format!("chainlink {pair}: updatedAt {} is out of range", round.updatedAt)))?;
-        Ok(vec![PriceQuote { pair: pair.clone(), price, published_at: Timestamp::from_secs(updated_at), source: CHAINLINK_SOURCE.into() }])
+        Ok(vec![PriceQuote {
+            pair: pair.clone(),
+            price,
+            published_at: Timestamp::from_secs(updated_at),
+            source: CHAINLINK_SOURCE.into(),
+            check_age_secs: Some(CHAINLINK_CHECK_AGE_SECS),
+            check_band: CHAINLINK_CHECK_BAND,
+        }])
     }
 }
 

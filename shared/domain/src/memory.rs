@@ -389,7 +389,14 @@ impl FixedPrices {
         let mut g = lock(&self.0)?;
         let v = g.entry(pair.clone()).or_default();
         v.retain(|q| q.source != source);
-        v.push(PriceQuote { pair, price, published_at: at, source: source.to_owned() });
+        v.push(PriceQuote {
+            pair,
+            price,
+            published_at: at,
+            source: source.to_owned(),
+            check_age_secs: None,
+            check_band: crate::money::Bps::default(),
+        });
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use crate::exec::{ExecControl, ExecMode};
 use crate::ids::{ChatId, IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
 use crate::intent::{AuditEntry, CreateOutcome, Intent, Transition};
 use crate::market::{PairCatalog, PairIndex, PairSymbol, Side};
-use crate::money::{Leverage, Price, SlippageP, Usdc};
+use crate::money::{Bps, Leverage, Price, SlippageP, Usdc};
 use crate::position::{Position, PositionStatus};
 use crate::time::Timestamp;
 use crate::user::{Follow, LeaderRef, SignalSource, User};
@@ -301,6 +301,14 @@ pub struct PriceQuote {
     pub price: Price,
     pub published_at: Timestamp,
     pub source: String,
+    /// For a slow, heartbeat-driven feed (Chainlink): how old its quote may be and still serve
+    /// as a cross-check of the fresh sources. None: only the freshness rule applies.
+    #[serde(default)]
+    pub check_age_secs: Option<u32>,
+    /// How far such a feed may lag the market before it publishes again (its deviation
+    /// threshold); added to the agreement tolerance when it is used as a cross-check.
+    #[serde(default)]
+    pub check_band: Bps,
 }
 
 #[async_trait]

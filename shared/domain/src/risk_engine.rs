@@ -530,7 +530,42 @@ pub fn reference_price(
         // Mean of two u64 without overflow: the sum fits in u128 and the mean in u64.
         lower.zip(upper).and_then(|(a, b)| u64::try_from((u128::from(a) + u128::from(b)) / 2).ok())
     };
-    median.map(Price::from_raw).ok_or(Refusal::NoPrice { pair: pair.clone() })
+    let median = median.map(Price::from_raw).ok_or(Refusal::NoPrice { pair: pair.clone() })?;
+
+    // Slow, heartbeat-driven feeds (Chainlink) that have no fresh quote still cross-check the
+    // fresh ones while within their heartbeat: the market cannot have moved further from their
+    // last answer than their deviation threshold, so a fresh price beyond that (plus the usual
+    // tolerance) means one side is wrong.
+    let mut slow: BTreeMap<&str, &PriceQuote> = BTreeMap::new();
+    for q in mine.iter().filter(|q| q.check_age_secs.is_some() && !latest.contains_key(q.source.as_str())) {
+        let e = slow.entry(q.source.as_str()).or_insert(q);
+        if q.published_at > e.published_at {
+            *e = q;
+        }
+    }
+    for (source, q) in slow {
+        let within = q.check_age_secs.is_some_and(|a| now.since(q.published_at) <= i64::from(a).saturating_mul(1000));
+        if !within || q.price.is_zero() {
+            continue;
+        }
+        let max = Bps::new(max_dev.raw().saturating_add(q.check_band.raw())).unwrap_or(Bps::MAX);
+        let (lo, lo_src, hi, hi_src) =
+            if q.price < median { (q.price, source, median, "fresh sources") } else { (median, "fresh sources", q.price, source) };
+        let gap = u128::from(hi.raw() - lo.raw());
+        if gap * 10_000 > u128::from(max.raw()) * u128::from(lo.raw()) {
+            let dev = (gap * 10_000).div_ceil(u128::from(lo.raw()));
+            return Err(Refusal::PricesDisagree {
+                pair: pair.clone(),
+                low: lo,
+                low_source: lo_src.to_owned(),
+                high: hi,
+                high_source: hi_src.to_owned(),
+                deviation: u32::try_from(dev).ok().and_then(|d| Bps::new(d).ok()).unwrap_or(Bps::MAX),
+                max,
+            });
+        }
+    }
+    Ok(median)
 }
 
 /// `|target − reference| × leverage × 100` in venue units: divided by `reference`, it is the move
@@ -767,12 +802,50 @@ mod tests {
     }
 
     fn quote_at(pair: &str, source: &str, price: &str, published_at: Timestamp) -> PriceQuote {
-        PriceQuote { pair: sym(pair), price: px(price), published_at, source: source.to_owned() }
+        PriceQuote {
+            pair: sym(pair),
+            price: px(price),
+            published_at,
+            source: source.to_owned(),
+            check_age_secs: None,
+            check_band: Bps::default(),
+        }
     }
 
     /// A BTC/USD quote `age_ms` old.
     fn quote(source: &str, price: &str, age_ms: i64) -> PriceQuote {
         quote_at("BTC/USD", source, price, Timestamp(NOW.0 - age_ms))
+    }
+
+    /// A slow (heartbeat) Chainlink-style quote `age_ms` old.
+    fn slow_quote(price: &str, age_ms: i64) -> PriceQuote {
+        PriceQuote { check_age_secs: Some(3_900), check_band: Bps::new(100).unwrap(), ..quote("chainlink", price, age_ms) }
+    }
+
+    #[test]
+    fn a_slow_feed_within_its_heartbeat_cross_checks_the_fresh_price() {
+        let max_dev = Bps::new(50).unwrap();
+        let btc = sym("BTC/USD");
+        // 20 minutes old, 1.5 % away at most (50 bps + its 100 bps band): agreed.
+        let ok = [quote("pyth", "100000", 1_000), slow_quote("101500", 1_200_000)];
+        assert_eq!(reference_price(&btc, &ok, NOW, 30, max_dev).unwrap(), px("100000"), "the fresh source sets the price");
+        // 2 % away: one of them is wrong, so no trade.
+        let off = [quote("pyth", "100000", 1_000), slow_quote("98000", 1_200_000)];
+        match reference_price(&btc, &off, NOW, 30, max_dev) {
+            Err(Refusal::PricesDisagree { max, low_source, .. }) => {
+                assert_eq!(max, Bps::new(150).unwrap());
+                assert_eq!(low_source, "chainlink");
+            }
+            other => panic!("expected a disagreement, got {other:?}"),
+        }
+        // Past its heartbeat it is ignored; without a declared heartbeat, stale quotes never count.
+        let old = [quote("pyth", "100000", 1_000), slow_quote("90000", 4_000_000)];
+        assert!(reference_price(&btc, &old, NOW, 30, max_dev).is_ok());
+        let plain = [quote("pyth", "100000", 1_000), quote("chainlink", "90000", 1_200_000)];
+        assert!(reference_price(&btc, &plain, NOW, 30, max_dev).is_ok());
+        // When fresh itself, it takes part in the ordinary 50 bps agreement.
+        let fresh = [quote("pyth", "100000", 1_000), slow_quote("100600", 2_000)];
+        assert!(matches!(reference_price(&btc, &fresh, NOW, 30, max_dev), Err(Refusal::PricesDisagree { .. })));
     }
 
     /// The user's limits the unit tests assume, spelled out (the defaults may change).
@@ -1490,6 +1563,8 @@ mod tests {
                 price: Price::from_raw(u64::try_from(price).unwrap()),
                 published_at: Timestamp(NOW.0 - age),
                 source: ["pyth", "chainlink", "api"][source].to_owned(),
+                check_age_secs: None,
+                check_band: Bps::default(),
             }
         }
     }
@@ -1646,6 +1721,8 @@ mod tests {
                         price: Price::from_raw(price),
                         published_at: Timestamp(now.saturating_sub(delta)),
                         source: ["pyth", "chainlink", "api"][s].to_owned(),
+                        check_age_secs: None,
+                        check_band: Bps::default(),
                     })
                     .collect(),
                 now: Timestamp(now),
@@ -1820,6 +1897,8 @@ mod tests {
                     price: Price::from_raw(price),
                     published_at: Timestamp(now.saturating_sub(delta)),
                     source: ["pyth", "chainlink", "api"][s].to_owned(),
+                    check_age_secs: None,
+                    check_band: Bps::default(),
                 })
                 .collect();
             let dev = Bps::new(dev).unwrap();
