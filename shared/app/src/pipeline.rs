@@ -140,15 +140,9 @@ pub fn account(user: &User) -> TraderAddress {
         return t;
     }
     let h = Sha256::digest(format!("vanta-paper-account:{}", user.id).as_bytes());
-    let mut bytes = [0u8; 20];
-    bytes.copy_from_slice(h.get(..20).unwrap_or(&[1u8; 20]));
-    bytes[0] |= 1; // never the zero address
-    TraderAddress::new(alloy_primitives::Address::from(bytes)).unwrap_or_else(|_| unreachable_address())
-}
-
-fn unreachable_address() -> TraderAddress {
-    // `bytes[0] |= 1` makes the address non-zero, so this is never used; it exists to avoid a panic path.
-    TraderAddress::new(alloy_primitives::Address::repeat_byte(1)).unwrap_or_else(|_| unreachable_address())
+    let mut seed = [0u8; 20];
+    seed.copy_from_slice(h.get(..20).unwrap_or(&[1u8; 20]));
+    TraderAddress::paper(seed)
 }
 
 /// The queue group of a user: their trading account, so each account's intents run in order.
@@ -163,21 +157,12 @@ pub fn derived_id(prefix: &str, parts: &[&str]) -> IntentId {
         h.update(p.as_bytes());
         h.update([0u8]);
     }
-    let hex = hex::encode(h.finalize());
-    IntentId::parse(&format!("{prefix}:{}", hex.get(..40).unwrap_or(&hex))).unwrap_or_else(|_| fallback_id())
-}
-
-fn fallback_id() -> IntentId {
-    IntentId::parse("invalid").unwrap_or_else(|_| fallback_id())
+    IntentId::derived(prefix, &h.finalize())
 }
 
 /// The position an open intent creates.
 pub fn position_id(intent: &IntentId) -> PositionId {
-    PositionId::parse(derived_id("pos", &[intent.as_str()]).as_str()).unwrap_or_else(|_| fallback_pos())
-}
-
-fn fallback_pos() -> PositionId {
-    PositionId::parse("pos-invalid").unwrap_or_else(|_| fallback_pos())
+    PositionId::derived("pos", &Sha256::digest([intent.as_str().as_bytes(), &[0u8]].concat()))
 }
 
 // ---------------------------------------------------------------------------------------------

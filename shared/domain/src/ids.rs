@@ -56,6 +56,12 @@ impl TraderAddress {
     pub fn address(&self) -> Address {
         self.0
     }
+    /// A stable stand-in account from 20 seed bytes (paper trading without a bound wallet);
+    /// never the zero address.
+    pub fn paper(mut seed: [u8; 20]) -> Self {
+        seed[0] |= 1;
+        Self(Address::from(seed))
+    }
     /// Lower-case hex, the form used in storage keys.
     pub fn key(&self) -> String {
         format!("{:#x}", self.0)
@@ -126,6 +132,13 @@ macro_rules! text_id {
             }
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+            /// `<prefix>:<hex of digest>`, at most 40 hex digits: always a valid id. The prefix
+            /// keeps only letters and digits.
+            pub fn derived(prefix: &str, digest: &[u8]) -> Self {
+                let p: String = prefix.chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
+                let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
+                Self(format!("{p}:{hex}"))
             }
         }
 

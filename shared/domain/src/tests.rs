@@ -430,3 +430,14 @@ async fn paper_venue_fills_with_spread_and_fee_and_respects_slippage() {
     assert_eq!(out.price, Price::from_str("100994.95").unwrap(), "a long's close sells half a spread below the (new) mark");
     assert!(venue.positions(trader).await.unwrap().is_empty());
 }
+
+#[test]
+fn derived_ids_and_paper_accounts_are_always_valid() {
+    let id = IntentId::derived("pos", &[0xab; 32]);
+    assert_eq!(id.as_str(), format!("pos:{}", "ab".repeat(20)));
+    assert!(IntentId::parse(id.as_str()).is_ok());
+    assert_eq!(IntentId::derived("a b/c", &[1]).as_str(), "abc:01", "the prefix keeps letters and digits only");
+    let a = TraderAddress::paper([0u8; 20]);
+    assert!(!a.address().is_zero());
+    assert!(TraderAddress::from_str(&a.to_string()).is_ok());
+}
