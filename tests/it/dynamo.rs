@@ -175,6 +175,9 @@ fn position(id: &str, user: i64, opened_at: i64, status: PositionStatus) -> Posi
         last_close: None,
         last_close_fraction: None,
         trail: None,
+        wallet: None,
+        venue_open_time: None,
+        version: 0,
     }
 }
 

@@ -19,7 +19,7 @@ use vanta_domain::ids::{IntentId, PositionId, TraderAddress};
 use vanta_domain::intent::{Action, Intent, IntentState, OpenOrder, Origin, Transition};
 use vanta_domain::market::{PairCatalog, PairInfo, Side};
 use vanta_domain::money::{Bps, SignedUsdc};
-use vanta_domain::ports::{KnownPosition, Lookup, OutgoingMessage, Venue, VenueFill, VenueOrder};
+use vanta_domain::ports::{Lookup, OutgoingMessage, Venue, VenueFill, VenueOrder};
 use vanta_domain::position::{PendingClose, Position, PositionStatus, pnl};
 use vanta_domain::risk_engine::{self, Exposure, RiskInput};
 use vanta_domain::user::User;
@@ -57,7 +57,7 @@ pub async fn run(deps: &Deps, id: &IntentId) -> DomainResult<Outcome> {
     }
     let user = deps.store.get_user(intent.user).await?.ok_or_else(|| DomainError::NotFound(format!("user {}", intent.user)))?;
     let intent = match intent.state {
-        IntentState::Received => match validate(deps, &intent, &user).await {
+        IntentState::Received => match validate(deps, &intent, &user).await? {
             Ok(()) => {
                 deps.store
                     .transition(&intent.id, &Transition::new(IntentState::Received, IntentState::Validated, deps.clock.now())?)
@@ -70,12 +70,29 @@ pub async fn run(deps: &Deps, id: &IntentId) -> DomainResult<Outcome> {
     match &intent.action {
         Action::Open(order) => open(deps, &intent, &user, order).await,
         Action::Flip(order) => {
-            // Close first, then open, in that order; each half is idempotent on its own.
+            // Close first, then open, in that order; each half is idempotent on its own. The close
+            // half is an exit and always runs; the open half is an entry and its rules apply.
             let opposite = positions_matching(deps, &intent, &user, |p| p.pair == order.pair && p.side == order.side.opposite()).await?;
+            let closed_any = !opposite.is_empty();
             if let Some(outcome) = close_legs(deps, &intent, &user, opposite, Bps::FULL, true).await? {
                 return Ok(outcome);
             }
             let intent = deps.store.get_intent(&intent.id).await?.ok_or_else(|| DomainError::NotFound(format!("intent {}", intent.id)))?;
+            if intent.state == IntentState::Validated {
+                let refusal = match entry_refusal(&intent, &user) {
+                    Some(why) => Some(why),
+                    None if !deps.effective_exec().await.allows_entries() => Some("emergency stop: new entries are paused".to_owned()),
+                    None => None,
+                };
+                if let Some(why) = refusal {
+                    let reason = if closed_any {
+                        format!("{why}. Your {} {} was closed; the {} was not opened", order.side.opposite(), order.pair, order.side)
+                    } else {
+                        format!("{why}. Nothing was open to close; the {} was not opened", order.side)
+                    };
+                    return reject(deps, &intent, &user, reason).await;
+                }
+            }
             open(deps, &intent, &user, order).await
         }
         Action::Close { pair, side, fraction } => {
@@ -108,25 +125,30 @@ pub async fn run(deps: &Deps, id: &IntentId) -> DomainResult<Outcome> {
     }
 }
 
-/// Checks that need no venue: the user can trade and the pairs exist.
-async fn validate(deps: &Deps, intent: &Intent, user: &User) -> Result<(), String> {
+/// Checks that need no venue, made before anything runs. Only an open can be refused here:
+/// reduce-only actions ([`Action::is_reduce_only`]) and a flip's close half run for an inactive
+/// or paused user, under every stop level and without the market list (they act on recorded
+/// positions). A market list that cannot be read is retryable (`Err`), never a refusal.
+async fn validate(deps: &Deps, intent: &Intent, user: &User) -> DomainResult<Result<(), String>> {
+    let Action::Open(order) = &intent.action else { return Ok(Ok(())) };
+    if let Some(why) = entry_refusal(intent, user) {
+        return Ok(Err(why));
+    }
+    let catalog = catalog(deps).await.map_err(|e| DomainError::Unavailable(format!("the venue's market list is unavailable ({e})")))?;
+    Ok(catalog.resolve(order.pair.as_str()).map(|_| ()).map_err(|e| e.to_string()))
+}
+
+/// Why a new entry of this user is refused before the risk engine looks at it (inactive
+/// account, paused automation); None when it may go on.
+fn entry_refusal(intent: &Intent, user: &User) -> Option<String> {
     if !user.active {
-        return Err("your account is inactive".into());
+        return Some("your account is inactive".into());
     }
     let automated = matches!(intent.origin, Origin::Signal { .. } | Origin::Copy { .. });
     if automated && user.automation_paused && intent.action.adds_exposure() {
-        return Err("your automation is paused (/resume to restart it)".into());
+        return Some("your automation is paused (/resume to restart it)".into());
     }
-    let catalog = catalog(deps).await.map_err(|e| format!("the venue's market list is unavailable ({e})"))?;
-    let pair = match &intent.action {
-        Action::Open(o) | Action::Flip(o) => Some(&o.pair),
-        Action::Close { pair, .. } | Action::UpdateTpSl { pair, .. } => Some(pair),
-        _ => None,
-    };
-    if let Some(p) = pair {
-        catalog.resolve(p.as_str()).map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    None
 }
 
 async fn catalog(deps: &Deps) -> DomainResult<Arc<PairCatalog>> {
@@ -236,7 +258,13 @@ async fn send_open(
     order: &VenueOrder,
 ) -> DomainResult<Outcome> {
     match venue.execute(&intent.id, order).await {
-        Ok(fill) => settle_open(deps, intent, user, pair, &fill).await,
+        Ok(fill) => {
+            let wallet = match order {
+                VenueOrder::Open { trader, .. } => *trader,
+                _ => account(user),
+            };
+            settle_open(deps, intent, user, pair, &fill, wallet).await
+        }
         Err(e @ (DomainError::Ambiguous(_) | DomainError::Unavailable(_) | DomainError::Internal(_))) => {
             let t = Transition::new(intent.state, IntentState::Ambiguous, deps.clock.now())?.with_detail(e.to_string());
             deps.store.transition(&intent.id, &t).await?;
@@ -251,7 +279,9 @@ async fn reconcile_open(deps: &Deps, intent: &Intent, user: &User, order: &OpenO
     let catalog = venue.pairs().await?;
     let pair = catalog.resolve(order.pair.as_str())?.clone();
     match venue.lookup(&intent.id).await? {
-        Lookup::Filled(fill) => settle_open(deps, intent, user, &pair, &fill).await,
+        // Found by reconciliation: the order was sent for the account the user trades, read
+        // again here (a rebind between the send and this redelivery would misattribute it).
+        Lookup::Filled(fill) => settle_open(deps, intent, user, &pair, &fill, account(user)).await,
         Lookup::Unknown => {
             if intent.state == IntentState::Submitted {
                 let t =
@@ -317,7 +347,14 @@ fn order_adds_exposure(intent: &Intent) -> bool {
     intent.action.adds_exposure()
 }
 
-async fn settle_open(deps: &Deps, intent: &Intent, user: &User, pair: &PairInfo, fill: &VenueFill) -> DomainResult<Outcome> {
+async fn settle_open(
+    deps: &Deps,
+    intent: &Intent,
+    user: &User,
+    pair: &PairInfo,
+    fill: &VenueFill,
+    wallet: TraderAddress,
+) -> DomainResult<Outcome> {
     let (tp, sl) = match &intent.action {
         Action::Open(o) | Action::Flip(o) => (o.tp, o.sl),
         _ => (None, None),
@@ -346,6 +383,9 @@ async fn settle_open(deps: &Deps, intent: &Intent, user: &User, pair: &PairInfo,
         last_close: None,
         last_close_fraction: None,
         trail: None,
+        wallet: Some(wallet),
+        venue_open_time: fill.open_time,
+        version: 0,
     };
     let mut detail = format!("filled at {} ({}), fee {}", fill.price, fill.venue_ref, fill.fee);
     if let Origin::Copy { leader_price: Some(lp), leader_at, .. } = &intent.origin {
@@ -406,6 +446,14 @@ async fn finish_closes(deps: &Deps, intent: &Intent, user: &User, targets: Vec<P
 
 /// Closes `fraction` of each target, idempotently. `Ok(None)` when every leg is done (the
 /// caller settles); `Ok(Some(outcome))` when the intent ended otherwise.
+///
+/// Exits run under every stop level. Each leg ends one of three ways:
+/// - filled: applied to the position (and mirrored to followers);
+/// - refused for good (the exec mode is DRY for a LIVE position, the delegation is revoked or
+///   expired, the venue refused the order or holds another trade at the index): the position
+///   goes back to OPEN and the intent ends FAILED with the reason, which the user is told;
+/// - outcome unknown or venue unavailable: the position stays CLOSING with its leg, and the
+///   message is retried and the leg reconciled with the venue before anything is sent again.
 async fn close_legs(
     deps: &Deps,
     intent: &Intent,
@@ -415,21 +463,15 @@ async fn close_legs(
     part_of_flip: bool,
 ) -> DomainResult<Option<Outcome>> {
     let mut intent = intent.clone();
-    if intent.state == IntentState::Validated {
-        // Exits run under every stop level. A flip's closes stay under VALIDATED: its open is
-        // what gets SUBMITTED (the closes are idempotent through the positions themselves).
+    if intent.state == IntentState::Validated && !part_of_flip && !targets.is_empty() {
+        // A flip's closes stay under VALIDATED: its open is what gets SUBMITTED (the closes are
+        // idempotent through the positions themselves).
         let exec = deps.effective_exec().await;
-        if part_of_flip && !exec.allows_entries() {
-            return reject(deps, &intent, user, "emergency stop: new entries are paused, so the flip was not started".into())
-                .await
-                .map(Some);
-        }
-        if !part_of_flip && !targets.is_empty() {
-            let t = Transition::new(IntentState::Validated, IntentState::Submitted, deps.clock.now())?.with_mode(exec.mode);
-            intent = deps.store.transition(&intent.id, &t).await?;
-        }
+        let t = Transition::new(IntentState::Validated, IntentState::Submitted, deps.clock.now())?.with_mode(exec.mode);
+        intent = deps.store.transition(&intent.id, &t).await?;
     }
     let mut unknown = false;
+    let mut failed: Vec<String> = Vec::new();
     for p in targets {
         let leg = leg_ref(&intent, &p);
         if p.last_close.as_deref() == Some(leg.as_str()) {
@@ -450,50 +492,60 @@ async fn close_legs(
                     unknown = true;
                     continue;
                 }
-                Lookup::NotExecuted => p.clone(),
+                Lookup::NotExecuted => {
+                    if let Some(why) = live_exit_blocked(deps, &p).await {
+                        restore_open(deps, &p, &leg).await?;
+                        failed.push(why);
+                        continue;
+                    }
+                    p.clone()
+                }
             },
             (PositionStatus::Closing, _) => {
                 unknown = true; // another intent is closing it; wait for that
                 continue;
             }
             (PositionStatus::Open, _) => {
-                let amount = if fraction == Bps::FULL { p.collateral } else { p.collateral.mul_bps_floor(fraction)? };
-                if amount.is_zero() {
+                // Nothing is marked CLOSING for an order that would not be signed.
+                if let Some(why) = live_exit_blocked(deps, &p).await {
+                    failed.push(why);
                     continue;
                 }
-                let mut closing = p.clone();
-                closing.status = PositionStatus::Closing;
-                closing.closing = Some(PendingClose { leg: leg.as_str().to_owned(), collateral: amount });
-                match deps.store.update_position(&closing, PositionStatus::Open).await {
-                    Ok(()) => closing,
-                    Err(DomainError::Conflict(_)) => {
+                match begin_close(deps, p, &leg, fraction).await? {
+                    Begin::Started(closing) => closing,
+                    Begin::Nothing => continue,
+                    Begin::Busy => {
                         unknown = true;
                         continue;
                     }
-                    Err(e) => return Err(e),
                 }
             }
             _ => continue,
         };
         let Some(c) = pending.closing.clone() else { continue };
         let order = VenueOrder::Close {
-            trader: account(user),
+            trader: pending.account_or(account(user)),
             pair: pending.pair_index,
             trade_index: pending.trade_index.unwrap_or(0),
             collateral: c.collateral,
-            known: Some(KnownPosition { side: pending.side, leverage: pending.leverage }),
+            known: Some(pending.identity()),
         };
         match venue.execute(&leg, &order).await {
             Ok(fill) => apply_close(deps, &intent, user, &pending, &fill, &leg).await?,
-            Err(DomainError::NotFound(_)) => {
-                // Gone from the venue (liquidated, closed elsewhere): the indexer records how.
-                let mut back = pending.clone();
-                back.status = PositionStatus::Open;
-                back.closing = None;
-                deps.store.update_position(&back, PositionStatus::Closing).await?;
-                tracing::warn!(position = %pending.id, "position not found on the venue while closing");
+            Err(e @ (DomainError::Ambiguous(_) | DomainError::Unavailable(_) | DomainError::Internal(_))) => {
+                tracing::warn!(position = %pending.id, error = %e, "close not confirmed; it stays CLOSING and is reconciled");
+                unknown = true;
             }
-            Err(_) => unknown = true,
+            Err(e) => {
+                // Refused for good: nothing is in flight, so the position is open again.
+                tracing::warn!(position = %pending.id, error = %e, "close refused; the position is OPEN again");
+                restore_open(deps, &pending, &leg).await?;
+                let mut why = format!("your {} {} was not closed: {e}", pending.side, pending.pair);
+                if pending.mode == ExecMode::Live {
+                    why.push_str(". It is still open: close it in the Veranta app if it must go now");
+                }
+                failed.push(why);
+            }
         }
     }
     if unknown {
@@ -502,7 +554,126 @@ async fn close_legs(
         }
         return Err(DomainError::Unavailable("a close is not confirmed yet; will reconcile".into()));
     }
+    if !failed.is_empty() {
+        // A flip whose close failed does not open the other side either.
+        let mut reason = failed.join("; ");
+        if part_of_flip {
+            reason.push_str("; so the flip's new position was not opened");
+        }
+        return fail(deps, &intent, user, reason).await.map(Some);
+    }
     Ok(None)
+}
+
+/// How many times a read-modify-write of a position is tried when other writers get in
+/// between (each try re-reads the position).
+pub const POSITION_WRITE_ATTEMPTS: usize = 5;
+
+/// Re-reads a position and writes `change` of it under the version it read; on a concurrent
+/// write it reads again and re-applies `change`, at most [`POSITION_WRITE_ATTEMPTS`] times, so a
+/// change made from a stale read never undoes another writer's. `change` returns false when
+/// there is nothing to write (then, and when the position is gone, the answer is None);
+/// otherwise the answer is the position as stored.
+pub async fn modify_position(
+    deps: &Deps,
+    user: vanta_domain::ids::TelegramUserId,
+    id: &PositionId,
+    mut change: impl FnMut(&mut Position) -> bool + Send,
+) -> DomainResult<Option<Position>> {
+    for _ in 0..POSITION_WRITE_ATTEMPTS {
+        let Some(current) = deps.store.get_position(user, id).await? else { return Ok(None) };
+        let mut next = current.clone();
+        if !change(&mut next) {
+            return Ok(None);
+        }
+        next.version = current.version;
+        match deps.store.update_position(&next, current.status).await {
+            Ok(()) => {
+                next.version = current.version.saturating_add(1);
+                return Ok(Some(next));
+            }
+            Err(DomainError::Conflict(e)) => tracing::info!(position = %id, error = %e, "position changed meanwhile; re-reading"),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(DomainError::Unavailable(format!("position {id} kept changing; will try again")))
+}
+
+/// What marking a position CLOSING came to.
+enum Begin {
+    /// Marked CLOSING with this leg (the position as stored).
+    Started(Position),
+    /// Nothing to close (a fraction that rounds to zero, or it closed meanwhile).
+    Nothing,
+    /// Another close is in flight.
+    Busy,
+}
+
+/// Marks `p` CLOSING for `leg`, taking `fraction` of its collateral as it is when written.
+async fn begin_close(deps: &Deps, p: Position, leg: &IntentId, fraction: Bps) -> DomainResult<Begin> {
+    let mut current = p;
+    for _ in 0..POSITION_WRITE_ATTEMPTS {
+        match current.status {
+            PositionStatus::Open => {}
+            PositionStatus::Closing => return Ok(Begin::Busy),
+            PositionStatus::Closed | PositionStatus::Liquidated => return Ok(Begin::Nothing),
+        }
+        let amount = if fraction == Bps::FULL { current.collateral } else { current.collateral.mul_bps_floor(fraction)? };
+        if amount.is_zero() {
+            return Ok(Begin::Nothing);
+        }
+        let mut closing = current.clone();
+        closing.status = PositionStatus::Closing;
+        closing.closing = Some(PendingClose { leg: leg.as_str().to_owned(), collateral: amount });
+        match deps.store.update_position(&closing, PositionStatus::Open).await {
+            Ok(()) => {
+                closing.version = current.version.saturating_add(1);
+                return Ok(Begin::Started(closing));
+            }
+            Err(DomainError::Conflict(_)) => {
+                // Another writer (a trailing stop, a reconciliation) got in between: read again.
+                match deps.store.get_position(current.user, &current.id).await? {
+                    Some(fresh) => current = fresh,
+                    None => return Ok(Begin::Nothing),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Begin::Busy)
+}
+
+/// Puts a position whose close `leg` was refused for good back to OPEN (nothing is in flight).
+async fn restore_open(deps: &Deps, p: &Position, leg: &IntentId) -> DomainResult<()> {
+    modify_position(deps, p.user, &p.id, |q| {
+        if q.status != PositionStatus::Closing || q.closing.as_ref().is_none_or(|c| c.leg != leg.as_str()) {
+            return false; // not ours (any more)
+        }
+        q.status = PositionStatus::Open;
+        q.closing = None;
+        true
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Why an order for the LIVE position `p` must not be signed now: the effective mode is DRY (an
+/// operator's setting, the deployment's ceiling, an unreadable setting) or no LIVE venue is
+/// configured. The words are for the user. None for DRY positions and when LIVE is on.
+async fn live_exit_blocked(deps: &Deps, p: &Position) -> Option<String> {
+    if p.mode != ExecMode::Live {
+        return None;
+    }
+    let exec = deps.effective_exec().await;
+    if exec.mode == ExecMode::Live && deps.live.is_some() {
+        return None;
+    }
+    let why = exec.why.unwrap_or_else(|| "the operators switched to DRY".to_owned());
+    Some(format!(
+        "your LIVE {} {} is still open: Vanta is running DRY ({why}) and signs nothing on Veranta. Close it in the Veranta app, \
+         or wait until Vanta is LIVE again",
+        p.side, p.pair
+    ))
 }
 
 async fn apply_close(deps: &Deps, intent: &Intent, user: &User, p: &Position, fill: &VenueFill, leg: &IntentId) -> DomainResult<()> {
@@ -605,21 +776,47 @@ async fn update_tpsl(
             )
             .await?;
     }
+    // Managing an existing position's exits: never refused by a pause, inactivity or the stop.
+    let mut failed: Vec<String> = Vec::new();
     for p in targets {
+        if let Some(why) = live_exit_blocked(deps, &p).await {
+            failed.push(format!("TP/SL not changed: {why}"));
+            continue;
+        }
         let (_, venue) = deps.venue(p.mode);
         let (new_tp, new_sl) = (tp.or(p.tp), sl.or(p.sl));
         let order = VenueOrder::UpdateTpSl {
-            trader: account(user),
+            // The account the position was opened on, whatever the user is bound to now.
+            trader: p.account_or(account(user)),
             pair: p.pair_index,
             trade_index: p.trade_index.unwrap_or(0),
             tp: new_tp,
             sl: new_sl,
         };
-        venue.execute(&derived_id("tpsl", &[intent.id.as_str(), p.id.as_str()]), &order).await?;
-        let mut next = p.clone();
-        next.tp = new_tp;
-        next.sl = new_sl;
-        deps.store.update_position(&next, PositionStatus::Open).await?;
+        match venue.execute(&derived_id("tpsl", &[intent.id.as_str(), p.id.as_str()]), &order).await {
+            Ok(_) => {}
+            Err(e @ (DomainError::Ambiguous(_) | DomainError::Unavailable(_) | DomainError::Internal(_))) => {
+                // Redelivered, the same reference is sent again (at most one update takes effect).
+                return Err(DomainError::Unavailable(format!("TP/SL update not confirmed: {e}")));
+            }
+            Err(e) => {
+                failed.push(format!("TP/SL of your {} {} not changed: {e}", p.side, p.pair));
+                continue;
+            }
+        }
+        // Written on a fresh read, so a concurrent close or trail move is kept.
+        modify_position(deps, p.user, &p.id, |q| {
+            if !q.status.is_live() || (q.tp, q.sl) == (new_tp, new_sl) {
+                return false;
+            }
+            q.tp = new_tp;
+            q.sl = new_sl;
+            true
+        })
+        .await?;
+    }
+    if !failed.is_empty() {
+        return fail(deps, &intent, user, failed.join("; ")).await;
     }
     settle(deps, &intent, "TP/SL updated").await?;
     notify(deps, user, exec.mode, &format!("🎯 TP/SL updated on {side} {pair}.")).await;

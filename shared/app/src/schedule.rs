@@ -13,12 +13,15 @@
 use std::collections::BTreeMap;
 
 use vanta_domain::exec::ExecMode;
-use vanta_domain::ids::PositionId;
+use vanta_domain::ids::{PositionId, TelegramUserId, TraderAddress};
 use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, Origin};
 use vanta_domain::market::{PairSymbol, Side};
 use vanta_domain::money::{Bps, Price};
+use vanta_domain::ports::VenuePosition;
 use vanta_domain::position::{Position, PositionStatus};
 use vanta_domain::risk_engine;
+use vanta_domain::time::Timestamp;
+use vanta_domain::user::User;
 use vanta_domain::{DomainError, DomainResult};
 
 use crate::Deps;
@@ -48,6 +51,15 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// In words, for the user.
+    pub fn label(self) -> &'static str {
+        match self {
+            Trigger::TakeProfit => "take-profit",
+            Trigger::StopLoss => "stop-loss",
+            Trigger::Trail => "trailing-stop",
+            Trigger::Liquidation => "liquidation",
+        }
+    }
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::TakeProfit => "tp",
@@ -107,21 +119,20 @@ pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
             marks.insert(p.pair.clone(), mark.ok());
         }
         let Some(mark) = marks.get(&p.pair).copied().flatten() else { continue };
-        // Trailing stops follow the best price.
-        if let Some(mut t) = p.trail
-            && t.observe(p.side, mark)
-        {
-            let mut moved = p.clone();
-            moved.trail = Some(t);
-            match deps.store.update_position(&moved, PositionStatus::Open).await {
-                Ok(()) | Err(DomainError::Conflict(_)) => {}
-                Err(e) => return Err(e),
-            }
+        // Trailing stops follow the best price; TP, SL and the trail level are still checked in
+        // the same tick, on the position as moved.
+        let moves = p.trail.is_some_and(|mut t| t.observe(p.side, mark));
+        let current = match moves {
+            true => move_trail(deps, p, mark).await?.unwrap_or_else(|| p.clone()),
+            false => p.clone(),
+        };
+        if current.status != PositionStatus::Open {
             continue;
         }
-        if let Some(t) = trigger(p, mark) {
-            queue_close(deps, p, t, mark).await?;
-            report.triggered.push(format!("{}:{}", p.id, t.as_str()));
+        if let Some(t) = trigger(&current, mark) {
+            if queue_close(deps, &current, t, mark).await? {
+                report.triggered.push(format!("{}:{}", p.id, t.as_str()));
+            }
         }
     }
     tracing::info!(live = report.live_positions, triggered = report.triggered.len(), "tpsl tick");
@@ -136,32 +147,118 @@ async fn heartbeat(deps: &Deps, job: &str) {
     }
 }
 
-/// Queues the close of `p` for `why`. The intent id is stable per position and trigger, so a
-/// hit seen on several ticks closes once.
-async fn queue_close(deps: &Deps, p: &Position, why: Trigger, mark: Price) -> DomainResult<()> {
-    let Some(user) = deps.store.get_user(p.user).await? else { return Ok(()) };
-    let id = derived_id("tpsl", &[p.id.as_str(), why.as_str()]);
-    let action = Action::ClosePosition { position: p.id.clone(), fraction: Bps::FULL };
-    let hash = derived_id("h", &[p.id.as_str(), why.as_str()]).as_str().to_owned();
-    let intent = Intent::new(
-        id.clone(),
-        p.user,
-        Origin::TpSl { position: p.id.clone(), trigger: Some(why.as_str().to_owned()) },
-        action,
-        hash,
-        deps.clock.now(),
-    );
-    let send = match deps.store.create_intent(&intent).await? {
-        CreateOutcome::Created => true,
-        CreateOutcome::Duplicate(i) => i.state == IntentState::Received,
-        CreateOutcome::Mismatch(_) => false,
-    };
-    if send {
-        tracing::info!(position = %p.id, trigger = why.as_str(), %mark, "trigger hit; close queued");
-        enqueue(deps, &user, &id).await?;
+/// Moves the trailing stop of `p` to `mark` if that is a new best, on a fresh read under its
+/// version (a concurrent partial close or TP/SL change is kept; a stale read is re-read). The
+/// answer is the position as stored after the move, or None when there was nothing to move
+/// (closed meanwhile, no trail, not a new best).
+pub async fn move_trail(deps: &Deps, p: &Position, mark: Price) -> DomainResult<Option<Position>> {
+    let moved = crate::pipeline::modify_position(deps, p.user, &p.id, |q| {
+        if q.status != PositionStatus::Open {
+            return false;
+        }
+        let Some(mut t) = q.trail else { return false };
+        if !t.observe(q.side, mark) {
+            return false;
+        }
+        q.trail = Some(t);
+        true
+    });
+    match moved.await {
+        Ok(v) => Ok(v),
+        // Kept changing under us: the next tick moves it; the triggers still run on this read.
+        Err(DomainError::Unavailable(e)) => {
+            tracing::warn!(position = %p.id, error = %e, "trailing stop not moved this tick");
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
-    Ok(())
 }
+
+/// How many close attempts one trigger of one position gets (one a tick at most). After the
+/// last one fails the user is told once that Vanta stopped trying.
+pub const MAX_TRIGGER_ATTEMPTS: u32 = 5;
+
+/// The intent id of attempt `n` (from 1) to close `p` for `why`. Deterministic, so overlapping
+/// ticks that see the same hit produce the same id; attempt 1 keeps the id used before attempts
+/// were numbered.
+pub fn trigger_intent_id(p: &PositionId, why: Trigger, n: u32) -> vanta_domain::ids::IntentId {
+    if n <= 1 { derived_id("tpsl", &[p.as_str(), why.as_str()]) } else { derived_id("tpsl", &[p.as_str(), why.as_str(), &n.to_string()]) }
+}
+
+/// Queues the close of `p` for `why`; true when a close is queued or in flight. A hit seen on
+/// several ticks closes once: while an attempt is not final, nothing new is made (it is sent
+/// again only if it never left RECEIVED). An attempt that ended (refused, failed, or settled
+/// while the position is still open, so its close did not happen) is followed by the next one.
+async fn queue_close(deps: &Deps, p: &Position, why: Trigger, mark: Price) -> DomainResult<bool> {
+    let Some(user) = deps.store.get_user(p.user).await? else { return Ok(false) };
+    for n in 1..=MAX_TRIGGER_ATTEMPTS {
+        let id = trigger_intent_id(&p.id, why, n);
+        if let Some(previous) = deps.store.get_intent(&id).await? {
+            if !previous.state.is_final() {
+                if previous.state == IntentState::Received {
+                    enqueue(deps, &user, &id).await?;
+                }
+                return Ok(true);
+            }
+            continue;
+        }
+        if n > 1 {
+            // The previous attempt ended: only try again if the position is really still open
+            // (the live list may lag a close that just happened).
+            match deps.store.get_position(p.user, &p.id).await? {
+                Some(fresh) if fresh.status == PositionStatus::Open => {}
+                _ => return Ok(false),
+            }
+        }
+        let action = Action::ClosePosition { position: p.id.clone(), fraction: Bps::FULL };
+        let hash = if n <= 1 {
+            derived_id("h", &[p.id.as_str(), why.as_str()])
+        } else {
+            derived_id("h", &[p.id.as_str(), why.as_str(), &n.to_string()])
+        };
+        let intent = Intent::new(
+            id.clone(),
+            p.user,
+            Origin::TpSl { position: p.id.clone(), trigger: Some(why.as_str().to_owned()) },
+            action,
+            hash.as_str().to_owned(),
+            deps.clock.now(),
+        );
+        let send = match deps.store.create_intent(&intent).await? {
+            CreateOutcome::Created => true,
+            CreateOutcome::Duplicate(i) => i.state == IntentState::Received,
+            CreateOutcome::Mismatch(_) => false,
+        };
+        if send {
+            tracing::info!(position = %p.id, trigger = why.as_str(), attempt = n, %mark, "trigger hit; close queued");
+            enqueue(deps, &user, &id).await?;
+        }
+        return Ok(true);
+    }
+    // Every attempt ended without the close: tell the user once, and leave it to them.
+    let key = format!("tpsl-gave-up:{}:{}", p.id, why.as_str());
+    let now = deps.clock.now();
+    if deps.store.mark_once(&key, now, Timestamp(now.millis().saturating_add(GAVE_UP_MEMORY_MS))).await? {
+        tracing::warn!(position = %p.id, trigger = why.as_str(), "trigger close failed {MAX_TRIGGER_ATTEMPTS} times; not retried");
+        crate::pipeline::notify(
+            deps,
+            &user,
+            p.mode,
+            &format!(
+                "⚠️ Your {} {} hit its {} level, but {MAX_TRIGGER_ATTEMPTS} attempts to close it failed (see the messages before). \
+                 Vanta stopped trying: close it yourself (/positions, or in the Veranta app).",
+                p.side,
+                p.pair,
+                why.label()
+            ),
+        )
+        .await;
+    }
+    Ok(false)
+}
+
+/// How long the "stopped trying" notice is remembered (so it is sent once).
+const GAVE_UP_MEMORY_MS: i64 = 30 * 24 * 3_600_000;
 
 /// Sets or clears a trailing stop on a live position of `user` (for `/trail`).
 pub async fn set_trail(
@@ -188,26 +285,46 @@ pub async fn set_trail(
             Some(vanta_domain::position::TrailingStop { distance: d, best: mark })
         }
     };
-    deps.store.update_position(&next, PositionStatus::Open).await?;
-    Ok(next)
+    let trail = next.trail;
+    crate::pipeline::modify_position(deps, user, id, |q| {
+        if q.status != PositionStatus::Open {
+            return false;
+        }
+        q.trail = trail;
+        true
+    })
+    .await?
+    .ok_or_else(|| DomainError::Refused(format!("position {id} is not open")))
 }
 
-/// The indexer's tick. Reconciles LIVE positions with the venue: a recorded position the venue
-/// no longer has was closed there (TP/SL trigger or liquidation) and is marked so.
+/// The indexer's tick. Reconciles LIVE positions with the venue, each on the account it was
+/// opened on (never the user's current one): a recorded position that the venue no longer has at
+/// its (pair, index), or where the venue now holds another trade (other side, other open time),
+/// was closed there (TP/SL trigger or liquidation) and is marked so.
+///
+/// Positions recorded before wallets were (no `wallet`) are looked up on the user's current
+/// account: found there with the same side, leverage and open price, they are stamped with that
+/// account; not found, they are left as they are (they may live on a wallet the user bound
+/// before) and logged, never marked closed on that evidence.
 pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
     Metrics::inc(&deps.metrics.schedule_ticks);
     let live = deps.store.live_positions().await?;
     let mut report = TickReport { job: "indexer", live_positions: live.len(), ..TickReport::default() };
     heartbeat(deps, "indexer").await;
     let Some(venue) = deps.live.clone() else { return Ok(report) };
-    let mut by_trader: BTreeMap<vanta_domain::ids::TelegramUserId, Vec<Position>> = BTreeMap::new();
+    let mut users: BTreeMap<TelegramUserId, Option<User>> = BTreeMap::new();
+    let mut by_account: BTreeMap<(TelegramUserId, TraderAddress), Vec<Position>> = BTreeMap::new();
     for p in live.into_iter().filter(|p| p.mode == ExecMode::Live && p.status == PositionStatus::Open) {
-        by_trader.entry(p.user).or_default().push(p);
+        if !users.contains_key(&p.user) {
+            users.insert(p.user, deps.store.get_user(p.user).await?);
+        }
+        let current = users.get(&p.user).cloned().flatten().and_then(|u| u.trader);
+        let Some(wallet) = p.wallet.or(current) else { continue };
+        by_account.entry((p.user, wallet)).or_default().push(p);
     }
-    for (user_id, positions) in by_trader {
-        let Some(user) = deps.store.get_user(user_id).await? else { continue };
-        let Some(trader) = user.trader else { continue };
-        let on_venue = match venue.positions(trader).await {
+    for ((user_id, wallet), positions) in by_account {
+        let Some(user) = users.get(&user_id).cloned().flatten() else { continue };
+        let on_venue = match venue.positions(wallet).await {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(user = %user_id, error = %e, "venue positions unavailable; reconcile later");
@@ -215,23 +332,68 @@ pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
             }
         };
         for p in positions {
-            let present = on_venue.iter().any(|v| v.pair == p.pair_index && Some(v.trade_index) == p.trade_index);
-            if !present {
-                let mut closed = p.clone();
-                closed.status = PositionStatus::Closed;
-                closed.closed_at = Some(deps.clock.now());
-                if deps.store.update_position(&closed, PositionStatus::Open).await.is_ok() {
-                    report.triggered.push(format!("{}:closed-on-venue", p.id));
-                    crate::pipeline::notify(
-                        deps,
-                        &user,
-                        ExecMode::Live,
-                        &format!("ℹ️ {} {} was closed on Avantis (TP/SL or liquidation).", p.side, p.pair),
-                    )
-                    .await;
+            let at = on_venue.iter().find(|v| v.pair == p.pair_index && Some(v.trade_index) == p.trade_index);
+            if p.wallet.is_none() {
+                adopt_legacy(deps, &p, wallet, at).await?;
+                continue;
+            }
+            let gone = match at {
+                None => true,
+                // Only what surely names another trade counts; leverage can change in the app.
+                Some(v) => v.side != p.side || matches!((p.venue_open_time, v.open_time), (Some(a), Some(b)) if a != b),
+            };
+            if !gone {
+                continue;
+            }
+            let now = deps.clock.now();
+            let closed = crate::pipeline::modify_position(deps, p.user, &p.id, |q| {
+                if q.status != PositionStatus::Open || q.version != p.version {
+                    return false; // changed since the venue was read: the next tick decides
                 }
+                q.status = PositionStatus::Closed;
+                q.closed_at = Some(now);
+                true
+            })
+            .await;
+            if let Ok(Some(_)) = closed {
+                report.triggered.push(format!("{}:closed-on-venue", p.id));
+                crate::pipeline::notify(
+                    deps,
+                    &user,
+                    ExecMode::Live,
+                    &format!("ℹ️ {} {} was closed on Avantis (TP/SL or liquidation).", p.side, p.pair),
+                )
+                .await;
             }
         }
     }
     Ok(report)
+}
+
+/// A position from before wallets were recorded, seen on the user's current account `wallet`:
+/// stamped with it when the venue's trade at its (pair, index) is the same one.
+async fn adopt_legacy(deps: &Deps, p: &Position, wallet: TraderAddress, at: Option<&VenuePosition>) -> DomainResult<()> {
+    let same = at.filter(|v| p.identity().check(v.side, v.leverage, v.open_price, v.open_time).is_ok());
+    let Some(v) = same else {
+        tracing::warn!(position = %p.id, "position without a recorded wallet is not on the user's current account; left as it is");
+        return Ok(());
+    };
+    let open_time = v.open_time;
+    match crate::pipeline::modify_position(deps, p.user, &p.id, |q| {
+        if q.wallet.is_some() {
+            return false;
+        }
+        q.wallet = Some(wallet);
+        q.venue_open_time = q.venue_open_time.or(open_time);
+        true
+    })
+    .await
+    {
+        Ok(_) => Ok(()),
+        Err(DomainError::Unavailable(e)) => {
+            tracing::warn!(position = %p.id, error = %e, "wallet not recorded this tick");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -106,6 +106,15 @@ impl Action {
     pub fn adds_exposure(&self) -> bool {
         matches!(self, Action::Open(_) | Action::Flip(_))
     }
+    /// Whether the action only reduces or manages existing exposure: closes (by pair and side,
+    /// of one position, of everything) and TP/SL updates, whatever their origin (a command, a
+    /// signal, a TP/SL/trailing/liquidation trigger, a copied exit). These are never refused by
+    /// a pause, the user's inactivity, the emergency stop or entry-risk rules. The rule is
+    /// total: every action is an entry ([`Action::adds_exposure`]; a flip's close half is
+    /// reduce-only, its open half an entry), reduce-only, or `Pause` (a setting, never refused).
+    pub fn is_reduce_only(&self) -> bool {
+        matches!(self, Action::Close { .. } | Action::ClosePosition { .. } | Action::Flatten | Action::UpdateTpSl { .. })
+    }
     pub fn name(&self) -> &'static str {
         match self {
             Action::Open(_) => "open",

@@ -198,7 +198,14 @@ impl PositionStore for MemoryStore {
         if p.status != expected && !expected.can_become(p.status) {
             return Err(DomainError::Conflict(format!("a position cannot go from {} to {}", expected.as_str(), p.status.as_str())));
         }
+        if stored.version != p.version {
+            return Err(DomainError::Conflict(format!(
+                "position {} changed meanwhile (version {}, not {})",
+                p.id, stored.version, p.version
+            )));
+        }
         *stored = p.clone();
+        stored.version = p.version.saturating_add(1);
         Ok(())
     }
     async fn user_positions(&self, user: TelegramUserId, live_only: bool) -> DomainResult<Vec<Position>> {
@@ -538,6 +545,7 @@ impl PaperVenue {
                 }
                 let notional = leverage.notional(*collateral)?;
                 let fee = info.open_fee.of_usdc_ceil(notional)?;
+                let open_time = u64::try_from(now.secs()).unwrap_or(0);
                 let mut book = lock(&self.book)?;
                 let used: Vec<u32> = book.keys().filter(|(t, p, _)| t == trader && *p == pair.0).map(|(_, _, i)| *i).collect();
                 let trade_index = (0..40u32)
@@ -555,6 +563,7 @@ impl PaperVenue {
                         open_price: fill,
                         tp: *tp,
                         sl: *sl,
+                        open_time: Some(open_time),
                     },
                 );
                 Ok(VenueFill {
@@ -567,14 +576,17 @@ impl PaperVenue {
                     fee,
                     at: now,
                     venue_ref: format!("paper:{client_ref}"),
+                    open_time: Some(open_time),
                 })
             }
             VenueOrder::Close { trader, pair, trade_index, collateral, known } => {
                 let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
                 let key = (*trader, pair.0, *trade_index);
                 // What Vanta recorded wins (another instance's book may have used the same trade
-                // index for another position); otherwise this instance's own book.
+                // index for another position); otherwise this instance's own book. This book's
+                // trade is reduced only when it is the recorded position (same identity).
                 let booked = lock(&self.book)?.get(&key).cloned();
+                let is_it = |p: &VenuePosition| known.is_none_or(|k| k.check(p.side, p.leverage, p.open_price, p.open_time).is_ok());
                 let (side, leverage, held) = match (known, &booked) {
                     (Some(k), _) => (k.side, k.leverage, *collateral),
                     (None, Some(p)) => (p.side, p.leverage, p.collateral),
@@ -585,7 +597,7 @@ impl PaperVenue {
                 let closing = (*collateral).min(held);
                 let fee = info.close_fee.of_usdc_ceil(leverage.notional(closing)?)?;
                 let mut book = lock(&self.book)?;
-                if let Some(p) = book.get_mut(&key).filter(|p| p.side == side && p.leverage == leverage) {
+                if let Some(p) = book.get_mut(&key).filter(|p| is_it(p)) {
                     match p.collateral.checked_sub(closing) {
                         Ok(left) if !left.is_zero() => p.collateral = left,
                         _ => {
@@ -603,6 +615,7 @@ impl PaperVenue {
                     fee,
                     at: now,
                     venue_ref: format!("paper:{client_ref}"),
+                    open_time: None,
                 })
             }
             VenueOrder::UpdateTpSl { trader, pair, trade_index, tp, sl } => {
@@ -620,6 +633,7 @@ impl PaperVenue {
                         fee: Usdc::ZERO,
                         at: now,
                         venue_ref: format!("paper:{client_ref}"),
+                        open_time: None,
                     });
                 };
                 p.tp = *tp;
@@ -634,6 +648,7 @@ impl PaperVenue {
                     fee: Usdc::ZERO,
                     at: now,
                     venue_ref: format!("paper:{client_ref}"),
+                    open_time: p.open_time,
                 })
             }
         }

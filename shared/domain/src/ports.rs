@@ -90,7 +90,10 @@ pub trait PositionStore: Send + Sync {
     /// Refused with `Conflict` if the id exists.
     async fn insert_position(&self, p: &Position) -> DomainResult<()>;
     async fn get_position(&self, user: TelegramUserId, id: &PositionId) -> DomainResult<Option<Position>>;
-    /// Replaces a position if its stored status is `expected` (and the transition is allowed).
+    /// Replaces a position if its stored status is `expected` (and the transition is allowed)
+    /// and its stored version is `p.version` (the version it was read at); the stored version
+    /// becomes `p.version + 1`. Anything else is `Conflict`: the caller re-reads, so a write
+    /// from a stale read never undoes another writer's change.
     async fn update_position(&self, p: &Position, expected: PositionStatus) -> DomainResult<()>;
     async fn user_positions(&self, user: TelegramUserId, live_only: bool) -> DomainResult<Vec<Position>>;
     /// Every live (open or closing) position, for TP/SL and reconciliation.
@@ -203,11 +206,43 @@ pub enum VenueOrder {
     },
 }
 
-/// Side and leverage of a position, as Vanta recorded them.
+/// A position's identity as Vanta recorded it. A close carries it, and a venue with a book
+/// checks that the trade it would close at (pair, trade index) is this one
+/// ([`KnownPosition::check`]); a mismatch is refused (`NotFound`), never closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KnownPosition {
     pub side: Side,
     pub leverage: Leverage,
+    /// The open price Vanta recorded (the venue's fill).
+    #[serde(default)]
+    pub open_price: Option<Price>,
+    /// The venue's open time (unix seconds), when it reported one.
+    #[serde(default)]
+    pub open_time: Option<u64>,
+}
+
+impl KnownPosition {
+    /// Whether the venue's trade (side, leverage, open price, open time) is this position.
+    /// The side must match. Where both open times are known they decide (the venue names a
+    /// trade by pair, index and open time); otherwise leverage and the recorded open price must
+    /// match exactly. `Err` says what differs.
+    pub fn check(&self, side: Side, leverage: Leverage, open_price: Price, open_time: Option<u64>) -> Result<(), String> {
+        if side != self.side {
+            return Err(format!("the venue's trade there is a {side}, the recorded position a {}", self.side));
+        }
+        if let (Some(want), Some(got)) = (self.open_time, open_time) {
+            return if want == got { Ok(()) } else { Err(format!("the venue's trade there opened at {got}, the recorded one at {want}")) };
+        }
+        if leverage != self.leverage {
+            return Err(format!("the venue's trade there has leverage {leverage}, the recorded position {}", self.leverage));
+        }
+        if let Some(want) = self.open_price
+            && want != open_price
+        {
+            return Err(format!("the venue's trade there opened at price {open_price}, the recorded position at {want}"));
+        }
+        Ok(())
+    }
 }
 
 /// A fill reported by the venue.
@@ -223,6 +258,9 @@ pub struct VenueFill {
     pub at: Timestamp,
     /// The venue's reference for the order (tracking id, tx hash).
     pub venue_ref: String,
+    /// The venue's open time of the trade (unix seconds), where it reports one (opens).
+    #[serde(default)]
+    pub open_time: Option<u64>,
 }
 
 /// A position as the venue reports it.
@@ -237,6 +275,9 @@ pub struct VenuePosition {
     pub open_price: Price,
     pub tp: Option<Price>,
     pub sl: Option<Price>,
+    /// The venue's open time of the trade (unix seconds), where it reports one.
+    #[serde(default)]
+    pub open_time: Option<u64>,
 }
 
 /// Where orders go: the paper venue in DRY, Avantis in LIVE.

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
 use crate::exec::ExecMode;
-use crate::ids::{IntentId, PositionId, TelegramUserId};
+use crate::ids::{IntentId, PositionId, TelegramUserId, TraderAddress};
 use crate::market::{PairIndex, PairSymbol, Side};
 use crate::money::{AmountError, Bps, Leverage, Price, SignedUsdc, Usdc};
 use crate::time::Timestamp;
@@ -80,6 +80,20 @@ pub struct Position {
     /// A trailing stop run by Vanta's TP/SL executor.
     #[serde(default)]
     pub trail: Option<TrailingStop>,
+    /// The trading account the position was opened on. Closes, TP/SL updates and reconciliation
+    /// act on this account only, whatever the user is bound to later. None only on records from
+    /// before wallets were recorded (see [`Position::account_or`]).
+    #[serde(default)]
+    pub wallet: Option<TraderAddress>,
+    /// The venue's open time of the trade (unix seconds), where the venue reports one: with
+    /// (pair, trade index) it names the venue's trade, so a close never hits another trade that
+    /// reuses the index.
+    #[serde(default)]
+    pub venue_open_time: Option<u64>,
+    /// Optimistic-lock version: every stored update must carry the version it read and the
+    /// store increments it (records from before versions read as 0).
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// A stop that follows the best price seen by a fixed distance.
@@ -125,6 +139,25 @@ pub struct PendingClose {
 }
 
 impl Position {
+    /// The account this position lives on: the recorded wallet, or for a record from before
+    /// wallets were recorded, `current` (the user's account now). Such a legacy position is
+    /// only ever closed after the venue shows a trade with its side, leverage and open price at
+    /// its (pair, index) on that account, so a rebind can never make Vanta close a trade of the
+    /// new wallet in its place.
+    pub fn account_or(&self, current: TraderAddress) -> TraderAddress {
+        self.wallet.unwrap_or(current)
+    }
+
+    /// What the venue must show at (pair, trade index) before this position is closed there.
+    pub fn identity(&self) -> crate::ports::KnownPosition {
+        crate::ports::KnownPosition {
+            side: self.side,
+            leverage: self.leverage,
+            open_price: Some(self.open_price),
+            open_time: self.venue_open_time,
+        }
+    }
+
     pub fn notional(&self) -> Result<Usdc, AmountError> {
         self.leverage.notional(self.collateral)
     }

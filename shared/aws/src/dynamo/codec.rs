@@ -223,8 +223,12 @@ pub(crate) fn audit_item(e: &AuditEntry, seq: u64) -> DomainResult<Item> {
 // Positions
 
 impl FromItem for Position {
+    /// The plain `version` attribute (what conditions test) is the position's version; an item
+    /// written before versions has none and reads as 0.
     fn from_item(item: &Item) -> DomainResult<Self> {
-        data(item)
+        let mut p: Position = data(item)?;
+        p.version = opt_n(item, k::VERSION)?.unwrap_or(0);
+        Ok(p)
     }
 }
 
@@ -232,6 +236,7 @@ impl FromItem for Position {
 pub(crate) fn position_item(p: &Position) -> DomainResult<Item> {
     let mut item = key(k::user(p.user), &k::position(&p.id));
     item.insert(k::STATUS.into(), s(p.status.as_str()));
+    item.insert(k::VERSION.into(), n(p.version));
     item.insert(k::DATA.into(), json(p)?);
     if p.status.is_live() {
         item.insert(k::GSI2PK.into(), s(k::LIVE_POS));

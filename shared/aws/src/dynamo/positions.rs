@@ -6,7 +6,7 @@ use vanta_domain::ports::PositionStore;
 use vanta_domain::position::{Position, PositionStatus};
 use vanta_domain::{DomainError, DomainResult};
 
-use super::codec::{self, s};
+use super::codec::{self, n, s};
 use super::keys as k;
 use super::{DynamoStore, Expr, Query, new_item};
 
@@ -26,9 +26,21 @@ impl PositionStore for DynamoStore {
     async fn update_position(&self, p: &Position, expected: PositionStatus) -> DomainResult<()> {
         let allowed = p.status == expected || expected.can_become(p.status);
         if allowed {
-            // The item is replaced whole, so a position that stops being live leaves gsi2.
-            let cond = Expr::new("#status = :expected").name("#status", k::STATUS).value(":expected", s(expected.as_str()));
-            match self.put(codec::position_item(p)?, Some(cond)).await {
+            // The item is replaced whole, so a position that stops being live leaves gsi2; the
+            // version condition keeps a write from a stale read from undoing another writer's.
+            let version = if p.version == 0 {
+                "(attribute_not_exists(#version) OR #version = :version)" // items from before versions
+            } else {
+                "#version = :version"
+            };
+            let cond = Expr::new(format!("#status = :expected AND {version}"))
+                .name("#status", k::STATUS)
+                .value(":expected", s(expected.as_str()))
+                .name("#version", k::VERSION)
+                .value(":version", n(p.version));
+            let mut next = p.clone();
+            next.version = p.version.checked_add(1).ok_or_else(|| DomainError::Internal("position version overflow".into()))?;
+            match self.put(codec::position_item(&next)?, Some(cond)).await {
                 Ok(()) => return Ok(()),
                 Err(DomainError::Conflict(_)) => {}
                 Err(e) => return Err(e),
@@ -42,7 +54,7 @@ impl PositionStore for DynamoStore {
         if !allowed {
             return Err(DomainError::Conflict(format!("a position cannot go from {} to {}", expected.as_str(), p.status.as_str())));
         }
-        Err(DomainError::Conflict(format!("position {} changed meanwhile", p.id)))
+        Err(DomainError::Conflict(format!("position {} changed meanwhile (version {}, not {})", p.id, stored.version, p.version)))
     }
 
     async fn user_positions(&self, user: TelegramUserId, live_only: bool) -> DomainResult<Vec<Position>> {

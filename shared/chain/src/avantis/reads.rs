@@ -412,6 +412,7 @@ impl TraderPosition {
             open_price: self.open_price,
             tp: (!self.tp.is_zero()).then_some(self.tp),
             sl: (!self.sl.is_zero()).then_some(self.sl),
+            open_time: self.opened_at.filter(|t| *t > 0),
         })
     }
 }

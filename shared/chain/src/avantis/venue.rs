@@ -27,7 +27,7 @@ use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{IntentId, TraderAddress};
 use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, Side};
 use vanta_domain::money::{Leverage, Price, Usdc};
-use vanta_domain::ports::{Delegation, Lookup, Signer, Venue, VenueFill, VenueOrder, VenuePosition};
+use vanta_domain::ports::{Delegation, KnownPosition, Lookup, Signer, Venue, VenueFill, VenueOrder, VenuePosition};
 use vanta_domain::time::{Clock, SystemClock, Timestamp};
 
 use super::catalog::is_upside;
@@ -229,6 +229,7 @@ impl AvantisVenue {
                         fee: collateral.checked_sub(p.collateral).unwrap_or(Usdc::ZERO),
                         at: now,
                         venue_ref: format!("avantis:position:{}:{}", p.pair.0, p.index),
+                        open_time: p.opened_at.filter(|t| *t > 0),
                     })
                 }
                 _ => PosCheck::Changed(format!("{} new positions on pair {}", new.len(), pair.0)),
@@ -248,6 +249,7 @@ impl AvantisVenue {
         pair: PairIndex,
         trade_index: u32,
         collateral: Usdc,
+        known: Option<KnownPosition>,
     ) -> DomainResult<VenueFill> {
         let (_, info) = self.pair_info(pair).await?;
         self.ensure_can_sign(trader).await?;
@@ -257,11 +259,18 @@ impl AvantisVenue {
             .find(|p| p.pair == pair && p.index == trade_index)
             .cloned()
             .ok_or_else(|| DomainError::NotFound(format!("no open Avantis trade {trade_index} on pair {}", pair.0)))?;
+        let leverage = Leverage::from_raw(pos.leverage_raw).map_err(|e| DomainError::Internal(format!("position leverage: {e}")))?;
+        // Never close another trade that took the index: the venue's trade must be the recorded one.
+        if let Some(k) = known {
+            let side = if pos.buy { Side::Long } else { Side::Short };
+            k.check(side, leverage, pos.open_price, pos.opened_at.filter(|t| *t > 0)).map_err(|why| {
+                DomainError::NotFound(format!("Avantis trade {trade_index} on pair {} is not the recorded position: {why}", pair.0))
+            })?;
+        }
         let closing = collateral.min(pos.collateral);
         if closing.is_zero() {
             return Err(DomainError::Invalid("nothing to close".into()));
         }
-        let leverage = Leverage::from_raw(pos.leverage_raw).map_err(|e| DomainError::Internal(format!("position leverage: {e}")))?;
         let req = CloseRequest {
             trader,
             pair,
@@ -298,6 +307,7 @@ impl AvantisVenue {
                 fee,
                 at: now,
                 venue_ref: market_ref(tracking_id, payload),
+                open_time: None,
             })
         });
         let check: CheckFn = Arc::new(move |after: &[Pos]| match after.iter().find(|p| p.pair == pair && p.index == trade_index) {
@@ -341,6 +351,7 @@ impl AvantisVenue {
             fee: Usdc::ZERO,
             at: self.now(),
             venue_ref,
+            open_time: pos.opened_at.filter(|t| *t > 0),
         };
         match self.client.put_global_tpsl(&trader_text, &signed, tp.is_some()).await {
             Ok(id) => Ok(fill(format!("avantis:{id}"))),
@@ -550,6 +561,7 @@ fn open_fill(o: &MarketOutcome, req: &OpenRequest, now: Timestamp) -> DomainResu
         fee: req.collateral.checked_sub(collateral).unwrap_or(Usdc::ZERO),
         at: now,
         venue_ref: market_ref(tracking_id, payload),
+        open_time: t.get("timestamp").and_then(json_u64).filter(|secs| *secs > 0),
     })
 }
 
@@ -666,8 +678,8 @@ impl AvantisVenue {
                 };
                 self.open(client_ref, req).await
             }
-            VenueOrder::Close { trader, pair, trade_index, collateral, .. } => {
-                self.close(client_ref, *trader, *pair, *trade_index, *collateral).await
+            VenueOrder::Close { trader, pair, trade_index, collateral, known } => {
+                self.close(client_ref, *trader, *pair, *trade_index, *collateral, *known).await
             }
             VenueOrder::UpdateTpSl { trader, pair, trade_index, tp, sl } => {
                 self.update_tpsl(client_ref, *trader, *pair, *trade_index, *tp, *sl).await

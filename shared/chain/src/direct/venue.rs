@@ -45,7 +45,7 @@ use tokio::time::Instant;
 use vanta_domain::error::{DomainError, DomainResult};
 use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{IntentId, TraderAddress};
-use vanta_domain::market::{PairCatalog, PairIndex, PairInfo};
+use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, Side};
 use vanta_domain::money::{Leverage, Usdc};
 use vanta_domain::ports::{Lookup, Venue, VenueFill, VenueOrder, VenuePosition};
 use vanta_domain::time::Clock;
@@ -301,12 +301,21 @@ impl DirectVenue {
                 let before = before.iter().filter(|p| p.pair == *pair).map(|p| p.index).collect();
                 (call, OrderNote { order: order.clone(), before, position_collateral: None })
             }
-            VenueOrder::Close { trader, pair, trade_index, collateral, .. } => {
+            VenueOrder::Close { trader, pair, trade_index, collateral, known } => {
                 let before = self.snapshot(*trader).await?;
                 let pos = before
                     .iter()
                     .find(|p| p.pair == *pair && p.index == *trade_index)
                     .ok_or_else(|| DomainError::NotFound(format!("no open Avantis trade {trade_index} on pair {}", pair.0)))?;
+                // Never close another trade that took the index: it must be the recorded one.
+                if let Some(k) = known {
+                    let leverage = Leverage::from_raw(pos.leverage_raw)
+                        .map_err(|e| DomainError::Internal(format!("Avantis position leverage: {e}")))?;
+                    let side = if pos.buy { Side::Long } else { Side::Short };
+                    k.check(side, leverage, pos.open_price, pos.opened_at.filter(|t| *t > 0)).map_err(|why| {
+                        DomainError::NotFound(format!("Avantis trade {trade_index} on pair {} is not the recorded position: {why}", pair.0))
+                    })?;
+                }
                 let closing = (*collateral).min(pos.collateral);
                 if closing.is_zero() {
                     return Err(DomainError::Invalid("nothing to close".into()));
@@ -456,6 +465,7 @@ impl DirectVenue {
                             fee: collateral.checked_sub(p.collateral).unwrap_or(Usdc::ZERO),
                             at: self.clock.now(),
                             venue_ref,
+                            open_time: p.opened_at.filter(|t| *t > 0),
                         }))
                     }
                     many => Ok(Found::Changed(format!(
