@@ -24,3 +24,5 @@ pub use deps::Deps;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_exits;
