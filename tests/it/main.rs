@@ -2,5 +2,6 @@
 //! Integration tests against services the harness starts (moto, anvil, fake servers).
 
 mod dynamo;
+mod exits;
 mod lambda;
 mod telegram;
