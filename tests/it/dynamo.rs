@@ -449,8 +449,9 @@ async fn check_gsi2_queries(s: &dyn Store) {
         s.insert_position(p).await.unwrap();
     }
     assert_eq!(s.live_positions().await.unwrap(), vec![p1.clone(), p2.clone(), p3.clone()]);
-    let p1_closed = closed(p1.clone(), 4_000);
+    let mut p1_closed = closed(p1.clone(), 4_000);
     s.update_position(&p1_closed, PositionStatus::Open).await.unwrap();
+    p1_closed.version = 1; // every update increments the stored version
     assert_eq!(s.live_positions().await.unwrap(), vec![p2.clone(), p3.clone()], "a closed position drops out");
     assert_eq!(s.user_positions(uid(1), true).await.unwrap(), vec![p2.clone()]);
     assert_eq!(s.user_positions(uid(1), false).await.unwrap(), vec![p1_closed, p2.clone()]);
@@ -459,10 +460,11 @@ async fn check_gsi2_queries(s: &dyn Store) {
     let mut reopened = p2.clone();
     reopened.status = PositionStatus::Open;
     s.update_position(&reopened, PositionStatus::Closing).await.unwrap();
+    reopened.version = 1;
     assert!(s.live_positions().await.unwrap().contains(&reopened), "closing → open stays live");
 }
 
-/// Position writes are conditional on the id and on the stored status.
+/// Position writes are conditional on the id, on the stored status and on the version read.
 async fn check_position_rules(s: &dyn Store) {
     let p = position("pos", 1, 1_000, PositionStatus::Open);
     s.insert_position(&p).await.unwrap();
@@ -474,8 +476,15 @@ async fn check_position_rules(s: &dyn Store) {
     assert_conflict(s.update_position(&closing, PositionStatus::Closing).await); // stored is OPEN
     assert_eq!(s.get_position(uid(1), &p.id).await.unwrap(), Some(p.clone()));
     s.update_position(&closing, PositionStatus::Open).await.unwrap();
-    let gone = closed(closing.clone(), 3_000);
+    // A write from the read before that one (version 0) loses, whatever it changes.
+    let mut stale = p.clone();
+    stale.trail = Some(vanta_domain::position::TrailingStop { distance: Bps::new(100).unwrap(), best: p.open_price });
+    assert_conflict(s.update_position(&stale, PositionStatus::Open).await);
+    closing.version = 1;
+    assert_eq!(s.get_position(uid(1), &p.id).await.unwrap(), Some(closing.clone()));
+    let mut gone = closed(closing.clone(), 3_000);
     s.update_position(&gone, PositionStatus::Closing).await.unwrap();
+    gone.version = 2;
     let mut back = gone.clone();
     back.status = PositionStatus::Open;
     assert_conflict(s.update_position(&back, PositionStatus::Closed).await); // closed is final
@@ -483,7 +492,9 @@ async fn check_position_rules(s: &dyn Store) {
     let mut noted = gone.clone();
     noted.fees = Usdc::from_whole(1).unwrap();
     s.update_position(&noted, PositionStatus::Closed).await.unwrap(); // same status: a plain update
-    assert_eq!(s.get_position(uid(1), &p.id).await.unwrap(), Some(noted));
+    noted.version = 3;
+    assert_eq!(s.get_position(uid(1), &p.id).await.unwrap(), Some(noted.clone()));
+    assert_conflict(s.update_position(&gone, PositionStatus::Closed).await); // version 2 was read before the fee note
     let missing = s.update_position(&position("nope", 1, 1, PositionStatus::Closed), PositionStatus::Open).await;
     assert!(matches!(missing, Err(DomainError::NotFound(_))), "{missing:?}");
     assert_eq!(s.get_position(uid(1), &pid("nope")).await.unwrap(), None);

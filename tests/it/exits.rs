@@ -170,7 +170,10 @@ async fn dynamo_a_trail_move_from_a_stale_read_keeps_the_partial_close() {
     let now = fx.only_position().await;
     assert_eq!(now, moved);
     assert_eq!(now.trail.unwrap().best, Price::from_str("110000").unwrap());
-    assert_eq!((now.collateral, now.realised_pnl, &now.last_close, now.fees), (closed.collateral, closed.realised_pnl, &closed.last_close, closed.fees));
+    assert_eq!(
+        (now.collateral, now.realised_pnl, &now.last_close, now.fees),
+        (closed.collateral, closed.realised_pnl, &closed.last_close, closed.fees)
+    );
     assert_eq!(now.version, closed.version + 1);
 }
 
@@ -202,7 +205,10 @@ async fn dynamo_a_position_from_before_versions_and_wallets_reads_and_updates_on
     fx.store.update_position(&a, PositionStatus::Open).await.unwrap();
     let mut b = p.clone();
     b.tp = Some(Price::from_str("120000").unwrap());
-    assert!(matches!(fx.store.update_position(&b, PositionStatus::Open).await, Err(DomainError::Conflict(_))), "the second stale write loses");
+    assert!(
+        matches!(fx.store.update_position(&b, PositionStatus::Open).await, Err(DomainError::Conflict(_))),
+        "the second stale write loses"
+    );
     let stored = fx.only_position().await;
     assert_eq!((stored.version, stored.sl, stored.tp), (1, a.sl, None));
 }
