@@ -212,3 +212,79 @@ async fn dynamo_a_position_from_before_versions_and_wallets_reads_and_updates_on
     let stored = fx.only_position().await;
     assert_eq!((stored.version, stored.sl, stored.tp), (1, a.sl, None));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Avantis (fake server): a close carries the recorded identity and never hits another trade
+
+mod avantis {
+    use std::str::FromStr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use vanta_chain::avantis::{AvantisConfig, AvantisVenue};
+    use vanta_chain::signer::LocalKeySigner;
+    use vanta_domain::DomainError;
+    use vanta_domain::ids::{IntentId, TraderAddress};
+    use vanta_domain::market::{PairIndex, Side};
+    use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
+    use vanta_domain::ports::{KnownPosition, Signer, Venue, VenueFill, VenueOrder};
+    use vanta_testkit::fake_avantis::{FAKE_CHAIN_ID, FakeAvantis};
+
+    fn open(trader: TraderAddress, side: Side, leverage: u64) -> VenueOrder {
+        VenueOrder::Open {
+            trader,
+            pair: PairIndex(0),
+            side,
+            collateral: Usdc::from_str("100").unwrap(),
+            leverage: Leverage::from_whole(leverage).unwrap(),
+            reference_price: Price::from_str("3000.5").unwrap(),
+            slippage: PercentP::from_str("1").unwrap(),
+            tp: None,
+            sl: None,
+        }
+    }
+
+    fn close(trader: TraderAddress, fill: &VenueFill, known: Option<KnownPosition>) -> VenueOrder {
+        VenueOrder::Close { trader, pair: fill.pair, trade_index: fill.trade_index, collateral: fill.collateral, known }
+    }
+
+    fn identity(fill: &VenueFill) -> KnownPosition {
+        KnownPosition { side: fill.side, leverage: fill.leverage, open_price: Some(fill.price), open_time: fill.open_time }
+    }
+
+    #[tokio::test]
+    async fn avantis_close_checks_the_trade_at_the_index_is_the_recorded_one() {
+        let fake = FakeAvantis::start().await.unwrap();
+        let u = fake.urls();
+        let mut cfg = AvantisConfig::new(u.tx_builder, u.batched_market, u.core, u.data, FAKE_CHAIN_ID);
+        cfg.request_timeout = Duration::from_secs(2);
+        cfg.status_poll_interval = Duration::from_millis(50);
+        let signer = Arc::new(LocalKeySigner::random().unwrap());
+        let trader = Signer::address(signer.as_ref());
+        let venue = AvantisVenue::from_config(cfg, signer).unwrap();
+        let id = |s: &str| IntentId::parse(s).unwrap();
+
+        // The open reports the venue's open time, the same one its positions show.
+        let first = venue.execute(&id("open-1"), &open(trader, Side::Long, 10)).await.unwrap();
+        let open_time = first.open_time.expect("the open reports the trade's open time");
+        let listed = venue.positions(trader).await.unwrap();
+        assert_eq!(listed[0].open_time, Some(open_time));
+        // Closed elsewhere (the app), and another trade takes the same index.
+        venue.execute(&id("close-elsewhere"), &close(trader, &first, None)).await.unwrap();
+        let other = venue.execute(&id("open-2"), &open(trader, Side::Short, 4)).await.unwrap();
+        assert_eq!(other.trade_index, first.trade_index, "the index was reused");
+
+        let refused = venue.execute(&id("close-1"), &close(trader, &first, Some(identity(&first)))).await.unwrap_err();
+        assert!(matches!(&refused, DomainError::NotFound(m) if m.contains("not the recorded position")), "{refused}");
+        let left = venue.positions(trader).await.unwrap();
+        assert_eq!((left.len(), left[0].side), (1, Side::Short), "the other trade is untouched");
+
+        // A trade opened at another time at that index is another trade too …
+        let mut later = identity(&other);
+        later.open_time = other.open_time.map(|t| t + 1);
+        assert!(matches!(venue.execute(&id("close-2"), &close(trader, &other, Some(later))).await, Err(DomainError::NotFound(_))));
+        // … and the recorded trade itself closes.
+        venue.execute(&id("close-3"), &close(trader, &other, Some(identity(&other)))).await.unwrap();
+        assert!(venue.positions(trader).await.unwrap().is_empty());
+    }
+}
