@@ -512,7 +512,7 @@ async fn close_legs(
                     continue;
                 }
                 match begin_close(deps, p, &leg, fraction).await? {
-                    Begin::Started(closing) => closing,
+                    Begin::Started(closing) => *closing,
                     Begin::Nothing => continue,
                     Begin::Busy => {
                         unknown = true;
@@ -602,7 +602,7 @@ pub async fn modify_position(
 /// What marking a position CLOSING came to.
 enum Begin {
     /// Marked CLOSING with this leg (the position as stored).
-    Started(Position),
+    Started(Box<Position>),
     /// Nothing to close (a fraction that rounds to zero, or it closed meanwhile).
     Nothing,
     /// Another close is in flight.
@@ -628,7 +628,7 @@ async fn begin_close(deps: &Deps, p: Position, leg: &IntentId, fraction: Bps) ->
         match deps.store.update_position(&closing, PositionStatus::Open).await {
             Ok(()) => {
                 closing.version = current.version.saturating_add(1);
-                return Ok(Begin::Started(closing));
+                return Ok(Begin::Started(Box::new(closing)));
             }
             Err(DomainError::Conflict(_)) => {
                 // Another writer (a trailing stop, a reconciliation) got in between: read again.

@@ -129,10 +129,10 @@ pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
         if current.status != PositionStatus::Open {
             continue;
         }
-        if let Some(t) = trigger(&current, mark) {
-            if queue_close(deps, &current, t, mark).await? {
-                report.triggered.push(format!("{}:{}", p.id, t.as_str()));
-            }
+        if let Some(t) = trigger(&current, mark)
+            && queue_close(deps, &current, t, mark).await?
+        {
+            report.triggered.push(format!("{}:{}", p.id, t.as_str()));
         }
     }
     tracing::info!(live = report.live_positions, triggered = report.triggered.len(), "tpsl tick");
@@ -315,10 +315,15 @@ pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
     let mut users: BTreeMap<TelegramUserId, Option<User>> = BTreeMap::new();
     let mut by_account: BTreeMap<(TelegramUserId, TraderAddress), Vec<Position>> = BTreeMap::new();
     for p in live.into_iter().filter(|p| p.mode == ExecMode::Live && p.status == PositionStatus::Open) {
-        if !users.contains_key(&p.user) {
-            users.insert(p.user, deps.store.get_user(p.user).await?);
-        }
-        let current = users.get(&p.user).cloned().flatten().and_then(|u| u.trader);
+        let current = match users.get(&p.user) {
+            Some(u) => u.as_ref().and_then(|u| u.trader),
+            None => {
+                let u = deps.store.get_user(p.user).await?;
+                let trader = u.as_ref().and_then(|u| u.trader);
+                users.insert(p.user, u);
+                trader
+            }
+        };
         let Some(wallet) = p.wallet.or(current) else { continue };
         by_account.entry((p.user, wallet)).or_default().push(p);
     }
