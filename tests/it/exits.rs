@@ -279,6 +279,16 @@ mod avantis {
         let left = venue.positions(trader).await.unwrap();
         assert_eq!((left.len(), left[0].side), (1, Side::Short), "the other trade is untouched");
 
+        // Nor is the other trade's TP/SL changed for the recorded position.
+        let upd = VenueOrder::UpdateTpSl {
+            trader,
+            pair: first.pair,
+            trade_index: first.trade_index,
+            tp: None,
+            sl: Some(Price::from_str("5000").unwrap()),
+            known: Some(identity(&first)),
+        };
+        assert!(matches!(venue.execute(&id("tpsl-1"), &upd).await, Err(DomainError::NotFound(_))));
         // A trade opened at another time at that index is another trade too …
         let mut later = identity(&other);
         later.open_time = other.open_time.map(|t| t + 1);

@@ -792,6 +792,7 @@ async fn update_tpsl(
             trade_index: p.trade_index.unwrap_or(0),
             tp: new_tp,
             sl: new_sl,
+            known: Some(p.identity()),
         };
         match venue.execute(&derived_id("tpsl", &[intent.id.as_str(), p.id.as_str()]), &order).await {
             Ok(_) => {}

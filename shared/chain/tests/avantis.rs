@@ -287,7 +287,7 @@ async fn market_open_executes_and_the_position_is_visible() {
 
     // Global TP/SL update through the core API.
     let tp = Price::from_str("3500").unwrap();
-    let upd = VenueOrder::UpdateTpSl { trader: trader(), pair: PairIndex(0), trade_index: 0, tp: Some(tp), sl: None };
+    let upd = VenueOrder::UpdateTpSl { trader: trader(), pair: PairIndex(0), trade_index: 0, tp: Some(tp), sl: None, known: None };
     let f = s.venue.execute(&iid("tpsl-1"), &upd).await.unwrap();
     assert!(f.venue_ref.contains("global-tp-"), "{}", f.venue_ref);
     let p = s.venue.positions(trader()).await.unwrap().into_iter().find(|p| p.trade_index == 0).unwrap();

@@ -424,6 +424,7 @@ async fn unknown_references_and_tpsl_without_a_route() {
         trade_index: 0,
         tp: None,
         sl: Some(Price::from_str("2600").unwrap()),
+        known: None,
     };
     let err = venue.execute(&iid("tpsl-1"), &tpsl).await.unwrap_err();
     assert!(matches!(&err, DomainError::Refused(m) if m.contains("no calldata route")), "{err:?}");

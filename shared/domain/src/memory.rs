@@ -618,11 +618,13 @@ impl PaperVenue {
                     open_time: None,
                 })
             }
-            VenueOrder::UpdateTpSl { trader, pair, trade_index, tp, sl } => {
+            VenueOrder::UpdateTpSl { trader, pair, trade_index, tp, sl, known } => {
                 let mut book = lock(&self.book)?;
                 // The paper venue has no triggers of its own (Vanta's TP/SL executor watches DRY
-                // positions), so a position another instance opened is not an error here.
-                let Some(p) = book.get_mut(&(*trader, pair.0, *trade_index)) else {
+                // positions), so a position another instance opened is not an error here (nor is
+                // another instance's trade at the same index: it is left alone).
+                let is_it = |p: &VenuePosition| known.is_none_or(|k| k.check(p.side, p.leverage, p.open_price, p.open_time).is_ok());
+                let Some(p) = book.get_mut(&(*trader, pair.0, *trade_index)).filter(|p| is_it(p)) else {
                     return Ok(VenueFill {
                         pair: *pair,
                         trade_index: *trade_index,

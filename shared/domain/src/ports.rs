@@ -203,6 +203,10 @@ pub enum VenueOrder {
         trade_index: u32,
         tp: Option<Price>,
         sl: Option<Price>,
+        /// The position's identity as Vanta recorded it: a venue with a book updates the
+        /// trade at (pair, index) only if it is this one.
+        #[serde(default)]
+        known: Option<KnownPosition>,
     },
 }
 

@@ -329,6 +329,7 @@ impl AvantisVenue {
         trade_index: u32,
         tp: Option<Price>,
         sl: Option<Price>,
+        known: Option<KnownPosition>,
     ) -> DomainResult<VenueFill> {
         self.ensure_can_sign(trader).await?;
         let before = self.snapshot(trader).await?;
@@ -338,6 +339,12 @@ impl AvantisVenue {
             .cloned()
             .ok_or_else(|| DomainError::NotFound(format!("no open Avantis trade {trade_index} on pair {}", pair.0)))?;
         let leverage = Leverage::from_raw(pos.leverage_raw).map_err(|e| DomainError::Internal(format!("position leverage: {e}")))?;
+        if let Some(k) = known {
+            let side = if pos.buy { Side::Long } else { Side::Short };
+            k.check(side, leverage, pos.open_price, pos.opened_at.filter(|t| *t > 0)).map_err(|why| {
+                DomainError::NotFound(format!("Avantis trade {trade_index} on pair {} is not the recorded position: {why}", pair.0))
+            })?;
+        }
         let payload = self.client.tpsl_update_intent(trader, pair, trade_index, tp, sl, self.client_nonce(client_ref)).await?;
         let signed = self.client.sign_intent(payload, self.signer.as_ref()).await?;
         let trader_text = if pos.trader_text.is_empty() { trader.address().to_checksum(None) } else { pos.trader_text.clone() };
@@ -681,8 +688,8 @@ impl AvantisVenue {
             VenueOrder::Close { trader, pair, trade_index, collateral, known } => {
                 self.close(client_ref, *trader, *pair, *trade_index, *collateral, *known).await
             }
-            VenueOrder::UpdateTpSl { trader, pair, trade_index, tp, sl } => {
-                self.update_tpsl(client_ref, *trader, *pair, *trade_index, *tp, *sl).await
+            VenueOrder::UpdateTpSl { trader, pair, trade_index, tp, sl, known } => {
+                self.update_tpsl(client_ref, *trader, *pair, *trade_index, *tp, *sl, *known).await
             }
         }
     }
