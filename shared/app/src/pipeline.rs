@@ -511,7 +511,7 @@ async fn close_legs(
                     failed.push(why);
                     continue;
                 }
-                match begin_close(deps, p, &leg, fraction).await? {
+                match begin_close(deps, &intent.id, p, &leg, fraction).await? {
                     Begin::Started(closing) => *closing,
                     Begin::Nothing => continue,
                     Begin::Busy => {
@@ -610,7 +610,7 @@ enum Begin {
 }
 
 /// Marks `p` CLOSING for `leg`, taking `fraction` of its collateral as it is when written.
-async fn begin_close(deps: &Deps, p: Position, leg: &IntentId, fraction: Bps) -> DomainResult<Begin> {
+async fn begin_close(deps: &Deps, intent: &IntentId, p: Position, leg: &IntentId, fraction: Bps) -> DomainResult<Begin> {
     let mut current = p;
     for _ in 0..POSITION_WRITE_ATTEMPTS {
         match current.status {
@@ -624,7 +624,7 @@ async fn begin_close(deps: &Deps, p: Position, leg: &IntentId, fraction: Bps) ->
         }
         let mut closing = current.clone();
         closing.status = PositionStatus::Closing;
-        closing.closing = Some(PendingClose { leg: leg.as_str().to_owned(), collateral: amount });
+        closing.closing = Some(PendingClose { leg: leg.as_str().to_owned(), collateral: amount, intent: Some(intent.clone()) });
         match deps.store.update_position(&closing, PositionStatus::Open).await {
             Ok(()) => {
                 closing.version = current.version.saturating_add(1);
@@ -644,7 +644,7 @@ async fn begin_close(deps: &Deps, p: Position, leg: &IntentId, fraction: Bps) ->
 }
 
 /// Puts a position whose close `leg` was refused for good back to OPEN (nothing is in flight).
-async fn restore_open(deps: &Deps, p: &Position, leg: &IntentId) -> DomainResult<()> {
+pub(crate) async fn restore_open(deps: &Deps, p: &Position, leg: &IntentId) -> DomainResult<()> {
     modify_position(deps, p.user, &p.id, |q| {
         if q.status != PositionStatus::Closing || q.closing.as_ref().is_none_or(|c| c.leg != leg.as_str()) {
             return false; // not ours (any more)

@@ -135,9 +135,52 @@ pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
             report.triggered.push(format!("{}:{}", p.id, t.as_str()));
         }
     }
+    requeue_stalled_closes(deps, &live, &mut report).await?;
     tracing::info!(live = report.live_positions, triggered = report.triggered.len(), "tpsl tick");
     heartbeat(deps, "tpsl").await;
     Ok(report)
+}
+
+/// How long a close may stay in flight before the TP/SL tick sends its intent again (longer
+/// than the queue's deduplication window and a worker's retries).
+pub const STALLED_CLOSE_MS: i64 = 10 * 60_000;
+
+/// Sends again the intent of every close that has been in flight (CLOSING, its intent not final)
+/// for [`STALLED_CLOSE_MS`]: its message may have reached the DLQ while the venue could not tell
+/// the outcome. The pipeline reconciles the leg with the venue before anything is sent again, so
+/// this never makes a second close; a position is never left CLOSING for good.
+async fn requeue_stalled_closes(deps: &Deps, live: &[Position], report: &mut TickReport) -> DomainResult<()> {
+    let now = deps.clock.now();
+    for p in live.iter().filter(|p| p.status == PositionStatus::Closing) {
+        let Some(c) = &p.closing else { continue };
+        let (Some(id), Ok(leg)) = (c.intent.clone(), vanta_domain::ids::IntentId::parse(&c.leg)) else { continue };
+        let Some(intent) = deps.store.get_intent(&id).await? else { continue };
+        if intent.state.is_final() {
+            // Its intent was given up (a flip's close is under the flip's intent): if the venue
+            // says the close never executed, the position is open again.
+            let (_, venue) = deps.venue(p.mode);
+            match venue.lookup(&leg).await {
+                Ok(vanta_domain::ports::Lookup::NotExecuted) => {
+                    crate::pipeline::restore_open(deps, p, &leg).await?;
+                    report.triggered.push(format!("{}:reopened", p.id));
+                    if let Some(user) = deps.store.get_user(p.user).await? {
+                        let text = format!("ℹ️ The close of your {} {} did not go through; the position is open again.", p.side, p.pair);
+                        crate::pipeline::notify(deps, &user, p.mode, &text).await;
+                    }
+                }
+                _ => tracing::error!(position = %p.id, intent = %id, state = %intent.state, "position CLOSING under a final intent"),
+            }
+            continue;
+        }
+        if now.since(intent.updated_at) < STALLED_CLOSE_MS {
+            continue;
+        }
+        let Some(user) = deps.store.get_user(p.user).await? else { continue };
+        tracing::warn!(position = %p.id, intent = %id, state = %intent.state, "close in flight for too long; sending it again");
+        enqueue(deps, &user, &id).await?;
+        report.triggered.push(format!("{}:close-resent", p.id));
+    }
+    Ok(())
 }
 
 /// Records that a job ran (for `/status`); a failure to record is logged, not fatal.

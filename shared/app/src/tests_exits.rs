@@ -656,3 +656,48 @@ async fn a_trail_move_from_a_stale_read_keeps_a_partial_close() {
     assert_eq!((now.collateral, now.realised_pnl, now.last_close.clone()), (closed.collateral, closed.realised_pnl, closed.last_close));
     assert_eq!(now.version, closed.version + 1);
 }
+
+#[tokio::test]
+async fn a_close_left_in_flight_is_sent_again_by_the_tick_and_completes() {
+    let s = sys();
+    s.source(7).await;
+    assert_eq!(s.signal(open_btc("o")).await, 202);
+    s.drain().await;
+    s.paper.refuse_next_closes(1, DomainError::Ambiguous("stream dropped".into()));
+    let close = serde_json::json!({"source":"strat","id":"c","action":"close","pair":"BTC","side":"long"});
+    assert_eq!(s.signal(close).await, 202);
+    s.drain().await; // failed, and (in this harness) the message is gone, as after the DLQ
+    assert_eq!(s.only_position(7).await.status, PositionStatus::Closing);
+    assert_eq!(s.intent_state("sig:strat:c").await, IntentState::Ambiguous);
+    assert!(schedule::tpsl_tick(&s.deps).await.unwrap().triggered.is_empty(), "not stalled yet");
+    s.clock.advance(std::time::Duration::from_millis(schedule::STALLED_CLOSE_MS as u64 + 1_000));
+    s.set_price("BTC/USD", "100000");
+    let r = schedule::tpsl_tick(&s.deps).await.unwrap();
+    assert!(r.triggered.iter().any(|t| t.ends_with(":close-resent")), "{r:?}");
+    s.drain().await;
+    assert_eq!(s.only_position(7).await.status, PositionStatus::Closed);
+    assert_eq!(s.intent_state("sig:strat:c").await, IntentState::Settled);
+    assert_eq!(s.paper.closes().len(), 2, "sent once more after the venue said it never executed");
+}
+
+#[tokio::test]
+async fn a_flip_given_up_with_its_close_in_flight_reopens_the_position() {
+    let s = sys();
+    s.source(7).await;
+    assert_eq!(s.signal(open_btc("o")).await, 202);
+    s.drain().await;
+    s.paper.refuse_next_closes(1, DomainError::Unavailable("venue timed out before sending".into()));
+    let flip = serde_json::json!({"source":"strat","id":"f","action":"flip","pair":"BTC","side":"short","collateral_usdc":"100","leverage":"3"});
+    assert_eq!(s.signal(flip).await, 202);
+    s.drain().await;
+    assert_eq!(s.only_position(7).await.status, PositionStatus::Closing);
+    // The queue gives up on the flip (still VALIDATED: its open never started).
+    let id = IntentId::parse("sig:strat:f").unwrap();
+    let t = vanta_domain::intent::Transition::new(IntentState::Validated, IntentState::Failed, s.clock.now()).unwrap();
+    s.store.transition(&id, &t).await.unwrap();
+    let r = schedule::tpsl_tick(&s.deps).await.unwrap();
+    assert!(r.triggered.iter().any(|t| t.ends_with(":reopened")), "{r:?}");
+    let p = s.only_position(7).await;
+    assert_eq!((p.status, p.closing), (PositionStatus::Open, None));
+    assert!(s.messages_to(7).iter().any(|m| m.contains("did not go through") && m.contains("open again")));
+}

@@ -136,6 +136,10 @@ pub struct PendingClose {
     pub leg: String,
     /// Collateral being closed.
     pub collateral: Usdc,
+    /// The intent this leg belongs to, so a close left in flight (its message dead-lettered) is
+    /// found and run again by the TP/SL tick. None on records from before it was kept.
+    #[serde(default)]
+    pub intent: Option<IntentId>,
 }
 
 impl Position {
