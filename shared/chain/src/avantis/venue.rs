@@ -321,6 +321,7 @@ impl AvantisVenue {
     // TP/SL
     // -----------------------------------------------------------------------------------------
 
+    #[allow(clippy::too_many_arguments)]
     async fn update_tpsl(
         &self,
         client_ref: &IntentId,
