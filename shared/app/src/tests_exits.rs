@@ -687,7 +687,8 @@ async fn a_flip_given_up_with_its_close_in_flight_reopens_the_position() {
     assert_eq!(s.signal(open_btc("o")).await, 202);
     s.drain().await;
     s.paper.refuse_next_closes(1, DomainError::Unavailable("venue timed out before sending".into()));
-    let flip = serde_json::json!({"source":"strat","id":"f","action":"flip","pair":"BTC","side":"short","collateral_usdc":"100","leverage":"3"});
+    let flip =
+        serde_json::json!({"source":"strat","id":"f","action":"flip","pair":"BTC","side":"short","collateral_usdc":"100","leverage":"3"});
     assert_eq!(s.signal(flip).await, 202);
     s.drain().await;
     assert_eq!(s.only_position(7).await.status, PositionStatus::Closing);
