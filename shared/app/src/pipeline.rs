@@ -10,6 +10,13 @@
 //! AMBIGUOUS is reconciled with the venue ([`Venue::lookup`]) before anything is sent again, and
 //! it is sent again at most [`MAX_ATTEMPTS`] times in all. Closes are idempotent per position
 //! (the position records the close in flight and the last close applied).
+//!
+//! Exits always run: reduce-only actions ([`Action::is_reduce_only`]) and a flip's close half are
+//! never refused by a pause, an inactive user, the emergency stop, entry-risk rules or an
+//! unreadable market list. They act on the account each position was opened on
+//! ([`Position::account_or`]) and carry the position's identity, so a venue never closes another
+//! trade at the same index. A close refused for good puts the position back to OPEN and ends the
+//! intent FAILED with the reason; only an unknown outcome leaves it CLOSING, to be reconciled.
 
 use std::sync::Arc;
 
