@@ -18,9 +18,12 @@ pub mod pipeline;
 pub mod schedule;
 pub mod signals;
 pub mod telegram;
+pub mod wallet;
 pub mod worker;
 
 pub use deps::Deps;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_wallet;
