@@ -85,8 +85,10 @@ impl ContractWallets for RpcContractWallets {
         match tokio::time::timeout(self.timeout, self.provider.call(tx).into_future()).await {
             Err(_) => Err(DomainError::Unavailable("eip-1271: eth_call timed out".into())),
             Ok(Ok(ret)) => Ok(Some(is_magic(&ret))),
-            // A revert is the wallet's "no"; anything else is the endpoint's trouble.
-            Ok(Err(e)) if e.as_error_resp().is_some() => Ok(Some(false)),
+            // A revert is the wallet's "no"; anything else (a rate limit, say) is the endpoint's trouble.
+            Ok(Err(e)) if e.as_error_resp().is_some_and(|r| r.code == 3 || r.message.to_ascii_lowercase().contains("revert")) => {
+                Ok(Some(false))
+            }
             Ok(Err(e)) => Err(self.unavailable("eth_call", e)),
         }
     }
