@@ -246,6 +246,8 @@ async fn an_unverified_binding_does_not_lock_out_the_owner_who_proves_it() {
     let u5 = s.prove(5, &owner).await;
     assert!(u5.wallet_verified());
     assert_eq!(s.fresh(4).await.trader, None);
+    assert!(s.messages_to(4).iter().any(|m| m.contains("no longer bound to you")), "the displaced user is told");
+    assert!(s.messages_to(5).iter().all(|m| !m.contains("no longer bound")));
     assert_eq!(s.store.user_by_address(owner.address()).await.unwrap().unwrap().id, TelegramUserId(5));
     // And user 4 can no longer get it back by proving nothing.
     let r = wallet::issue(&s.deps, &s.fresh(4).await, owner.address()).await.unwrap_err();
@@ -536,4 +538,71 @@ async fn a_contract_wallet_proves_itself_through_eip1271() {
     assert!(r.reason.contains("did not accept"), "{}", r.reason);
     let (v, _) = wallet::verify_pasted(&s.deps, &u, &format!("0x{}", "ab".repeat(97))).await.unwrap();
     assert!(v.wallet_verified() && v.trader == Some(safe));
+}
+
+// ----- on Telegram -----------------------------------------------------------------------------------
+
+impl Sys {
+    /// Sends `text` as a private message from `user` and returns the bot's last reply to them.
+    async fn say(&self, user: i64, text: &str) -> String {
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+        let update = serde_json::json!({"update_id": NEXT.fetch_add(1, Ordering::SeqCst), "message": {
+            "message_id": 1, "from": {"id": user, "is_bot": false, "first_name": "T"},
+            "chat": {"id": user, "type": "private", "first_name": "T"}, "date": self.clock.now().secs(), "text": text}});
+        crate::telegram::process_update(&self.deps, update.to_string().as_bytes()).await.unwrap();
+        self.messages_to(user).pop().unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn an_unverified_wallet_says_so_and_gets_no_balance_no_live_trade_and_no_leadership_until_proved() {
+    let mut s = sys_with(&[("COPY_EXECUTION_MODE", "LIVE"), ("PUBLIC_BASE_URL", "https://vanta.example.com")]);
+    let signatures = Arc::new(AtomicUsize::new(0));
+    let book =
+        Arc::new(PaperVenue::new(Arc::new(PairCatalog::new([pair(1, "BTC/USD")]).unwrap()), Arc::new(FixedPrices::new()), s.clock.clone()));
+    s.deps.live = Some(Arc::new(SigningVenue { book, signatures: signatures.clone() }));
+    s.store
+        .put_exec_control(&ExecControl {
+            mode: ExecMode::Live,
+            stop: StopLevel::None,
+            updated_by: None,
+            updated_at: s.clock.now(),
+            version: 1,
+        })
+        .await
+        .unwrap();
+    let key = Key::new(51);
+    s.user(7).await;
+    s.store.bind_address(TelegramUserId(7), key.address()).await.unwrap(); // from before proofs existed
+
+    let w = s.say(7, "/wallet").await;
+    assert!(w.contains(&key.address().to_string()) && w.contains("not verified"), "{w}");
+    let b = s.say(7, "/balance").await;
+    assert!(b.contains("only for a verified wallet"), "{b}");
+    let l = s.say(7, "/long btc 100 5x").await;
+    assert!(l.contains("LIVE trades need a verified wallet"), "{l}");
+    assert!(s.store.user_intents(TelegramUserId(7), 10).await.unwrap().is_empty(), "nothing was proposed");
+    let lead = s.say(7, "/leader on").await;
+    assert!(lead.contains("Only a verified wallet"), "{lead}");
+
+    // /bind answers with the whole message in one <pre> block and the signing link.
+    let bind = s.say(7, &format!("/bind {}", key.address())).await;
+    let c = s.store.user_challenges(TelegramUserId(7), 1).await.unwrap().pop().unwrap();
+    assert!(bind.contains(&format!("<pre>{}</pre>", crate::telegram::render::esc(&c.message))), "{bind}");
+    assert!(bind.contains(&format!("https://vanta.example.com/link/{}", c.nonce)), "{bind}");
+    let pending = s.say(7, "/wallet").await;
+    assert!(pending.contains("Pending proof"), "{pending}");
+
+    let wrong = s.say(7, &format!("/verify {}", Key::new(52).personal_sign_hex(&c.message))).await;
+    assert!(wrong.contains("Not verified") && wrong.contains("not by"), "{wrong}");
+    let ok = s.say(7, &format!("/verify {}", key.personal_sign_hex(&c.message))).await;
+    assert!(ok.contains("verified"), "{ok}");
+    let w = s.say(7, "/wallet").await;
+    assert!(w.contains("✅ verified") && !w.contains("Pending proof"), "{w}");
+    assert!(s.say(7, "/balance").await.contains("Balance"));
+    assert!(s.say(7, "/leader on").await.contains("You are a leader"));
+    assert!(s.fresh(7).await.leader_opt_in);
+    let off = s.say(7, "/leader off").await;
+    assert!(off.contains("Leader off") && !s.fresh(7).await.leader_opt_in, "{off}");
+    assert_eq!(signatures.load(Ordering::SeqCst), 0);
 }

@@ -162,9 +162,22 @@ pub async fn complete(deps: &Deps, user: &User, c: &WalletChallenge, sig: &[u8])
     if let Some(why) = rebind_blocker(deps, &fresh, c.address).await? {
         return Err(Refusal::new(409, why));
     }
+    // An unverified binding of this address by someone else gives way; they are told.
+    let displaced = deps.store.address_claim(c.address).await?.filter(|cl| cl.owner != user.id && !cl.verified).map(|cl| cl.owner);
     match deps.store.verify_binding(&c.nonce, user.id, now).await {
         Ok(u) => {
             tracing::info!(user = %user.id, address = %c.address, "wallet verified");
+            if let Some(other) = displaced
+                && let Ok(Some(o)) = deps.store.get_user(other).await
+                && o.trader.is_none()
+            {
+                tracing::info!(user = %other, address = %c.address, "unverified binding given way to the proven owner");
+                let text = format!(
+                    "⚠️ The wallet <code>{}</code> is no longer bound to you: you had not proved it, and its owner just did. /bind your own wallet and sign the message to trade LIVE.",
+                    c.address
+                );
+                crate::pipeline::notify(deps, &o, deps.effective_exec().await.mode, &text).await;
+            }
             Ok(u)
         }
         Err(DomainError::Conflict(why)) => {
