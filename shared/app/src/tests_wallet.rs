@@ -602,7 +602,10 @@ async fn an_unverified_wallet_says_so_and_gets_no_balance_no_live_trade_and_no_l
     assert!(s.say(7, "/balance").await.contains("Balance"));
     assert!(s.say(7, "/leader on").await.contains("You are a leader"));
     assert!(s.fresh(7).await.leader_opt_in);
+    s.user(8).await;
+    s.store.put_follow(&follow(8, 7, s.clock.now())).await.unwrap();
     let off = s.say(7, "/leader off").await;
+    assert!(s.messages_to(8).iter().any(|m| m.contains("no longer a leader")), "the follower is told");
     assert!(off.contains("Leader off") && !s.fresh(7).await.leader_opt_in, "{off}");
     assert_eq!(signatures.load(Ordering::SeqCst), 0);
 }

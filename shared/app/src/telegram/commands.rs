@@ -273,6 +273,19 @@ async fn leader(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
     let mut u = ctx.user.clone();
     u.leader_opt_in = on;
     ctx.deps.store.update_user(&u).await?;
+    if !on && ctx.user.leader_opt_in {
+        // Followers learn why copying stopped (best effort: a failed notice changes nothing).
+        let m = mode(ctx.deps).await;
+        for f in ctx.deps.store.followers(&LeaderRef::User(ctx.user.id)).await.unwrap_or_default() {
+            if let Ok(Some(follower)) = ctx.deps.store.get_user(f.follower).await {
+                let text = format!(
+                    "👥 Vanta user {} is no longer a leader: their new trades are not copied. Copies you hold still follow their exits. <code>/unfollow {}</code> removes the follow.",
+                    ctx.user.id, ctx.user.id
+                );
+                pipeline::notify(ctx.deps, &follower, m, &text).await;
+            }
+        }
+    }
     ctx.reply(if on {
         format!(
             "👑 You are a leader: other Vanta users can <code>/follow {}</code> and copy your new trades (they see each trade's pair, side, size and time). <code>/leader off</code> stops it.",
