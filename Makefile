@@ -15,7 +15,7 @@ export CARGO_TERM_COLOR ?= auto
 # Pinned versions known to work offline with the registries only (see README, "Testing").
 PY_TOOLS := 'moto[server]==5.2.5' 'cfn-lint==1.58.0' 'aws-sam-cli==1.170.0'
 
-.PHONY: help run test test-rust smoke-run template-check tools node-tools fmt lint bench build-lambda clean
+.PHONY: help run test test-rust smoke-run template-check tools node-tools browser fmt lint bench build-lambda clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -23,7 +23,7 @@ help: ## List the targets
 run: ## Run the whole system locally (in-memory store, DRY mode, no AWS account)
 	cargo run -p vanta-local
 
-test: tools node-tools ## Run every test: unit, property, moto/anvil-backed integration, lint, template validation, run smoke
+test: tools node-tools browser ## Run every test: unit, property, moto/anvil-backed integration, lint, template validation, run smoke
 	@mkdir -p target
 	@set -o pipefail; $(MAKE) --no-print-directory test-rust 2>&1 | tee target/test-rust.log
 	@$(MAKE) --no-print-directory lint
@@ -54,12 +54,17 @@ $(TOOLS_OK):
 	$(PIP) install --quiet --disable-pip-version-check $(PY_TOOLS)
 	@touch $@
 
-node-tools: $(NODE_OK) ## Install the npm tools (anvil, solc-js) into node_modules
+node-tools: $(NODE_OK) ## Install the npm tools (anvil, solc-js, playwright-core) into node_modules
 
 $(NODE_OK): package.json
 	@command -v npm >/dev/null || { echo "npm is required (apt-get install nodejs npm)"; exit 1; }
 	npm install --no-audit --no-fund --silent
 	@touch $@
+
+browser: ## Install Chromium for the signing-page test (Debian package, only if /usr/bin/chromium is missing)
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium (apt-get) for the headless-browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 fmt: ## Format the code
 	cargo fmt --all

@@ -5,3 +5,4 @@ mod dynamo;
 mod exits;
 mod lambda;
 mod telegram;
+mod wallet;

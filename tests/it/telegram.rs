@@ -472,9 +472,9 @@ async fn every_command_answers_and_trades_only_through_confirmed_intents() {
     let last = |who: i64| b.fake.texts_to(who).pop().unwrap_or_default();
 
     b.say(ALICE, "/bind 0x000000000000000000000000000000000000dEaD").await;
-    assert!(last(ALICE).contains("Bound") && last(ALICE).contains("Delegation check: not possible here"), "{}", last(ALICE));
+    assert!(last(ALICE).contains("Prove that") && last(ALICE).contains("<pre>") && last(ALICE).contains("/verify"), "{}", last(ALICE));
     b.say(BOB, "/bind 0x000000000000000000000000000000000000dead").await;
-    assert!(last(BOB).contains("already bound to another"));
+    assert!(last(BOB).contains("Prove that"), "a pending binding locks nobody out: {}", last(BOB));
     b.say(ALICE, "/bind 0x123").await;
     assert!(last(ALICE).contains("not a valid address"));
     b.say(ALICE, "/wallet").await;
@@ -524,7 +524,7 @@ async fn every_command_answers_and_trades_only_through_confirmed_intents() {
     b.say(ALICE, "/orders").await;
     assert!(last(ALICE).contains("TP 130000 · SL 90000") && last(ALICE).contains("not visible to Vanta yet"));
     b.say(ALICE, "/balance").await;
-    assert!(last(ALICE).contains("Margin in use: $100 in 1 position") && last(ALICE).contains("no Avantis connection"), "{}", last(ALICE));
+    assert!(last(ALICE).contains("Margin in use: $100 in 1 position") && last(ALICE).contains("bind your wallet first"), "{}", last(ALICE));
     b.say(ALICE, "/history").await;
     assert!(last(ALICE).contains("settled") && last(ALICE).contains("open LONG BTC/USD 5x"), "{}", last(ALICE));
 
@@ -534,6 +534,16 @@ async fn every_command_answers_and_trades_only_through_confirmed_intents() {
     assert!(b.store.get_user(TelegramUserId(ALICE)).await.unwrap().unwrap().automation_paused);
     b.say(ALICE, "/resume").await;
     assert!(!b.store.get_user(TelegramUserId(ALICE)).await.unwrap().unwrap().automation_paused);
+    b.say(ALICE, &format!("/follow {BOB} fixed=50 max_lev=5")).await;
+    assert!(last(ALICE).contains("is not a leader"), "only an opted-in leader is followed: {}", last(ALICE));
+    b.say(BOB, "/leader on").await;
+    assert!(last(BOB).contains("Only a verified wallet"), "{}", last(BOB));
+    let bob_key = vanta_chain::signer::LocalKeySigner::random().unwrap();
+    b.say(BOB, &format!("/bind {}", bob_key.address())).await;
+    b.say(BOB, &crate::wallet::verify_command(b.store.as_ref(), BOB, &bob_key).await).await;
+    assert!(last(BOB).contains("verified"), "{}", last(BOB));
+    b.say(BOB, "/leader on").await;
+    assert!(last(BOB).contains("You are a leader"), "{}", last(BOB));
     b.say(ALICE, &format!("/follow {BOB} fixed=50 max_lev=5")).await;
     assert!(last(ALICE).contains("Following Vanta user") && last(ALICE).contains("fixed $50"), "{}", last(ALICE));
     b.say(ALICE, &format!("/copy {BOB} daily=200 counter")).await;
@@ -655,13 +665,16 @@ async fn bind_checks_the_delegation_on_avantis_and_balance_reads_the_wallet() {
     b.deps.live = Some(Arc::new(venue));
     let last = |b: &Bot, who: i64| b.fake.texts_to(who).pop().unwrap_or_default();
 
-    let wallet = "0x00000000000000000000000000000000000A11CE";
+    let key = LocalKeySigner::random().unwrap();
+    let wallet = key.address().to_string();
     b.say(ALICE, &format!("/bind {wallet}")).await;
+    b.say(ALICE, &crate::wallet::verify_command(b.store.as_ref(), ALICE, &key).await).await;
     let reply = last(&b, ALICE);
+    assert!(reply.contains("verified"), "{reply}");
     assert!(reply.contains(&delegate.address().to_string()), "the delegate address to register: {reply}");
     assert!(reply.contains("not registered"), "{reply}");
 
-    let trader = vanta_domain::ids::TraderAddress::from_str(wallet).unwrap().address();
+    let trader = vanta_domain::ids::TraderAddress::from_str(&wallet).unwrap().address();
     let in_a_year = (T0 / 1000 + 365 * 86_400) as u64;
     avantis.set_delegate(trader, delegate.address().address(), true, in_a_year);
     b.say(ALICE, "/wallet").await;

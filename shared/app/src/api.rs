@@ -1,4 +1,5 @@
-//! The `webhook` function: health, readiness, metrics and the signal API routes.
+//! The `webhook` function: health, readiness, metrics, the signal API routes and the wallet
+//! signing page (`/link/{nonce}`, see [`crate::wallet`]).
 
 use serde_json::json;
 use vanta_domain::DomainError;
@@ -31,6 +32,8 @@ async fn route(deps: &Deps, req: &HttpRequest) -> HttpResponse {
         ("GET", "/metrics") => HttpResponse::text(200, deps.metrics.render(), "text/plain; version=0.0.4"),
         ("POST", "/signals") => post_signal(deps, req, None).await,
         ("POST", p) if p.starts_with("/signals/tv/") => post_signal(deps, req, p.strip_prefix("/signals/tv/")).await,
+        ("GET", p) if p.starts_with("/link/") => crate::wallet::link_get(deps, p.trim_start_matches("/link/")).await,
+        ("POST", p) if p.starts_with("/link/") => crate::wallet::link_post(deps, req, p.trim_start_matches("/link/")).await,
         (_, "/healthz" | "/readyz" | "/health" | "/metrics" | "/signals") => HttpResponse::error(405, "method not allowed"),
         _ => HttpResponse::error(404, format!("no route for {} {}", req.method, req.path)),
     }

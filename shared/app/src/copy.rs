@@ -182,6 +182,9 @@ pub async fn fan_out(deps: &Deps, event: &LeaderEvent) -> DomainResult<usize> {
     let leader = match event {
         LeaderEvent::Opened { leader, .. } | LeaderEvent::Closed { leader, .. } => leader,
     };
+    if matches!(event, LeaderEvent::Opened { .. }) && !accepts_copies(deps, leader).await? {
+        return Ok(0); // exits still fan out: copies already held follow the leader out
+    }
     let mut made = 0;
     let mut retry: Option<DomainError> = None;
     for follow in deps.store.followers(leader).await? {
@@ -208,6 +211,13 @@ pub async fn fan_out(deps: &Deps, event: &LeaderEvent) -> DomainResult<usize> {
         Some(e) => Err(e),
         None => Ok(made),
     }
+}
+
+/// Whether a leader's new trades may be copied: a Vanta user only while opted in (`/leader on`)
+/// with a verified wallet.
+async fn accepts_copies(deps: &Deps, leader: &LeaderRef) -> DomainResult<bool> {
+    let LeaderRef::User(id) = leader else { return Ok(true) };
+    Ok(deps.store.get_user(*id).await?.is_some_and(|u| u.leader_opt_in && u.wallet_verified()))
 }
 
 async fn copy_open(deps: &Deps, follow: &Follow, follower: &User, event: &LeaderEvent) -> DomainResult<bool> {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use vanta_domain::exec::ExecMode;
 use vanta_domain::exec::{EffectiveExec, effective_exec};
 use vanta_domain::ids::TraderAddress;
-use vanta_domain::ports::{Chat, Prices, Queue, QueueStats, Signer, Store, Venue};
+use vanta_domain::ports::{Chat, ContractWallets, Prices, Queue, QueueStats, Signer, Store, Venue};
 use vanta_domain::risk::OperatorLimits;
 use vanta_domain::time::Clock;
 use vanta_runtime::Config;
@@ -33,6 +33,9 @@ pub struct Deps {
     /// Avantis (LIVE), where configured. Without it every trade runs DRY.
     pub live: Option<Arc<dyn Venue>>,
     pub ops: OperatorLimits,
+    /// EIP-1271 checks of contract wallets (over `BASE_RPC_URL`), where this function has RPC.
+    /// Without it only EOA signatures prove a wallet.
+    pub contract_wallets: Option<Arc<dyn ContractWallets>>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
 }
@@ -60,6 +63,7 @@ impl Deps {
             paper,
             live: None,
             ops: OperatorLimits::default(),
+            contract_wallets: None,
             metrics: Arc::new(Metrics::default()),
             started: Instant::now(),
         }
@@ -83,6 +87,12 @@ impl Deps {
     pub fn with_signer(mut self, signer: Arc<dyn Signer>) -> Self {
         self.delegate = Some(signer.address());
         self.signer = Some(signer);
+        self
+    }
+
+    /// Adds EIP-1271 checks of contract wallets.
+    pub fn with_contract_wallets(mut self, wallets: Arc<dyn ContractWallets>) -> Self {
+        self.contract_wallets = Some(wallets);
         self
     }
 

@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod schedule;
 pub mod signals;
 pub mod telegram;
+pub mod wallet;
 pub mod worker;
 
 pub use deps::Deps;
@@ -26,3 +27,5 @@ pub use deps::Deps;
 mod tests;
 #[cfg(test)]
 mod tests_exits;
+#[cfg(test)]
+mod tests_wallet;

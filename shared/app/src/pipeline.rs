@@ -86,11 +86,10 @@ pub async fn run(deps: &Deps, id: &IntentId) -> DomainResult<Outcome> {
             }
             let intent = deps.store.get_intent(&intent.id).await?.ok_or_else(|| DomainError::NotFound(format!("intent {}", intent.id)))?;
             if intent.state == IntentState::Validated {
-                let refusal = match entry_refusal(&intent, &user) {
-                    Some(why) => Some(why),
-                    None if !deps.effective_exec().await.allows_entries() => Some("emergency stop: new entries are paused".to_owned()),
-                    None => None,
-                };
+                let exec = deps.effective_exec().await;
+                let refusal = entry_refusal(&intent, &user)
+                    .or_else(|| (!exec.allows_entries()).then(|| "emergency stop: new entries are paused".to_owned()))
+                    .or_else(|| unproved_live_entry(deps, &user, exec.mode));
                 if let Some(why) = refusal {
                     let reason = if closed_any {
                         format!("{why}. Your {} {} was closed; the {} was not opened", order.side.opposite(), order.pair, order.side)
@@ -163,6 +162,18 @@ async fn catalog(deps: &Deps) -> DomainResult<Arc<PairCatalog>> {
     deps.venue(exec.mode).1.pairs().await
 }
 
+/// Why a LIVE entry may not be signed for this user: only a wallet its owner proved with a
+/// signature opens LIVE positions (exits are never refused for it).
+fn unproved_live_entry(deps: &Deps, user: &User, mode: ExecMode) -> Option<String> {
+    if deps.venue(mode).0 != ExecMode::Live || user.wallet_verified() {
+        return None;
+    }
+    Some(match user.trader {
+        Some(t) => format!("your wallet {t} is not verified; LIVE trades need proof that it is yours (/bind {t} and sign the message)"),
+        None => "no verified wallet is bound; LIVE trades need one (/bind 0xYourWallet and sign the message)".to_owned(),
+    })
+}
+
 /// The account a user trades: the bound address, or (DRY only) a stable paper address.
 pub fn account(user: &User) -> TraderAddress {
     if let Some(t) = user.trader {
@@ -221,6 +232,9 @@ async fn open(deps: &Deps, intent: &Intent, user: &User, order: &OpenOrder) -> D
     pause_on_daily_loss(deps, user, &policy, &exposure).await;
     // The gate, read right before the order is recorded and sent: any doubt is DRY or no trade.
     let exec = deps.effective_exec().await;
+    if let Some(why) = unproved_live_entry(deps, user, exec.mode) {
+        return reject(deps, intent, user, why).await;
+    }
     let approved = risk_engine::check_open(&RiskInput {
         order,
         pair: &pair,
@@ -315,6 +329,9 @@ async fn reconcile_open(deps: &Deps, intent: &Intent, user: &User, order: &OpenO
             }
             if current.mode == Some(ExecMode::Live) && exec.mode != ExecMode::Live {
                 return fail(deps, &current, user, "the exec mode is no longer LIVE; not resubmitting".into()).await;
+            }
+            if let Some(why) = current.mode.and_then(|m| unproved_live_entry(deps, user, m)) {
+                return fail(deps, &current, user, why).await;
             }
             let current = deps
                 .store

@@ -90,6 +90,10 @@ impl Sys {
     async fn user(&self, id: i64) -> User {
         self.store.get_or_create_user(User::new(TelegramUserId(id), ChatId(id), self.clock.now())).await.unwrap()
     }
+    /// Proves a wallet for the user and opts them in as a leader (copying and LIVE need both).
+    async fn lead(&self, id: i64) -> User {
+        crate::tests_wallet::verified_leader(&self.store, TelegramUserId(id), self.clock.now()).await
+    }
     async fn source(&self, owner: i64, id: &str, secret: &str, tv: &str) {
         self.user(owner).await;
         let s = SignalSource {
@@ -596,6 +600,7 @@ async fn live_mode_signs_and_the_emergency_stop_after_enqueue_signs_nothing() {
     let (s, signatures) = live_sys();
     s.set_exec(ExecMode::Live, StopLevel::None).await;
     s.source(7, "strat", "k3y", "tvtok").await;
+    s.lead(7).await;
     assert_eq!(post(&s, signed(OPEN_BTC, "k3y", s.clock.now().secs())).await.0, 202);
     s.drain().await;
     assert_eq!(signatures.0.load(Ordering::SeqCst), 1, "LIVE signs");
@@ -783,6 +788,7 @@ fn follow(follower: i64, leader: i64, sizing: CopySizing, max_lev: u64, at: Time
 async fn a_leaders_trade_fans_out_with_each_sizing_mode_caps_and_leverage() {
     let s = sys();
     s.source(1, "leader", "k3y", "tvtok").await;
+    s.lead(1).await;
     for id in [2, 3, 4, 5] {
         s.user(id).await;
     }
@@ -833,6 +839,7 @@ async fn a_leaders_trade_fans_out_with_each_sizing_mode_caps_and_leverage() {
 async fn a_copy_below_the_venue_minimum_is_skipped_with_a_notice() {
     let s = sys();
     s.source(1, "leader", "k3y", "tvtok").await;
+    s.lead(1).await;
     s.user(2).await;
     let at = s.clock.now();
     s.store.put_follow(&follow(2, 1, CopySizing::Ratio { ratio: Bps::new(1_000).unwrap() }, 20, at)).await.unwrap();
@@ -850,6 +857,7 @@ async fn a_copy_below_the_venue_minimum_is_skipped_with_a_notice() {
 async fn only_trades_after_the_follow_are_copied_and_counter_mode_takes_the_other_side() {
     let s = sys();
     s.source(1, "leader", "k3y", "tvtok").await;
+    s.lead(1).await;
     s.user(2).await;
     let open = serde_json::json!({"source":"leader","id":"L0","action":"open","pair":"ETH","side":"long","collateral_usdc":"100","leverage":"5","tp":"4000","sl":"3000"});
     assert_eq!(post(&s, signed(&open.to_string(), "k3y", s.clock.now().secs())).await.0, 202);
@@ -880,6 +888,7 @@ async fn only_trades_after_the_follow_are_copied_and_counter_mode_takes_the_othe
 async fn the_follower_breaker_stops_copying_after_losses() {
     let s = sys();
     s.source(1, "leader", "k3y", "tvtok").await;
+    s.lead(1).await;
     s.user(2).await;
     let mut f = follow(2, 1, CopySizing::Fixed { collateral: Usdc::from_str("100").unwrap() }, 20, s.clock.now());
     f.stop_after_losses = 2;
@@ -939,6 +948,7 @@ fn copy_sizing_is_pure_and_bounded() {
 async fn copies_carry_their_origin() {
     let s = sys();
     s.source(1, "leader", "k3y", "tvtok").await;
+    s.lead(1).await;
     s.user(2).await;
     s.store.put_follow(&follow(2, 1, CopySizing::Fixed { collateral: Usdc::from_str("100").unwrap() }, 20, s.clock.now())).await.unwrap();
     s.clock.advance(std::time::Duration::from_secs(1));

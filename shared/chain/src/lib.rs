@@ -3,6 +3,7 @@
 
 pub mod avantis;
 pub mod direct;
+pub mod eip1271;
 pub mod eip712;
 pub mod prices;
 pub mod signer;

@@ -18,8 +18,11 @@ pub mod risk;
 pub mod risk_engine;
 pub mod time;
 pub mod user;
+pub mod wallet;
 
 pub use error::{DomainError, DomainResult};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_wallet;

@@ -17,6 +17,7 @@ use crate::ports::*;
 use crate::position::{Position, PositionStatus};
 use crate::time::{Clock, Timestamp};
 use crate::user::{Follow, LeaderRef, SignalSource, User};
+use crate::wallet::{AddressClaim, ChallengeState, WalletChallenge};
 
 fn lock<T>(m: &Mutex<T>) -> DomainResult<MutexGuard<'_, T>> {
     m.lock().map_err(|_| DomainError::Internal("in-memory lock poisoned".into()))
@@ -25,7 +26,8 @@ fn lock<T>(m: &Mutex<T>) -> DomainResult<MutexGuard<'_, T>> {
 #[derive(Default)]
 struct Inner {
     users: HashMap<TelegramUserId, User>,
-    addresses: HashMap<TraderAddress, TelegramUserId>,
+    addresses: HashMap<TraderAddress, AddressClaim>,
+    challenges: HashMap<String, WalletChallenge>,
     control: Option<ExecControl>,
     intents: HashMap<IntentId, Intent>,
     audit: HashMap<IntentId, Vec<AuditEntry>>,
@@ -51,7 +53,8 @@ impl MemoryStore {
 impl UserStore for MemoryStore {
     async fn get_or_create_user(&self, mut user: User) -> DomainResult<User> {
         let mut g = lock(&self.0)?;
-        user.trader = None; // addresses are bound only through bind_address
+        user.trader = None; // addresses are bound only through bind_address / verify_binding
+        user.trader_verified_at = None;
         Ok(g.users.entry(user.id).or_insert(user).clone())
     }
     async fn get_user(&self, id: TelegramUserId) -> DomainResult<Option<User>> {
@@ -60,33 +63,103 @@ impl UserStore for MemoryStore {
     async fn update_user(&self, user: &User) -> DomainResult<()> {
         let mut g = lock(&self.0)?;
         let stored = g.users.get_mut(&user.id).ok_or_else(|| DomainError::NotFound(format!("user {}", user.id)))?;
-        let trader = stored.trader;
+        let (trader, verified) = (stored.trader, stored.trader_verified_at);
         *stored = user.clone();
         stored.trader = trader;
+        stored.trader_verified_at = verified;
         Ok(())
     }
     async fn bind_address(&self, user: TelegramUserId, address: TraderAddress) -> DomainResult<User> {
         let mut g = lock(&self.0)?;
-        if let Some(owner) = g.addresses.get(&address)
-            && *owner != user
+        if let Some(claim) = g.addresses.get(&address)
+            && claim.owner != user
         {
             return Err(DomainError::Conflict(format!("{address} is bound to another user")));
         }
         let previous = g.users.get(&user).ok_or_else(|| DomainError::NotFound(format!("user {user}")))?.trader;
+        if previous == Some(address) {
+            return g.users.get(&user).cloned().ok_or_else(|| DomainError::NotFound(format!("user {user}")));
+        }
         if let Some(prev) = previous
-            && prev != address
-            && g.addresses.get(&prev) == Some(&user)
+            && g.addresses.get(&prev).is_some_and(|c| c.owner == user)
         {
             g.addresses.remove(&prev);
         }
-        g.addresses.insert(address, user);
+        g.addresses.insert(address, AddressClaim { owner: user, verified: false });
         let u = g.users.get_mut(&user).ok_or_else(|| DomainError::NotFound(format!("user {user}")))?;
         u.trader = Some(address);
+        u.trader_verified_at = None;
         Ok(u.clone())
     }
     async fn user_by_address(&self, address: TraderAddress) -> DomainResult<Option<User>> {
         let g = lock(&self.0)?;
-        Ok(g.addresses.get(&address).and_then(|id| g.users.get(id)).cloned())
+        Ok(g.addresses.get(&address).and_then(|c| g.users.get(&c.owner)).cloned())
+    }
+    async fn address_claim(&self, address: TraderAddress) -> DomainResult<Option<AddressClaim>> {
+        Ok(lock(&self.0)?.addresses.get(&address).copied())
+    }
+    async fn put_challenge(&self, c: &WalletChallenge) -> DomainResult<()> {
+        let mut g = lock(&self.0)?;
+        if g.challenges.contains_key(&c.nonce) {
+            return Err(DomainError::Conflict(format!("challenge {} exists", c.nonce)));
+        }
+        g.challenges.insert(c.nonce.clone(), c.clone());
+        Ok(())
+    }
+    async fn get_challenge(&self, nonce: &str) -> DomainResult<Option<WalletChallenge>> {
+        Ok(lock(&self.0)?.challenges.get(nonce).cloned())
+    }
+    async fn user_challenges(&self, user: TelegramUserId, limit: usize) -> DomainResult<Vec<WalletChallenge>> {
+        let g = lock(&self.0)?;
+        let mut v: Vec<WalletChallenge> = g.challenges.values().filter(|c| c.user == user).cloned().collect();
+        v.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then_with(|| b.nonce.cmp(&a.nonce)));
+        v.truncate(limit);
+        Ok(v)
+    }
+    async fn verify_binding(&self, nonce: &str, user: TelegramUserId, now: Timestamp) -> DomainResult<User> {
+        let mut g = lock(&self.0)?;
+        let c = g.challenges.get(nonce).cloned().ok_or_else(|| DomainError::NotFound(format!("challenge {nonce}")))?;
+        if c.user != user {
+            return Err(DomainError::Forbidden("this challenge was issued to another user".into()));
+        }
+        match c.state_at(now) {
+            ChallengeState::Used => return Err(DomainError::Conflict("this challenge was used already".into())),
+            ChallengeState::Expired => return Err(DomainError::Conflict("this challenge has expired".into())),
+            ChallengeState::Open => {}
+        }
+        let address = c.address;
+        let previous = g.users.get(&user).ok_or_else(|| DomainError::NotFound(format!("user {user}")))?.trader;
+        // Checks done: from here on everything changes together (one lock).
+        let holder = g.addresses.get(&address).copied();
+        match holder {
+            Some(claim) if claim.owner != user && claim.verified => {
+                return Err(DomainError::Conflict(format!("{address} is verified by another user")));
+            }
+            Some(claim) if claim.owner != user => {
+                // An unverified claim gives way to the owner who proved it.
+                if let Some(other) = g.users.get_mut(&claim.owner)
+                    && other.trader == Some(address)
+                {
+                    other.trader = None;
+                    other.trader_verified_at = None;
+                }
+            }
+            _ => {}
+        }
+        if let Some(prev) = previous
+            && prev != address
+            && g.addresses.get(&prev).is_some_and(|c| c.owner == user)
+        {
+            g.addresses.remove(&prev);
+        }
+        g.addresses.insert(address, AddressClaim { owner: user, verified: true });
+        if let Some(stored) = g.challenges.get_mut(nonce) {
+            stored.used = true;
+        }
+        let u = g.users.get_mut(&user).ok_or_else(|| DomainError::NotFound(format!("user {user}")))?;
+        u.trader = Some(address);
+        u.trader_verified_at = Some(now);
+        Ok(u.clone())
     }
 }
 

@@ -17,6 +17,7 @@ use crate::money::{Bps, Leverage, Price, SlippageP, Usdc};
 use crate::position::{Position, PositionStatus};
 use crate::time::Timestamp;
 use crate::user::{Follow, LeaderRef, SignalSource, User};
+use crate::wallet::{AddressClaim, WalletChallenge};
 
 // ---------------------------------------------------------------------------------------------
 // Store
@@ -28,13 +29,30 @@ pub trait UserStore: Send + Sync {
     /// Creates the user if absent; returns the stored user either way.
     async fn get_or_create_user(&self, user: User) -> DomainResult<User>;
     async fn get_user(&self, id: TelegramUserId) -> DomainResult<Option<User>>;
-    /// Saves changes to an existing user (settings, pause, active flag). Never changes `trader`.
+    /// Saves changes to an existing user (settings, pause, active flag). Never changes `trader`
+    /// or `trader_verified_at`.
     async fn update_user(&self, user: &User) -> DomainResult<()>;
-    /// Binds `address` to `user` atomically: the address claim and the user's record change
-    /// together, or neither does. Refused with `Conflict` if another user holds the address.
-    /// Releases the user's previous address, if any.
+    /// Binds `address` to `user` atomically, *unverified*: the address claim and the user's
+    /// record change together, or neither does. Refused with `Conflict` if another user holds the
+    /// address. Releases the user's previous address, if any (a new address is unverified; the
+    /// same address again changes nothing).
     async fn bind_address(&self, user: TelegramUserId, address: TraderAddress) -> DomainResult<User>;
     async fn user_by_address(&self, address: TraderAddress) -> DomainResult<Option<User>>;
+    /// Who holds the claim on `address`, and whether they proved it (consistent read).
+    async fn address_claim(&self, address: TraderAddress) -> DomainResult<Option<AddressClaim>>;
+    /// Stores a new challenge; `Conflict` if its nonce exists.
+    async fn put_challenge(&self, c: &WalletChallenge) -> DomainResult<()>;
+    async fn get_challenge(&self, nonce: &str) -> DomainResult<Option<WalletChallenge>>;
+    /// A user's challenges, newest first.
+    async fn user_challenges(&self, user: TelegramUserId, limit: usize) -> DomainResult<Vec<WalletChallenge>>;
+    /// Completes the challenge `nonce` of `user`, atomically: the challenge is marked used (once:
+    /// `Conflict` if it is used or expired at `now`), the address claim becomes the user's and
+    /// verified (`Conflict` if another user's *verified* claim holds it; an unverified claim of
+    /// another user is taken over and that user's binding dropped: the owner who proves it wins),
+    /// the user's record binds the address as verified at `now`, and the previous address is
+    /// released. All of it, or nothing. `NotFound` for an unknown nonce or user; `Forbidden` for
+    /// another user's challenge.
+    async fn verify_binding(&self, nonce: &str, user: TelegramUserId, now: Timestamp) -> DomainResult<User>;
 }
 
 /// The operators' exec-mode item, and the scheduled jobs' heartbeats.
@@ -414,4 +432,16 @@ pub trait Chat: Send + Sync {
         let _ = message_id;
         self.send(msg).await
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contract wallets (EIP-1271)
+// ---------------------------------------------------------------------------------------------
+
+/// Asks a contract wallet whether it accepts a signature (EIP-1271 `isValidSignature`).
+#[async_trait]
+pub trait ContractWallets: Send + Sync {
+    /// `Some(verdict)` from a contract wallet; `None` when `wallet` has no code (an EOA, whose
+    /// signatures are checked by recovery alone).
+    async fn is_valid_signature(&self, wallet: TraderAddress, hash: B256, signature: &[u8]) -> DomainResult<Option<bool>>;
 }

@@ -18,6 +18,13 @@ pub struct User {
     pub username: Option<String>,
     /// The Avantis trading account this user trades for, once bound.
     pub trader: Option<TraderAddress>,
+    /// When the owner of `trader` proved it with a signature (None: bound before proofs existed,
+    /// or not proved). Only a verified binding trades LIVE, shows balances or can be followed.
+    #[serde(default)]
+    pub trader_verified_at: Option<Timestamp>,
+    /// The user opted in to be followed (`/leader on`); nobody copies a user who has not.
+    #[serde(default)]
+    pub leader_opt_in: bool,
     /// Which delegate key (KMS key id or alias) signs for this user.
     pub delegate_key: Option<String>,
     /// False once the user blocked the bot; notifications stop.
@@ -35,12 +42,21 @@ impl User {
             chat,
             username: None,
             trader: None,
+            trader_verified_at: None,
+            leader_opt_in: false,
             delegate_key: None,
             active: true,
             automation_paused: false,
             risk: RiskPolicy::default(),
             created_at: at,
         }
+    }
+}
+
+impl User {
+    /// Whether the bound wallet was proved by its owner's signature.
+    pub fn wallet_verified(&self) -> bool {
+        self.trader.is_some() && self.trader_verified_at.is_some()
     }
 }
 

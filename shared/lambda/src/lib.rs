@@ -122,6 +122,8 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
     if let Some(q) = sqs {
         deps = deps.with_queue_stats(q);
     }
+    // Wallet proofs by contract wallets (EIP-1271) are asked over the same RPC endpoint.
+    deps = deps.with_contract_wallets(Arc::new(vanta_chain::eip1271::RpcContractWallets::new(&rpc_url)?));
     if let (Signing::AddressOnly, Some(signer)) = (signing, &signer) {
         // Reads only: the venue answers delegation and balance questions; it cannot sign.
         deps.delegate = Some(KmsSigner::address(signer));

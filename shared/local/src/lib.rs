@@ -62,6 +62,10 @@ impl System {
             tracing::warn!("COPY_EXECUTION_MODE=LIVE ignored: the local runner is always DRY");
         }
         config.exec.mode = ExecMode::Dry;
+        if config.public_base_url.is_none() && config.http_addr.port() != 0 {
+            // The wallet signing page (/link/{nonce}) is served here.
+            config.public_base_url = Some(format!("http://{}", config.http_addr));
+        }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let queue = Arc::new(MemoryQueue::new(clock.clone()));
         let chat: Arc<dyn Chat> = match &config.telegram_bot_token {

@@ -127,6 +127,9 @@ pub struct Config {
     /// The local runner's demo signal source (`VANTA_DEMO_SOURCE_ID`, `VANTA_DEMO_SOURCE_SECRET`).
     pub demo_source_id: String,
     pub demo_source_secret: SecretString,
+    /// `PUBLIC_BASE_URL`: where users reach this deployment's API (the wallet-proof page and the
+    /// domain the sign-in message names). Not secret. None: a placeholder domain and no link.
+    pub public_base_url: Option<String>,
 }
 
 impl Config {
@@ -244,6 +247,10 @@ impl Config {
             signal_rate_per_min: number("SIGNAL_RATE_PER_MIN", 30, 1..=10_000)?,
             demo_source_id: opt("VANTA_DEMO_SOURCE_ID").unwrap_or_else(|| "demo".to_owned()),
             demo_source_secret: secret("VANTA_DEMO_SOURCE_SECRET").unwrap_or_else(|| SecretString::from("demo-secret-change-me")),
+            public_base_url: match opt("PUBLIC_BASE_URL") {
+                None => None,
+                Some(_) => Some(url("PUBLIC_BASE_URL", "")?),
+            },
         })
     }
 
@@ -347,6 +354,14 @@ mod tests {
             let e = cfg(&[("CHAINLINK_FEEDS", bad)]).unwrap_err().to_string();
             assert!(e.starts_with("CHAINLINK_FEEDS: ") && e.contains(why), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn public_base_url_is_optional_and_checked() {
+        assert_eq!(cfg(&[]).unwrap().public_base_url, None);
+        assert_eq!(cfg(&[("PUBLIC_BASE_URL", " ")]).unwrap().public_base_url, None);
+        assert_eq!(cfg(&[("PUBLIC_BASE_URL", "https://x.example/")]).unwrap().public_base_url.as_deref(), Some("https://x.example"));
+        assert!(cfg(&[("PUBLIC_BASE_URL", "x.example")]).unwrap_err().to_string().starts_with("PUBLIC_BASE_URL"));
     }
 
     #[test]

@@ -18,13 +18,14 @@ use super::render::{ago, bar_chart_png, esc, pct, signed_usd, usd};
 use super::update::Command;
 use super::{CONFIRM_TTL, Ctx, admin};
 use crate::pipeline::{self, banner};
-use crate::{copy, signals};
+use crate::{copy, signals, wallet};
 
 /// The command menu registered with `setMyCommands` (operator commands are left out of the menu).
 pub const COMMANDS: &[(&str, &str)] = &[
     ("start", "Welcome and first steps"),
     ("help", "All commands"),
     ("bind", "Bind your Avantis wallet: /bind 0x…"),
+    ("verify", "Prove your wallet: /verify 0x<signature>"),
     ("wallet", "Your wallet, delegate and mode"),
     ("balance", "Equity and margin in use"),
     ("markets", "Pairs, prices, max leverage, min size"),
@@ -47,6 +48,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("unfollow", "Stop copying a leader"),
     ("following", "Leaders you copy"),
     ("copy", "Copy settings"),
+    ("leader", "Let others copy you: /leader on|off"),
     ("risk", "Your risk limits"),
     ("setrisk", "Change a limit: /setrisk max_leverage=10"),
 ];
@@ -65,6 +67,8 @@ pub(super) async fn run(ctx: &Ctx<'_>, cmd: &Command) -> DomainResult<()> {
         "start" => start(ctx).await,
         "help" => help(ctx).await,
         "bind" => bind(ctx, args).await,
+        "verify" => verify(ctx, args).await,
+        "leader" => leader(ctx, args).await,
         "wallet" => wallet(ctx).await,
         "balance" => balance(ctx).await,
         "markets" => markets(ctx).await,
@@ -116,7 +120,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, cmd: &Command) -> DomainResult<()> {
 fn help_text(admin: bool) -> String {
     let mut s = String::from(
         "<b>Vanta commands</b>\n\
-         <b>Start</b>: /start · /bind &lt;0x address&gt; · /wallet · /balance\n\
+         <b>Start</b>: /start · /bind &lt;0x address&gt; · /verify &lt;signature&gt; · /wallet · /balance\n\
          <b>Markets</b>: /markets · /price &lt;pair&gt;\n\
          <b>Trade</b>: /long or /short &lt;pair&gt; &lt;collateral&gt; &lt;leverage&gt;x [tp=..] [sl=..] [slip=..]\n\
          \u{20} e.g. <code>/long btc 100 5x tp=120000 sl=95000</code>\n\
@@ -124,7 +128,7 @@ fn help_text(admin: bool) -> String {
          /tp &lt;pair&gt; &lt;price&gt; · /sl &lt;pair&gt; &lt;price&gt; · /trail &lt;pair&gt; &lt;percent&gt;\n\
          /orders · /history · /pnl [day|week|month]\n\
          <b>Automation</b>: /signals [new|rotate &lt;name&gt;] · /pause · /resume\n\
-         /follow &lt;user id|0x…&gt; · /unfollow · /following · /copy\n\
+         /follow &lt;user id|0x…&gt; · /unfollow · /following · /copy · /leader on|off\n\
          <b>Risk</b>: /risk · /setrisk key=value\n\
          Every trade asks for a confirmation first.",
     );
@@ -139,7 +143,7 @@ async fn start(ctx: &Ctx<'_>) -> DomainResult<()> {
     ctx.reply(format!(
         "👋 <b>Welcome to Vanta</b> — trade Avantis perpetuals on Base from Telegram.\n\
          Mode now: {}. In DRY every trade is simulated on a paper account at oracle prices.\n\n\
-         1. /bind &lt;your wallet address&gt; — then register Vanta's delegate with Avantis (it can trade, never withdraw).\n\
+         1. /bind &lt;your wallet address&gt; and sign the message to prove it is yours — then register Vanta's delegate with Avantis (it can trade, never withdraw).\n\
          2. /markets to see pairs, /long or /open to trade — every trade asks you to confirm.\n\
          3. /positions, /pnl, /risk to keep an eye on things.\n\n/help lists everything.",
         banner(m)
@@ -186,7 +190,7 @@ async fn delegation_line(ctx: &Ctx<'_>, trader: TraderAddress) -> String {
 
 async fn bind(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
     let Some(raw) = args.first() else {
-        ctx.reply("Usage: <code>/bind 0xYourWalletAddress</code>").await;
+        ctx.reply("Usage: <code>/bind 0xYourWalletAddress</code> — then sign the message I send to prove the wallet is yours.").await;
         return Ok(());
     };
     let address = match TraderAddress::from_str(raw) {
@@ -196,26 +200,129 @@ async fn bind(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
             return Ok(());
         }
     };
-    match ctx.deps.store.bind_address(ctx.user.id, address).await {
-        Ok(_) => {}
-        Err(DomainError::Conflict(_)) => {
-            ctx.reply("⛔ That address is already bound to another Vanta user.").await;
+    if ctx.user.trader == Some(address) && ctx.user.wallet_verified() {
+        ctx.reply(format!("✅ <code>{address}</code> is already your verified wallet. /wallet shows it and the delegation.")).await;
+        return Ok(());
+    }
+    let c = match wallet::issue(ctx.deps, &ctx.user, address).await {
+        Ok(c) => c,
+        Err(r) if r.status == 503 => return Err(DomainError::Unavailable(r.reason)),
+        Err(r) => {
+            ctx.reply(format!("⛔ Not bound: {}.", esc(&r.reason))).await;
             return Ok(());
         }
-        Err(e) => return Err(e),
-    }
-    let delegation = delegation_line(ctx, address).await;
+    };
+    let how = match wallet::site(ctx.deps).link(&c.nonce) {
+        Some(link) => format!(
+            "Open <a href=\"{}\">the signing page</a> in a browser with your wallet, or sign the message elsewhere (personal_sign) and send <code>/verify 0x…signature</code>.",
+            esc(&link)
+        ),
+        None => "Sign it with personal_sign (for example in your wallet's \"sign message\" tool) and send <code>/verify 0x…signature</code>. (This deployment has no signing page: PUBLIC_BASE_URL is not set.)".to_owned(),
+    };
+    let keep = match ctx.user.trader.filter(|t| *t != address) {
+        Some(t) => format!("\nUntil then your wallet stays <code>{t}</code>."),
+        None => String::new(),
+    };
     ctx.reply(format!(
-        "✅ Bound <code>{address}</code>.\n{}\nRegister it as your delegate in the Avantis app (Settings → Delegate). A delegate can open and close trades for you but cannot withdraw; you can revoke it any time.\n{delegation}",
-        delegate_line(ctx)
+        "🔏 <b>Prove that <code>{address}</code> is yours</b>\nSign this message with that wallet. Signing is free (no transaction); it expires in {} minutes, at {} UTC, and works once.\n<pre>{}</pre>\n{how}{keep}",
+        vanta_domain::wallet::CHALLENGE_TTL.as_secs() / 60,
+        super::render::utc(c.expires_at),
+        esc(&c.message)
     ))
+    .await;
+    Ok(())
+}
+
+async fn verify(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
+    let Some(raw) = args.first() else {
+        ctx.reply("Usage: <code>/verify 0x&lt;signature&gt;</code> — the personal_sign signature of the message /bind sent you.").await;
+        return Ok(());
+    };
+    match wallet::verify_pasted(ctx.deps, &ctx.user, raw).await {
+        Ok((_, c)) => {
+            let delegation = delegation_line(ctx, c.address).await;
+            ctx.reply(format!("{}\n{delegation}", wallet::verified_html(ctx.deps, &c.address))).await;
+            Ok(())
+        }
+        Err(r) if r.status == 503 => Err(DomainError::Unavailable(r.reason)),
+        Err(r) => {
+            ctx.reply(format!("⛔ Not verified: {}.", esc(&r.reason))).await;
+            Ok(())
+        }
+    }
+}
+
+async fn leader(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
+    let on = match args.first().map(|a| a.to_ascii_lowercase()).as_deref() {
+        Some("on") => true,
+        Some("off") => false,
+        _ => {
+            let state = if ctx.user.leader_opt_in {
+                format!("on: others can follow you with <code>/follow {}</code>", ctx.user.id)
+            } else {
+                "off: nobody can follow you".to_owned()
+            };
+            ctx.reply(format!("👑 Leader: {state}.\nUsage: <code>/leader on</code> · <code>/leader off</code>")).await;
+            return Ok(());
+        }
+    };
+    if on && !ctx.user.wallet_verified() {
+        ctx.reply("⛔ Only a verified wallet can be followed: /bind your wallet and sign the message first.").await;
+        return Ok(());
+    }
+    let mut u = ctx.user.clone();
+    u.leader_opt_in = on;
+    ctx.deps.store.update_user(&u).await?;
+    if !on && ctx.user.leader_opt_in {
+        // Followers learn why copying stopped (best effort: a failed notice changes nothing).
+        let m = mode(ctx.deps).await;
+        for f in ctx.deps.store.followers(&LeaderRef::User(ctx.user.id)).await.unwrap_or_default() {
+            if let Ok(Some(follower)) = ctx.deps.store.get_user(f.follower).await {
+                let text = format!(
+                    "👥 Vanta user {} is no longer a leader: their new trades are not copied. Copies you hold still follow their exits. <code>/unfollow {}</code> removes the follow.",
+                    ctx.user.id, ctx.user.id
+                );
+                pipeline::notify(ctx.deps, &follower, m, &text).await;
+            }
+        }
+    }
+    ctx.reply(if on {
+        format!(
+            "👑 You are a leader: other Vanta users can <code>/follow {}</code> and copy your new trades (they see each trade's pair, side, size and time). <code>/leader off</code> stops it.",
+            ctx.user.id
+        )
+    } else {
+        "👑 Leader off: nobody can follow you, and your followers stop copying your new trades. Copies they already hold still follow your exits.".to_owned()
+    })
     .await;
     Ok(())
 }
 
 async fn wallet(ctx: &Ctx<'_>) -> DomainResult<()> {
     let m = mode(ctx.deps).await;
-    let bound = ctx.user.trader.map_or_else(|| "not bound (use /bind)".to_owned(), |a| format!("<code>{a}</code>"));
+    let bound = match ctx.user.trader {
+        None => "not bound (use /bind)".to_owned(),
+        Some(a) if ctx.user.wallet_verified() => format!("<code>{a}</code> ✅ verified"),
+        Some(a) => format!(
+            "<code>{a}</code> ⚠️ <b>not verified</b> — LIVE trading, /balance and being followed need proof: send <code>/bind {a}</code> and sign the message"
+        ),
+    };
+    let now = ctx.deps.clock.now();
+    let pending = ctx
+        .deps
+        .store
+        .user_challenges(ctx.user.id, 1)
+        .await?
+        .into_iter()
+        .find(|c| {
+            c.state_at(now) == vanta_domain::wallet::ChallengeState::Open
+                && !(ctx.user.wallet_verified() && ctx.user.trader == Some(c.address))
+        })
+        .map(|c| {
+            format!("\nPending proof: <code>{}</code>, until {} UTC (/verify 0x…signature)", c.address, super::render::utc(c.expires_at))
+        })
+        .unwrap_or_default();
+    let leader = if ctx.user.leader_opt_in { "on (others may /follow you)" } else { "off" };
     let paper = if ctx.user.trader.is_none() {
         format!("\nDRY paper account: <code>{}</code>", pipeline::account(&ctx.user))
     } else {
@@ -226,7 +333,7 @@ async fn wallet(ctx: &Ctx<'_>) -> DomainResult<()> {
         None => String::new(),
     };
     ctx.reply(format!(
-        "{} · 👛 <b>Wallet</b>\nTrading account: {bound}{paper}\n{}{delegation}\nAutomation: {}",
+        "{} · 👛 <b>Wallet</b>\nTrading account: {bound}{pending}{paper}\n{}{delegation}\nAutomation: {}\nLeader: {leader}",
         banner(m),
         delegate_line(ctx),
         if ctx.user.automation_paused { "paused (/resume)" } else { "on" }
@@ -238,6 +345,14 @@ async fn wallet(ctx: &Ctx<'_>) -> DomainResult<()> {
 async fn balance(ctx: &Ctx<'_>) -> DomainResult<()> {
     let deps = ctx.deps;
     let m = mode(deps).await;
+    if let Some(t) = ctx.user.trader.filter(|_| !ctx.user.wallet_verified()) {
+        ctx.reply(format!(
+            "{} · ⛔ Balances are shown only for a verified wallet. Prove <code>{t}</code> is yours: <code>/bind {t}</code> and sign the message.",
+            banner(m)
+        ))
+        .await;
+        return Ok(());
+    }
     let live = deps.store.user_positions(ctx.user.id, true).await?;
     let mut margin = Usdc::ZERO;
     let mut unrealised = SignedUsdc::ZERO;
@@ -923,11 +1038,23 @@ async fn follow(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
             return Ok(());
         }
     };
-    if let LeaderRef::User(u) = &leader
-        && deps.store.get_user(*u).await?.is_none()
-    {
-        ctx.reply("⛔ That is not a Vanta user.").await;
-        return Ok(());
+    if let LeaderRef::User(u) = &leader {
+        match deps.store.get_user(*u).await? {
+            None => {
+                ctx.reply("⛔ That is not a Vanta user.").await;
+                return Ok(());
+            }
+            Some(l) if !l.leader_opt_in => {
+                ctx.reply(format!("⛔ Vanta user {u} is not a leader: they have not opted in to be followed (<code>/leader on</code>)."))
+                    .await;
+                return Ok(());
+            }
+            Some(l) if !l.wallet_verified() => {
+                ctx.reply(format!("⛔ Vanta user {u} cannot be followed yet: their wallet is not verified.")).await;
+                return Ok(());
+            }
+            Some(_) => {}
+        }
     }
     let mut f = Follow {
         follower: ctx.user.id,

@@ -92,8 +92,12 @@ pub(super) async fn propose(ctx: &Ctx<'_>, action: Action, summary_html: &str) -
 pub(super) async fn propose_open(ctx: &Ctx<'_>, mut order: OpenOrder) -> DomainResult<()> {
     let deps = ctx.deps;
     let exec = deps.effective_exec().await;
-    if exec.mode == ExecMode::Live && ctx.user.trader.is_none() {
-        ctx.reply(format!("{} · ⛔ Bind your Avantis wallet first: /bind &lt;address&gt;", banner(exec.mode))).await;
+    if exec.mode == ExecMode::Live && !ctx.user.wallet_verified() {
+        let why = match ctx.user.trader {
+            Some(t) => format!("your wallet <code>{t}</code> is not verified: <code>/bind {t}</code> and sign the message first"),
+            None => "bind and verify your Avantis wallet first: /bind &lt;address&gt;".to_owned(),
+        };
+        ctx.reply(format!("{} · ⛔ LIVE trades need a verified wallet; {why}", banner(exec.mode))).await;
         return Ok(());
     }
     let catalog = deps.venue(exec.mode).1.pairs().await?;

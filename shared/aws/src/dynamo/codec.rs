@@ -14,6 +14,7 @@ use vanta_domain::intent::{AuditEntry, Intent};
 use vanta_domain::position::Position;
 use vanta_domain::time::Timestamp;
 use vanta_domain::user::{Follow, SecretText, SignalSource, User};
+use vanta_domain::wallet::{AddressClaim, WalletChallenge};
 use vanta_domain::{DomainError, DomainResult};
 
 use super::keys as k;
@@ -116,14 +117,69 @@ pub(crate) fn user_item(user: &User, rev: u64) -> DomainResult<Item> {
     Ok(item)
 }
 
+/// An unverified claim (`bind_address`).
 pub(crate) fn claim_item(address: &TraderAddress, owner: TelegramUserId) -> Item {
     let mut item = key(k::addr(address), k::CLAIM);
     item.insert(k::OWNER.into(), n(owner.0));
+    item.insert(k::VERIFIED.into(), AttributeValue::Bool(false));
+    item
+}
+
+/// A claim its owner proved with a signature at `at`.
+pub(crate) fn verified_claim_item(address: &TraderAddress, owner: TelegramUserId, at: Timestamp) -> Item {
+    let mut item = claim_item(address, owner);
+    item.insert(k::VERIFIED.into(), AttributeValue::Bool(true));
+    item.insert(k::VERIFIED_AT.into(), n(at.millis()));
     item
 }
 
 pub(crate) fn claim_owner(item: &Item) -> DomainResult<TelegramUserId> {
     req_n(item, k::OWNER).map(TelegramUserId)
+}
+
+/// A claim written before proofs existed has no `verified`: it reads as unverified.
+pub(crate) fn claim_of(item: &Item) -> DomainResult<AddressClaim> {
+    let verified = match item.get(k::VERIFIED) {
+        None | Some(AttributeValue::Null(_)) => false,
+        Some(_) => req_bool(item, k::VERIFIED)?,
+    };
+    Ok(AddressClaim { owner: claim_owner(item)?, verified })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wallet challenges (field by field: `used` and `expires_at` are in conditions)
+
+/// Kept a week past expiry (an audit trail of proofs); expiry is decided by `expires_at`.
+const CHALLENGE_KEEP_MS: i64 = 7 * 86_400_000;
+
+pub(crate) fn challenge_item(c: &WalletChallenge) -> Item {
+    let mut item = key(k::challenge(&c.nonce), k::CHALLENGE);
+    item.insert(k::GSI1PK.into(), s(k::user(c.user)));
+    item.insert(k::GSI1SK.into(), s(k::challenge_by_user(c.issued_at, &c.nonce)));
+    item.insert(k::OWNER.into(), n(c.user.0));
+    item.insert(k::ADDRESS.into(), s(c.address.key()));
+    item.insert(k::MESSAGE.into(), s(c.message.clone()));
+    item.insert(k::ISSUED_AT.into(), n(c.issued_at.millis()));
+    item.insert(k::EXPIRES_AT.into(), n(c.expires_at.millis()));
+    item.insert(k::USED.into(), AttributeValue::Bool(c.used));
+    item.insert(k::TTL.into(), ttl_of(Timestamp(c.expires_at.millis().saturating_add(CHALLENGE_KEEP_MS))));
+    item
+}
+
+impl FromItem for WalletChallenge {
+    fn from_item(item: &Item) -> DomainResult<Self> {
+        let pk = req_s(item, k::PK)?;
+        let nonce = pk.strip_prefix(k::CHALLENGE_PREFIX).ok_or_else(|| bad(item, "not a challenge key"))?;
+        Ok(WalletChallenge {
+            nonce: nonce.to_owned(),
+            user: TelegramUserId(req_n(item, k::OWNER)?),
+            address: req_s(item, k::ADDRESS)?.parse().map_err(|e: DomainError| bad(item, e))?,
+            message: req_s(item, k::MESSAGE)?.to_owned(),
+            issued_at: Timestamp(req_n(item, k::ISSUED_AT)?),
+            expires_at: Timestamp(req_n(item, k::EXPIRES_AT)?),
+            used: req_bool(item, k::USED)?,
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

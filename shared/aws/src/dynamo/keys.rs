@@ -38,6 +38,12 @@ pub const STOP: &str = "stop";
 pub const UPDATED_BY: &str = "updated_by";
 pub const UPDATED_AT: &str = "updated_at";
 pub const VERSION: &str = "version";
+pub const VERIFIED: &str = "verified";
+pub const VERIFIED_AT: &str = "verified_at";
+pub const ADDRESS: &str = "address";
+pub const MESSAGE: &str = "message";
+pub const ISSUED_AT: &str = "issued_at";
+pub const USED: &str = "used";
 
 // Sort keys and fixed partition keys.
 pub const PROFILE: &str = "PROFILE";
@@ -50,6 +56,7 @@ pub const SOURCE: &str = "SOURCE";
 pub const MARK: &str = "MARK";
 pub const WINDOW: &str = "WINDOW";
 pub const LIVE_POS: &str = "LIVE_POS";
+pub const CHALLENGE: &str = "CHALLENGE";
 /// Sort-key prefix of the scheduled jobs' heartbeats under `CONTROL`.
 pub const HEARTBEAT_PREFIX: &str = "HEARTBEAT#";
 
@@ -59,6 +66,7 @@ pub const AUDIT_PREFIX: &str = "AUDIT#";
 pub const POS_PREFIX: &str = "POS#";
 pub const SOURCE_PREFIX: &str = "SOURCE#";
 pub const FOLLOW_PREFIX: &str = "FOLLOW#";
+pub const CHALLENGE_PREFIX: &str = "CHALLENGE#";
 
 /// A timestamp as 16 zero-padded digits, so that string order is time order. Times before 1970
 /// (never produced by the clock) sort as 0.
@@ -121,6 +129,16 @@ pub fn leader(leader: &LeaderRef) -> String {
 
 pub fn follower(id: TelegramUserId) -> String {
     format!("FOLLOWER#{id}")
+}
+
+/// A wallet challenge's partition key.
+pub fn challenge(nonce: &str) -> String {
+    format!("{CHALLENGE_PREFIX}{nonce}")
+}
+
+/// gsi1 sort key of a challenge under its user: newest first with `ScanIndexForward = false`.
+pub fn challenge_by_user(issued_at: Timestamp, nonce: &str) -> String {
+    format!("{CHALLENGE_PREFIX}{}#{nonce}", ms16(issued_at))
 }
 
 pub fn marker(key: &str) -> String {

@@ -1,11 +1,13 @@
 //! Users, address claims and the exec-control item.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
 use vanta_domain::exec::ExecControl;
 use vanta_domain::ids::{TelegramUserId, TraderAddress};
 use vanta_domain::ports::{ControlStore, UserStore};
 use vanta_domain::time::Timestamp;
 use vanta_domain::user::User;
+use vanta_domain::wallet::{AddressClaim, ChallengeState, WalletChallenge};
 use vanta_domain::{DomainError, DomainResult};
 
 use super::codec::{self, UserRow, json, n, s};
@@ -43,6 +45,7 @@ impl UserStore for DynamoStore {
         // The profile is written without gsi2 attributes and without an address: only
         // `bind_address`, which also writes the claim, binds one.
         user.trader = None;
+        user.trader_verified_at = None;
         match self.put(codec::user_item(&user, 0)?, Some(new_item())).await {
             Ok(()) => Ok(user),
             Err(DomainError::Conflict(_)) => self
@@ -63,6 +66,7 @@ impl UserStore for DynamoStore {
             let row = self.user_row(user.id).await?.ok_or_else(|| DomainError::NotFound(format!("user {}", user.id)))?;
             let mut next = user.clone();
             next.trader = row.user.trader;
+            next.trader_verified_at = row.user.trader_verified_at;
             let update = Expr::new("SET #data = :data, #rev = :next")
                 .name("#data", k::DATA)
                 .name("#rev", k::REV)
@@ -83,8 +87,12 @@ impl UserStore for DynamoStore {
                 self.refuse_foreign_claim(user, &address).await?;
                 return Err(DomainError::NotFound(format!("user {user}")));
             };
+            if row.user.trader == Some(address) {
+                return Ok(row.user); // the same address again: nothing changes (a proof stays)
+            }
             let mut next = row.user.clone();
             next.trader = Some(address);
+            next.trader_verified_at = None;
             let me = n(user.0);
             let mut ops = vec![
                 self.tx_put(
@@ -132,6 +140,131 @@ impl UserStore for DynamoStore {
     async fn user_by_address(&self, address: TraderAddress) -> DomainResult<Option<User>> {
         let rows: Vec<UserRow> = self.query_as(Query::gsi2(k::addr(&address)).prefix("USER#")).await?;
         Ok(rows.into_iter().map(|r| r.user).find(|u| u.trader == Some(address)))
+    }
+
+    async fn address_claim(&self, address: TraderAddress) -> DomainResult<Option<AddressClaim>> {
+        self.get(k::addr(&address), k::CLAIM).await?.as_ref().map(codec::claim_of).transpose()
+    }
+
+    async fn put_challenge(&self, c: &WalletChallenge) -> DomainResult<()> {
+        match self.put(codec::challenge_item(c), Some(new_item())).await {
+            Err(DomainError::Conflict(_)) => Err(DomainError::Conflict(format!("challenge {} exists", c.nonce))),
+            other => other,
+        }
+    }
+
+    async fn get_challenge(&self, nonce: &str) -> DomainResult<Option<WalletChallenge>> {
+        self.get_as(k::challenge(nonce), k::CHALLENGE).await
+    }
+
+    async fn user_challenges(&self, user: TelegramUserId, limit: usize) -> DomainResult<Vec<WalletChallenge>> {
+        self.query_as(Query::gsi1(k::user(user)).prefix(k::CHALLENGE_PREFIX).newest_first().max(limit)).await
+    }
+
+    async fn verify_binding(&self, nonce: &str, user: TelegramUserId, now: Timestamp) -> DomainResult<User> {
+        for _ in 0..OPTIMISTIC_ATTEMPTS {
+            let c = self.get_challenge(nonce).await?.ok_or_else(|| DomainError::NotFound(format!("challenge {nonce}")))?;
+            if c.user != user {
+                return Err(DomainError::Forbidden("this challenge was issued to another user".into()));
+            }
+            refuse_closed(&c, now)?;
+            let address = c.address;
+            let row = self.user_row(user).await?.ok_or_else(|| DomainError::NotFound(format!("user {user}")))?;
+            let claim = self.address_claim(address).await?;
+            let me = n(user.0);
+            let (f, t) = (AttributeValue::Bool(false), AttributeValue::Bool(true));
+            // The claim must still be what was read: absent, ours, or another user's unverified one.
+            let claim_cond = match claim {
+                None => new_item(),
+                Some(cl) if cl.owner == user => Expr::new("#owner = :me").name("#owner", k::OWNER).value(":me", me.clone()),
+                Some(cl) if cl.verified => return Err(DomainError::Conflict(format!("{address} is verified by another user"))),
+                Some(cl) => Expr::new("#owner = :other AND (attribute_not_exists(#verified) OR #verified = :f)")
+                    .name("#owner", k::OWNER)
+                    .name("#verified", k::VERIFIED)
+                    .value(":other", n(cl.owner.0))
+                    .value(":f", f.clone()),
+            };
+            let mut next = row.user.clone();
+            next.trader = Some(address);
+            next.trader_verified_at = Some(now);
+            let mut ops = vec![
+                self.tx_update(
+                    codec::key(k::challenge(nonce), k::CHALLENGE),
+                    Expr::new("SET #used = :t").name("#used", k::USED).value(":t", t),
+                    Expr::new("#owner = :me AND #used = :f AND #exp > :now")
+                        .name("#owner", k::OWNER)
+                        .name("#used", k::USED)
+                        .name("#exp", k::EXPIRES_AT)
+                        .value(":me", me.clone())
+                        .value(":f", f)
+                        .value(":now", n(now.millis())),
+                )?,
+                self.tx_put(codec::verified_claim_item(&address, user, now), Some(claim_cond))?,
+                self.tx_update(
+                    codec::key(k::user(user), k::PROFILE),
+                    Expr::new("SET #data = :data, #rev = :next, #g2pk = :g2pk, #g2sk = :g2sk")
+                        .name("#data", k::DATA)
+                        .name("#rev", k::REV)
+                        .name("#g2pk", k::GSI2PK)
+                        .name("#g2sk", k::GSI2SK)
+                        .value(":data", json(&next)?)
+                        .value(":next", n(row.rev.saturating_add(1)))
+                        .value(":g2pk", s(k::addr(&address)))
+                        .value(":g2sk", s(k::user(user))),
+                    rev_is(row.rev),
+                )?,
+            ];
+            if let Some(prev) = row.user.trader.filter(|p| *p != address)
+                && self.claim_owner(&prev).await? == Some(user)
+            {
+                let cond = Expr::new("#owner = :me").name("#owner", k::OWNER).value(":me", me.clone());
+                ops.push(self.tx_delete(codec::key(k::addr(&prev), k::CLAIM), cond)?);
+            }
+            // The owner who proves it wins: an unverified binding of the address gives way.
+            if let Some(cl) = claim.filter(|cl| cl.owner != user)
+                && let Some(other) = self.user_row(cl.owner).await?
+                && other.user.trader == Some(address)
+            {
+                let mut dropped = other.user.clone();
+                dropped.trader = None;
+                dropped.trader_verified_at = None;
+                ops.push(
+                    self.tx_update(
+                        codec::key(k::user(cl.owner), k::PROFILE),
+                        Expr::new("SET #data = :data, #rev = :next REMOVE #g2pk, #g2sk")
+                            .name("#data", k::DATA)
+                            .name("#rev", k::REV)
+                            .name("#g2pk", k::GSI2PK)
+                            .name("#g2sk", k::GSI2SK)
+                            .value(":data", json(&dropped)?)
+                            .value(":next", n(other.rev.saturating_add(1))),
+                        rev_is(other.rev),
+                    )?,
+                );
+            }
+            match self.transact("verify_binding", ops).await {
+                Ok(()) => return Ok(next),
+                Err(e) if e.failed(0) => {
+                    // Used or expired meanwhile (or never this user's): say which.
+                    let c = self.get_challenge(nonce).await?.ok_or_else(|| DomainError::NotFound(format!("challenge {nonce}")))?;
+                    refuse_closed(&c, now)?;
+                    return Err(DomainError::Conflict("this challenge changed meanwhile".into()));
+                }
+                // The claim or a profile changed meanwhile: re-read and decide again.
+                Err(TxError::Condition { .. }) => continue,
+                Err(TxError::Other(e)) => return Err(e),
+            }
+        }
+        Err(DomainError::Conflict(format!("user {user} kept changing meanwhile")))
+    }
+}
+
+/// `Conflict` for a challenge that can no longer be completed.
+fn refuse_closed(c: &WalletChallenge, now: Timestamp) -> DomainResult<()> {
+    match c.state_at(now) {
+        ChallengeState::Used => Err(DomainError::Conflict("this challenge was used already".into())),
+        ChallengeState::Expired => Err(DomainError::Conflict("this challenge has expired".into())),
+        ChallengeState::Open => Ok(()),
     }
 }
 
