@@ -445,9 +445,20 @@ async fn a_tick_that_moves_the_trail_still_takes_profit() {
 
 // ----- item 3: nothing stuck in CLOSING ---------------------------------------------------------
 
+/// Binds `wallet` to `user` as a proven binding (LIVE entries need one): the store's commit of a
+/// proof whose signature the wallet tests check.
+async fn prove_wallet(s: &Sys, user: i64, wallet: TraderAddress) {
+    let site = vanta_domain::wallet::SiweSite::from_base_url(None);
+    let c =
+        vanta_domain::wallet::WalletChallenge::new(&crate::wallet::new_nonce(), TelegramUserId(user), wallet, &site, 8453, s.clock.now())
+            .unwrap();
+    s.store.put_challenge(&c).await.unwrap();
+    s.store.verify_binding(&c.nonce, TelegramUserId(user), s.clock.now()).await.unwrap();
+}
+
 async fn live_position(s: &Sys, wallet: &str) -> Position {
     s.source(7).await;
-    s.store.bind_address(TelegramUserId(7), addr(wallet)).await.unwrap();
+    prove_wallet(s, 7, addr(wallet)).await;
     s.set_exec(ExecMode::Live, StopLevel::None).await;
     assert_eq!(s.signal(open_btc("o")).await, 202);
     s.drain().await;
