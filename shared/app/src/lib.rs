@@ -11,7 +11,9 @@
 
 pub mod api;
 pub mod copy;
+pub mod delegates;
 pub mod deps;
+pub mod flatten;
 pub mod gate;
 pub mod metrics;
 pub mod pipeline;
@@ -24,3 +26,5 @@ pub use deps::Deps;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_stop;

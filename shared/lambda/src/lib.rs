@@ -169,7 +169,8 @@ impl Signer for CannotSign {
     }
 }
 
-/// The exec-mode gate for transaction signatures (the direct route): only LIVE signs.
+/// The exec-mode gate for transaction signatures (the direct route): only LIVE signs, and
+/// entries only without an emergency stop.
 struct GatedTxSigner {
     inner: Arc<KmsSigner>,
     control: Arc<DynamoStore>,
@@ -185,10 +186,10 @@ impl TxSigner<alloy::primitives::Signature> for GatedTxSigner {
         &self,
         tx: &mut dyn alloy::consensus::SignableTransaction<alloy::primitives::Signature>,
     ) -> alloy::signers::Result<alloy::primitives::Signature> {
-        let exec = vanta_domain::exec::effective_exec(self.env, self.control.get_exec_control().await);
-        if exec.mode != ExecMode::Live {
-            return Err(alloy::signers::Error::other(DomainError::Refused("not signed: exec mode is DRY".into())));
-        }
+        // The same gate as for digests; the direct route states each send's purpose.
+        vanta_app::gate::check(self.control.as_ref(), self.env, vanta_chain::signer::tx_purpose())
+            .await
+            .map_err(alloy::signers::Error::other)?;
         self.inner.sign_transaction(tx).await
     }
 }

@@ -10,7 +10,7 @@ use vanta_domain::intent::{Action, IntentState, OpenOrder, Origin};
 use vanta_domain::market::{PairSymbol, Side};
 use vanta_domain::money::{Bps, Leverage, Price, SignedUsdc, Usdc};
 use vanta_domain::position::Position;
-use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource};
+use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
 
 use super::flows::{self, describe_action, mode, propose, propose_open};
@@ -157,16 +157,16 @@ async fn help(ctx: &Ctx<'_>) -> DomainResult<()> {
 // Onboarding
 // ---------------------------------------------------------------------------------------------
 
-fn delegate_line(ctx: &Ctx<'_>) -> String {
-    match &ctx.deps.delegate {
-        Some(d) => format!("Vanta's delegate address: <code>{d}</code>"),
+fn delegate_line(ctx: &Ctx<'_>, user: &User) -> String {
+    match crate::delegates::address_for(ctx.deps, user) {
+        Some(d) => format!("Your Vanta delegate address: <code>{d}</code>"),
         None => "Vanta's delegate address: not configured in this deployment (ask the operators).".to_owned(),
     }
 }
 
 /// Asks Avantis whether the delegate may trade for `trader`, in words.
-async fn delegation_line(ctx: &Ctx<'_>, trader: TraderAddress) -> String {
-    let (Some(delegate), Some(venue)) = (ctx.deps.delegate, ctx.deps.live.as_ref()) else {
+async fn delegation_line(ctx: &Ctx<'_>, user: &User, trader: TraderAddress) -> String {
+    let (Some(delegate), Some(venue)) = (crate::delegates::address_for(ctx.deps, user), ctx.deps.live.as_ref()) else {
         return "Delegation check: not possible here (no Avantis connection configured); LIVE trades need the delegate registered."
             .to_owned();
     };
@@ -204,10 +204,11 @@ async fn bind(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
         }
         Err(e) => return Err(e),
     }
-    let delegation = delegation_line(ctx, address).await;
+    let bound = crate::delegates::assign_at_bind(ctx.deps, &ctx.user, address).await?;
+    let delegation = delegation_line(ctx, &bound, address).await;
     ctx.reply(format!(
         "✅ Bound <code>{address}</code>.\n{}\nRegister it as your delegate in the Avantis app (Settings → Delegate). A delegate can open and close trades for you but cannot withdraw; you can revoke it any time.\n{delegation}",
-        delegate_line(ctx)
+        delegate_line(ctx, &bound)
     ))
     .await;
     Ok(())
@@ -222,13 +223,13 @@ async fn wallet(ctx: &Ctx<'_>) -> DomainResult<()> {
         String::new()
     };
     let delegation = match ctx.user.trader {
-        Some(t) => format!("\n{}", delegation_line(ctx, t).await),
+        Some(t) => format!("\n{}", delegation_line(ctx, &ctx.user, t).await),
         None => String::new(),
     };
     ctx.reply(format!(
         "{} · 👛 <b>Wallet</b>\nTrading account: {bound}{paper}\n{}{delegation}\nAutomation: {}",
         banner(m),
-        delegate_line(ctx),
+        delegate_line(ctx, &ctx.user),
         if ctx.user.automation_paused { "paused (/resume)" } else { "on" }
     ))
     .await;
