@@ -4,3 +4,4 @@
 mod dynamo;
 mod lambda;
 mod telegram;
+mod template;
