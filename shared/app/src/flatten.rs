@@ -48,7 +48,7 @@ pub struct FlattenReport {
     pub targets: usize,
     /// Of those, closed by now (n).
     pub closed: usize,
-    /// Users with live positions whose flatten intent was queued (again) by this sweep.
+    /// Flatten intents this sweep created (one per user and attempt; a repeat creates none).
     pub queued: usize,
     /// Why positions are still open, per user.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -94,8 +94,7 @@ pub async fn sweep(deps: &Deps) -> DomainResult<FlattenReport> {
         by_user.entry(p.user).or_default().push(p);
     }
     // Record the targets before queueing, so a report never counts fewer than were queued.
-    if let Some(other) = deps.store.get_flatten_run().await?.filter(|r| r.activation == run.activation && r.started_at == run.started_at)
-    {
+    if let Some(other) = deps.store.get_flatten_run().await?.filter(|r| r.activation == run.activation && r.started_at == run.started_at) {
         run.targets.extend(other.targets);
     }
     deps.store.put_flatten_run(&run).await?;
@@ -115,8 +114,7 @@ pub async fn sweep(deps: &Deps) -> DomainResult<FlattenReport> {
             }
         }
     }
-    let still: BTreeSet<(TelegramUserId, PositionId)> =
-        by_user.values().flatten().map(|p| (p.user, p.id.clone())).collect();
+    let still: BTreeSet<(TelegramUserId, PositionId)> = by_user.values().flatten().map(|p| (p.user, p.id.clone())).collect();
     report.targets = run.targets.len();
     report.closed = run.targets.iter().filter(|t| !still.contains(t)).count();
     report.reported = progress(deps, &run, &report).await;
@@ -125,6 +123,7 @@ pub async fn sweep(deps: &Deps) -> DomainResult<FlattenReport> {
 
 /// What [`ensure_intent`] did for one user.
 struct Step {
+    /// A new intent was created and queued.
     queued: bool,
     failure: Option<String>,
 }
@@ -148,25 +147,24 @@ async fn ensure_intent(deps: &Deps, run: &FlattenRun, uid: TelegramUserId, posit
                 let origin = Origin::Admin { by: run.by.unwrap_or(CLI_OPERATOR) };
                 let hash = derived_id("h", &[&run_key(run), &uid.to_string(), &attempt.to_string()]).as_str().to_owned();
                 let intent = Intent::new(id.clone(), uid, origin, Action::Flatten, hash, deps.clock.now());
-                let send = match deps.store.create_intent(&intent).await? {
-                    CreateOutcome::Created => true,
-                    CreateOutcome::Duplicate(i) => i.state == IntentState::Received,
-                    CreateOutcome::Mismatch(_) => false,
+                let (created, send) = match deps.store.create_intent(&intent).await? {
+                    CreateOutcome::Created => (true, true),
+                    CreateOutcome::Duplicate(i) => (false, i.state == IntentState::Received),
+                    CreateOutcome::Mismatch(_) => (false, false),
                 };
                 if send {
                     enqueue(deps, &user, &id).await?;
                     tracing::warn!(user = %uid, attempt, intent = %id, positions = positions.len(), "flatten queued");
                 }
                 let failure = last_failure.map(|f| format!("retrying (attempt {} of {MAX_ATTEMPTS}) after: {f}", attempt + 1));
-                return Ok(Step { queued: send, failure });
+                return Ok(Step { queued: created, failure });
             }
             Some(i) if !i.state.is_final() => {
-                let queued = i.state == IntentState::Received;
-                if queued {
-                    enqueue(deps, &user, &id).await?; // the queue and the pipeline drop repeats
+                if i.state == IntentState::Received {
+                    enqueue(deps, &user, &id).await?; // not picked up yet; the queue and the pipeline drop repeats
                 }
                 let failure = last_failure.map(|f| format!("retrying (attempt {} of {MAX_ATTEMPTS}) after: {f}", attempt + 1));
-                return Ok(Step { queued, failure });
+                return Ok(Step { queued: false, failure });
             }
             Some(i) => {
                 last_failure = Some(match i.state {

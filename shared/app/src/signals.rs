@@ -288,7 +288,9 @@ pub fn check_pair(signal: &Signal, catalog: Result<&PairCatalog, &vanta_domain::
     };
     match (pair, catalog) {
         (None, _) => Ok(()),
-        (Some(p), Ok(c)) => c.resolve(p.as_str()).map(|_| ()).map_err(|_| invalid(format!("pair: {p} is not listed on the venue (see /markets)"))),
+        (Some(p), Ok(c)) => {
+            c.resolve(p.as_str()).map(|_| ()).map_err(|_| invalid(format!("pair: {p} is not listed on the venue (see /markets)")))
+        }
         (Some(_), Err(e)) if signal.action.adds_exposure() => {
             tracing::warn!(error = %e, "signal not accepted: the venue's pair list is unavailable");
             Err(Refusal::new(503, "the venue's market list is unavailable; nothing was accepted, retry"))

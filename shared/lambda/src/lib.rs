@@ -140,9 +140,7 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
     if signing == Signing::AddressOnly {
         // Reads only: the venue answers delegation and balance questions; it cannot sign.
         let pool = DelegatePool::new(
-            keys.iter()
-                .map(|(id, k)| DelegateKey { id: id.clone(), address: KmsSigner::address(k), signer: None })
-                .collect(),
+            keys.iter().map(|(id, k)| DelegateKey { id: id.clone(), address: KmsSigner::address(k), signer: None }).collect(),
         )?;
         let main = pool.main()?.address;
         let reader: Arc<dyn Signer> = Arc::new(CannotSign(main));

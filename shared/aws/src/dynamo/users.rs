@@ -178,10 +178,8 @@ impl ControlStore for DynamoStore {
 
     async fn get_flatten_run(&self) -> DomainResult<Option<FlattenRun>> {
         let Some(item) = self.get(k::CONTROL.to_owned(), k::FLATTEN_RUN).await? else { return Ok(None) };
-        let data = item
-            .get(k::DATA)
-            .and_then(|v| v.as_s().ok())
-            .ok_or_else(|| DomainError::Internal("the flatten record has no data".into()))?;
+        let data =
+            item.get(k::DATA).and_then(|v| v.as_s().ok()).ok_or_else(|| DomainError::Internal("the flatten record has no data".into()))?;
         serde_json::from_str(data).map(Some).map_err(|e| DomainError::Internal(format!("unreadable flatten record: {e}")))
     }
 

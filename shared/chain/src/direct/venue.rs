@@ -383,8 +383,8 @@ impl DirectVenue {
         let note = OrderNote::of(&rec).unwrap_or_else(|| OrderNote { order: order.clone(), before: Vec::new(), position_collateral: None });
         tracing::info!(intent = %client_ref, state = %rec.state, "resuming an Avantis direct transaction");
         // Replacements (fee bumps) are signed for what the recorded order is.
-        let out = with_purpose(purpose_of(&note.order), self.sender.send(&rec.id, &DirectCall::new(rec.to, rec.data.clone(), rec.value)))
-            .await?;
+        let out =
+            with_purpose(purpose_of(&note.order), self.sender.send(&rec.id, &DirectCall::new(rec.to, rec.data.clone(), rec.value))).await?;
         self.settle(&rec.id, &note, &out).await
     }
 
