@@ -78,24 +78,24 @@ fn kms_statements(t: &Value, name: &str) -> Vec<Value> {
 
 /// What a statement's `Resource` names: the stack's key, the pool keys, or something else.
 #[derive(Debug, PartialEq)]
-enum Keys {
+enum Named {
     StackKey,
     PoolKeys,
     Other(String),
 }
 
-fn resource(stmt: &Value) -> Keys {
+fn resource(stmt: &Value) -> Named {
     let r = stmt.get("Resource").unwrap();
     if tagged(r, "!GetAtt").and_then(Value::as_str) == Some("SignerKey.Arn") {
-        return Keys::StackKey;
+        return Named::StackKey;
     }
     if let Some(Value::Sequence(args)) = tagged(r, "!Split")
         && args.first().and_then(Value::as_str) == Some(",")
         && args.get(1).and_then(|a| tagged(a, "!Ref")).and_then(Value::as_str) == Some("SignerPoolKeyArns")
     {
-        return Keys::PoolKeys;
+        return Named::PoolKeys;
     }
-    Keys::Other(format!("{r:?}"))
+    Named::Other(format!("{r:?}"))
 }
 
 fn signing_of(function_dir: &str) -> &'static str {
@@ -111,10 +111,10 @@ fn only_the_signal_worker_signs_and_only_with_the_delegate_keys() {
     assert_eq!(signing_of("signal-worker"), "Signing::Yes");
     let worker = kms_statements(&t, "SignalWorkerFunction");
     let signing: Vec<&Value> = worker.iter().filter(|s| grants(s, "kms:Sign")).collect();
-    let named: Vec<Keys> = signing.iter().map(|s| resource(s)).collect();
-    assert!(named.contains(&Keys::StackKey), "the worker signs with the stack's key: {named:?}");
-    assert!(named.contains(&Keys::PoolKeys), "the worker signs with the pool keys: {named:?}");
-    assert!(named.iter().all(|k| !matches!(k, Keys::Other(_))), "only the delegate keys: {named:?}");
+    let named: Vec<Named> = signing.iter().map(|s| resource(s)).collect();
+    assert!(named.contains(&Named::StackKey), "the worker signs with the stack's key: {named:?}");
+    assert!(named.contains(&Named::PoolKeys), "the worker signs with the pool keys: {named:?}");
+    assert!(named.iter().all(|k| !matches!(k, Named::Other(_))), "only the delegate keys: {named:?}");
     for s in &worker {
         assert!(s.get("Condition").is_none(), "grants name keys, not conditions on key/*: {s:?}");
         for a in actions(s) {
@@ -126,9 +126,9 @@ fn only_the_signal_worker_signs_and_only_with_the_delegate_keys() {
     assert_eq!(signing_of("telegram"), "Signing::AddressOnly");
     let bot = kms_statements(&t, "TelegramFunction");
     assert!(bot.iter().all(|s| !grants(s, "kms:Sign")), "the bot never signs: {bot:?}");
-    let read: Vec<Keys> = bot.iter().filter(|s| grants(s, "kms:GetPublicKey")).map(resource).collect();
-    assert!(read.contains(&Keys::StackKey) && read.contains(&Keys::PoolKeys), "the bot reads every delegate's public key: {read:?}");
-    assert!(read.iter().all(|k| !matches!(k, Keys::Other(_))), "and no other key: {read:?}");
+    let read: Vec<Named> = bot.iter().filter(|s| grants(s, "kms:GetPublicKey")).map(resource).collect();
+    assert!(read.contains(&Named::StackKey) && read.contains(&Named::PoolKeys), "the bot reads every delegate's public key: {read:?}");
+    assert!(read.iter().all(|k| !matches!(k, Named::Other(_))), "and no other key: {read:?}");
 
     // Nothing else touches KMS (the tpsl tick only queues intents).
     for (function, dir) in [("WebhookFunction", "webhook"), ("TpslFunction", "tpsl"), ("IndexerFunction", "indexer")] {
