@@ -338,6 +338,9 @@ async fn emergency_stop_flatten_closes_every_users_positions_and_reports_progres
     for u in [7, 8, 9] {
         assert!(s.texts_to(u).iter().any(|m| m.contains("Closed")), "user {u} was told");
     }
+    s.say(SUPER, "/status").await;
+    let status = s.texts_to(SUPER).last().cloned().unwrap();
+    assert!(status.contains("FLATTEN sweep") && status.contains("4 position(s) found live, 0 still live"), "{status}");
 
     // The next tick reports the result once; further ticks change nothing and repeat nothing.
     let before = s.texts_to(SUPER).len();

@@ -149,6 +149,14 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> DomainResult<()> {
         Err(_) => "unreadable (DRY)".to_owned(),
     };
     let live = deps.store.live_positions().await.map_or_else(|_| "unknown".to_owned(), |p| p.len().to_string());
+    let sweep = match deps.store.get_flatten_run().await {
+        Ok(Some(r)) if r.ended_at.is_none() => format!(
+            "\nFLATTEN sweep: since {} ago, {} position(s) found live, {live} still live",
+            ago(deps.clock.now().since(r.started_at) / 1000),
+            r.targets.len()
+        ),
+        _ => String::new(),
+    };
     let depths = match &deps.queue_stats {
         Some(q) => match q.depths().await {
             Ok(d) => format!(
@@ -174,7 +182,7 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> DomainResult<()> {
          Stored exec_mode: {stored}\n\
          Deployment: COPY_EXECUTION_MODE={} EMERGENCY_STOP={}\n\
          Live venue here: {}\n\
-         Live positions: {live}\n\
+         Live positions: {live}{sweep}\n\
          {depths}\n\
          Last scheduled runs: {runs}",
         banner(eff.mode),

@@ -129,7 +129,7 @@ fn help_text(admin: bool) -> String {
          Every trade asks for a confirmation first.",
     );
     if admin {
-        s.push_str("\n<b>Operators</b>: /status · /health · /exec DRY|LIVE · /flatten_all · /emergency_stop [flatten] · /emergency_resume");
+        s.push_str("\n<b>Operators</b>: /status · /health · /exec DRY (LIVE: super-admins) · /flatten_all · /emergency_stop [flatten] · /emergency_resume (super-admins)");
     }
     s
 }
