@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 use vanta_domain::DomainResult;
-use vanta_domain::exec::{FlattenRun, StopLevel};
+use vanta_domain::exec::{ExecMode, FlattenRun, StopLevel};
 use vanta_domain::ids::{ChatId, IntentId, PositionId, TelegramUserId};
 use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, Origin};
 use vanta_domain::ports::OutgoingMessage;
@@ -113,6 +113,14 @@ pub async fn sweep(deps: &Deps) -> DomainResult<FlattenReport> {
                 report.failures.push(format!("user {uid}: not queued yet ({e})"));
             }
         }
+    }
+    let exec = deps.effective_exec().await;
+    if exec.mode != ExecMode::Live && by_user.values().flatten().any(|p| p.mode == ExecMode::Live) {
+        // The gate signs nothing in DRY, so LIVE closes wait: say so rather than stall silently.
+        report.failures.push(
+            "LIVE positions cannot close while the effective mode is DRY (nothing is signed); keep the mode LIVE with the FLATTEN stop"
+                .into(),
+        );
     }
     let still: BTreeSet<(TelegramUserId, PositionId)> = by_user.values().flatten().map(|p| (p.user, p.id.clone())).collect();
     report.targets = run.targets.len();

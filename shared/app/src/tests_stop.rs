@@ -426,6 +426,13 @@ async fn flatten_closes_live_positions_with_their_own_keys_while_entries_are_ref
     let entries: usize = keys.iter().map(|k| k.signed().len()).sum();
     assert_eq!(entries, 4);
 
+    // FLATTEN with the mode DRY: LIVE closes cannot sign, and the report says why.
+    s.operator_sets(ExecMode::Dry, StopLevel::Flatten).await;
+    let r = flatten::sweep(&s.deps).await.unwrap();
+    assert!(r.failures.iter().any(|f| f.contains("effective mode is DRY")), "{:?}", r.failures);
+    assert!(s.texts_to(ADMIN).last().unwrap().contains("effective mode is DRY"));
+    assert_eq!(keys.iter().map(|k| k.signed().len()).sum::<usize>(), 4, "nothing signed in DRY");
+
     s.operator_sets(ExecMode::Live, StopLevel::Flatten).await;
     flatten::sweep(&s.deps).await.unwrap();
     s.drain().await;
