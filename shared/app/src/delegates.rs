@@ -51,11 +51,12 @@ pub struct DelegatePool {
 }
 
 impl DelegatePool {
-    /// A pool of `keys`, the first being the main key; a key listed twice counts once.
+    /// A pool of `keys`, the first being the main key; a key listed twice (by id, or under
+    /// another id with the same address, e.g. its id and its ARN) counts once.
     pub fn new(keys: Vec<DelegateKey>) -> DomainResult<Self> {
         let mut unique: Vec<DelegateKey> = Vec::new();
         for k in keys {
-            if !unique.iter().any(|u| u.id == k.id) {
+            if !unique.iter().any(|u| u.id == k.id || u.address == k.address) {
                 unique.push(k);
             }
         }

@@ -688,3 +688,23 @@ async fn a_user_bound_before_keys_were_assigned_keeps_the_main_key_and_an_unknow
     let i = s.store.get_intent(&IntentId::parse(&format!("sig:src{}:o2", legacy.0)).unwrap()).await.unwrap().unwrap();
     assert!(i.reason.as_deref().unwrap_or_default().contains("delegate key"), "{:?}", i.reason);
 }
+
+#[test]
+fn a_key_listed_twice_counts_once_and_the_pick_is_stable() {
+    let a = RecordingKey::new(1);
+    let b = RecordingKey::new(2);
+    let key = |id: &str, k: &Arc<RecordingKey>| DelegateKey { id: id.into(), address: k.address, signer: None };
+    let pool = DelegatePool::new(vec![
+        key("main-id", &a),
+        key("arn:aws:kms:us-east-1:111122223333:key/main", &a),
+        key("extra", &b),
+        key("extra", &b),
+    ])
+    .unwrap();
+    assert_eq!(pool.keys().iter().map(|k| k.id.as_str()).collect::<Vec<_>>(), ["main-id", "extra"]);
+    assert_eq!(pool.main().unwrap().id, "main-id");
+    for u in 1..50 {
+        assert_eq!(pool.pick(TelegramUserId(u)).unwrap().id, pool.pick(TelegramUserId(u)).unwrap().id);
+    }
+    assert!(DelegatePool::new(Vec::new()).is_err());
+}

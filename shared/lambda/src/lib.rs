@@ -176,7 +176,8 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
     }
     let pool = Arc::new(DelegatePool::new(pool_keys)?);
     let live: Arc<dyn Venue> = if pool.len() == 1 {
-        venues.into_values().next().ok_or_else(|| StartError("no delegate venue".into()))?
+        let main = &pool.main()?.id;
+        venues.remove(main).ok_or_else(|| StartError("no venue for the main delegate key".into()))?
     } else {
         // Each order is signed by the key of the user who owns the trader account.
         Arc::new(PooledVenue::new(store.clone(), pool.clone(), venues)?)

@@ -1,8 +1,9 @@
 //! Operator commands. Admins (`ADMIN_USER_IDS`, super-admins included) see `/status`, `/health`,
 //! switch to `/exec DRY` and `/flatten_all` (both confirmed); only super-admins (`SUPER_ADMIN_IDS`)
 //! switch to `/exec LIVE` and pull and release the emergency stop (`/emergency_stop flatten`
-//! also starts the flatten sweep of [`crate::flatten`]). The stop and the mode live in the shared `exec_mode` item
-//! (optimistic locking), so every function instance sees them — not in one process's memory.
+//! also starts the flatten sweep of [`crate::flatten`]). The stop and the mode live in the shared
+//! `exec_mode` item (optimistic locking), so every function instance sees them — not in one
+//! process's memory.
 //!
 //! Admin confirmations carry no intent: the ask writes a marker `tg-admin:<nonce>:<user>:<kind>`
 //! that expires with the confirmation; a press first burns `tg-admin-used:<nonce>:<presser>`
