@@ -510,6 +510,13 @@ async fn signal_ids_with_colons_no_longer_collide() {
     // Ids without a colon keep their readable form.
     let (st, r) = s.post(&body("a", "plain-1"), "k2").await;
     assert_eq!((st, r["intent"].as_str()), (202, Some("sig:a:plain-1")));
+    // The longest source and signal ids, colons included, still make an intent id.
+    let long_source = format!("x:{}", "s".repeat(62));
+    s.source(9, &long_source, "k9").await;
+    let long_id = format!("y:{}", "i".repeat(126));
+    let (st, r) = s.post(&body(&long_source, &long_id), "k9").await;
+    assert_eq!(st, 202, "{r}");
+    assert_eq!(r["intent"].as_str().unwrap(), format!("sig2:64:{long_source}:{long_id}"));
 }
 
 #[tokio::test]
