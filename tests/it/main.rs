@@ -4,5 +4,6 @@
 mod dynamo;
 mod flatten;
 mod lambda;
+mod signing_wiring;
 mod telegram;
 mod template;
