@@ -130,9 +130,17 @@ fn only_the_signal_worker_signs_and_only_with_the_delegate_keys() {
     assert!(read.contains(&Named::StackKey) && read.contains(&Named::PoolKeys), "the bot reads every delegate's public key: {read:?}");
     assert!(read.iter().all(|k| !matches!(k, Named::Other(_))), "and no other key: {read:?}");
 
-    // Nothing else touches KMS (the tpsl tick only queues intents).
+    // Nothing else touches KMS (the tpsl tick only queues intents), whatever functions are added.
     for (function, dir) in [("WebhookFunction", "webhook"), ("TpslFunction", "tpsl"), ("IndexerFunction", "indexer")] {
         assert_eq!(signing_of(dir), "Signing::No", "{function} builds no signer");
+    }
+    let functions: Vec<String> = resources(&t)
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
+        .map(|(k, _)| k.as_str().unwrap().to_owned())
+        .collect();
+    assert!(functions.len() >= 5, "{functions:?}");
+    for function in functions.iter().filter(|f| !["SignalWorkerFunction", "TelegramFunction"].contains(&f.as_str())) {
         assert!(kms_statements(&t, function).is_empty(), "{function} gets no KMS permission");
     }
 }
