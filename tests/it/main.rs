@@ -3,6 +3,9 @@
 
 mod dynamo;
 mod exits;
+mod flatten;
 mod lambda;
+mod signing_wiring;
 mod telegram;
+mod template;
 mod wallet;

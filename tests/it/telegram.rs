@@ -318,7 +318,7 @@ async fn only_super_admins_pull_the_emergency_stop() {
     b.say(SUPER, "/emergency_resume").await;
     assert_eq!(b.store.get_exec_control().await.unwrap().unwrap().stop, StopLevel::None);
 
-    // An admin (not super) can see status and switch the mode, with a confirmation.
+    // An admin (not super) can see status; switching to LIVE is for super-admins, with a confirmation.
     b.say(ADMIN, "/status").await;
     let status = b.fake.texts_to(ADMIN).pop().unwrap();
     assert!(status.contains("Queue: 0 waiting, 0 in flight · DLQ: 0") && status.contains("DRY"), "{status}");
@@ -329,12 +329,14 @@ async fn only_super_admins_pull_the_emergency_stop() {
     let status = b.fake.texts_to(ADMIN).pop().unwrap();
     assert!(status.contains("tpsl 1m ago"), "{status}");
     b.say(ADMIN, "/exec LIVE").await;
-    let (mid, data) = b.last_buttons(ADMIN);
-    b.post(b.press(SUPER, mid, &data[0])).await; // someone else's confirmation
+    assert!(b.fake.texts_to(ADMIN).pop().unwrap().contains("Only super-admins can switch to LIVE"));
+    b.say(SUPER, "/exec LIVE").await;
+    let (mid, data) = b.last_buttons(SUPER);
+    b.post(b.press(ADMIN, mid, &data[0])).await; // someone else's confirmation
     assert_eq!(b.store.get_exec_control().await.unwrap().unwrap().mode, vanta_domain::exec::ExecMode::Dry);
-    b.post(b.press(ADMIN, mid, &data[0])).await;
+    b.post(b.press(SUPER, mid, &data[0])).await;
     let c = b.store.get_exec_control().await.unwrap().unwrap();
-    assert_eq!((c.mode, c.updated_by), (vanta_domain::exec::ExecMode::Live, Some(TelegramUserId(ADMIN))));
+    assert_eq!((c.mode, c.updated_by), (vanta_domain::exec::ExecMode::Live, Some(TelegramUserId(SUPER))));
     assert!(b.fake.calls_of("editMessageText").last().unwrap().text().contains("deployment is DRY"), "the env ceiling is explained");
 }
 

@@ -1,4 +1,5 @@
-//! Lambda `tpsl`: one scheduled tick per EventBridge event.
+//! Lambda `tpsl`: one scheduled tick per EventBridge event. It queues intents (TP/SL hits, the
+//! FLATTEN sweep) and never signs: the signal worker does.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
@@ -7,7 +8,7 @@ use vanta_lambda::Signing;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = vanta_lambda::config()?;
-    let deps = vanta_lambda::deps(config, Signing::Yes).await?;
+    let deps = vanta_lambda::deps(config, Signing::No).await?;
     run(service_fn(|_: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
         let deps = deps.clone();
         async move { Ok::<_, Error>(serde_json::to_value(vanta_app::schedule::tpsl_tick(&deps).await?)?) }

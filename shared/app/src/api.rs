@@ -134,9 +134,19 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
     if !allowed {
         return Err(Refusal::new(429, format!("rate limit of {} signals a minute for this source", deps.config.signal_rate_per_min)));
     }
+    let venue = deps.live.as_ref().unwrap_or(&deps.paper);
+    let catalog = deps.pair_catalog.get(venue.as_ref(), now).await;
+    signals::check_pair(&signal, catalog.as_deref())?;
     let user =
         deps.store.get_user(source.owner).await.map_err(unavailable)?.ok_or_else(|| Refusal::new(401, "this source has no owner"))?;
-    let intent_id = signal.intent_id()?;
+    let mut intent_id = signal.intent_id()?;
+    if let Some(legacy) = signal.legacy_intent_id() {
+        // Accepted before ids told such pairs apart: the same signal keeps its one intent.
+        let same = |o: &Origin| matches!(o, Origin::Signal { source: s, signal: i } if *s == signal.source && *i == signal.id);
+        if deps.store.get_intent(&legacy).await.map_err(unavailable)?.is_some_and(|i| same(&i.origin)) {
+            intent_id = legacy;
+        }
+    }
     let intent = Intent::new(
         intent_id.clone(),
         user.id,

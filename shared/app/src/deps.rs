@@ -23,8 +23,11 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// The delegate signer, in the functions that sign (signal worker, TP/SL) and the local runner.
     pub signer: Option<Arc<dyn Signer>>,
-    /// The delegate address users register with Avantis (known wherever the key's public part is).
+    /// The main delegate address (known wherever the key's public part is). Users register their
+    /// own key's address: see [`crate::delegates::address_for`].
     pub delegate: Option<TraderAddress>,
+    /// The delegate-key pool (the main key alone when no pool is configured).
+    pub delegates: Option<Arc<crate::delegates::DelegatePool>>,
     /// Signal queue and DLQ depths, where this function may read them.
     pub queue_stats: Option<Arc<dyn QueueStats>>,
     pub prices: Arc<dyn Prices>,
@@ -38,6 +41,8 @@ pub struct Deps {
     pub contract_wallets: Option<Arc<dyn ContractWallets>>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
+    /// The venue's pair list as the signal API checks it (per instance, short-lived).
+    pub pair_catalog: Arc<crate::signals::CatalogCache>,
 }
 
 impl Deps {
@@ -58,6 +63,7 @@ impl Deps {
             clock,
             signer: None,
             delegate: None,
+            delegates: None,
             queue_stats: None,
             prices,
             paper,
@@ -66,6 +72,7 @@ impl Deps {
             contract_wallets: None,
             metrics: Arc::new(Metrics::default()),
             started: Instant::now(),
+            pair_catalog: Arc::default(),
         }
     }
 
@@ -83,8 +90,10 @@ impl Deps {
         }
     }
 
-    /// Adds the delegate signer (and so the delegate address).
+    /// Adds the delegate signer (and so the delegate address), as a pool of one.
     pub fn with_signer(mut self, signer: Arc<dyn Signer>) -> Self {
+        let id = self.config.kms_key_id.clone().unwrap_or_else(|| "local".to_owned());
+        self.delegates = Some(Arc::new(crate::delegates::DelegatePool::single(id, signer.clone())));
         self.delegate = Some(signer.address());
         self.signer = Some(signer);
         self
@@ -93,6 +102,16 @@ impl Deps {
     /// Adds EIP-1271 checks of contract wallets.
     pub fn with_contract_wallets(mut self, wallets: Arc<dyn ContractWallets>) -> Self {
         self.contract_wallets = Some(wallets);
+        self
+    }
+
+    /// Adds the delegate-key pool: its main key is the delegate (and, where it signs, the signer).
+    pub fn with_delegates(mut self, pool: Arc<crate::delegates::DelegatePool>) -> Self {
+        if let Ok(main) = pool.main() {
+            self.delegate = Some(main.address);
+            self.signer = main.signer.clone();
+        }
+        self.delegates = Some(pool);
         self
     }
 

@@ -11,7 +11,9 @@
 
 pub mod api;
 pub mod copy;
+pub mod delegates;
 pub mod deps;
+pub mod flatten;
 pub mod gate;
 pub mod metrics;
 pub mod pipeline;
@@ -27,5 +29,7 @@ pub use deps::Deps;
 mod tests;
 #[cfg(test)]
 mod tests_exits;
+#[cfg(test)]
+mod tests_stop;
 #[cfg(test)]
 mod tests_wallet;

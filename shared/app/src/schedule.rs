@@ -104,6 +104,7 @@ pub fn trigger(p: &Position, mark: Price) -> Option<Trigger> {
 
 pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
     Metrics::inc(&deps.metrics.schedule_ticks);
+    crate::flatten::on_tick(deps).await;
     let live: Vec<Position> = deps.store.live_positions().await?;
     let mut report = TickReport { job: "tpsl", live_positions: live.len(), ..TickReport::default() };
     let mut marks: BTreeMap<PairSymbol, Option<Price>> = BTreeMap::new();

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use vanta_domain::ids::{IntentId, SignalId, SourceId};
 use vanta_domain::intent::{Action, OpenOrder};
-use vanta_domain::market::{PairSymbol, Side};
+use vanta_domain::market::{PairCatalog, PairSymbol, Side};
 use vanta_domain::money::{Bps, DecimalText, Leverage, PercentP, Price, Usdc, parse_scaled};
 
 pub const TIMESTAMP_HEADER: &str = "x-vanta-timestamp";
@@ -44,9 +44,28 @@ pub struct Signal {
 }
 
 impl Signal {
-    /// The idempotency key: one intent per (source, id), forever.
+    /// The idempotency key: one intent per (source, id), forever, and never one for two pairs.
+    ///
+    /// Source and signal ids may hold `:`, so `sig:{source}:{id}` alone would be ambiguous
+    /// (`a:b` + `c` against `a` + `b:c`). Without a `:` in either part the id stays the readable
+    /// `sig:{source}:{id}` it always was (exactly two colons); otherwise it is
+    /// `sig2:{length of source}:{source}:{id}`, which names one pair only and never starts with
+    /// `sig:`.
     pub fn intent_id(&self) -> Result<IntentId, Refusal> {
-        IntentId::parse(&format!("sig:{}:{}", self.source, self.id)).map_err(|e| invalid(e.to_string()))
+        let (source, id) = (self.source.as_str(), self.id.as_str());
+        let text = if source.contains(':') || id.contains(':') {
+            format!("sig2:{}:{source}:{id}", source.len())
+        } else {
+            format!("sig:{source}:{id}")
+        };
+        IntentId::parse(&text).map_err(|e| invalid(e.to_string()))
+    }
+    /// The id signals with a `:` in the source or id got before [`Signal::intent_id`] told them
+    /// apart. An intent stored under it belongs to this signal only if its origin names this very
+    /// source and id (the caller checks).
+    pub fn legacy_intent_id(&self) -> Option<IntentId> {
+        let (source, id) = (self.source.as_str(), self.id.as_str());
+        (source.contains(':') || id.contains(':')).then(|| IntentId::parse(&format!("sig:{source}:{id}")).ok()).flatten()
     }
     /// SHA-256 of the canonical form: `"100"` and `100.0` are the same request; a different
     /// amount under the same id is not.
@@ -63,7 +82,7 @@ const FIELDS: &[&str] = &["source", "id", "action", "pair", "side", "collateral_
 pub fn peek_source(body: &[u8]) -> Result<SourceId, Refusal> {
     let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).map_err(|_| bad("body is not a JSON object"))?;
     match obj.get("source") {
-        Some(serde_json::Value::String(s)) => SourceId::parse(s).map_err(|e| invalid(e.to_string())),
+        Some(serde_json::Value::String(s)) => SourceId::parse(s).map_err(|e| invalid(format!("source: {e}"))),
         Some(_) => Err(bad("source must be a string")),
         None => Err(invalid("source is required")),
     }
@@ -93,8 +112,8 @@ pub fn parse(body: &[u8]) -> Result<Signal, Refusal> {
             }
         }
     };
-    let source = SourceId::parse(&required("source")?).map_err(|e| invalid(e.to_string()))?;
-    let id = SignalId::parse(&required("id")?).map_err(|e| invalid(e.to_string()))?;
+    let source = SourceId::parse(&required("source")?).map_err(|e| invalid(format!("source: {e}")))?;
+    let id = SignalId::parse(&required("id")?).map_err(|e| invalid(format!("id: {e}")))?;
     let action_name = required("action")?.to_ascii_lowercase();
 
     let pair = || -> Result<PairSymbol, Refusal> { PairSymbol::parse(&required("pair")?).map_err(|e| invalid(e.to_string())) };
@@ -202,4 +221,80 @@ pub fn token_hash(token: &str) -> String {
 pub fn random_secret() -> String {
     let bytes: [u8; 32] = rand::random();
     hex::encode(bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The venue's pair list, as the signal API checks it
+// ---------------------------------------------------------------------------------------------
+
+/// How long this instance trusts the pair list it read.
+pub const CATALOG_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long a list that can no longer be refreshed still serves.
+pub const CATALOG_STALE_MAX: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The venue's pair list, cached per instance for [`CATALOG_TTL`] (read through
+/// [`vanta_domain::ports::Venue::pairs`]), so a signal naming a pair the venue does not list is
+/// refused at ingestion.
+#[derive(Default)]
+pub struct CatalogCache {
+    entry: std::sync::Mutex<Option<(vanta_domain::time::Timestamp, std::sync::Arc<PairCatalog>)>>,
+}
+
+impl CatalogCache {
+    /// The list: cached if fresh, else read now; a failed read falls back to a list at most
+    /// [`CATALOG_STALE_MAX`] old, else is the error.
+    pub async fn get(
+        &self,
+        venue: &dyn vanta_domain::ports::Venue,
+        now: vanta_domain::time::Timestamp,
+    ) -> vanta_domain::DomainResult<std::sync::Arc<PairCatalog>> {
+        let cached = self.entry.lock().ok().and_then(|g| g.clone());
+        let age = |at: vanta_domain::time::Timestamp| u64::try_from(now.since(at)).unwrap_or(u64::MAX);
+        if let Some((at, c)) = &cached
+            && age(*at) < millis(CATALOG_TTL)
+        {
+            return Ok(c.clone());
+        }
+        match venue.pairs().await {
+            Ok(c) => {
+                if let Ok(mut g) = self.entry.lock() {
+                    *g = Some((now, c.clone()));
+                }
+                Ok(c)
+            }
+            Err(e) => match cached {
+                Some((at, c)) if age(at) < millis(CATALOG_STALE_MAX) => {
+                    tracing::warn!(error = %e, "pair list not refreshed; using the one read earlier");
+                    Ok(c)
+                }
+                _ => Err(e),
+            },
+        }
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Checks a signal's pair against the venue's list. An unknown pair is 422. A list that cannot
+/// be read refuses what adds exposure with 503 (nothing was accepted, retry) and lets every
+/// reduce-only action through, so an exit is never refused for it (the pipeline checks again).
+pub fn check_pair(signal: &Signal, catalog: Result<&PairCatalog, &vanta_domain::DomainError>) -> Result<(), Refusal> {
+    let pair = match &signal.action {
+        Action::Open(o) | Action::Flip(o) => Some(&o.pair),
+        Action::Close { pair, .. } | Action::UpdateTpSl { pair, .. } => Some(pair),
+        Action::ClosePosition { .. } | Action::Pause | Action::Flatten => None,
+    };
+    match (pair, catalog) {
+        (None, _) => Ok(()),
+        (Some(p), Ok(c)) => {
+            c.resolve(p.as_str()).map(|_| ()).map_err(|_| invalid(format!("pair: {p} is not listed on the venue (see /markets)")))
+        }
+        (Some(_), Err(e)) if signal.action.adds_exposure() => {
+            tracing::warn!(error = %e, "signal not accepted: the venue's pair list is unavailable");
+            Err(Refusal::new(503, "the venue's market list is unavailable; nothing was accepted, retry"))
+        }
+        (Some(_), Err(_)) => Ok(()),
+    }
 }

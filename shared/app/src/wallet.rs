@@ -167,6 +167,15 @@ pub async fn complete(deps: &Deps, user: &User, c: &WalletChallenge, sig: &[u8])
     match deps.store.verify_binding(&c.nonce, user.id, now).await {
         Ok(u) => {
             tracing::info!(user = %user.id, address = %c.address, "wallet verified");
+            // The user's own delegate key from the pool, kept from now on. Without it the user
+            // signs with the main key, so a failure here does not undo the proof.
+            let u = match crate::delegates::assign_at_bind(deps, &fresh, c.address).await {
+                Ok(assigned) => assigned,
+                Err(e) => {
+                    tracing::warn!(user = %user.id, error = %e, "delegate key not recorded; the main key signs for now");
+                    u
+                }
+            };
             if let Some(other) = displaced
                 && let Ok(Some(o)) = deps.store.get_user(other).await
                 && o.trader.is_none()
@@ -408,7 +417,7 @@ pub async fn link_post(deps: &Deps, req: &vanta_runtime::http::HttpRequest, nonc
             let text =
                 format!("Wallet {} verified for Telegram user {}. You can close this page and return to Telegram.", c.address, user.id);
             let mode = deps.effective_exec().await.mode;
-            crate::pipeline::notify(deps, &user, mode, &verified_html(deps, &c.address)).await;
+            crate::pipeline::notify(deps, &user, mode, &verified_html(deps, &user, &c.address)).await;
             HttpResponse::json(200, &serde_json::json!({ "status": "verified", "address": c.address, "message": text }))
         }
         Err(r) => HttpResponse::error(r.status, r.reason),
@@ -435,8 +444,8 @@ async fn post_signature(deps: &Deps, req: &vanta_runtime::http::HttpRequest, non
 }
 
 /// What a user is told once their wallet is verified (HTML, for Telegram): next, the delegate.
-pub fn verified_html(deps: &Deps, address: &TraderAddress) -> String {
-    let delegate = match &deps.delegate {
+pub fn verified_html(deps: &Deps, user: &User, address: &TraderAddress) -> String {
+    let delegate = match crate::delegates::address_for(deps, user) {
         Some(d) => format!("register Vanta's delegate <code>{d}</code> in the Avantis app (Settings → Delegate)"),
         None => "register Vanta's delegate in the Avantis app (its address is in /wallet)".to_owned(),
     };

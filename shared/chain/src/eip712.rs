@@ -216,6 +216,34 @@ intents! {
     SetTraderReferralCodeByUserReq => Referral,
 }
 
+impl IntentKind {
+    /// What signing this kind is for: only kinds that close, reduce, protect (TP/SL) or cancel
+    /// are exits; everything else, opens, increases, delegation and referral changes included,
+    /// counts as an entry (the exec-mode gate refuses those under an emergency stop).
+    pub const fn purpose(self) -> vanta_domain::ports::Purpose {
+        use vanta_domain::ports::Purpose;
+        match self {
+            IntentKind::CloseTradeReq
+            | IntentKind::CloseTradeCoinExposureReq
+            | IntentKind::UpdateTpSlReq
+            | IntentKind::TpSlReq
+            | IntentKind::TwapCloseOrder
+            | IntentKind::TwapCancelReq
+            | IntentKind::CancelOffchainOrder
+            | IntentKind::RfqCloseOrder => Purpose::Exit,
+            IntentKind::OpenTradeReq
+            | IntentKind::OpenTradeCoinExposureReq
+            | IntentKind::IncreasePositionSizeReq
+            | IntentKind::IncreasePositionSizeWithCoinExposureReq
+            | IntentKind::TwapOpenOrder
+            | IntentKind::RfqOpenOrder
+            | IntentKind::DelegateReq
+            | IntentKind::RegisterCodeReq
+            | IntentKind::SetTraderReferralCodeByUserReq => Purpose::Entry,
+        }
+    }
+}
+
 impl fmt::Display for IntentKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -22,7 +22,27 @@ use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use vanta_domain::error::{DomainError, DomainResult};
 use vanta_domain::ids::TraderAddress;
-use vanta_domain::ports::Signer;
+use vanta_domain::ports::{Purpose, Signer};
+
+// ---------------------------------------------------------------------------------------------
+// The purpose of transaction signatures
+// ---------------------------------------------------------------------------------------------
+
+tokio::task_local! {
+    static TX_PURPOSE: Purpose;
+}
+
+/// Runs `f` with transaction signatures inside it made for `purpose`. alloy's [`TxSigner`] has no
+/// room for it, so the direct route states it around each send and a gate reads it with
+/// [`tx_purpose`].
+pub async fn with_purpose<F: std::future::Future>(purpose: Purpose, f: F) -> F::Output {
+    TX_PURPOSE.scope(purpose, f).await
+}
+
+/// The purpose stated by the innermost [`with_purpose`]; none stated counts as an entry.
+pub fn tx_purpose() -> Purpose {
+    TX_PURPOSE.try_with(|p| *p).unwrap_or(Purpose::Entry)
+}
 
 // ---------------------------------------------------------------------------------------------
 // Checks shared by both signers

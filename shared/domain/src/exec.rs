@@ -101,6 +101,24 @@ impl ExecControl {
     }
 }
 
+/// One FLATTEN stop as the flatten sweep follows it (stored beside the exec-control item), so
+/// that every tick, on any instance, reports progress over the same positions and names the same
+/// intents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlattenRun {
+    /// The exec-control version at which the sweep first saw this stop: it names the stop's
+    /// flatten intents, so repeated and overlapping sweeps create each of them once.
+    pub activation: u64,
+    pub started_at: Timestamp,
+    /// Who pulled it (None: an operator with the AWS CLI). Progress goes to them, or to every
+    /// configured admin.
+    pub by: Option<TelegramUserId>,
+    /// Every position the sweep found live during this stop.
+    pub targets: std::collections::BTreeSet<(TelegramUserId, crate::ids::PositionId)>,
+    /// When the stop was released (a later FLATTEN starts a new run).
+    pub ended_at: Option<Timestamp>,
+}
+
 /// What the deployment's environment says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EnvExec {

@@ -173,7 +173,7 @@ text_id!(
 );
 text_id!(
     /// Vanta's id of an intent: the idempotency key that every retry of the same request shares.
-    IntentId, 200, "an intent id"
+    IntentId, 256, "an intent id"
 );
 text_id!(
     /// Vanta's id of a position.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::{DomainError, DomainResult};
-use crate::exec::{ExecControl, ExecMode};
+use crate::exec::{ExecControl, ExecMode, FlattenRun};
 use crate::ids::{IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
 use crate::intent::{AuditEntry, CreateOutcome, Intent, Transition};
 use crate::market::{PairCatalog, PairSymbol, Side};
@@ -37,6 +37,7 @@ struct Inner {
     markers: HashMap<String, Timestamp>,
     windows: HashMap<String, (Timestamp, u32)>,
     heartbeats: BTreeMap<String, Timestamp>,
+    flatten: Option<FlattenRun>,
 }
 
 /// The whole [`Store`] in memory.
@@ -183,6 +184,13 @@ impl ControlStore for MemoryStore {
     }
     async fn heartbeats(&self) -> DomainResult<Vec<(String, Timestamp)>> {
         Ok(lock(&self.0)?.heartbeats.iter().map(|(k, v)| (k.clone(), *v)).collect())
+    }
+    async fn get_flatten_run(&self) -> DomainResult<Option<FlattenRun>> {
+        Ok(lock(&self.0)?.flatten.clone())
+    }
+    async fn put_flatten_run(&self, run: &FlattenRun) -> DomainResult<()> {
+        lock(&self.0)?.flatten = Some(run.clone());
+        Ok(())
     }
 }
 

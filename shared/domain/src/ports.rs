@@ -8,8 +8,8 @@ use alloy_primitives::{B256, Signature};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::DomainResult;
-use crate::exec::{ExecControl, ExecMode};
+use crate::error::{DomainError, DomainResult};
+use crate::exec::{ExecControl, ExecMode, FlattenRun};
 use crate::ids::{ChatId, IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
 use crate::intent::{AuditEntry, CreateOutcome, Intent, Transition};
 use crate::market::{PairCatalog, PairIndex, PairSymbol, Side};
@@ -69,6 +69,15 @@ pub trait ControlStore: Send + Sync {
     /// The last run of every job that recorded one, by job name.
     async fn heartbeats(&self) -> DomainResult<Vec<(String, Timestamp)>> {
         Ok(Vec::new())
+    }
+    /// The current (or last) FLATTEN stop's run record.
+    async fn get_flatten_run(&self) -> DomainResult<Option<FlattenRun>> {
+        Ok(None)
+    }
+    /// Replaces the FLATTEN run record (last write wins; the sweep merges before writing).
+    async fn put_flatten_run(&self, run: &FlattenRun) -> DomainResult<()> {
+        let _ = run;
+        Err(DomainError::Unavailable("this store keeps no flatten record".into()))
     }
 }
 
@@ -176,12 +185,30 @@ pub trait Queue: Send + Sync {
 // Signer
 // ---------------------------------------------------------------------------------------------
 
+/// What a signature is for: whether what is signed may open or add exposure, or only reduces
+/// or protects it. The exec-mode gate refuses entries under any emergency stop and signs exits
+/// under every stop level (in LIVE only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Opens or increases a position (or anything not known to be an exit).
+    Entry,
+    /// Closes or reduces a position, updates or cancels its triggers.
+    Exit,
+}
+
 /// Signs 32-byte digests (EIP-712 intents, transactions) with a delegate key.
 #[async_trait]
 pub trait Signer: Send + Sync {
     fn address(&self) -> TraderAddress;
     /// A 65-byte secp256k1 signature with low `s` and the recovery id, over exactly `digest`.
+    /// A gate in front of the key treats a digest signed this way as an [`Purpose::Entry`].
     async fn sign_digest(&self, digest: B256) -> DomainResult<Signature>;
+    /// Signs `digest`, stating what it is for (the gate decides by it). Keys themselves ignore it.
+    async fn sign_digest_for(&self, digest: B256, purpose: Purpose) -> DomainResult<Signature> {
+        let _ = purpose;
+        self.sign_digest(digest).await
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! Cold-start wiring shared by the Lambda functions: one place that turns a [`Config`] into the
 //! AWS adapters behind [`Deps`]. A function's `main.rs` is then: tracing, config, `deps`, run.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use alloy::network::TxSigner;
 use alloy::providers::{Provider, ProviderBuilder};
 use secrecy::ExposeSecret;
 use vanta_app::Deps;
+use vanta_app::delegates::{DelegateKey, DelegatePool, PooledVenue};
 use vanta_app::gate::GatedSigner;
 use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
 use vanta_aws::dynamo::DynamoStore;
@@ -22,7 +24,6 @@ use vanta_domain::ids::{IntentId, TraderAddress};
 use vanta_domain::market::{PairCatalog, PairSymbol};
 use vanta_domain::memory::PaperVenue;
 use vanta_domain::money::Usdc;
-use vanta_domain::ports::ControlStore;
 use vanta_domain::ports::{Chat, OutgoingMessage, Queue, QueueMessage};
 use vanta_domain::ports::{Lookup, PriceQuote, Prices, Signer, Venue, VenueFill, VenueOrder, VenuePosition};
 use vanta_domain::time::Clock;
@@ -32,7 +33,7 @@ use vanta_runtime::AvantisRoute;
 use vanta_runtime::config::{BASE_CHAIN_ID, ChainlinkFeedsSetting};
 use vanta_runtime::{Config, ConfigError};
 
-/// Whether this function signs (signal worker, TP/SL) and so needs the KMS delegate key.
+/// Whether this function signs (the signal worker) and so needs the KMS delegate keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signing {
     Yes,
@@ -94,14 +95,25 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
         Some(token) => Arc::new(vanta_telegram::TelegramChat::new(token.expose_secret(), &config.telegram_api_url)?),
         None => Arc::new(NoChat),
     };
-    let signer = match signing {
-        Signing::No => None,
+    // The delegate-key pool: KMS_KEY_ID first, then KMS_POOL_KEY_ARNS (each key once).
+    let keys: Vec<(String, Arc<KmsSigner>)> = match signing {
+        Signing::No => Vec::new(),
         Signing::Yes | Signing::AddressOnly => {
-            let key = config.kms_key_id.clone().ok_or(ConfigError::Missing("KMS_KEY_ID"))?;
+            let main = config.kms_key_id.clone().ok_or(ConfigError::Missing("KMS_KEY_ID"))?;
             let kms = aws_sdk_kms::Client::new(&sdk);
-            let signer = tokio_timeout(KmsSigner::new(kms, key, Some(config.chain_id))).await??;
-            tracing::info!(delegate = %signer.address(), "delegate signer ready");
-            Some(Arc::new(signer))
+            let mut ids = vec![main];
+            for arn in &config.kms_pool_key_arns {
+                if !ids.contains(arn) {
+                    ids.push(arn.clone());
+                }
+            }
+            let mut keys = Vec::with_capacity(ids.len());
+            for id in ids {
+                let signer = tokio_timeout(KmsSigner::new(kms.clone(), id.clone(), Some(config.chain_id))).await??;
+                tracing::info!(delegate = %signer.address(), "delegate key ready");
+                keys.push((id, Arc::new(signer)));
+            }
+            keys
         }
     };
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
@@ -124,37 +136,55 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
     }
     // Wallet proofs by contract wallets (EIP-1271) are asked over the same RPC endpoint.
     deps = deps.with_contract_wallets(Arc::new(vanta_chain::eip1271::RpcContractWallets::new(&rpc_url)?));
-    if let (Signing::AddressOnly, Some(signer)) = (signing, &signer) {
-        // Reads only: the venue answers delegation and balance questions; it cannot sign.
-        deps.delegate = Some(KmsSigner::address(signer));
-        let reader: Arc<dyn Signer> = Arc::new(CannotSign(KmsSigner::address(signer)));
-        return Ok(deps.with_live_venue(Arc::new(AvantisVenue::new(avantis, reader).with_clock(clock))));
+    if keys.is_empty() {
+        return Ok(deps);
     }
-    if let Some(signer) = signer {
+    if signing == Signing::AddressOnly {
+        // Reads only: the venue answers delegation and balance questions; it cannot sign.
+        let pool = DelegatePool::new(
+            keys.iter().map(|(id, k)| DelegateKey { id: id.clone(), address: KmsSigner::address(k), signer: None }).collect(),
+        )?;
+        let main = pool.main()?.address;
+        let reader: Arc<dyn Signer> = Arc::new(CannotSign(main));
+        return Ok(deps.with_delegates(Arc::new(pool)).with_live_venue(Arc::new(AvantisVenue::new(avantis, reader).with_clock(clock))));
+    }
+    let mut pool_keys = Vec::with_capacity(keys.len());
+    let mut venues: BTreeMap<String, Arc<dyn Venue>> = BTreeMap::new();
+    for (id, signer) in keys {
         // Every signature passes the exec-mode gate, whatever path asks for it.
         let gated: Arc<dyn Signer> = Arc::new(GatedSigner::new(signer.clone(), store.clone(), env));
-        let relayer = Arc::new(AvantisVenue::new(avantis.clone(), gated).with_clock(clock.clone()));
+        let relayer = Arc::new(AvantisVenue::new(avantis.clone(), gated.clone()).with_clock(clock.clone()));
         let live: Arc<dyn Venue> = match route {
             AvantisRoute::Relayer => relayer,
             AvantisRoute::Direct => {
                 let rpc = rpc_url.parse().map_err(|_| StartError("BASE_RPC_URL is not a URL".into()))?;
                 let provider = ProviderBuilder::new().connect_http(rpc).erased();
                 let lease = Arc::new(DynamoNonceLease::new(dynamo.clone(), table.clone(), clock.clone()));
-                let txs = Arc::new(DynamoTxStore::new(dynamo, table));
-                let tx_signer = GatedTxSigner { inner: signer.clone(), control: store, env };
+                let txs = Arc::new(DynamoTxStore::new(dynamo.clone(), table.clone()));
+                let tx_signer = GatedTxSigner { inner: signer.clone(), control: store.clone(), env };
                 let mut direct = DirectConfig::new(chain_id);
                 // Stay well inside the worker's 120 s timeout: mining, then the keeper's fill.
                 direct.track_timeout = Duration::from_secs(60);
                 let cfg = DirectVenueConfig { fill_timeout: Duration::from_secs(40), ..DirectVenueConfig::default() };
                 Arc::new(
-                    DirectVenue::new(avantis, provider, tx_signer, lease, txs, clock.clone(), direct)
+                    DirectVenue::new(avantis.clone(), provider, tx_signer, lease, txs, clock.clone(), direct)
                         .with_config(cfg)
                         .with_tpsl_route(relayer),
                 )
             }
         };
-        deps = deps.with_signer(signer).with_live_venue(live);
+        pool_keys.push(DelegateKey { id: id.clone(), address: KmsSigner::address(&signer), signer: Some(gated) });
+        venues.insert(id, live);
     }
+    let pool = Arc::new(DelegatePool::new(pool_keys)?);
+    let live: Arc<dyn Venue> = if pool.len() == 1 {
+        let main = &pool.main()?.id;
+        venues.remove(main).ok_or_else(|| StartError("no venue for the main delegate key".into()))?
+    } else {
+        // Each order is signed by the key of the user who owns the trader account.
+        Arc::new(PooledVenue::new(store.clone(), pool.clone(), venues)?)
+    };
+    deps = deps.with_delegates(pool).with_live_venue(live);
     Ok(deps)
 }
 
@@ -171,7 +201,8 @@ impl Signer for CannotSign {
     }
 }
 
-/// The exec-mode gate for transaction signatures (the direct route): only LIVE signs.
+/// The exec-mode gate for transaction signatures (the direct route): only LIVE signs, and
+/// entries only without an emergency stop.
 struct GatedTxSigner {
     inner: Arc<KmsSigner>,
     control: Arc<DynamoStore>,
@@ -187,10 +218,10 @@ impl TxSigner<alloy::primitives::Signature> for GatedTxSigner {
         &self,
         tx: &mut dyn alloy::consensus::SignableTransaction<alloy::primitives::Signature>,
     ) -> alloy::signers::Result<alloy::primitives::Signature> {
-        let exec = vanta_domain::exec::effective_exec(self.env, self.control.get_exec_control().await);
-        if exec.mode != ExecMode::Live {
-            return Err(alloy::signers::Error::other(DomainError::Refused("not signed: exec mode is DRY".into())));
-        }
+        // The same gate as for digests; the direct route states each send's purpose.
+        vanta_app::gate::check(self.control.as_ref(), self.env, vanta_chain::signer::tx_purpose())
+            .await
+            .map_err(alloy::signers::Error::other)?;
         self.inner.sign_transaction(tx).await
     }
 }

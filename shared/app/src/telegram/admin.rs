@@ -1,7 +1,9 @@
 //! Operator commands. Admins (`ADMIN_USER_IDS`, super-admins included) see `/status`, `/health`,
-//! switch `/exec` and `/flatten_all` (both confirmed); only super-admins (`SUPER_ADMIN_IDS`) pull
-//! and release the emergency stop. The stop and the mode live in the shared `exec_mode` item
-//! (optimistic locking), so every function instance sees them — not in one process's memory.
+//! switch to `/exec DRY` and `/flatten_all` (both confirmed); only super-admins (`SUPER_ADMIN_IDS`)
+//! switch to `/exec LIVE` and pull and release the emergency stop (`/emergency_stop flatten`
+//! also starts the flatten sweep of [`crate::flatten`]). The stop and the mode live in the shared
+//! `exec_mode` item (optimistic locking), so every function instance sees them — not in one
+//! process's memory.
 //!
 //! Admin confirmations carry no intent: the ask writes a marker `tg-admin:<nonce>:<user>:<kind>`
 //! that expires with the confirmation; a press first burns `tg-admin-used:<nonce>:<presser>`
@@ -22,6 +24,7 @@ use crate::pipeline::{self, banner, derived_id};
 
 const NOT_ADMIN: &str = "⛔ This command is for Vanta's operators only.";
 const NOT_SUPER: &str = "⛔ Only super-admins can pull or release the emergency stop.";
+const NOT_SUPER_LIVE: &str = "⛔ Only super-admins can switch to LIVE. Admins may switch to DRY (<code>/exec DRY</code>).";
 
 fn ask_key(n: &str, user: i64, kind: &str) -> String {
     format!("tg-admin:{n}:{user}:{kind}")
@@ -60,6 +63,11 @@ pub(super) async fn confirm(ctx: &Ctx<'_>, kind: &str, n: &str, message_id: Opti
         return Ok(Answer::toast("Cancelled"));
     }
     let text = match kind {
+        "live" if !ctx.is_super_admin() => {
+            // Asked by a super-admin, pressed by someone else (or their power was withdrawn since).
+            tracing::warn!(presser = %ctx.user.id, "LIVE confirmation refused: not a super-admin");
+            return Ok(Answer::alert("Only super-admins can switch to LIVE; nothing was done."));
+        }
         "live" | "dry" => {
             let mode = if kind == "live" { ExecMode::Live } else { ExecMode::Dry };
             let c = write_control(deps, ctx, |c| c.mode = mode).await?;
@@ -142,6 +150,14 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> DomainResult<()> {
         Err(_) => "unreadable (DRY)".to_owned(),
     };
     let live = deps.store.live_positions().await.map_or_else(|_| "unknown".to_owned(), |p| p.len().to_string());
+    let sweep = match deps.store.get_flatten_run().await {
+        Ok(Some(r)) if r.ended_at.is_none() => format!(
+            "\nFLATTEN sweep: since {} ago, {} position(s) found live, {live} still live",
+            ago(deps.clock.now().since(r.started_at) / 1000),
+            r.targets.len()
+        ),
+        _ => String::new(),
+    };
     let depths = match &deps.queue_stats {
         Some(q) => match q.depths().await {
             Ok(d) => format!(
@@ -167,7 +183,7 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> DomainResult<()> {
          Stored exec_mode: {stored}\n\
          Deployment: COPY_EXECUTION_MODE={} EMERGENCY_STOP={}\n\
          Live venue here: {}\n\
-         Live positions: {live}\n\
+         Live positions: {live}{sweep}\n\
          {depths}\n\
          Last scheduled runs: {runs}",
         banner(eff.mode),
@@ -235,6 +251,11 @@ pub(super) async fn exec(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
         ctx.reply("Usage: <code>/exec DRY</code> or <code>/exec LIVE</code>").await;
         return Ok(());
     };
+    if mode == ExecMode::Live && !ctx.is_super_admin() {
+        tracing::warn!(user = %ctx.user.id, "/exec LIVE refused: not a super-admin");
+        ctx.reply(NOT_SUPER_LIVE).await;
+        return Ok(());
+    }
     let mut warn = String::new();
     if mode == ExecMode::Live {
         if ctx.deps.config.exec.mode == ExecMode::Dry {
@@ -264,14 +285,25 @@ pub(super) async fn emergency(ctx: &Ctx<'_>, stop: bool, args: &[String]) -> Dom
     };
     let c = write_control(ctx.deps, ctx, |c| c.stop = level).await?;
     tracing::warn!(by = %ctx.user.id, stop = level.as_str(), version = c.version, "emergency stop changed from Telegram");
+    // FLATTEN starts the sweep now (the tpsl tick carries it on); a release ends its run.
+    let sweep = crate::flatten::sweep(ctx.deps).await;
     let eff = ctx.deps.effective_exec().await;
     let text = match level {
+        StopLevel::Flatten => match sweep {
+            Ok(r) => format!(
+                "🛑 <b>Emergency stop (FLATTEN)</b>: nothing new trades. Closing every position now: {} user(s) queued, {} of {} positions closed so far. Progress follows here; /emergency_resume releases.",
+                r.queued, r.closed, r.targets
+            ),
+            Err(e) => format!(
+                "🛑 <b>Emergency stop (FLATTEN)</b> stored: nothing new trades. The closing sweep could not start now ({}); the next tpsl tick (within a minute) starts it.",
+                super::render::esc(&e.to_string())
+            ),
+        },
         StopLevel::None if eff.stop != StopLevel::None => {
             format!("🟡 Stored stop released, but the deployment still says EMERGENCY_STOP: effective stop {}.", eff.stop.as_str())
         }
         StopLevel::None => "🟢 Emergency stop released: new entries are allowed again.".to_owned(),
         StopLevel::PauseEntries => "🛑 <b>Emergency stop</b>: no new entries anywhere. Closes, TP/SL and reductions still run. /flatten_all closes everything; /emergency_resume releases.".to_owned(),
-        StopLevel::Flatten => "🛑 <b>Emergency stop (FLATTEN)</b>: nothing new trades. Use /flatten_all to close every position now.".to_owned(),
     };
     ctx.reply(format!("{} · {text}", banner(eff.mode))).await;
     Ok(())

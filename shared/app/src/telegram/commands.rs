@@ -10,7 +10,7 @@ use vanta_domain::intent::{Action, IntentState, OpenOrder, Origin};
 use vanta_domain::market::{PairSymbol, Side};
 use vanta_domain::money::{Bps, Leverage, Price, SignedUsdc, Usdc};
 use vanta_domain::position::Position;
-use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource};
+use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
 
 use super::flows::{self, describe_action, mode, propose, propose_open};
@@ -133,7 +133,7 @@ fn help_text(admin: bool) -> String {
          Every trade asks for a confirmation first.",
     );
     if admin {
-        s.push_str("\n<b>Operators</b>: /status · /health · /exec DRY|LIVE · /flatten_all · /emergency_stop [flatten] · /emergency_resume");
+        s.push_str("\n<b>Operators</b>: /status · /health · /exec DRY (LIVE: super-admins) · /flatten_all · /emergency_stop [flatten] · /emergency_resume (super-admins)");
     }
     s
 }
@@ -161,16 +161,16 @@ async fn help(ctx: &Ctx<'_>) -> DomainResult<()> {
 // Onboarding
 // ---------------------------------------------------------------------------------------------
 
-fn delegate_line(ctx: &Ctx<'_>) -> String {
-    match &ctx.deps.delegate {
-        Some(d) => format!("Vanta's delegate address: <code>{d}</code>"),
+fn delegate_line(ctx: &Ctx<'_>, user: &User) -> String {
+    match crate::delegates::address_for(ctx.deps, user) {
+        Some(d) => format!("Your Vanta delegate address: <code>{d}</code>"),
         None => "Vanta's delegate address: not configured in this deployment (ask the operators).".to_owned(),
     }
 }
 
 /// Asks Avantis whether the delegate may trade for `trader`, in words.
-async fn delegation_line(ctx: &Ctx<'_>, trader: TraderAddress) -> String {
-    let (Some(delegate), Some(venue)) = (ctx.deps.delegate, ctx.deps.live.as_ref()) else {
+async fn delegation_line(ctx: &Ctx<'_>, user: &User, trader: TraderAddress) -> String {
+    let (Some(delegate), Some(venue)) = (crate::delegates::address_for(ctx.deps, user), ctx.deps.live.as_ref()) else {
         return "Delegation check: not possible here (no Avantis connection configured); LIVE trades need the delegate registered."
             .to_owned();
     };
@@ -239,9 +239,9 @@ async fn verify(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
         return Ok(());
     };
     match wallet::verify_pasted(ctx.deps, &ctx.user, raw).await {
-        Ok((_, c)) => {
-            let delegation = delegation_line(ctx, c.address).await;
-            ctx.reply(format!("{}\n{delegation}", wallet::verified_html(ctx.deps, &c.address))).await;
+        Ok((u, c)) => {
+            let delegation = delegation_line(ctx, &u, c.address).await;
+            ctx.reply(format!("{}\n{delegation}", wallet::verified_html(ctx.deps, &u, &c.address))).await;
             Ok(())
         }
         Err(r) if r.status == 503 => Err(DomainError::Unavailable(r.reason)),
@@ -329,13 +329,13 @@ async fn wallet(ctx: &Ctx<'_>) -> DomainResult<()> {
         String::new()
     };
     let delegation = match ctx.user.trader {
-        Some(t) => format!("\n{}", delegation_line(ctx, t).await),
+        Some(t) => format!("\n{}", delegation_line(ctx, &ctx.user, t).await),
         None => String::new(),
     };
     ctx.reply(format!(
         "{} · 👛 <b>Wallet</b>\nTrading account: {bound}{pending}{paper}\n{}{delegation}\nAutomation: {}\nLeader: {leader}",
         banner(m),
-        delegate_line(ctx),
+        delegate_line(ctx, &ctx.user),
         if ctx.user.automation_paused { "paused (/resume)" } else { "on" }
     ))
     .await;

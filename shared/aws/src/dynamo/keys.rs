@@ -50,6 +50,8 @@ pub const PROFILE: &str = "PROFILE";
 pub const CLAIM: &str = "CLAIM";
 pub const CONTROL: &str = "CONTROL";
 pub const EXEC_MODE: &str = "EXEC_MODE";
+/// Sort key of the current FLATTEN stop's run record under `CONTROL`.
+pub const FLATTEN_RUN: &str = "FLATTEN";
 pub const IDEM: &str = "IDEM";
 pub const INTENT: &str = "INTENT";
 pub const SOURCE: &str = "SOURCE";

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use vanta_domain::exec::ExecControl;
+use vanta_domain::exec::{ExecControl, FlattenRun};
 use vanta_domain::ids::{TelegramUserId, TraderAddress};
 use vanta_domain::ports::{ControlStore, UserStore};
 use vanta_domain::time::Timestamp;
@@ -306,6 +306,21 @@ impl ControlStore for DynamoStore {
         item.insert(k::PK.into(), s(k::CONTROL));
         item.insert(k::SK.into(), s(format!("{}{job}", k::HEARTBEAT_PREFIX)));
         item.insert(k::UPDATED_AT.into(), n(at.millis()));
+        self.put(item, None).await
+    }
+
+    async fn get_flatten_run(&self) -> DomainResult<Option<FlattenRun>> {
+        let Some(item) = self.get(k::CONTROL.to_owned(), k::FLATTEN_RUN).await? else { return Ok(None) };
+        let data =
+            item.get(k::DATA).and_then(|v| v.as_s().ok()).ok_or_else(|| DomainError::Internal("the flatten record has no data".into()))?;
+        serde_json::from_str(data).map(Some).map_err(|e| DomainError::Internal(format!("unreadable flatten record: {e}")))
+    }
+
+    async fn put_flatten_run(&self, run: &FlattenRun) -> DomainResult<()> {
+        let mut item = codec::Item::new();
+        item.insert(k::PK.into(), s(k::CONTROL));
+        item.insert(k::SK.into(), s(k::FLATTEN_RUN));
+        item.insert(k::DATA.into(), s(serde_json::to_string(run).map_err(|e| DomainError::Internal(e.to_string()))?));
         self.put(item, None).await
     }
 

@@ -245,9 +245,12 @@ impl AvantisClient {
         Ok(payload)
     }
 
-    /// Signs a verified payload with `signer` (the trader or an enabled delegate).
+    /// Signs a verified payload with `signer` (the trader or an enabled delegate), stating the
+    /// purpose the intent's own kind has (an open is an entry, a close an exit), so the exec-mode
+    /// gate decides by what is signed, not by what the caller meant.
     pub async fn sign_intent(&self, payload: IntentPayload, signer: &dyn Signer) -> DomainResult<SignedIntent> {
-        let sig = signer.sign_digest(payload.digest).await?;
+        let purpose = payload.intent.kind().purpose();
+        let sig = signer.sign_digest_for(payload.digest, purpose).await?;
         let recovered = crate::signer::recover_address(payload.digest, &sig)?;
         if recovered != signer.address().address() {
             return Err(DomainError::Internal("the signature does not recover to the signer".into()));

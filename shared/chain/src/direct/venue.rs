@@ -47,7 +47,7 @@ use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{IntentId, TraderAddress};
 use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, Side};
 use vanta_domain::money::{Leverage, Usdc};
-use vanta_domain::ports::{Lookup, Venue, VenueFill, VenueOrder, VenuePosition};
+use vanta_domain::ports::{Lookup, Purpose, Venue, VenueFill, VenueOrder, VenuePosition};
 use vanta_domain::time::Clock;
 
 use super::lease::NonceLease;
@@ -55,6 +55,7 @@ use super::sender::{DirectCall, DirectConfig, DirectOutcome, DirectSender};
 use super::store::{TxAttempt, TxChange, TxNote, TxReceiptInfo, TxRecord, TxState, TxStore};
 use crate::avantis::calldata::{CallData, CallOptions};
 use crate::avantis::{AvantisClient, CloseRequest, OpenRequest};
+use crate::signer::with_purpose;
 
 /// The prefix of the note that carries the order on its transaction record.
 const ORDER_NOTE: &str = "vanta:direct-order:v1 ";
@@ -190,6 +191,14 @@ pub struct DirectVenue {
 impl std::fmt::Debug for DirectVenue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DirectVenue").field("client", &self.client).field("from", &self.sender.from()).finish_non_exhaustive()
+    }
+}
+
+/// What the transactions of `order` are signed for: an open is an entry, anything else an exit.
+fn purpose_of(order: &VenueOrder) -> Purpose {
+    match order {
+        VenueOrder::Open { .. } => Purpose::Entry,
+        VenueOrder::Close { .. } | VenueOrder::UpdateTpSl { .. } => Purpose::Exit,
     }
 }
 
@@ -342,7 +351,7 @@ impl DirectVenue {
         let id = client_ref.as_str();
         self.store.expect(id, note.text()?);
         tracing::info!(intent = %client_ref, to = %call.to, "sending an Avantis direct transaction");
-        let sent = self.sender.send(id, &direct).await;
+        let sent = with_purpose(purpose_of(order), self.sender.send(id, &direct)).await;
         self.store.forget(id);
         self.settle(id, &note, &sent?).await
     }
@@ -382,7 +391,9 @@ impl DirectVenue {
         }
         let note = OrderNote::of(&rec).unwrap_or_else(|| OrderNote { order: order.clone(), before: Vec::new(), position_collateral: None });
         tracing::info!(intent = %client_ref, state = %rec.state, "resuming an Avantis direct transaction");
-        let out = self.sender.send(&rec.id, &DirectCall::new(rec.to, rec.data.clone(), rec.value)).await?;
+        // Replacements (fee bumps) are signed for what the recorded order is.
+        let out =
+            with_purpose(purpose_of(&note.order), self.sender.send(&rec.id, &DirectCall::new(rec.to, rec.data.clone(), rec.value))).await?;
         self.settle(&rec.id, &note, &out).await
     }
 
