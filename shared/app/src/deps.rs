@@ -25,6 +25,9 @@ pub struct Deps {
     pub signer: Option<Arc<dyn Signer>>,
     /// The delegate address users register with Avantis (known wherever the key's public part is).
     pub delegate: Option<TraderAddress>,
+    /// `notifications.fifo`, where configured: [`crate::pipeline::notify`] queues notices there
+    /// for the notifier instead of sending them itself.
+    pub notices: Option<Arc<dyn Queue>>,
     /// Signal queue and DLQ depths, where this function may read them.
     pub queue_stats: Option<Arc<dyn QueueStats>>,
     pub prices: Arc<dyn Prices>,
@@ -55,6 +58,7 @@ impl Deps {
             clock,
             signer: None,
             delegate: None,
+            notices: None,
             queue_stats: None,
             prices,
             paper,
@@ -83,6 +87,12 @@ impl Deps {
     pub fn with_signer(mut self, signer: Arc<dyn Signer>) -> Self {
         self.delegate = Some(signer.address());
         self.signer = Some(signer);
+        self
+    }
+
+    /// Adds the notifications queue (notices go through the notifier).
+    pub fn with_notifications_queue(mut self, queue: Arc<dyn Queue>) -> Self {
+        self.notices = Some(queue);
         self
     }
 

@@ -8,12 +8,14 @@
 //! | `signal-worker` | [`worker::handle_message`]  |
 //! | `tpsl`          | [`schedule::tpsl_tick`]     |
 //! | `indexer`       | [`schedule::indexer_tick`]  |
+//! | `notifier`      | [`notifier::handle_delivery`] |
 
 pub mod api;
 pub mod copy;
 pub mod deps;
 pub mod gate;
 pub mod metrics;
+pub mod notifier;
 pub mod pipeline;
 pub mod schedule;
 pub mod signals;
@@ -24,3 +26,5 @@ pub use deps::Deps;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_notify;

@@ -2,6 +2,7 @@
 //! the direct (self-broadcast) route and the paper venue used in DRY mode.
 
 pub mod avantis;
+pub mod budget;
 pub mod direct;
 pub mod eip712;
 pub mod prices;
