@@ -3,4 +3,5 @@
 
 mod dynamo;
 mod lambda;
+mod notify;
 mod telegram;

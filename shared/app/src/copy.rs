@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use vanta_domain::ids::{IntentId, TelegramUserId};
 use vanta_domain::intent::{Action, CreateOutcome, Intent, OpenOrder, Origin};
-use vanta_domain::ports::QueueMessage;
 use vanta_domain::market::{PairInfo, PairSymbol, Side};
 use vanta_domain::money::{Bps, Leverage, Price, SignedUsdc, Usdc, mul_div_floor};
+use vanta_domain::ports::QueueMessage;
 use vanta_domain::position::Position;
 use vanta_domain::time::Timestamp;
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, User};
@@ -149,6 +149,9 @@ pub async fn on_leader_open(deps: &Deps, leader: &User, position: &Position, int
     if matches!(intent.origin, Origin::Copy { .. }) {
         return Ok(()); // copies of copies are not copied again
     }
+    if !has_followers(deps, &LeaderRef::User(leader.id)).await? {
+        return Ok(()); // no follower: not even the equity read
+    }
     let (_, venue) = deps.venue(position.mode);
     let leader_equity = venue.equity(account(leader)).await.ok().flatten();
     let event = LeaderEvent::Opened {
@@ -228,9 +231,20 @@ impl FanoutJob {
     }
 }
 
-/// Queues the fan-out of a leader's event (its first page) on `signals.fifo`.
+/// Queues the fan-out of a leader's event (its first page) on `signals.fifo`; nothing when the
+/// leader has no active follower.
 pub async fn fan_out(deps: &Deps, event: &LeaderEvent) -> DomainResult<()> {
+    let leader = match event {
+        LeaderEvent::Opened { leader, .. } | LeaderEvent::Closed { leader, .. } => leader,
+    };
+    if !has_followers(deps, leader).await? {
+        return Ok(());
+    }
     enqueue_job(deps, &FanoutJob { event: event.clone(), after: None }).await
+}
+
+async fn has_followers(deps: &Deps, leader: &LeaderRef) -> DomainResult<bool> {
+    Ok(deps.store.followers(leader).await?.iter().any(|f| f.active && LeaderRef::User(f.follower) != *leader))
 }
 
 async fn enqueue_job(deps: &Deps, job: &FanoutJob) -> DomainResult<()> {

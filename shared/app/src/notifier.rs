@@ -22,9 +22,13 @@ use vanta_domain::{DomainError, DomainResult};
 use crate::Deps;
 
 /// Deliveries of a notice before it is moved to the notifications DLQ (the template's
-/// `maxReceiveCount` of `NotificationsQueue`). With its 70 s visibility timeout that is about half
-/// an hour of Telegram outage survived before an operator has to redrive.
+/// `maxReceiveCount` of `NotificationsQueue`). With its 95 s visibility timeout that is about 40
+/// minutes of Telegram outage survived before an operator has to redrive.
 pub const MAX_RECEIVES: u32 = 25;
+
+/// The longest Telegram `retry_after` (flood control) the notifier waits out in place; a longer
+/// one leaves the notice to the queue's redelivery.
+pub const MAX_RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The body of a `notifications.fifo` message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

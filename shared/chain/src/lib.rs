@@ -6,4 +6,5 @@ pub mod budget;
 pub mod direct;
 pub mod eip712;
 pub mod prices;
+pub mod redact;
 pub mod signer;

@@ -167,11 +167,12 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
 }
 
 /// The notifier's dependencies: no signer, and a chat that waits out Telegram's flood control
-/// only briefly ([`NOTIFIER_MAX_RETRY_WAIT`]): a longer `retry_after` leaves the notice to the
-/// queue's redelivery, so one invocation stays well inside the function's timeout.
+/// only briefly ([`vanta_app::notifier::MAX_RETRY_WAIT`]): a longer `retry_after` leaves the
+/// notice to the queue's redelivery, so one invocation stays well inside the function's timeout.
 pub async fn notifier_deps(config: Config) -> Result<Deps, StartError> {
     let token = config.telegram_bot_token.clone().ok_or(ConfigError::Missing("TELEGRAM_BOT_TOKEN"))?;
-    let chat = vanta_telegram::TelegramChat::new(token.expose_secret(), &config.telegram_api_url)?.with_max_retry_wait(NOTIFIER_MAX_RETRY_WAIT);
+    let chat = vanta_telegram::TelegramChat::new(token.expose_secret(), &config.telegram_api_url)?
+        .with_max_retry_wait(vanta_app::notifier::MAX_RETRY_WAIT);
     // Boxed: the wiring's future is deep, and the function's own main stays plain.
     let mut deps = Box::pin(deps(config, Signing::No)).await?;
     deps.chat = Arc::new(chat);
@@ -179,9 +180,6 @@ pub async fn notifier_deps(config: Config) -> Result<Deps, StartError> {
     deps.notices = None;
     Ok(deps)
 }
-
-/// The longest Telegram `retry_after` the notifier waits out in place.
-pub const NOTIFIER_MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 
 /// The delegate's address without its signing power (functions that only read).
 struct CannotSign(TraderAddress);
