@@ -5,6 +5,7 @@ mod dynamo;
 mod exits;
 mod flatten;
 mod lambda;
+mod notify;
 mod signing_wiring;
 mod telegram;
 mod template;

@@ -15,12 +15,30 @@ use crate::{Deps, pipeline};
 /// Routes one request. Never panics; every refusal carries a reason.
 pub async fn handle(deps: &Deps, req: HttpRequest) -> HttpResponse {
     Metrics::inc(&deps.metrics.http_requests);
+    let started = std::time::Instant::now();
     let resp = route(deps, &req).await;
     if (400..500).contains(&resp.status) {
         Metrics::inc(&deps.metrics.http_client_errors);
     }
-    tracing::info!(method = %req.method, path = %req.path, status = resp.status, "http");
+    // The route template, never the raw path: `/signals/tv/<token>` carries a credential.
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(method = %req.method, route = route_template(&req.path), status = resp.status, latency_ms, "http");
     resp
+}
+
+/// The route a path matched, as a template (`/signals/tv/{token}`), or `unmatched`: what request
+/// logs carry instead of the path, so a token in a path never reaches the logs.
+pub fn route_template(path: &str) -> &'static str {
+    match path.trim_end_matches('/') {
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/health" => "/health",
+        "/metrics" => "/metrics",
+        "/signals" => "/signals",
+        "/telegram" => "/telegram",
+        p if p.starts_with("/signals/tv/") => "/signals/tv/{token}",
+        _ => "unmatched",
+    }
 }
 
 async fn route(deps: &Deps, req: &HttpRequest) -> HttpResponse {

@@ -1,6 +1,13 @@
 //! Copy trading: a leader's opens and exits fan out to followers, one intent (and one FIFO
 //! message, grouped by the follower's account) per follower.
 //!
+//! The fan-out runs in messages of its own: the leader's message only queues a [`FanoutJob`]
+//! (group `fanout:<leader position>`), and each job handles followers in id order until
+//! [`FANOUT_PAGE`] of them or [`FANOUT_TIME`] are used, then queues the rest as the next job. So
+//! a leader's message takes the same time for one follower or thousands, and no fan-out message
+//! can outlast the worker's timeout. Every page is idempotent (follower intents have derived ids).
+//! A leader has at most `COPY_MAX_FOLLOWERS` active followers ([`follow_refusal`]).
+//!
 //! Leaders are Vanta users today; an external Avantis trader plugs in through the same
 //! [`LeaderEvent`] once the indexer observes its trades ([`fan_out`] is the entry point for both).
 //!
@@ -10,11 +17,15 @@
 //! venue minimum is skipped with a notice; exits mirror the leader's fraction; a follower's
 //! breaker (N losing copies in a row, or a total copy loss) stops the follow.
 
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use vanta_domain::ids::{IntentId, TelegramUserId};
 use vanta_domain::intent::{Action, CreateOutcome, Intent, OpenOrder, Origin};
 use vanta_domain::market::{PairInfo, PairSymbol, Side};
 use vanta_domain::money::{Bps, Leverage, Price, SignedUsdc, Usdc, mul_div_floor};
+use vanta_domain::ports::QueueMessage;
 use vanta_domain::position::Position;
 use vanta_domain::time::Timestamp;
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, User};
@@ -24,7 +35,8 @@ use crate::Deps;
 use crate::pipeline::{account, derived_id, enqueue, notify, position_id};
 
 /// Something a leader did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LeaderEvent {
     Opened {
         leader: LeaderRef,
@@ -137,6 +149,9 @@ pub async fn on_leader_open(deps: &Deps, leader: &User, position: &Position, int
     if matches!(intent.origin, Origin::Copy { .. }) {
         return Ok(()); // copies of copies are not copied again
     }
+    if !has_followers(deps, &LeaderRef::User(leader.id)).await? {
+        return Ok(()); // no follower: not even the equity read
+    }
     let (_, venue) = deps.venue(position.mode);
     let leader_equity = venue.equity(account(leader)).await.ok().flatten();
     let event = LeaderEvent::Opened {
@@ -152,7 +167,7 @@ pub async fn on_leader_open(deps: &Deps, leader: &User, position: &Position, int
         leader_equity,
         at: position.opened_at,
     };
-    fan_out(deps, &event).await.map(|_| ())
+    fan_out(deps, &event).await
 }
 
 /// The share of `before` that closing `closed` collateral is (rounded down, at least 1 bp).
@@ -174,38 +189,108 @@ pub async fn on_leader_close(deps: &Deps, leader: &User, position: &Position, fr
         fraction,
         at: deps.clock.now(),
     };
-    fan_out(deps, &event).await.map(|_| ())
+    fan_out(deps, &event).await
 }
 
-/// Turns a leader's event into one intent per active follower and enqueues each.
-pub async fn fan_out(deps: &Deps, event: &LeaderEvent) -> DomainResult<usize> {
+/// Followers one fan-out message handles at most.
+pub const FANOUT_PAGE: usize = 25;
+/// Time one fan-out message spends on followers before it hands the rest to the next message
+/// (well inside the worker's time budget, whatever the venue's latency).
+pub const FANOUT_TIME: Duration = Duration::from_secs(8);
+
+/// A page of a leader event's fan-out: the followers after `after` (by user id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanoutJob {
+    pub event: LeaderEvent,
+    #[serde(default)]
+    pub after: Option<TelegramUserId>,
+}
+
+impl FanoutJob {
+    /// The leader event this job fans out, as text unique to it (position or close leg).
+    fn event_ref(&self) -> (&'static str, &str) {
+        match &self.event {
+            LeaderEvent::Opened { position_ref, .. } => ("open", position_ref),
+            LeaderEvent::Closed { close_ref, .. } => ("close", close_ref),
+        }
+    }
+    /// One group per leader position, so a position's pages run in order and never hold up a
+    /// trader account's own queue.
+    pub fn group(&self) -> String {
+        let position = match &self.event {
+            LeaderEvent::Opened { position_ref, .. } | LeaderEvent::Closed { position_ref, .. } => position_ref,
+        };
+        format!("fanout:{position}")
+    }
+    /// Stable per (event, page): a redelivered leader message queues the same job again, and
+    /// the queue drops the repeat.
+    pub fn dedup_id(&self) -> String {
+        let (kind, r) = self.event_ref();
+        let after = self.after.map_or_else(|| "start".to_owned(), |a| a.to_string());
+        derived_id("fanout", &[kind, r, &after]).as_str().to_owned()
+    }
+}
+
+/// Queues the fan-out of a leader's event (its first page) on `signals.fifo`; nothing when the
+/// leader has no active follower.
+pub async fn fan_out(deps: &Deps, event: &LeaderEvent) -> DomainResult<()> {
     let leader = match event {
         LeaderEvent::Opened { leader, .. } | LeaderEvent::Closed { leader, .. } => leader,
     };
     if matches!(event, LeaderEvent::Opened { .. }) && !accepts_copies(deps, leader).await? {
-        return Ok(0); // exits still fan out: copies already held follow the leader out
+        return Ok(()); // exits still fan out: copies already held follow the leader out
     }
+    if !has_followers(deps, leader).await? {
+        return Ok(());
+    }
+    enqueue_job(deps, &FanoutJob { event: event.clone(), after: None }).await
+}
+
+async fn has_followers(deps: &Deps, leader: &LeaderRef) -> DomainResult<bool> {
+    Ok(deps.store.followers(leader).await?.iter().any(|f| f.active && LeaderRef::User(f.follower) != *leader))
+}
+
+async fn enqueue_job(deps: &Deps, job: &FanoutJob) -> DomainResult<()> {
+    let body = serde_json::json!({ "fanout": job }).to_string();
+    deps.queue.send(QueueMessage { group: job.group(), dedup_id: job.dedup_id(), body }).await
+}
+
+/// Runs one page of a fan-out (the worker, for a `fanout` message): one intent per active
+/// follower, then the next page queued if followers are left. `Err` (retryable) means some
+/// follower's copy is not queued yet: the page runs again (the copies made stay made).
+pub async fn run_fanout(deps: &Deps, job: &FanoutJob) -> DomainResult<usize> {
+    let started = Instant::now();
+    let leader = match &job.event {
+        LeaderEvent::Opened { leader, .. } | LeaderEvent::Closed { leader, .. } => leader,
+    };
+    let mut follows: Vec<Follow> =
+        deps.store.followers(leader).await?.into_iter().filter(|f| job.after.is_none_or(|a| f.follower.0 > a.0)).collect();
+    follows.sort_by_key(|f| f.follower.0);
     let mut made = 0;
     let mut retry: Option<DomainError> = None;
-    for follow in deps.store.followers(leader).await? {
-        if !follow.active || LeaderRef::User(follow.follower) == *leader {
-            continue;
+    let mut last = None;
+    let mut handled = 0;
+    let total = follows.len();
+    for follow in follows {
+        if handled >= FANOUT_PAGE || (handled > 0 && started.elapsed() >= FANOUT_TIME) {
+            break;
         }
-        let Some(follower) = deps.store.get_user(follow.follower).await? else { continue };
-        let result = match event {
-            LeaderEvent::Opened { at, .. } if *at < follow.since => Ok(false), // opened before the follow
-            LeaderEvent::Opened { .. } => copy_open(deps, &follow, &follower, event).await,
-            LeaderEvent::Closed { .. } => copy_close(deps, &follower, event).await,
-        };
-        match result {
+        handled += 1;
+        last = Some(follow.follower);
+        match copy_one(deps, &follow, leader, &job.event).await {
             Ok(true) => made += 1,
             Ok(false) => {}
             Err(e) if e.is_retryable() => {
-                tracing::warn!(follower = %follower.id, error = %e, "copy not queued yet; the leader's message will be retried");
+                tracing::warn!(follower = %follow.follower, error = %e, "copy not queued yet; this fan-out page will be retried");
                 retry = Some(e);
             }
-            Err(e) => tracing::warn!(follower = %follower.id, error = %e, "copy not made"),
+            Err(e) => tracing::warn!(follower = %follow.follower, error = %e, "copy not made"),
         }
+    }
+    if let Some(after) = last
+        && handled < total
+    {
+        enqueue_job(deps, &FanoutJob { event: job.event.clone(), after: Some(after) }).await?;
     }
     match retry {
         Some(e) => Err(e),
@@ -218,6 +303,35 @@ pub async fn fan_out(deps: &Deps, event: &LeaderEvent) -> DomainResult<usize> {
 async fn accepts_copies(deps: &Deps, leader: &LeaderRef) -> DomainResult<bool> {
     let LeaderRef::User(id) = leader else { return Ok(true) };
     Ok(deps.store.get_user(*id).await?.is_some_and(|u| u.leader_opt_in && u.wallet_verified()))
+}
+
+/// One follower's copy of `event` (`Ok(true)` when an intent was queued).
+async fn copy_one(deps: &Deps, follow: &Follow, leader: &LeaderRef, event: &LeaderEvent) -> DomainResult<bool> {
+    if !follow.active || LeaderRef::User(follow.follower) == *leader {
+        return Ok(false);
+    }
+    let Some(follower) = deps.store.get_user(follow.follower).await? else { return Ok(false) };
+    match event {
+        LeaderEvent::Opened { at, .. } if *at < follow.since => Ok(false), // opened before the follow
+        LeaderEvent::Opened { .. } => copy_open(deps, follow, &follower, event).await,
+        LeaderEvent::Closed { .. } => copy_close(deps, &follower, event).await,
+    }
+}
+
+/// Why `follower` may not start following `leader`, if they may not: the leader has the most
+/// active followers a leader may have (`COPY_MAX_FOLLOWERS`). Changing an existing follow is
+/// always allowed.
+pub async fn follow_refusal(deps: &Deps, follower: TelegramUserId, leader: &LeaderRef) -> DomainResult<Option<String>> {
+    let cap = deps.config.copy_max_followers;
+    let follows = deps.store.followers(leader).await?;
+    if follows.iter().any(|f| f.follower == follower && f.active) {
+        return Ok(None);
+    }
+    let active = follows.iter().filter(|f| f.active).count();
+    if active >= cap as usize {
+        return Ok(Some(format!("this leader already has {active} followers, the most one leader may have ({cap})")));
+    }
+    Ok(None)
 }
 
 async fn copy_open(deps: &Deps, follow: &Follow, follower: &User, event: &LeaderEvent) -> DomainResult<bool> {

@@ -28,6 +28,9 @@ pub struct Deps {
     pub delegate: Option<TraderAddress>,
     /// The delegate-key pool (the main key alone when no pool is configured).
     pub delegates: Option<Arc<crate::delegates::DelegatePool>>,
+    /// `notifications.fifo`, where configured: [`crate::pipeline::notify`] queues notices there
+    /// for the notifier instead of sending them itself.
+    pub notices: Option<Arc<dyn Queue>>,
     /// Signal queue and DLQ depths, where this function may read them.
     pub queue_stats: Option<Arc<dyn QueueStats>>,
     pub prices: Arc<dyn Prices>,
@@ -64,6 +67,7 @@ impl Deps {
             signer: None,
             delegate: None,
             delegates: None,
+            notices: None,
             queue_stats: None,
             prices,
             paper,
@@ -112,6 +116,12 @@ impl Deps {
             self.signer = main.signer.clone();
         }
         self.delegates = Some(pool);
+        self
+    }
+
+    /// Adds the notifications queue (notices go through the notifier).
+    pub fn with_notifications_queue(mut self, queue: Arc<dyn Queue>) -> Self {
+        self.notices = Some(queue);
         self
     }
 

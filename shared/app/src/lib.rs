@@ -8,6 +8,7 @@
 //! | `signal-worker` | [`worker::handle_message`]  |
 //! | `tpsl`          | [`schedule::tpsl_tick`]     |
 //! | `indexer`       | [`schedule::indexer_tick`]  |
+//! | `notifier`      | [`notifier::handle_delivery`] |
 
 pub mod api;
 pub mod copy;
@@ -16,6 +17,7 @@ pub mod deps;
 pub mod flatten;
 pub mod gate;
 pub mod metrics;
+pub mod notifier;
 pub mod pipeline;
 pub mod schedule;
 pub mod signals;
@@ -29,6 +31,8 @@ pub use deps::Deps;
 mod tests;
 #[cfg(test)]
 mod tests_exits;
+#[cfg(test)]
+mod tests_notify;
 #[cfg(test)]
 mod tests_stop;
 #[cfg(test)]

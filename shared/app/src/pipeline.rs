@@ -947,12 +947,21 @@ pub fn banner(mode: ExecMode) -> &'static str {
     }
 }
 
-/// Sends a message to the user; a chat failure never fails the trade (it is logged).
+/// Tells the user something; a chat failure never fails the trade. With a notifications queue
+/// (the Lambda functions) the notice is queued for the notifier, which retries it through a
+/// Telegram outage; without one, or if queueing fails, it is sent at once.
 pub async fn notify(deps: &Deps, user: &User, mode: ExecMode, text: &str) {
     if !user.active {
         return;
     }
     let msg = OutgoingMessage::text(user.chat, format!("{} · {text}", banner(mode)));
+    if let Some(queue) = &deps.notices {
+        let notice = crate::notifier::Notice { user: user.id, chat: user.chat, html: msg.html.clone() };
+        match crate::notifier::enqueue(queue.as_ref(), &notice).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(user = %user.id, error = %e, "notice not queued; sending it directly"),
+        }
+    }
     if let Err(e) = deps.chat.send(&msg).await {
         tracing::warn!(user = %user.id, error = %e, "notification not delivered");
         if matches!(e, DomainError::Forbidden(_)) {

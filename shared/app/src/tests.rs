@@ -251,7 +251,7 @@ async fn the_last_delivery_records_why_the_intent_was_dropped() {
     assert!(worker::handle_delivery(&s.deps, &body, worker::MAX_RECEIVES).await.is_err(), "still failed: SQS moves it to the DLQ");
     let i = s.store.get_intent(&id).await.unwrap().unwrap();
     assert_eq!(i.state, IntentState::Failed);
-    assert!(i.reason.unwrap().contains("gave up after 5 attempts"));
+    assert!(i.reason.unwrap().contains(&format!("gave up after {} attempts", worker::MAX_RECEIVES)));
 }
 
 #[tokio::test]

@@ -4,6 +4,14 @@
 //! `Err` leaves it to SQS: retried in order, and after the queue's maximum receives moved to the
 //! DLQ with the reason in the logs and the intent's audit trail. Malformed messages fail too:
 //! they reach the DLQ, they are never dropped.
+//!
+//! Messages are an intent (`{"intent_id"}`) or a page of a copy fan-out (`{"fanout"}`, see
+//! [`crate::copy`]). Each delivery ends within [`TIME_BUDGET`], below the function's timeout:
+//! venue calls end sooner on their own budget (`VENUE_WAIT_BUDGET_SECS`), and whatever is still
+//! running then is cut; the intent's recorded state (SUBMITTED, AMBIGUOUS, a closing position)
+//! makes the redelivery, about 30 s later, reconcile with the venue before anything is sent again.
+
+use std::time::Duration;
 
 use serde::Deserialize;
 use vanta_domain::DomainError;
@@ -12,22 +20,51 @@ use vanta_domain::ids::IntentId;
 use vanta_domain::intent::{IntentState, Transition};
 
 use crate::Deps;
+use crate::copy::{self, FanoutJob};
 use crate::metrics::Metrics;
+use crate::notifier;
 use crate::pipeline;
 
-/// The body of a `signals.fifo` message.
+/// The body of a `signals.fifo` message that carries an intent.
 #[derive(Debug, Deserialize)]
 pub struct Envelope {
     pub intent_id: IntentId,
 }
 
+/// The body of a `signals.fifo` message that carries a fan-out page.
+#[derive(Debug, Deserialize)]
+pub struct FanoutEnvelope {
+    pub fanout: FanoutJob,
+}
+
 /// How many times SQS delivers a message before moving it to the DLQ (the template's
-/// `maxReceiveCount`).
-pub const MAX_RECEIVES: u32 = 5;
+/// `maxReceiveCount`). With the 30 s visibility timeout that is about five minutes: longer than
+/// an Avantis intent's deadline (~2 minutes), so an ambiguous order is settled by its own
+/// redeliveries; anything still unknown after that is left to the indexer and the operator.
+pub const MAX_RECEIVES: u32 = 10;
+
+/// The longest one delivery runs (the function's timeout is 25 s: the rest is margin for the
+/// runtime and the batch response).
+pub const TIME_BUDGET: Duration = Duration::from_secs(21);
 
 /// One delivery of a message (first delivery).
 pub async fn handle_message(deps: &Deps, body: &str) -> DomainResult<()> {
     handle_delivery(deps, body, 1).await
+}
+
+enum Message {
+    Intent(IntentId),
+    Fanout(Box<FanoutJob>),
+}
+
+fn parse(body: &str) -> DomainResult<Message> {
+    if let Ok(env) = serde_json::from_str::<Envelope>(body) {
+        return Ok(Message::Intent(env.intent_id));
+    }
+    match serde_json::from_str::<FanoutEnvelope>(body) {
+        Ok(env) => Ok(Message::Fanout(Box::new(env.fanout))),
+        Err(e) => Err(DomainError::Invalid(format!("unreadable queue message: {e}"))),
+    }
 }
 
 /// One delivery of a message; `receive_count` is SQS's `ApproximateReceiveCount`. On the last
@@ -35,30 +72,43 @@ pub async fn handle_message(deps: &Deps, body: &str) -> DomainResult<()> {
 /// user is told, so the DLQ never holds a trade the user still thinks is pending.
 pub async fn handle_delivery(deps: &Deps, body: &str, receive_count: u32) -> DomainResult<()> {
     Metrics::inc(&deps.metrics.worker_messages);
-    let env = serde_json::from_str::<Envelope>(body).map_err(|e| DomainError::Invalid(format!("unreadable queue message: {e}")));
-    let result = match &env {
-        Ok(env) => pipeline::run(deps, &env.intent_id).await,
+    let msg = parse(body);
+    let result = match &msg {
+        Ok(Message::Intent(id)) => {
+            let work = notifier::scope(format!("intent:{id}"), pipeline::run(deps, id));
+            bounded(work).await.map(|outcome| tracing::info!(intent = %id, outcome = ?outcome, "intent processed"))
+        }
+        Ok(Message::Fanout(job)) => {
+            let work = notifier::scope(job.dedup_id(), copy::run_fanout(deps, job));
+            bounded(work).await.map(|made| tracing::info!(group = %job.group(), copies = made, "fan-out page processed"))
+        }
         Err(e) => Err(e.clone()),
     };
     match result {
-        Ok(outcome) => {
-            if let Ok(env) = &env {
-                tracing::info!(intent = %env.intent_id, outcome = ?outcome, "intent processed");
-            }
-            Ok(())
-        }
+        Ok(()) => Ok(()),
         Err(e) => {
             Metrics::inc(&deps.metrics.worker_failures);
             if receive_count >= MAX_RECEIVES {
                 tracing::error!(error = %e, receive_count, "message goes to the DLQ");
-                if let Ok(env) = &env {
-                    give_up(deps, &env.intent_id, &e).await;
+                if let Ok(Message::Intent(id)) = &msg {
+                    give_up(deps, id, &e).await;
                 }
             } else {
                 tracing::warn!(error = %e, receive_count, "message not done; the queue will redeliver it");
             }
             Err(e)
         }
+    }
+}
+
+/// `work`, cut at [`TIME_BUDGET`] (a cut is retryable: the redelivery reconciles first).
+async fn bounded<T>(work: impl std::future::Future<Output = DomainResult<T>>) -> DomainResult<T> {
+    match tokio::time::timeout(TIME_BUDGET, work).await {
+        Ok(r) => r,
+        Err(_) => Err(DomainError::Unavailable(format!(
+            "not finished within {} s; the redelivery reconciles with the venue before anything is sent again",
+            TIME_BUDGET.as_secs()
+        ))),
     }
 }
 

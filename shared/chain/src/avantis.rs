@@ -9,7 +9,8 @@
 //! - core API: `/user-data`, `POST/PUT/DELETE /price-triggers`.
 //!
 //! Safety rules kept here:
-//! - every call has a timeout (connect, whole request, SSE idle gap, SSE lifetime);
+//! - every call has a timeout (connect, whole request, SSE idle gap, SSE lifetime), and the
+//!   venue as a whole a total budget ([`crate::budget::BudgetedVenue`]);
 //! - reads and stateless intent builders are retried on transport errors and 502/503/504;
 //!   state-changing submissions only when the request provably never left (connect failure);
 //! - a submission that timed out, lost its stream before an answer or got a 5xx is
@@ -74,6 +75,10 @@ pub struct AvantisConfig {
     /// Status polling cadence and give-up time after a stream problem.
     pub status_poll_interval: Duration,
     pub status_poll_timeout: Duration,
+    // The defaults of the stream and polling waits leave an order's usual path (reads, build,
+    // sign, submit, stream, poll, reconcile) inside the venue budget (`VENUE_WAIT_BUDGET_SECS`,
+    // enforced around every call by `crate::budget::BudgetedVenue`), so an order that is still
+    // running is recorded as pending, with its tracking id, before the budget is spent.
     /// Extra attempts for safe calls (reads, intent builders, connect failures).
     pub retries: u32,
     /// First retry back-off; doubled per attempt.
@@ -113,9 +118,9 @@ impl AvantisConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(15),
             sse_idle_timeout: Duration::from_secs(45),
-            sse_max_duration: Duration::from_secs(200),
+            sse_max_duration: Duration::from_secs(8),
             status_poll_interval: Duration::from_secs(1),
-            status_poll_timeout: Duration::from_secs(60),
+            status_poll_timeout: Duration::from_secs(3),
             retries: 2,
             retry_backoff: Duration::from_millis(250),
             check_pairs_with_tx_builder: true,

@@ -14,6 +14,9 @@ pub mod sender;
 pub mod store;
 pub mod venue;
 
+#[cfg(test)]
+mod tests_redact;
+
 pub use lease::{Lease, MemoryNonceLease, NonceLease};
 pub use sender::{DirectCall, DirectConfig, DirectOutcome, DirectSender, FeeQuote};
 pub use store::{MemoryTxStore, TxAttempt, TxChange, TxEvent, TxNote, TxReceiptInfo, TxRecord, TxState, TxStore};

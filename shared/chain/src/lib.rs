@@ -2,8 +2,10 @@
 //! the direct (self-broadcast) route and the paper venue used in DRY mode.
 
 pub mod avantis;
+pub mod budget;
 pub mod direct;
 pub mod eip1271;
 pub mod eip712;
 pub mod prices;
+pub mod redact;
 pub mod signer;

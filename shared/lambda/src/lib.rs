@@ -15,6 +15,7 @@ use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
 use vanta_aws::dynamo::DynamoStore;
 use vanta_aws::sqs::SqsQueue;
 use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
+use vanta_chain::budget::BudgetedVenue;
 use vanta_chain::direct::DirectConfig;
 use vanta_chain::direct::venue::{DirectVenue, DirectVenueConfig};
 use vanta_chain::prices::{ChainlinkFeeds, CombinedPrices, PythHermes};
@@ -130,12 +131,19 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
     let market = Arc::new(VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), chainlink, clock.clone()));
     let env = config.exec;
     let (route, rpc_url, chain_id) = (config.avantis_route, config.base_rpc_url.clone(), config.chain_id);
+    // Every live venue call ends within this budget (below the signal worker's timeout).
+    let budget = config.venue_wait_budget();
+    let notices = config.notifications_queue_url.clone().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url)));
     let mut deps = Deps::new(config, store.clone(), queue, chat, clock.clone(), market.clone(), market);
     if let Some(q) = sqs {
         deps = deps.with_queue_stats(q);
     }
     // Wallet proofs by contract wallets (EIP-1271) are asked over the same RPC endpoint.
     deps = deps.with_contract_wallets(Arc::new(vanta_chain::eip1271::RpcContractWallets::new(&rpc_url)?));
+    if let Some(n) = notices {
+        // Notices go through notifications.fifo and the notifier (retried through outages).
+        deps = deps.with_notifications_queue(n);
+    }
     if keys.is_empty() {
         return Ok(deps);
     }
@@ -146,7 +154,8 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
         )?;
         let main = pool.main()?.address;
         let reader: Arc<dyn Signer> = Arc::new(CannotSign(main));
-        return Ok(deps.with_delegates(Arc::new(pool)).with_live_venue(Arc::new(AvantisVenue::new(avantis, reader).with_clock(clock))));
+        let venue: Arc<dyn Venue> = Arc::new(AvantisVenue::new(avantis, reader).with_clock(clock));
+        return Ok(deps.with_delegates(Arc::new(pool)).with_live_venue(Arc::new(BudgetedVenue::new(venue, budget))));
     }
     let mut pool_keys = Vec::with_capacity(keys.len());
     let mut venues: BTreeMap<String, Arc<dyn Venue>> = BTreeMap::new();
@@ -163,9 +172,10 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
                 let txs = Arc::new(DynamoTxStore::new(dynamo.clone(), table.clone()));
                 let tx_signer = GatedTxSigner { inner: signer.clone(), control: store.clone(), env };
                 let mut direct = DirectConfig::new(chain_id);
-                // Stay well inside the worker's 120 s timeout: mining, then the keeper's fill.
-                direct.track_timeout = Duration::from_secs(60);
-                let cfg = DirectVenueConfig { fill_timeout: Duration::from_secs(40), ..DirectVenueConfig::default() };
+                // Inside the venue budget: mining, then the keeper's fill; later waits (and
+                // replacements) happen on the redeliveries that reconcile.
+                direct.track_timeout = budget.saturating_sub(Duration::from_secs(5)).max(Duration::from_secs(1));
+                let cfg = DirectVenueConfig { fill_timeout: Duration::from_secs(4).min(budget), ..DirectVenueConfig::default() };
                 Arc::new(
                     DirectVenue::new(avantis.clone(), provider, tx_signer, lease, txs, clock.clone(), direct)
                         .with_config(cfg)
@@ -184,7 +194,23 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
         // Each order is signed by the key of the user who owns the trader account.
         Arc::new(PooledVenue::new(store.clone(), pool.clone(), venues)?)
     };
-    deps = deps.with_delegates(pool).with_live_venue(live);
+    // Every venue call ends within the budget; the rest is left to reconciliation.
+    deps = deps.with_delegates(pool).with_live_venue(Arc::new(BudgetedVenue::new(live, budget)));
+    Ok(deps)
+}
+
+/// The notifier's dependencies: no signer, and a chat that waits out Telegram's flood control
+/// only briefly ([`vanta_app::notifier::MAX_RETRY_WAIT`]): a longer `retry_after` leaves the
+/// notice to the queue's redelivery, so one invocation stays well inside the function's timeout.
+pub async fn notifier_deps(config: Config) -> Result<Deps, StartError> {
+    let token = config.telegram_bot_token.clone().ok_or(ConfigError::Missing("TELEGRAM_BOT_TOKEN"))?;
+    let chat = vanta_telegram::TelegramChat::new(token.expose_secret(), &config.telegram_api_url)?
+        .with_max_retry_wait(vanta_app::notifier::MAX_RETRY_WAIT);
+    // Boxed: the wiring's future is deep, and the function's own main stays plain.
+    let mut deps = Box::pin(deps(config, Signing::No)).await?;
+    deps.chat = Arc::new(chat);
+    // The notifier sends; it never queues notices for itself.
+    deps.notices = None;
     Ok(deps)
 }
 

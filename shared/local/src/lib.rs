@@ -3,6 +3,8 @@
 //! - HTTP on `VANTA_HTTP_ADDR`: the `webhook` routes and the `telegram` webhook route;
 //! - an in-process FIFO queue feeding the `signal-worker` handler (SQS's rules: order, dedup,
 //!   failed messages retried, then dead-lettered after [`MAX_RECEIVES`]);
+//! - an in-process notifications queue feeding the `notifier` handler the same way, so notices
+//!   survive a Telegram outage here too;
 //! - schedule ticks for `tpsl` and `indexer` every `VANTA_TICK_SECS` (default 60);
 //! - the in-memory store, DRY mode whatever the environment says.
 
@@ -21,7 +23,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use vanta_app::{Deps, api, schedule, telegram, worker};
+use vanta_app::{Deps, api, notifier, schedule, telegram, worker};
 use vanta_domain::exec::ExecMode;
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue};
 use vanta_domain::ports::{Chat, OutgoingMessage, QueueMessage};
@@ -51,6 +53,8 @@ mod polling;
 pub struct System {
     pub deps: Deps,
     pub queue: Arc<MemoryQueue>,
+    /// The in-process `notifications.fifo`.
+    pub notices: Arc<MemoryQueue>,
     pub prices: Arc<FixedPrices>,
     tick: Duration,
 }
@@ -77,10 +81,12 @@ impl System {
         let signer = vanta_chain::signer::LocalKeySigner::random()?.with_chain_id(Some(config.chain_id));
         let prices = Arc::new(FixedPrices::new());
         let paper = Arc::new(PaperVenue::new(Arc::new(demo::catalog()?), prices.clone(), clock.clone()));
+        let notices = Arc::new(MemoryQueue::new(clock.clone()));
         let deps = Deps::new(config, Arc::new(MemoryStore::new()), queue.clone(), chat, clock, prices.clone(), paper)
             .with_signer(Arc::new(signer))
-            .with_queue_stats(queue.clone());
-        Ok(Self { deps, queue, prices, tick })
+            .with_queue_stats(queue.clone())
+            .with_notifications_queue(notices.clone());
+        Ok(Self { deps, queue, notices, prices, tick })
     }
 
     /// Binds the HTTP address and starts every loop.
@@ -92,6 +98,7 @@ impl System {
         let mut tasks = JoinSet::new();
         tasks.spawn(serve_http(listener, self.deps.clone(), stop_rx.clone()));
         tasks.spawn(run_worker(self.deps.clone(), self.queue.clone(), stop_rx.clone()));
+        tasks.spawn(run_notifier(self.deps.clone(), self.notices.clone(), stop_rx.clone()));
         tasks.spawn(run_schedules(self.deps.clone(), self.tick, stop_rx.clone()));
         if let (Some(token), None) = (&self.deps.config.telegram_bot_token, &self.deps.config.telegram_webhook_secret) {
             match vanta_telegram::TelegramChat::new(token.expose_secret(), &self.deps.config.telegram_api_url) {
@@ -129,6 +136,7 @@ impl Running {
              \x20 webhook fn      GET /healthz /readyz /health /metrics, POST /signals, POST /signals/tv/{{token}}\n\
              \x20 telegram fn     POST /telegram (needs TELEGRAM_WEBHOOK_SECRET)\n\
              \x20 signal-worker   in-process FIFO queue\n\
+             \x20 notifier        in-process notifications queue (retried through Telegram outages)\n\
              \x20 tpsl, indexer   every {}s\n\
              \x20 chat            {tg}\n\
              \x20 dev delegate    {signer} (throwaway key, this run only)\n\n\
@@ -215,9 +223,50 @@ fn to_hyper(resp: HttpResponse) -> hyper::Response<Full<Bytes>> {
     out
 }
 
+/// Which handler a local queue feeds.
+#[derive(Clone, Copy)]
+enum Consumer {
+    Worker,
+    Notifier,
+}
+
+impl Consumer {
+    fn max_receives(self) -> u32 {
+        match self {
+            Consumer::Worker => MAX_RECEIVES,
+            Consumer::Notifier => notifier::MAX_RECEIVES,
+        }
+    }
+    /// How long a failed message waits before it is received again (the queue's visibility
+    /// timeout, shortened for a local run).
+    fn retry_after(self) -> Duration {
+        match self {
+            Consumer::Worker => Duration::from_secs(2),
+            Consumer::Notifier => Duration::from_secs(5),
+        }
+    }
+    async fn handle(self, deps: &Deps, body: &str, receive_count: u32) -> DomainResult<()> {
+        match self {
+            Consumer::Worker => worker::handle_delivery(deps, body, receive_count).await,
+            Consumer::Notifier => notifier::handle_delivery(deps, body, receive_count).await,
+        }
+    }
+}
+
 /// Feeds queued messages to the worker handler with SQS FIFO semantics: in order; a failed
 /// message is retried (with the rest behind it) up to [`MAX_RECEIVES`] times, then dead-lettered.
-async fn run_worker(deps: Deps, queue: Arc<MemoryQueue>, mut stop: watch::Receiver<bool>) {
+async fn run_worker(deps: Deps, queue: Arc<MemoryQueue>, stop: watch::Receiver<bool>) {
+    run_queue(Consumer::Worker, deps, queue, stop).await
+}
+
+/// Feeds queued notices to the notifier handler, with the same rules as [`run_worker`] (and
+/// the notifications queue's [`notifier::MAX_RECEIVES`]).
+pub async fn run_notifier(deps: Deps, queue: Arc<MemoryQueue>, stop: watch::Receiver<bool>) {
+    run_queue(Consumer::Notifier, deps, queue, stop).await
+}
+
+async fn run_queue(consumer: Consumer, deps: Deps, queue: Arc<MemoryQueue>, mut stop: watch::Receiver<bool>) {
+    let max_receives = consumer.max_receives();
     let mut receives: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     loop {
         let batch = queue.take(10).unwrap_or_default();
@@ -236,15 +285,15 @@ async fn run_worker(deps: Deps, queue: Arc<MemoryQueue>, mut stop: watch::Receiv
                 continue;
             }
             let attempt = receives.get(&msg.dedup_id).copied().unwrap_or(0) + 1;
-            match worker::handle_delivery(&deps, &msg.body, attempt).await {
+            match consumer.handle(&deps, &msg.body, attempt).await {
                 Ok(()) => {
                     receives.remove(&msg.dedup_id);
                 }
                 Err(e) => {
                     let n = receives.entry(msg.dedup_id.clone()).or_insert(0);
                     *n += 1;
-                    if *n >= MAX_RECEIVES {
-                        tracing::error!(dedup_id = %msg.dedup_id, error = %e, "message dead-lettered after {MAX_RECEIVES} receives");
+                    if *n >= max_receives {
+                        tracing::error!(dedup_id = %msg.dedup_id, error = %e, "message dead-lettered after {max_receives} receives");
                         receives.remove(&msg.dedup_id);
                         let _ = queue.dead_letter(msg);
                     } else {
@@ -257,7 +306,7 @@ async fn run_worker(deps: Deps, queue: Arc<MemoryQueue>, mut stop: watch::Receiv
         if !rest.is_empty() {
             let _ = queue.put_back(rest);
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {},
+                _ = tokio::time::sleep(consumer.retry_after()) => {},
                 _ = stop.changed() => return,
             }
         }

@@ -23,6 +23,10 @@ pub enum ConfigError {
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const BASE_CHAIN_ID: u64 = 8453;
+/// Default and largest total time one venue call (an order, its reconciliation) may wait
+/// (`VENUE_WAIT_BUDGET_SECS`); the largest stays well below the signal worker's 25 s timeout.
+pub const DEFAULT_VENUE_WAIT_BUDGET_SECS: u32 = 15;
+pub const MAX_VENUE_WAIT_BUDGET_SECS: u32 = 18;
 
 /// Avantis service endpoints (all overridable; tests point them at a fake server).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +134,11 @@ pub struct Config {
     /// `PUBLIC_BASE_URL`: where users reach this deployment's API (the wallet-proof page and the
     /// domain the sign-in message names). Not secret. None: a placeholder domain and no link.
     pub public_base_url: Option<String>,
+    /// Total wait of one venue call (`VENUE_WAIT_BUDGET_SECS`, default 15, at most 18): past it
+    /// the outcome is left to reconciliation.
+    pub venue_wait_budget_secs: u32,
+    /// Active followers one leader may have (`COPY_MAX_FOLLOWERS`, default 500).
+    pub copy_max_followers: u32,
 }
 
 impl Config {
@@ -251,7 +260,14 @@ impl Config {
                 None => None,
                 Some(_) => Some(url("PUBLIC_BASE_URL", "")?),
             },
+            venue_wait_budget_secs: number("VENUE_WAIT_BUDGET_SECS", DEFAULT_VENUE_WAIT_BUDGET_SECS, 1..=MAX_VENUE_WAIT_BUDGET_SECS)?,
+            copy_max_followers: number("COPY_MAX_FOLLOWERS", 500, 1..=100_000)?,
         })
+    }
+
+    /// [`Self::venue_wait_budget_secs`] as a duration.
+    pub fn venue_wait_budget(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.venue_wait_budget_secs))
     }
 
     /// The table name, required by every Lambda function.

@@ -30,6 +30,12 @@ pub const MAX_MESSAGE_LEN: usize = 4096;
 pub const MAX_CAPTION_LEN: usize = 1024;
 /// Sends of one request in all when Telegram keeps answering 429.
 pub const MAX_SEND_ATTEMPTS: u32 = 3;
+/// Whole-request timeout of one Bot API call (connect included). With [`MAX_SEND_ATTEMPTS`] and
+/// the longest `retry_after` waited out, it bounds how long one send can take.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(17);
+/// How long teloxide-core pauses after a 5xx answer before it reports it (its
+/// `DELAY_ON_SERVER_ERROR`): part of the longest a send can take while Telegram is failing.
+pub const SERVER_ERROR_DELAY: Duration = Duration::from_secs(10);
 
 /// Sends through the Bot API.
 #[derive(Clone)]
@@ -55,8 +61,12 @@ impl TelegramChat {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|_| DomainError::Internal("cannot build the HTTP client".into()))?;
+        let client = teloxide_core::net::default_reqwest_settings()
+            .timeout(SEND_TIMEOUT)
+            .build()
+            .map_err(|_| DomainError::Internal("cannot build the HTTP client".into()))?;
         Ok(Self {
-            bot: Bot::new(token).set_api_url(url.clone()),
+            bot: Bot::with_client(token, client).set_api_url(url.clone()),
             api_url: url,
             token: token.to_owned(),
             http,

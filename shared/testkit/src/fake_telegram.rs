@@ -4,7 +4,8 @@
 //!
 //! Every call is recorded with its parameters. Test switches: the next call of a method answers
 //! `429 Too Many Requests` with `parameters.retry_after` (once), a chat that "blocked the bot"
-//! answers `403 Forbidden: bot was blocked by the user`, and queued updates for `getUpdates`.
+//! answers `403 Forbidden: bot was blocked by the user`, an outage (every call answers an error
+//! status, e.g. 502, until it ends), and queued updates for `getUpdates`.
 
 use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
@@ -78,6 +79,8 @@ struct State {
     retry_after: VecDeque<(String, u32)>,
     blocked: HashSet<i64>,
     updates: VecDeque<Value>,
+    /// While set, every call answers this status (an outage).
+    down: Option<u16>,
 }
 
 /// A running fake; stopped on drop.
@@ -136,6 +139,14 @@ impl FakeTelegram {
     pub fn retry_after_once(&self, method: &str, secs: u32) {
         lock(&self.state).retry_after.push_back((method.to_owned(), secs));
     }
+    /// Starts an outage: every call answers `status` (e.g. 502, 503) until [`Self::recover`].
+    pub fn go_down(&self, status: u16) {
+        lock(&self.state).down = Some(status);
+    }
+    /// Ends an outage.
+    pub fn recover(&self) {
+        lock(&self.state).down = None;
+    }
     /// Sends to `chat` answer 403 "bot was blocked by the user".
     pub fn block(&self, chat: i64) {
         lock(&self.state).blocked.insert(chat);
@@ -184,6 +195,12 @@ async fn answer(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
     let params = parse_params(&content_type, &body);
     let mut st = lock(&state);
     let mut record = TgCall { method: method.to_owned(), token: token.to_owned(), params: params.clone(), status: 200, message_id: None };
+    if let Some(status) = st.down {
+        record.status = status;
+        st.calls.push(record);
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        return reply(code, json!({"ok": false, "error_code": status, "description": "Bad Gateway"}));
+    }
     if let Some(pos) = st.retry_after.iter().position(|(m, _)| m == method) {
         let secs = st.retry_after.remove(pos).map_or(1, |(_, s)| s);
         record.status = 429;

@@ -1076,6 +1076,10 @@ async fn follow(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
             return Ok(());
         }
     }
+    if let Some(why) = copy::follow_refusal(deps, ctx.user.id, &f.leader).await? {
+        ctx.reply(format!("⛔ Not followed: {}.", esc(&why))).await;
+        return Ok(());
+    }
     deps.store.put_follow(&f).await?;
     let adopted = if f.adopt_existing { copy::adopt_existing(deps, &f).await.unwrap_or(0) } else { 0 };
     let m = mode(deps).await;

@@ -49,13 +49,25 @@ pub(super) async fn mode(deps: &Deps) -> ExecMode {
 }
 
 /// Rejects the user's own confirmations that expired unpressed ("confirmation expired"), so they
-/// do not stay RECEIVED for ever. Best effort: a failure is logged, never shown.
+/// do not stay RECEIVED for ever. One that was confirmed in time is left alone, however long it
+/// waits in the queue: it runs (the risk engine still refuses it, and says why, if its prices
+/// are stale by then). Best effort: a failure is logged, never shown.
 async fn expire_unconfirmed(ctx: &Ctx<'_>) {
     let now = ctx.deps.clock.now();
     let ttl = i64::try_from(CONFIRM_TTL.as_millis()).unwrap_or(i64::MAX);
     let Ok(recent) = ctx.deps.store.user_intents(ctx.user.id, 20).await else { return };
     for i in recent {
         if i.state == IntentState::Received && matches!(i.origin, Origin::Telegram { .. }) && now.since(i.created_at) > ttl {
+            // Pressed in time (and queued)? The press left its mark; claiming the mark here
+            // also keeps any later press of the expired button from queueing it.
+            match ctx.deps.store.mark_once(&confirmed_key(&i.id), now, now.plus(super::DEDUP_TTL)).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::debug!(intent = %i.id, error = %e, "confirmation state unknown; left as it is");
+                    continue;
+                }
+            }
             let t = Transition::new(IntentState::Received, IntentState::Rejected, now).map(|t| t.with_reason("confirmation expired"));
             if let Ok(t) = t
                 && let Err(e) = ctx.deps.store.transition(&i.id, &t).await
@@ -64,6 +76,11 @@ async fn expire_unconfirmed(ctx: &Ctx<'_>) {
             }
         }
     }
+}
+
+/// The marker a confirmation press leaves.
+fn confirmed_key(id: &IntentId) -> String {
+    format!("tg-confirmed:{id}")
 }
 
 /// Stores `action` as a pending intent of the user and asks them to confirm it.
@@ -274,8 +291,11 @@ async fn confirm(ctx: &Ctx<'_>, n: &str, message_id: Option<i64>) -> DomainResul
         edit(ctx, message_id, format!("{} · ⌛ This confirmation expired; nothing was done. Send the command again.", banner(m))).await;
         return Ok(Answer::alert("This confirmation expired; nothing was done."));
     }
+    // Marked first: a confirmed intent is never expired by `expire_unconfirmed`, even while it
+    // waits in the queue. A second press finds the mark and queues it again (the queue and the
+    // pipeline drop the repeat), so a failed enqueue is recovered by pressing again.
+    let first = deps.store.mark_once(&confirmed_key(&intent.id), now, now.plus(super::DEDUP_TTL)).await?;
     pipeline::enqueue(deps, &ctx.user, &intent.id).await?;
-    let first = deps.store.mark_once(&format!("tg-confirmed:{}", intent.id), now, now.plus(super::DEDUP_TTL)).await?;
     if !first {
         return Ok(Answer::toast("Already confirmed."));
     }

@@ -546,16 +546,19 @@ fn outcome(rec: &TxRecord) -> DirectOutcome {
     DirectOutcome { id: rec.id.clone(), state: rec.state, nonce: rec.nonce, receipt: rec.receipt.clone(), reason }
 }
 
-fn rpc_error(method: &str, e: &RpcError<TransportErrorKind>) -> DomainError {
-    match e.as_error_resp() {
-        Some(p) => DomainError::Unavailable(format!("{method}: the node answered {} {}", p.code, p.message)),
-        None => DomainError::Unavailable(format!("{method} failed: {e}")),
-    }
+/// An RPC failure as a domain error. Transport errors embed the RPC URL, which may carry the
+/// provider's key: it is cut to scheme and host ([`crate::redact::redact_urls`]).
+pub(crate) fn rpc_error(method: &str, e: &RpcError<TransportErrorKind>) -> DomainError {
+    let text = match e.as_error_resp() {
+        Some(p) => format!("{method}: the node answered {} {}", p.code, p.message),
+        None => format!("{method} failed: {e}"),
+    };
+    DomainError::Unavailable(crate::redact::redact_urls(&text))
 }
 
 fn classify_send_error(e: &RpcError<TransportErrorKind>) -> Broadcast {
     let Some(p) = e.as_error_resp() else {
-        return Broadcast::Unknown(e.to_string());
+        return Broadcast::Unknown(crate::redact::redact_urls(&e.to_string()));
     };
     let msg = p.message.to_ascii_lowercase();
     let text = p.message.to_string();

@@ -440,7 +440,7 @@ impl DirectVenue {
         let timeout = self.sender.config().rpc_timeout;
         match tokio::time::timeout(timeout, self.provider.get_block_by_number(BlockNumberOrTag::Number(number))).await {
             Err(_) => Err(DomainError::Unavailable("eth_getBlockByNumber timed out".into())),
-            Ok(Err(e)) => Err(DomainError::Unavailable(format!("eth_getBlockByNumber failed: {e}"))),
+            Ok(Err(e)) => Err(crate::direct::sender::rpc_error("eth_getBlockByNumber", &e)),
             Ok(Ok(None)) => Err(DomainError::Unavailable(format!("the node does not know block {number}"))),
             Ok(Ok(Some(block))) => Ok(block.header.timestamp),
         }
