@@ -228,6 +228,14 @@ async fn progress(deps: &Deps, run: &FlattenRun, r: &FlattenReport) -> Option<St
     let mode = deps.effective_exec().await.mode;
     for admin in recipients {
         let msg = OutgoingMessage::text(ChatId(admin.0), format!("{} · {line}", banner(mode)));
+        if let Some(queue) = &deps.notices {
+            // Through the notifier, like every notice: delivered late rather than never.
+            let notice = crate::notifier::Notice { user: admin, chat: msg.chat, html: msg.html.clone() };
+            match crate::notifier::enqueue(queue.as_ref(), &notice).await {
+                Ok(()) => continue,
+                Err(e) => tracing::warn!(admin = %admin, error = %e, "flatten progress not queued; sending it directly"),
+            }
+        }
         if let Err(e) = deps.chat.send(&msg).await {
             tracing::warn!(admin = %admin, error = %e, "flatten progress not delivered");
         }
