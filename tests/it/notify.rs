@@ -389,6 +389,21 @@ async fn a_confirmed_trade_whose_prices_went_stale_in_the_queue_is_refused_with_
 
 // ----- item 11: copy fan-out in its own messages; the follower cap --------------------------------
 
+/// Makes `id` a leader others may copy: a proven wallet (the store's commit of a proof; the
+/// signature path is tested with the wallet proofs) and `/leader on`.
+async fn lead(e: &Env, id: i64) {
+    e.user(id).await;
+    let now = e.clock.now();
+    let wallet = TraderAddress::from_str(&format!("0x{:040x}", 0x1ead_0000_u64 + u64::try_from(id).unwrap())).unwrap();
+    let site = vanta_domain::wallet::SiweSite::from_base_url(None);
+    let c = vanta_domain::wallet::WalletChallenge::new(&format!("leader{id}nonce"), TelegramUserId(id), wallet, &site, FAKE_CHAIN_ID, now)
+        .unwrap();
+    e.store.put_challenge(&c).await.unwrap();
+    let mut u = e.store.verify_binding(&c.nonce, TelegramUserId(id), now).await.unwrap();
+    u.leader_opt_in = true;
+    e.store.update_user(&u).await.unwrap();
+}
+
 async fn follow(e: &Env, follower: i64, leader: i64) {
     e.user(follower).await;
     e.store
@@ -414,6 +429,7 @@ async fn follow(e: &Env, follower: i64, leader: i64) {
 async fn a_leaders_trade_fans_out_to_sixty_followers_in_messages_of_its_own() {
     let e = env().await;
     e.tv_source(ALICE).await;
+    lead(&e, ALICE).await;
     let followers: Vec<i64> = (1..=60).map(|i| 20_000 + i).collect();
     for f in &followers {
         follow(&e, *f, ALICE).await;
@@ -453,6 +469,7 @@ async fn a_leaders_trade_fans_out_to_sixty_followers_in_messages_of_its_own() {
 async fn a_fanout_page_that_is_delivered_again_makes_no_second_copy() {
     let e = env().await;
     e.tv_source(ALICE).await;
+    lead(&e, ALICE).await;
     for f in 1..=3 {
         follow(&e, 30_000 + f, ALICE).await;
     }
@@ -475,7 +492,7 @@ async fn a_fanout_page_that_is_delivered_again_makes_no_second_copy() {
 #[tokio::test]
 async fn the_follow_beyond_the_leaders_cap_is_refused_with_a_reason() {
     let e = env_with(&[("COPY_MAX_FOLLOWERS", "2")]).await;
-    e.user(ALICE).await;
+    lead(&e, ALICE).await;
     follow(&e, 40_001, ALICE).await;
     follow(&e, 40_002, ALICE).await;
     let leader = LeaderRef::User(TelegramUserId(ALICE));

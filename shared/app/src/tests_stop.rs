@@ -299,13 +299,17 @@ fn live_pool_sys(n: u8) -> (Sys, Vec<Arc<RecordingKey>>) {
 
 /// Binds a wallet for `user` the way `/bind` does (claim, then the delegate key).
 async fn bind(s: &Sys, user: i64) -> User {
+    let key = crate::tests_wallet::Key::new(u8::try_from(user % 200).unwrap() + 30);
+    prove(s, user, &key).await
+}
+
+/// Binds `key`'s wallet to `user` the way users do: a challenge, signed by the wallet, verified
+/// (which is also when the user's delegate key is assigned).
+async fn prove(s: &Sys, user: i64, key: &crate::tests_wallet::Key) -> User {
     let before = s.user(user).await;
-    let mut a = [0u8; 20];
-    a[0] = 0x77;
-    a[12..20].copy_from_slice(&user.to_be_bytes());
-    let address = TraderAddress::new(a.into()).unwrap();
-    s.store.bind_address(before.id, address).await.unwrap();
-    delegates::assign_at_bind(&s.deps, &before, address).await.unwrap()
+    let c = crate::wallet::issue(&s.deps, &before, key.address()).await.unwrap();
+    let sig = hex::decode(key.personal_sign_hex(&c.message).trim_start_matches("0x")).unwrap();
+    crate::wallet::complete(&s.deps, &before, &c, &sig).await.unwrap()
 }
 
 // ----- FLATTEN ------------------------------------------------------------------------------------
@@ -670,8 +674,12 @@ async fn a_user_bound_before_keys_were_assigned_keeps_the_main_key_and_an_unknow
     // Bound before the pool: no stored key.
     let legacy = (200..300).map(TelegramUserId).find(|u| pool.pick(*u).unwrap().id != "local-0").unwrap();
     let user = s.user(legacy.0).await;
-    s.store.bind_address(legacy, TraderAddress::from_str("0x00000000000000000000000000000000000000b1").unwrap()).await.unwrap();
+    let wallet = crate::tests_wallet::Key::new(77);
+    s.store.bind_address(legacy, wallet.address()).await.unwrap();
     assert_eq!(crate::delegates::address_for(&s.deps, &s.store.get_user(legacy).await.unwrap().unwrap()), Some(keys[0].address));
+    // LIVE needs the wallet proved; proving the address they had pins the main key they registered.
+    let proved = prove(&s, legacy.0, &wallet).await;
+    assert_eq!(proved.delegate_key.as_deref(), Some("local-0"));
     s.open(legacy.0, "o", "BTC/USD", "long").await;
     s.drain().await;
     assert_eq!(keys[0].signed().len(), 1, "the main key signs for them");
@@ -679,7 +687,7 @@ async fn a_user_bound_before_keys_were_assigned_keeps_the_main_key_and_an_unknow
     let pinned = delegates::assign_at_bind(
         &s.deps,
         &s.store.get_user(legacy).await.unwrap().unwrap(),
-        user.trader.unwrap_or_else(|| TraderAddress::from_str("0x00000000000000000000000000000000000000b1").unwrap()),
+        user.trader.unwrap_or_else(|| wallet.address()),
     )
     .await
     .unwrap();
