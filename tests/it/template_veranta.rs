@@ -53,7 +53,8 @@ fn template_sets_veranta_names_from_veranta_parameters() {
     for p in ["VerantaApiBaseUrl", "VerantaTxBuilderUrl", "VerantaCoreApiUrl", "VerantaFeedUrl"] {
         assert_eq!(t["Parameters"][p]["Default"].as_str(), Some(""), "{p}");
     }
-    let execution: Vec<&str> = t["Parameters"]["VerantaExecution"]["AllowedValues"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+    let execution: Vec<&str> =
+        t["Parameters"]["VerantaExecution"]["AllowedValues"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
     assert_eq!(execution, ["relayer", "direct"]);
 }
 

@@ -329,7 +329,8 @@ impl Config {
             batched_market,
             core,
             data,
-            history: checked(veranta("VERANTA_HISTORY_API_URL", &["AVANTIS_HISTORY_API_URL"]))?.unwrap_or_else(|| profile.history.to_owned()),
+            history: checked(veranta("VERANTA_HISTORY_API_URL", &["AVANTIS_HISTORY_API_URL"]))?
+                .unwrap_or_else(|| profile.history.to_owned()),
             feed: checked(veranta("VERANTA_FEED_URL", &["AVANTIS_FEED_URL"]))?.unwrap_or_else(|| profile.feed.to_owned()),
             gateway,
         };
@@ -342,10 +343,11 @@ impl Config {
             },
         };
         // BASE_RPC_URL (Vanta's name) wins over the SDK's VERANTA_RPC_URL; the value is never shown.
-        let base_rpc_url = match opt("BASE_RPC_URL").map(|v| (v, "BASE_RPC_URL")).or_else(|| veranta("VERANTA_RPC_URL", &["AVANTIS_RPC_URL"])) {
-            None => DEFAULT_BASE_RPC_URL.to_owned(),
-            Some((v, name)) => http_url(name, &v)?,
-        };
+        let base_rpc_url =
+            match opt("BASE_RPC_URL").map(|v| (v, "BASE_RPC_URL")).or_else(|| veranta("VERANTA_RPC_URL", &["AVANTIS_RPC_URL"])) {
+                None => DEFAULT_BASE_RPC_URL.to_owned(),
+                Some((v, name)) => http_url(name, &v)?,
+            };
         if let Some(t) = get("TELEGRAM_WEBHOOK_SECRET").filter(|v| !v.is_empty()) {
             let ok = (1..=256).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
             if !ok {
@@ -408,7 +410,14 @@ impl Config {
     pub fn warn_deprecated_names(&self) {
         for d in &self.deprecated_names {
             if d.ignored {
-                tracing::warn!(old = d.old, new = d.new, "{} is ignored because {} is set (Avantis is now Veranta); remove {}", d.old, d.new, d.old);
+                tracing::warn!(
+                    old = d.old,
+                    new = d.new,
+                    "{} is ignored because {} is set (Avantis is now Veranta); remove {}",
+                    d.old,
+                    d.new,
+                    d.old
+                );
             } else {
                 tracing::warn!(old = d.old, new = d.new, "{} is deprecated (Avantis is now Veranta); set {} instead", d.old, d.new);
             }

@@ -57,13 +57,20 @@ fn testnet_is_one_setting() {
     assert_eq!(u.data, "https://staging-api.veranta.xyz/data");
     assert_eq!(u.history, "https://testnet-api.veranta.xyz");
     assert_eq!(u.feed, "https://feed-v3-testnet.veranta.xyz");
-    assert_eq!(cfg(&[("VERANTA_NETWORK", "sepolia")]).unwrap_err().to_string(), "VERANTA_NETWORK: must be mainnet or testnet, not 'sepolia'");
+    assert_eq!(
+        cfg(&[("VERANTA_NETWORK", "sepolia")]).unwrap_err().to_string(),
+        "VERANTA_NETWORK: must be mainnet or testnet, not 'sepolia'"
+    );
 }
 
 #[test]
 fn overrides_beat_the_profile_and_routed_services_follow_the_gateway() {
-    let c = cfg(&[("VERANTA_NETWORK", "testnet"), ("VERANTA_API_BASE_URL", "http://127.0.0.1:9000/"), ("VERANTA_CORE_API_URL", "http://127.0.0.1:9001")])
-        .unwrap();
+    let c = cfg(&[
+        ("VERANTA_NETWORK", "testnet"),
+        ("VERANTA_API_BASE_URL", "http://127.0.0.1:9000/"),
+        ("VERANTA_CORE_API_URL", "http://127.0.0.1:9001"),
+    ])
+    .unwrap();
     let u = &c.avantis;
     assert_eq!(u.gateway, "http://127.0.0.1:9000");
     assert_eq!(u.batched_market, "http://127.0.0.1:9000/batched-market");
@@ -149,21 +156,30 @@ impl std::io::Write for Captured {
 fn logs_of(c: &Config) -> String {
     let out = Captured::default();
     let writer = out.clone();
-    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).with_max_level(tracing::Level::INFO).finish();
+    let subscriber =
+        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).with_max_level(tracing::Level::INFO).finish();
     tracing::subscriber::with_default(subscriber, || c.warn_deprecated_names());
     String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
 }
 
 #[test]
 fn each_old_name_warns_once_naming_the_new_one() {
-    let c = cfg(&[("AVANTIS_ROUTE", "direct"), ("AVANTIS_API_URL", "http://old-tx"), ("AVANTIS_DATA_API_URL", "http://d"), ("VERANTA_DATA_API_URL", "http://n")])
-        .unwrap();
+    let c = cfg(&[
+        ("AVANTIS_ROUTE", "direct"),
+        ("AVANTIS_API_URL", "http://old-tx"),
+        ("AVANTIS_DATA_API_URL", "http://d"),
+        ("VERANTA_DATA_API_URL", "http://n"),
+    ])
+    .unwrap();
     let logs = logs_of(&c);
     let lines: Vec<&str> = logs.lines().collect();
     assert_eq!(lines.len(), 3, "{logs}");
     assert!(lines.iter().all(|l| l.contains("WARN")), "{logs}");
     assert!(lines.iter().any(|l| l.contains("AVANTIS_ROUTE is deprecated") && l.contains("set VERANTA_EXECUTION instead")), "{logs}");
-    assert!(lines.iter().any(|l| l.contains("AVANTIS_API_URL is deprecated") && l.contains("set VERANTA_TX_BUILDER_URL instead")), "{logs}");
+    assert!(
+        lines.iter().any(|l| l.contains("AVANTIS_API_URL is deprecated") && l.contains("set VERANTA_TX_BUILDER_URL instead")),
+        "{logs}"
+    );
     assert!(lines.iter().any(|l| l.contains("AVANTIS_DATA_API_URL is ignored because VERANTA_DATA_API_URL is set")), "{logs}");
     assert!(!logs.contains("http://old-tx"), "values are not logged: {logs}");
 
