@@ -9,4 +9,5 @@ mod notify;
 mod signing_wiring;
 mod telegram;
 mod template;
+mod template_veranta;
 mod wallet;

@@ -36,4 +36,6 @@ mod tests_notify;
 #[cfg(test)]
 mod tests_stop;
 #[cfg(test)]
+mod tests_veranta;
+#[cfg(test)]
 mod tests_wallet;

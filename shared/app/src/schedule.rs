@@ -410,7 +410,7 @@ pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
                     deps,
                     &user,
                     ExecMode::Live,
-                    &format!("ℹ️ {} {} was closed on Avantis (TP/SL or liquidation).", p.side, p.pair),
+                    &format!("ℹ️ {} {} was closed on Veranta (TP/SL or liquidation).", p.side, p.pair),
                 )
                 .await;
             }

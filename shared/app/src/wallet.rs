@@ -443,11 +443,14 @@ async fn post_signature(deps: &Deps, req: &vanta_runtime::http::HttpRequest, non
     Ok((u, c))
 }
 
+/// Veranta's delegate ("API key") page, where a trader registers Vanta's delegate.
+pub const DELEGATE_UI_URL: &str = vanta_runtime::config::VERANTA_DELEGATE_UI_URL;
+
 /// What a user is told once their wallet is verified (HTML, for Telegram): next, the delegate.
 pub fn verified_html(deps: &Deps, user: &User, address: &TraderAddress) -> String {
     let delegate = match crate::delegates::address_for(deps, user) {
-        Some(d) => format!("register Vanta's delegate <code>{d}</code> in the Avantis app (Settings → Delegate)"),
-        None => "register Vanta's delegate in the Avantis app (its address is in /wallet)".to_owned(),
+        Some(d) => format!("register Vanta's delegate <code>{d}</code> with Veranta at {DELEGATE_UI_URL}"),
+        None => format!("register Vanta's delegate with Veranta at {DELEGATE_UI_URL} (its address is in /wallet)"),
     };
     format!(
         "✅ Wallet <code>{address}</code> verified: you proved you own it. Next, {delegate}; a delegate can open and close trades for you but never withdraw, and you can revoke it any time. /wallet shows the delegation."

@@ -55,13 +55,13 @@ use crate::eip712::AvantisDomain;
 /// reference) are switches here rather than assumptions in code.
 #[derive(Debug, Clone)]
 pub struct AvantisConfig {
-    /// tx-builder, e.g. `https://tx-builder.avantisfi.com`.
+    /// tx-builder, e.g. `https://tx-builder.veranta.xyz`.
     pub tx_builder_url: String,
-    /// batched-market, e.g. `https://prod-api.avantisfi.com/batched-market`.
+    /// batched-market, e.g. `https://prod-api.veranta.xyz/batched-market`.
     pub batched_market_url: String,
-    /// core API, e.g. `https://prod-api.avantisfi.com/core`.
+    /// core API, e.g. `https://prod-api.veranta.xyz/core`.
     pub core_url: String,
-    /// data service, e.g. `https://prod-api.avantisfi.com/data`.
+    /// data service, e.g. `https://prod-api.veranta.xyz/data`.
     pub data_url: String,
     /// The chain we sign for; `/v2/meta` must report the same or nothing is signed.
     pub chain_id: u64,
@@ -139,9 +139,9 @@ impl AvantisConfig {
         Self::new(tx_builder_url, format!("{g}/batched-market"), format!("{g}/core"), format!("{g}/data"), chain_id)
     }
 
-    /// Base mainnet (chain 8453).
+    /// Base mainnet (chain 8453): the hosts of the Veranta SDK's mainnet profile.
     pub fn base_mainnet() -> Self {
-        Self::gateway("https://prod-api.avantisfi.com", "https://tx-builder.avantisfi.com", crate::eip712::BASE_MAINNET_CHAIN_ID)
+        Self::gateway("https://prod-api.veranta.xyz", "https://tx-builder.veranta.xyz", crate::eip712::BASE_MAINNET_CHAIN_ID)
     }
 }
 

@@ -179,7 +179,7 @@ impl PairCatalog {
         self.by_symbol
             .get(sym.as_str())
             .and_then(|i| self.by_index.get(i))
-            .ok_or_else(|| DomainError::Invalid(format!("{sym} is not traded on Avantis (see /markets)")))
+            .ok_or_else(|| DomainError::Invalid(format!("{sym} is not traded on Veranta (see /markets)")))
     }
     pub fn by_index(&self, index: PairIndex) -> Option<&PairInfo> {
         self.by_index.get(&index.0)

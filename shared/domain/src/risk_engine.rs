@@ -335,9 +335,9 @@ impl fmt::Display for Refusal {
                 f.write_str("your automated trading is paused, so signals and copy trades do not open positions until you resume it")
             }
             Refusal::PairMismatch { order, pair } => write!(f, "the order is for {order} but was checked against {pair}"),
-            Refusal::PairNotListed { pair } => write!(f, "{pair} is not listed on Avantis right now"),
+            Refusal::PairNotListed { pair } => write!(f, "{pair} is not listed on Veranta right now"),
             Refusal::PairCloseOnly { pair } => {
-                write!(f, "{pair} is close-only on Avantis right now: positions can be closed but not opened")
+                write!(f, "{pair} is close-only on Veranta right now: positions can be closed but not opened")
             }
             Refusal::PairNotAllowed { pair, allowed } => {
                 let list = allowed.iter().map(PairSymbol::as_str).collect::<Vec<_>>().join(", ");

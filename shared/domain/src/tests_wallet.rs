@@ -55,7 +55,7 @@ fn the_message_is_eip4361_line_for_line() {
     let expected = "abc123.execute-api.us-east-1.amazonaws.com wants you to sign in with your Ethereum account:\n\
         0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed\n\
         \n\
-        Link this wallet to Vanta for Telegram user 4242. Vanta trades only through the delegate you register with Avantis; it can never withdraw.\n\
+        Link this wallet to Vanta for Telegram user 4242. Vanta trades only through the delegate you register with Veranta; it can never withdraw.\n\
         \n\
         URI: https://abc123.execute-api.us-east-1.amazonaws.com\n\
         Version: 1\n\

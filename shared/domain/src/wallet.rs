@@ -126,7 +126,7 @@ impl WalletChallenge {
 /// line break in it).
 pub fn statement(user: TelegramUserId) -> String {
     format!(
-        "Link this wallet to Vanta for Telegram user {user}. Vanta trades only through the delegate you register with Avantis; it can never withdraw."
+        "Link this wallet to Vanta for Telegram user {user}. Vanta trades only through the delegate you register with Veranta; it can never withdraw."
     )
 }
 

@@ -72,6 +72,7 @@ impl From<DomainError> for StartError {
 pub fn config() -> Result<Config, StartError> {
     let config = Config::from_env()?;
     vanta_runtime::init_tracing(config.log_json);
+    config.warn_deprecated_names();
     Ok(config)
 }
 

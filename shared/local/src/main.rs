@@ -6,6 +6,7 @@ use vanta_runtime::Config;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env()?;
     vanta_runtime::init_tracing(config.log_json);
+    config.warn_deprecated_names();
     let system = vanta_local::System::build(config)?;
     let running = system.start().await?;
     println!("{}", running.banner());

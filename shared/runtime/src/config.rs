@@ -22,25 +22,101 @@ pub enum ConfigError {
 /// The public Telegram Bot API.
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// Base mainnet. The SDK takes the chain id from `/v2/meta` and defines none per profile, so
+/// `CHAIN_ID` defaults to this on either network (Vanta refuses to sign when `/v2/meta` differs).
 pub const BASE_CHAIN_ID: u64 = 8453;
+pub const DEFAULT_BASE_RPC_URL: &str = "https://mainnet.base.org";
 /// Default and largest total time one venue call (an order, its reconciliation) may wait
 /// (`VENUE_WAIT_BUDGET_SECS`); the largest stays well below the signal worker's 25 s timeout.
 pub const DEFAULT_VENUE_WAIT_BUDGET_SECS: u32 = 15;
 pub const MAX_VENUE_WAIT_BUDGET_SECS: u32 = 18;
 
-/// Avantis service endpoints (all overridable; tests point them at a fake server).
+/// Which Veranta (formerly Avantis) deployment the hosts default to (`VERANTA_NETWORK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VerantaNetwork {
+    /// Base mainnet, the production venue (the default).
+    #[default]
+    Mainnet,
+    /// Veranta's testnet (the SDK's `testnet` profile).
+    Testnet,
+}
+
+impl VerantaNetwork {
+    /// The SDK's host profile of this network (`veranta-sdk` 2.2.0, `config.py`).
+    pub fn profile(self) -> &'static VerantaProfile {
+        match self {
+            Self::Mainnet => &VERANTA_MAINNET,
+            Self::Testnet => &VERANTA_TESTNET,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mainnet => "mainnet",
+            Self::Testnet => "testnet",
+        }
+    }
+}
+
+/// The hosts of one Veranta network, as the official SDK's profile names them. The routed
+/// services (`/core`, `/batched-market`, `/data`) hang off the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerantaProfile {
+    pub gateway: &'static str,
+    pub tx_builder: &'static str,
+    pub history: &'static str,
+    pub feed: &'static str,
+}
+
+/// The SDK's `MAINNET` profile.
+pub const VERANTA_MAINNET: VerantaProfile = VerantaProfile {
+    gateway: "https://prod-api.veranta.xyz",
+    tx_builder: "https://tx-builder.veranta.xyz",
+    history: "https://api.veranta.xyz",
+    feed: "https://feed-v3.veranta.xyz",
+};
+
+/// The SDK's `TESTNET` profile.
+pub const VERANTA_TESTNET: VerantaProfile = VerantaProfile {
+    gateway: "https://staging-api.veranta.xyz",
+    tx_builder: "https://tx-builder-testnet.veranta.xyz",
+    history: "https://testnet-api.veranta.xyz",
+    feed: "https://feed-v3-testnet.veranta.xyz",
+};
+
+/// Veranta's delegate ("API key") page, where a trader registers Vanta's delegate.
+pub const VERANTA_DELEGATE_UI_URL: &str = "https://delegate.veranta.xyz";
+
+/// A pre-rename variable that was read (or ignored because its new name was also set). Logged
+/// once each by [`Config::warn_deprecated_names`] once tracing is installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeprecatedName {
+    pub old: &'static str,
+    pub new: &'static str,
+    /// The new name was set too, so the old one was ignored.
+    pub ignored: bool,
+}
+
+/// Veranta (formerly Avantis) service endpoints: the network profile's hosts unless a
+/// `VERANTA_*` override names another (tests point them at a fake server).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvantisUrls {
+    /// The gateway the routed services derive from (`VERANTA_API_BASE_URL`).
+    pub gateway: String,
     pub tx_builder: String,
     pub batched_market: String,
     pub core: String,
     pub data: String,
+    /// Trade history (`VERANTA_HISTORY_API_URL`).
+    pub history: String,
+    /// Price feed (`VERANTA_FEED_URL`, `GET {feed}/v2/pairs/{i}/price-update-data`).
+    pub feed: String,
 }
 
-/// How LIVE orders reach Avantis.
+/// How LIVE orders reach Veranta (`VERANTA_EXECUTION`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AvantisRoute {
-    /// Signed intents to Avantis' relayer APIs (gasless; the default).
+    /// Signed intents to Veranta's relayer APIs (gasless; the default).
     #[default]
     Relayer,
     /// Self-broadcast transactions from tx-builder calldata (the delegate pays gas on Base).
@@ -114,13 +190,15 @@ pub struct Config {
     pub http_addr: SocketAddr,
     pub kms_key_id: Option<String>,
     pub kms_pool_key_arns: Vec<String>,
+    /// `VERANTA_NETWORK`: the profile the hosts default to.
+    pub veranta_network: VerantaNetwork,
     pub avantis: AvantisUrls,
     pub pyth_hermes_url: String,
     pub base_rpc_url: String,
     /// `CHAINLINK_FEEDS`: the Chainlink feeds read (through `BASE_RPC_URL`) next to Pyth.
     pub chainlink_feeds: ChainlinkFeedsSetting,
     pub chain_id: u64,
-    /// `AVANTIS_ROUTE`: `relayer` (default) or `direct`.
+    /// `VERANTA_EXECUTION` (formerly `AVANTIS_ROUTE`): `relayer` (default) or `direct`.
     pub avantis_route: AvantisRoute,
     /// JSON logs (`VANTA_LOG_FORMAT=json`, default under Lambda).
     pub log_json: bool,
@@ -139,6 +217,18 @@ pub struct Config {
     pub venue_wait_budget_secs: u32,
     /// Active followers one leader may have (`COPY_MAX_FOLLOWERS`, default 500).
     pub copy_max_followers: u32,
+    /// Pre-rename `AVANTIS_*` names found in the environment.
+    pub deprecated_names: Vec<DeprecatedName>,
+}
+
+/// An http(s) URL without its trailing slash. The error names the variable, never the value
+/// (an RPC URL may carry a key).
+fn http_url(name: &'static str, v: &str) -> Result<String, ConfigError> {
+    if v.starts_with("http://") || v.starts_with("https://") {
+        Ok(v.trim_end_matches('/').to_owned())
+    } else {
+        Err(ConfigError::Invalid { name, reason: "must be an http(s) URL".into() })
+    }
 }
 
 impl Config {
@@ -176,12 +266,7 @@ impl Config {
         let mut admin_ids = ids("ADMIN_USER_IDS")?;
         admin_ids.extend(super_admin_ids.iter().copied());
         let url = |name: &'static str, default: &str| -> Result<String, ConfigError> {
-            let v = opt(name).unwrap_or_else(|| default.to_owned());
-            if v.starts_with("http://") || v.starts_with("https://") {
-                Ok(v.trim_end_matches('/').to_owned())
-            } else {
-                Err(ConfigError::Invalid { name, reason: "must be an http(s) URL".into() })
-            }
+            http_url(name, &opt(name).unwrap_or_else(|| default.to_owned()))
         };
         let http_addr = opt("VANTA_HTTP_ADDR")
             .unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_owned())
@@ -201,6 +286,68 @@ impl Config {
                 }),
             }
         };
+        // Veranta names first; each pre-rename name still works, noted for a warning.
+        let mut deprecated_names = Vec::new();
+        let mut veranta = |new: &'static str, legacy: &[&'static str]| -> Option<(String, &'static str)> {
+            let mut found = opt(new).map(|v| (v, new));
+            for &old in legacy {
+                if let Some(v) = opt(old) {
+                    deprecated_names.push(DeprecatedName { old, new, ignored: found.is_some() });
+                    if found.is_none() {
+                        found = Some((v, old));
+                    }
+                }
+            }
+            found
+        };
+        let veranta_network = match veranta("VERANTA_NETWORK", &["AVANTIS_NETWORK"]) {
+            None => VerantaNetwork::Mainnet,
+            Some((v, name)) => match v.to_ascii_lowercase().as_str() {
+                "mainnet" => VerantaNetwork::Mainnet,
+                "testnet" => VerantaNetwork::Testnet,
+                _ => return Err(ConfigError::Invalid { name, reason: format!("must be mainnet or testnet, not '{v}'") }),
+            },
+        };
+        let profile = veranta_network.profile();
+        let checked = |found: Option<(String, &'static str)>| -> Result<Option<String>, ConfigError> {
+            match found {
+                None => Ok(None),
+                Some((v, name)) => http_url(name, &v).map(Some),
+            }
+        };
+        let gateway = checked(veranta("VERANTA_API_BASE_URL", &["AVANTIS_API_BASE_URL"]))?.unwrap_or_else(|| profile.gateway.to_owned());
+        let mut routed = |new: &'static str, legacy: &'static str, route: &str| -> Result<String, ConfigError> {
+            Ok(checked(veranta(new, &[legacy]))?.unwrap_or_else(|| format!("{gateway}{route}")))
+        };
+        let batched_market = routed("VERANTA_BATCHED_MARKET_URL", "AVANTIS_BATCHED_MARKET_URL", "/batched-market")?;
+        let core = routed("VERANTA_CORE_API_URL", "AVANTIS_CORE_API_URL", "/core")?;
+        let data = routed("VERANTA_DATA_API_URL", "AVANTIS_DATA_API_URL", "/data")?;
+        let avantis = AvantisUrls {
+            // AVANTIS_API_URL was Vanta's own pre-rename name of the tx-builder.
+            tx_builder: checked(veranta("VERANTA_TX_BUILDER_URL", &["AVANTIS_TX_BUILDER_URL", "AVANTIS_API_URL"]))?
+                .unwrap_or_else(|| profile.tx_builder.to_owned()),
+            batched_market,
+            core,
+            data,
+            history: checked(veranta("VERANTA_HISTORY_API_URL", &["AVANTIS_HISTORY_API_URL"]))?
+                .unwrap_or_else(|| profile.history.to_owned()),
+            feed: checked(veranta("VERANTA_FEED_URL", &["AVANTIS_FEED_URL"]))?.unwrap_or_else(|| profile.feed.to_owned()),
+            gateway,
+        };
+        let avantis_route = match veranta("VERANTA_EXECUTION", &["AVANTIS_EXECUTION", "AVANTIS_ROUTE"]) {
+            None => AvantisRoute::Relayer,
+            Some((v, name)) => match v.to_ascii_lowercase().as_str() {
+                "relayer" => AvantisRoute::Relayer,
+                "direct" => AvantisRoute::Direct,
+                _ => return Err(ConfigError::Invalid { name, reason: "must be relayer or direct".into() }),
+            },
+        };
+        // BASE_RPC_URL (Vanta's name) wins over the SDK's VERANTA_RPC_URL; the value is never shown.
+        let base_rpc_url =
+            match opt("BASE_RPC_URL").map(|v| (v, "BASE_RPC_URL")).or_else(|| veranta("VERANTA_RPC_URL", &["AVANTIS_RPC_URL"])) {
+                None => DEFAULT_BASE_RPC_URL.to_owned(),
+                Some((v, name)) => http_url(name, &v)?,
+            };
         if let Some(t) = get("TELEGRAM_WEBHOOK_SECRET").filter(|v| !v.is_empty()) {
             let ok = (1..=256).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
             if !ok {
@@ -231,22 +378,14 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            avantis: AvantisUrls {
-                tx_builder: url("AVANTIS_API_URL", "https://tx-builder.avantisfi.com")?,
-                batched_market: url("AVANTIS_BATCHED_MARKET_URL", "https://prod-api.avantisfi.com/batched-market")?,
-                core: url("AVANTIS_CORE_API_URL", "https://prod-api.avantisfi.com/core")?,
-                data: url("AVANTIS_DATA_API_URL", "https://prod-api.avantisfi.com/data")?,
-            },
+            veranta_network,
+            avantis,
             pyth_hermes_url: url("PYTH_HERMES_URL", "https://hermes.pyth.network")?,
-            base_rpc_url: url("BASE_RPC_URL", "https://mainnet.base.org")?,
+            base_rpc_url,
             chainlink_feeds: ChainlinkFeedsSetting::parse(&opt("CHAINLINK_FEEDS").unwrap_or_default())
                 .map_err(|reason| ConfigError::Invalid { name: "CHAINLINK_FEEDS", reason })?,
             chain_id,
-            avantis_route: match opt("AVANTIS_ROUTE").map(|v| v.to_ascii_lowercase()).as_deref() {
-                None | Some("relayer") => AvantisRoute::Relayer,
-                Some("direct") => AvantisRoute::Direct,
-                Some(_) => return Err(ConfigError::Invalid { name: "AVANTIS_ROUTE", reason: "must be relayer or direct".into() }),
-            },
+            avantis_route,
             log_json: match opt("VANTA_LOG_FORMAT").as_deref() {
                 Some("json") => true,
                 Some(_) => false,
@@ -262,7 +401,27 @@ impl Config {
             },
             venue_wait_budget_secs: number("VENUE_WAIT_BUDGET_SECS", DEFAULT_VENUE_WAIT_BUDGET_SECS, 1..=MAX_VENUE_WAIT_BUDGET_SECS)?,
             copy_max_followers: number("COPY_MAX_FOLLOWERS", 500, 1..=100_000)?,
+            deprecated_names,
         })
+    }
+
+    /// Logs one warning per pre-rename `AVANTIS_*` variable found, naming its `VERANTA_*`
+    /// successor. Call once tracing is installed.
+    pub fn warn_deprecated_names(&self) {
+        for d in &self.deprecated_names {
+            if d.ignored {
+                tracing::warn!(
+                    old = d.old,
+                    new = d.new,
+                    "{} is ignored because {} is set (Avantis is now Veranta); remove {}",
+                    d.old,
+                    d.new,
+                    d.old
+                );
+            } else {
+                tracing::warn!(old = d.old, new = d.new, "{} is deprecated (Avantis is now Veranta); set {} instead", d.old, d.new);
+            }
+        }
     }
 
     /// [`Self::venue_wait_budget_secs`] as a duration.

@@ -4,8 +4,10 @@
 pub mod config;
 pub mod http;
 pub mod sqs_batch;
+#[cfg(test)]
+mod tests_veranta;
 
-pub use config::{AvantisRoute, Config, ConfigError};
+pub use config::{AvantisRoute, Config, ConfigError, VerantaNetwork};
 
 /// Installs the global tracing subscriber: JSON lines under Lambda (or `VANTA_LOG_FORMAT=json`),
 /// human-readable text otherwise. Level from `RUST_LOG` (default `info`). Safe to call twice.

@@ -24,7 +24,7 @@ use crate::{copy, signals, wallet};
 pub const COMMANDS: &[(&str, &str)] = &[
     ("start", "Welcome and first steps"),
     ("help", "All commands"),
-    ("bind", "Bind your Avantis wallet: /bind 0x…"),
+    ("bind", "Bind your Veranta wallet: /bind 0x…"),
     ("verify", "Prove your wallet: /verify 0x<signature>"),
     ("wallet", "Your wallet, delegate and mode"),
     ("balance", "Equity and margin in use"),
@@ -141,9 +141,9 @@ fn help_text(admin: bool) -> String {
 async fn start(ctx: &Ctx<'_>) -> DomainResult<()> {
     let m = mode(ctx.deps).await;
     ctx.reply(format!(
-        "👋 <b>Welcome to Vanta</b> — trade Avantis perpetuals on Base from Telegram.\n\
+        "👋 <b>Welcome to Vanta</b> — trade Veranta (formerly Avantis) perpetuals on Base from Telegram.\n\
          Mode now: {}. In DRY every trade is simulated on a paper account at oracle prices.\n\n\
-         1. /bind &lt;your wallet address&gt; and sign the message to prove it is yours — then register Vanta's delegate with Avantis (it can trade, never withdraw).\n\
+         1. /bind &lt;your wallet address&gt; and sign the message to prove it is yours — then register Vanta's delegate with Veranta (it can trade, never withdraw).\n\
          2. /markets to see pairs, /long or /open to trade — every trade asks you to confirm.\n\
          3. /positions, /pnl, /risk to keep an eye on things.\n\n/help lists everything.",
         banner(m)
@@ -168,10 +168,10 @@ fn delegate_line(ctx: &Ctx<'_>, user: &User) -> String {
     }
 }
 
-/// Asks Avantis whether the delegate may trade for `trader`, in words.
+/// Asks Veranta whether the delegate may trade for `trader`, in words.
 async fn delegation_line(ctx: &Ctx<'_>, user: &User, trader: TraderAddress) -> String {
     let (Some(delegate), Some(venue)) = (crate::delegates::address_for(ctx.deps, user), ctx.deps.live.as_ref()) else {
-        return "Delegation check: not possible here (no Avantis connection configured); LIVE trades need the delegate registered."
+        return "Delegation check: not possible here (no Veranta connection configured); LIVE trades need the delegate registered."
             .to_owned();
     };
     match venue.delegation(trader, delegate).await {
@@ -180,9 +180,15 @@ async fn delegation_line(ctx: &Ctx<'_>, user: &User, trader: TraderAddress) -> S
             None => "Delegation: ✅ active.".to_owned(),
         },
         Ok(Some(d)) if d.enabled => {
-            "Delegation: ⚠️ registered, but it may not sign trades; re-register it with trading allowed.".to_owned()
+            format!(
+                "Delegation: ⚠️ registered, but it may not sign trades; re-register it with trading allowed at {}.",
+                wallet::DELEGATE_UI_URL
+            )
         }
-        Ok(Some(_)) => "Delegation: ❌ not registered (or expired) yet — LIVE trades will fail until you register it.".to_owned(),
+        Ok(Some(_)) => format!(
+            "Delegation: ❌ not registered (or expired) yet — LIVE trades will fail until you register it at {}.",
+            wallet::DELEGATE_UI_URL
+        ),
         Ok(None) => "Delegation check: the venue cannot tell.".to_owned(),
         Err(e) => format!("Delegation check failed for now ({}); try /wallet later.", esc(&e.to_string())),
     }
@@ -368,7 +374,7 @@ async fn balance(ctx: &Ctx<'_>) -> DomainResult<()> {
     let equity = venue.equity(pipeline::account(&ctx.user)).await.ok().flatten();
     let equity_line = match (m, equity) {
         (ExecMode::Dry, Some(e)) => format!("Paper equity (DRY): {}", usd(e)),
-        (_, Some(e)) => format!("Equity on Avantis: {}", usd(e)),
+        (_, Some(e)) => format!("Equity on Veranta: {}", usd(e)),
         (_, None) => "Equity: unknown (the venue does not report it)".to_owned(),
     };
     let wallet_line = match (&ctx.user.trader, &deps.live) {
@@ -378,7 +384,7 @@ async fn balance(ctx: &Ctx<'_>) -> DomainResult<()> {
             Err(e) => format!("USDC in your wallet: unavailable for now ({})", esc(&e.to_string())),
         },
         (None, _) => "USDC in your wallet: bind your wallet first (/bind)".to_owned(),
-        (Some(_), None) => "USDC in your wallet: no Avantis connection in this deployment".to_owned(),
+        (Some(_), None) => "USDC in your wallet: no Veranta connection in this deployment".to_owned(),
     };
     ctx.reply(format!(
         "{} · 💰 <b>Balance</b>\n{equity_line}\nMargin in use: {} in {} position(s)\nUnrealised PnL: {}{}\n{wallet_line}",
@@ -724,7 +730,7 @@ async fn orders(ctx: &Ctx<'_>) -> DomainResult<()> {
     if !any {
         out.push_str("No TP or SL set on your positions.\n");
     }
-    out.push_str("Limit orders on Avantis: not visible to Vanta yet.");
+    out.push_str("Limit orders on Veranta: not visible to Vanta yet.");
     ctx.reply(out).await;
     Ok(())
 }
@@ -1092,7 +1098,7 @@ async fn follow(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
     ))
     .await;
     if matches!(f.leader, LeaderRef::Address(_)) {
-        ctx.reply("ℹ️ The follow is saved, but trades of an outside Avantis address are copied only once Vanta's indexer watches addresses, which this version does not do yet. Vanta users can be copied today.").await;
+        ctx.reply("ℹ️ The follow is saved, but trades of an outside Veranta address are copied only once Vanta's indexer watches addresses, which this version does not do yet. Vanta users can be copied today.").await;
     }
     Ok(())
 }

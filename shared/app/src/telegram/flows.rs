@@ -112,7 +112,7 @@ pub(super) async fn propose_open(ctx: &Ctx<'_>, mut order: OpenOrder) -> DomainR
     if exec.mode == ExecMode::Live && !ctx.user.wallet_verified() {
         let why = match ctx.user.trader {
             Some(t) => format!("your wallet <code>{t}</code> is not verified: <code>/bind {t}</code> and sign the message first"),
-            None => "bind and verify your Avantis wallet first: /bind &lt;address&gt;".to_owned(),
+            None => "bind and verify your Veranta wallet first: /bind &lt;address&gt;".to_owned(),
         };
         ctx.reply(format!("{} · ⛔ LIVE trades need a verified wallet; {why}", banner(exec.mode))).await;
         return Ok(());

@@ -193,7 +193,7 @@ impl AvantisVenue {
     async fn open(&self, client_ref: &IntentId, req: OpenRequest) -> DomainResult<VenueFill> {
         let (_, info) = self.pair_info(req.pair).await?;
         if !info.listed {
-            return Err(DomainError::Refused(format!("{} is delisted on Avantis", info.symbol)));
+            return Err(DomainError::Refused(format!("{} is delisted on Veranta", info.symbol)));
         }
         self.ensure_can_sign(req.trader).await?;
         let before = self.snapshot(req.trader).await?;

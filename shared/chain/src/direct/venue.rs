@@ -289,7 +289,7 @@ impl DirectVenue {
             VenueOrder::Open { trader, pair, side, collateral, leverage, reference_price, slippage, tp, sl } => {
                 let info = self.pair_info(*pair).await?;
                 if !info.listed {
-                    return Err(DomainError::Refused(format!("{} is delisted on Avantis", info.symbol)));
+                    return Err(DomainError::Refused(format!("{} is delisted on Veranta", info.symbol)));
                 }
                 let before = self.snapshot(*trader).await?;
                 let req = OpenRequest {
