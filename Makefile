@@ -7,13 +7,14 @@ SHELL := /bin/bash
 VENV      := .venv
 PY        := $(VENV)/bin/python
 PIP       := $(VENV)/bin/pip
-TOOLS_OK  := $(VENV)/.tools-installed
+# The stamp names the tool set: a venv from before veranta-sdk joined it reinstalls once.
+TOOLS_OK  := $(VENV)/.tools-installed-2
 NODE_OK   := node_modules/.tools-installed
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR ?= auto
 
 # Pinned versions known to work offline with the registries only (see README, "Testing").
-PY_TOOLS := 'moto[server]==5.2.5' 'cfn-lint==1.58.0' 'aws-sam-cli==1.170.0'
+PY_TOOLS := 'moto[server]==5.2.5' 'cfn-lint==1.58.0' 'aws-sam-cli==1.170.0' 'veranta-sdk==2.2.0'
 
 .PHONY: help run test test-rust smoke-run template-check tools node-tools browser fmt lint bench build-lambda clean
 
@@ -44,7 +45,7 @@ template-check: tools ## Validate template.yaml with sam validate --lint and cfn
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/sam validate --lint --region us-east-1 --template-file template.yaml
 
-tools: $(TOOLS_OK) ## Install the Python tools (moto, cfn-lint, SAM CLI) into .venv
+tools: $(TOOLS_OK) ## Install the Python tools (moto, cfn-lint, SAM CLI, the official Veranta SDK) into .venv
 
 $(TOOLS_OK):
 	@command -v python3 >/dev/null || { echo "python3 is required (apt-get install python3)"; exit 1; }

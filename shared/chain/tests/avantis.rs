@@ -272,7 +272,8 @@ async fn market_open_executes_and_the_position_is_visible() {
     assert_eq!((p.pair, p.trade_index, p.side), (PairIndex(0), 0, Side::Long));
     assert_eq!(p.collateral, Usdc::from_str("99.55").unwrap());
     assert_eq!(p.sl, Some(Price::from_str("2500").unwrap()));
-    assert_eq!(p.tp, None);
+    // Opened without a TP: the venue always holds one, the max-gain cap (open + open × 2500 % / 10).
+    assert_eq!(p.tp, Some(Price::from_str("10501.75").unwrap()));
     let onchain = s.venue.client().onchain_positions(trader()).await.unwrap();
     assert_eq!(onchain.len(), 1);
     assert_eq!(onchain[0].collateral, Usdc::from_str("99.55").unwrap());

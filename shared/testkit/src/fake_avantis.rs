@@ -101,6 +101,45 @@ pub enum Endpoint {
     PriceTriggerCreate,
     PriceTriggerPut,
     PriceTriggerDelete,
+    /// The feed service: `GET {feed}/v2/pairs/{i}/price-update-data`.
+    PriceUpdateData,
+}
+
+impl Endpoint {
+    /// Every endpoint, in declaration order.
+    pub const ALL: [Endpoint; 21] = [
+        Endpoint::Meta,
+        Endpoint::Pairs,
+        Endpoint::Positions,
+        Endpoint::Delegation,
+        Endpoint::Nonce,
+        Endpoint::Allowance,
+        Endpoint::IntentOpen,
+        Endpoint::IntentClose,
+        Endpoint::IntentTpslUpdate,
+        Endpoint::IntentTpslPartial,
+        Endpoint::IntentOffchainCancel,
+        Endpoint::TradeOpen,
+        Endpoint::TradeClose,
+        Endpoint::Trading,
+        Endpoint::ExecuteBatched,
+        Endpoint::Status,
+        Endpoint::UserData,
+        Endpoint::PriceTriggerCreate,
+        Endpoint::PriceTriggerPut,
+        Endpoint::PriceTriggerDelete,
+        Endpoint::PriceUpdateData,
+    ];
+
+    /// The endpoint's name (its variant, e.g. `ExecuteBatched`).
+    pub fn name(self) -> String {
+        format!("{self:?}")
+    }
+
+    /// The endpoint of a name, case-insensitively.
+    pub fn from_name(name: &str) -> Option<Endpoint> {
+        Self::ALL.into_iter().find(|e| e.name().eq_ignore_ascii_case(name))
+    }
 }
 
 /// An injected error answer. tx-builder endpoints wrap it in the envelope, the others answer a
@@ -187,13 +226,15 @@ pub struct FakePosition {
     pub opened_at: u64,
 }
 
-/// Base URLs of the four services.
+/// Base URLs of the services.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeAvantisUrls {
     pub tx_builder: String,
     pub batched_market: String,
     pub core: String,
     pub data: String,
+    /// The feed service (`price-update-data`).
+    pub feed: String,
 }
 
 #[derive(Debug, Clone)]
@@ -251,6 +292,23 @@ struct State {
     revert_calldata: usize,
     /// Transactions whose calldata was executed, by hash.
     executed_calls: Vec<B256>,
+    /// The feed's price per pair, 1e10: market opens without `openPrice` are built at it.
+    prices: BTreeMap<u16, u64>,
+    /// Global TP/SL updates accepted by `PUT /price-triggers/global-…` and not yet executed by
+    /// the operator; each lands in the book once its time (unix ms) has come.
+    pending_tpsl: Vec<PendingTpSl>,
+    /// How long the operator takes to execute an accepted TP/SL update.
+    tpsl_delay: Duration,
+}
+
+#[derive(Debug, Clone)]
+struct PendingTpSl {
+    due_ms: u64,
+    trader: Address,
+    pair: u16,
+    index: u32,
+    tp: u64,
+    sl: u64,
 }
 
 impl State {
@@ -350,6 +408,7 @@ impl FakeAvantis {
         let state = Arc::new(Mutex::new(State {
             chain_id: FAKE_CHAIN_ID,
             router: FAKE_TRADING_ROUTER,
+            prices: feed_prices(&pair_rows(&snapshot)),
             pairs: pair_rows(&snapshot),
             snapshot,
             book: Vec::new(),
@@ -371,6 +430,8 @@ impl FakeAvantis {
             execution_fee_wei: 0,
             revert_calldata: 0,
             executed_calls: Vec::new(),
+            pending_tpsl: Vec::new(),
+            tpsl_delay: Duration::ZERO,
         }));
         let served = Arc::clone(&state);
         let task = tokio::spawn(async move {
@@ -405,6 +466,7 @@ impl FakeAvantis {
             batched_market: format!("{}/batched-market", self.base),
             core: format!("{}/core", self.base),
             data: format!("{}/data", self.base),
+            feed: format!("{}/feed", self.base),
         }
     }
 
@@ -471,6 +533,22 @@ impl FakeAvantis {
     }
 
     /// Records a delegation (`expiry` in unix seconds).
+    /// Sets the feed price of a pair (1e10).
+    pub fn set_price(&self, pair: u16, raw: u64) {
+        self.state().prices.insert(pair, raw);
+    }
+
+    /// The feed price of a pair (1e10), if the feed knows it.
+    pub fn price(&self, pair: u16) -> Option<u64> {
+        self.state().prices.get(&pair).copied()
+    }
+
+    /// How long the operator takes to execute an accepted global TP/SL update (`PUT` answers at
+    /// once; `/user-data` shows the new levels only after this delay — zero: from the next read).
+    pub fn set_tpsl_delay(&self, delay: Duration) {
+        self.state().tpsl_delay = delay;
+    }
+
     pub fn set_delegate(&self, trader: Address, delegate: Address, enabled: bool, expiry: u64) {
         self.state().delegations.insert((trader, delegate), (enabled, expiry));
     }
@@ -492,7 +570,9 @@ impl FakeAvantis {
 
     /// The trader's positions.
     pub fn positions(&self, trader: Address) -> Vec<FakePosition> {
-        self.state().book.iter().filter(|p| p.trader == trader).cloned().collect()
+        let mut st = self.state();
+        apply_due_tpsl(&mut st);
+        st.book.iter().filter(|p| p.trader == trader).cloned().collect()
     }
 
     /// Ids of the trader's partial TP/SL orders.
@@ -596,6 +676,7 @@ enum Svc {
     Data,
     Batched,
     Core,
+    Feed,
 }
 
 struct Reply {
@@ -844,6 +925,8 @@ fn route(method: &Method, path: &str) -> Option<(Svc, Endpoint, String)> {
         (Svc::Batched, r)
     } else if let Some(r) = path.strip_prefix("/core") {
         (Svc::Core, r)
+    } else if let Some(r) = path.strip_prefix("/feed") {
+        (Svc::Feed, r)
     } else {
         return None;
     };
@@ -868,6 +951,7 @@ fn route(method: &Method, path: &str) -> Option<(Svc, Endpoint, String)> {
         (Svc::Core, "POST", "/price-triggers") => Endpoint::PriceTriggerCreate,
         (Svc::Core, "PUT", r) if r.starts_with("/price-triggers/") => Endpoint::PriceTriggerPut,
         (Svc::Core, "DELETE", "/price-triggers") => Endpoint::PriceTriggerDelete,
+        (Svc::Feed, "GET", r) if r.starts_with("/v2/pairs/") && r.ends_with("/price-update-data") => Endpoint::PriceUpdateData,
         _ => return None,
     };
     Some((svc, ep, rest.to_owned()))
@@ -927,6 +1011,7 @@ fn finish(state: &Mutex<State>, index: usize, resp: Response<Body>) -> Response<
 
 fn dispatch(state: &Mutex<State>, svc: Svc, ep: Endpoint, rest: &str, q: &HashMap<String, String>, body: &Value) -> Reply {
     let mut st = lock(state);
+    apply_due_tpsl(&mut st);
     match ep {
         Endpoint::Meta => ok(svc, meta(&st)),
         Endpoint::Pairs => ok(
@@ -1024,8 +1109,70 @@ fn dispatch(state: &Mutex<State>, svc: Svc, ep: Endpoint, rest: &str, q: &HashMa
             if id.starts_with("global-") { global_tpsl(&mut st, svc, &id, body) } else { trigger_replace(&mut st, svc, &id, body) }
         }
         Endpoint::PriceTriggerDelete => trigger_delete(&mut st, svc, body),
+        Endpoint::PriceUpdateData => {
+            let pair = rest.trim_start_matches("/v2/pairs/").trim_end_matches("/price-update-data");
+            match pair.parse::<u16>().ok().and_then(|i| st.prices.get(&i).map(|p| (i, *p))) {
+                None => err(svc, 404, "NOT_FOUND", &format!("no price for pair {pair}")),
+                Some((i, price)) => ok(svc, price_update_json(i, price, now_s())),
+            }
+        }
         Endpoint::ExecuteBatched => err(svc, 500, "INTERNAL_ERROR", "unreachable"),
     }
+}
+
+/// Fixed feed prices by base asset (1e10); a pair the table does not know trades at 100.
+fn feed_prices(pairs: &BTreeMap<u16, PairRow>) -> BTreeMap<u16, u64> {
+    pairs
+        .iter()
+        .map(|(i, p)| {
+            let human: u64 = match p.from.as_str() {
+                "ETH" => 3_000,
+                "BTC" => 60_000,
+                "SOL" => 150,
+                _ => 100,
+            };
+            (*i, human * 10_000_000_000)
+        })
+        .collect()
+}
+
+/// The feed's answer: both legs (`pro` = Pyth Lazer, `core` = Pyth Hermes) with the human price
+/// and placeholder update bytes (`PNAU` + pair + price; no chain verifies them).
+fn price_update_json(pair: u16, price: u64, now: u64) -> Value {
+    let human = vanta_domain::money::format_scaled(i128::from(price), 10);
+    let mut bytes = b"PNAU".to_vec();
+    bytes.extend_from_slice(&pair.to_be_bytes());
+    bytes.extend_from_slice(&price.to_be_bytes());
+    bytes.extend_from_slice(&now.to_be_bytes());
+    let leg = |source: u8| {
+        json!({ "pairIndex": pair, "price": human, "priceRaw": price.to_string(), "publishTime": now,
+                "priceSourcing": source, "priceUpdateData": hex(&bytes) })
+    };
+    json!({ "pairIndex": pair, "pro": leg(1), "core": leg(0) })
+}
+
+/// Lands every accepted TP/SL update whose time has come (the operator's execution).
+fn apply_due_tpsl(st: &mut State) {
+    let now = now_ms();
+    let (due, later): (Vec<PendingTpSl>, Vec<PendingTpSl>) =
+        std::mem::take(&mut st.pending_tpsl).into_iter().partition(|u| u.due_ms <= now);
+    st.pending_tpsl = later;
+    for u in due {
+        if let Some(p) = st.book.iter_mut().find(|p| p.trader == u.trader && p.pair == u.pair && p.index == u.index) {
+            p.tp = u.tp;
+            p.sl = u.sl;
+        }
+    }
+}
+
+/// The venue's TP correction (`PairStorage.correctTp`): a TP of 0 is the max-gain cap,
+/// `open ± open × maxGain% / leverage`.
+fn corrected_tp(open_price: u64, leverage: u64, buy: bool, tp: u64, max_gain_p: u64) -> u64 {
+    if tp != 0 {
+        return tp;
+    }
+    let delta = mul_div(open_price, u128::from(max_gain_p).saturating_mul(100_000_000), u128::from(leverage.max(1)));
+    if buy { open_price.saturating_add(delta) } else { open_price.saturating_sub(delta) }
 }
 
 fn meta(st: &State) -> Value {
@@ -1183,7 +1330,11 @@ fn parse_open(st: &State, svc: Svc, body: &Value) -> Result<(OpenTradeReq, PairR
     };
     let collateral = need!(svc, text(body, "collateralUsdc").and_then(|t| human(&t, 6)), "collateralUsdc must be a USDC amount");
     let leverage = need!(svc, text(body, "leverage").and_then(|t| human(&t, 10)), "leverage must be a decimal");
-    let open_price = need!(svc, text(body, "openPrice").and_then(|t| human(&t, 10)), "openPrice must be a decimal");
+    // A market order without `openPrice` is built at the feed's price (the venue resolves it).
+    let open_price = match text(body, "openPrice") {
+        Some(t) => need!(svc, human(&t, 10), "openPrice must be a decimal"),
+        None => need!(svc, st.prices.get(&pair).copied(), "openPrice is required: the feed has no price for this pair"),
+    };
     let slippage = need!(svc, human(&text(body, "slippagePercent").unwrap_or_else(|| "1".into()), 10), "slippagePercent must be a decimal");
     let tp = need!(svc, text(body, "takeProfit").map_or(Some(0), |t| human(&t, 10)), "takeProfit must be a decimal");
     let sl = need!(svc, text(body, "stopLoss").map_or(Some(0), |t| human(&t, 10)), "stopLoss must be a decimal");
@@ -1523,11 +1674,61 @@ fn validate_submission(st: &State, body: &Value) -> Result<(u8, Intent, Address)
     if st.used_nonces.contains(&(signer, nonce)) {
         return Err("InvalidNonce: nonce already used".into());
     }
+    check_eip7702(st, body, signer)?;
     Ok((order_type, intent, signer))
+}
+
+/// The optional EIP-7702 leg (`RelayRequestParamsDto`): when sent it must be a well-formed
+/// type-4 relay of the intent's signer — the smart account is the signer's own EOA, the calldata
+/// an ERC-7821 `execute(bytes32,bytes)`, every authorisation for this chain. Numbers are strings.
+fn check_eip7702(st: &State, body: &Value, signer: Address) -> Result<(), String> {
+    let Some(leg) = body.get("eip7702") else { return Ok(()) };
+    let s = |name: &str| leg.get(name).and_then(Value::as_str).ok_or_else(|| format!("eip7702.{name} must be a string"));
+    let digits = |name: &str, v: &str| {
+        if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(())
+        } else {
+            Err(format!("eip7702.{name} must be a decimal string"))
+        }
+    };
+    let chain = s("chainId")?;
+    digits("chainId", chain)?;
+    if chain != st.chain_id.to_string() {
+        return Err(format!("eip7702.chainId {chain} is not chain {}", st.chain_id));
+    }
+    let to = address(s("to")?).ok_or("eip7702.to must be an address")?;
+    if to != signer {
+        return Err(format!("eip7702.to {to} is not the intent's signer {signer}"));
+    }
+    let data = hex_bytes(s("data")?).ok_or("eip7702.data must be 0x-hex")?;
+    let execute = alloy::primitives::keccak256("execute(bytes32,bytes)");
+    if data.get(..4) != execute.get(..4) {
+        return Err("eip7702.data is not an ERC-7821 execute(bytes32,bytes) call".into());
+    }
+    digits("gas", s("gas")?)?;
+    let auths = leg.get("authorizationList").and_then(Value::as_array).ok_or("eip7702.authorizationList must be an array")?;
+    for a in auths {
+        let f =
+            |name: &str| a.get(name).and_then(Value::as_str).ok_or_else(|| format!("eip7702.authorizationList[].{name} must be a string"));
+        address(f("address")?).ok_or("eip7702.authorizationList[].address must be an address")?;
+        if f("chainId")? != st.chain_id.to_string() {
+            return Err("eip7702.authorizationList[].chainId is not this chain".into());
+        }
+        digits("authorizationList[].nonce", f("nonce")?)?;
+        digits("authorizationList[].v", f("v")?)?;
+        for rs in ["r", "s"] {
+            hex_bytes(f(rs)?).filter(|b| b.len() <= 32).ok_or_else(|| format!("eip7702.authorizationList[].{rs} must be 32-byte hex"))?;
+        }
+        if !matches!(a.get("yParity").and_then(Value::as_u64), Some(0 | 1)) {
+            return Err("eip7702.authorizationList[].yParity must be 0 or 1".into());
+        }
+    }
+    Ok(())
 }
 
 /// Runs an accepted order against the book and writes its event log.
 fn process(st: &mut State, order_type: u8, intent: &Intent, signer: Address) -> Accepted {
+    apply_due_tpsl(st);
     let outcome = st.outcomes.pop_front().unwrap_or(FakeOutcome::Execute);
     let id = st.fresh_id();
     let tracking_id = format!("trk-{id}");
@@ -1643,7 +1844,7 @@ fn execute_open(st: &mut State, m: &OpenTradeReq, is_pnl: bool, order_id: u64, a
         collateral: collateral.saturating_sub(fee),
         leverage,
         open_price: u256_u64(t.openPrice),
-        tp: u256_u64(t.tp),
+        tp: corrected_tp(u256_u64(t.openPrice), leverage, t.buy, u256_u64(t.tp), st.pairs.get(&pair).map_or(2500, |p| p.max_gain_p)),
         sl: u256_u64(t.sl),
         opened_at: at / 1000,
     };
@@ -1884,17 +2085,19 @@ fn global_tpsl(st: &mut State, svc: Svc, id: &str, body: &Value) -> Reply {
         return err(svc, 400, "BAD_REQUEST", "InvalidNonce");
     }
     let max_gain = st.pairs.get(&pair).map_or(2500, |p| p.max_gain_p);
-    let Some(p) = st.book.iter_mut().find(|p| p.trader == trader && p.pair == pair && p.index == index) else {
+    let Some(p) = st.book.iter().find(|p| p.trader == trader && p.pair == pair && p.index == index) else {
         return err(svc, 404, "NOT_FOUND", "no such position");
     };
-    let new_tp = u256_u64(m._newTp);
-    p.tp = if new_tp == 0 {
-        // Reset to the max-gain cap: open ± open × maxGain% / leverage.
-        let delta = mul_div(p.open_price, u128::from(max_gain).saturating_mul(100_000_000), u128::from(p.leverage.max(1)));
-        if p.buy { p.open_price.saturating_add(delta) } else { p.open_price.saturating_sub(delta) }
-    } else {
-        new_tp
+    // Accepted, not executed: the operator lands it after `tpsl_delay` (a TP of 0 resets to the
+    // max-gain cap), and only then does `/user-data` show it.
+    let update = PendingTpSl {
+        due_ms: now_ms().saturating_add(u64::try_from(st.tpsl_delay.as_millis()).unwrap_or(u64::MAX)),
+        trader,
+        pair,
+        index,
+        tp: corrected_tp(p.open_price, p.leverage, p.buy, u256_u64(m._newTp), max_gain),
+        sl: u256_u64(m._newSl),
     };
-    p.sl = u256_u64(m._newSl);
-    ok(svc, json!({ "success": true }))
+    st.pending_tpsl.push(update);
+    ok(svc, json!({ "success": true, "accepted": true }))
 }

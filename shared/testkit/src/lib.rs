@@ -5,6 +5,7 @@ pub mod anvil;
 pub mod fake_avantis;
 pub mod fake_kms;
 pub mod fake_telegram;
+pub mod fake_veranta;
 pub mod lambda_api;
 pub mod moto;
 pub mod net;

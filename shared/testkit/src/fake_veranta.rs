@@ -1,0 +1,154 @@
+//! The fake Veranta session behind the `fake-veranta` program (and the SDK-against-fake test):
+//! a [`FakeAvantis`] with a funded trader and an active delegate, the one-line JSON greeting and
+//! the one-line stdin commands (`ping`, `log`, `clear`, `fail`, `outcome`, `positions`, `balance`,
+//! and `wrong_digest <on|off>` to make the intent builders answer a wrong digest).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::fake_avantis::{Endpoint, FakeAvantis, FakeFailure, FakeOutcome, FakePosition, LoggedRequest};
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
+use rand::RngCore;
+use serde_json::{Value, json};
+
+/// The trader's wallet balance at start, 1e6.
+pub const TRADER_USDC: u64 = 10_000_000_000;
+const DELEGATION_DAYS: u64 = 30;
+
+/// A throwaway key (retried in the negligible case the bytes are not a valid scalar).
+fn fresh_key() -> (PrivateKeySigner, String) {
+    let mut rng = rand::rng();
+    loop {
+        let mut bytes = [0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        if let Ok(signer) = PrivateKeySigner::from_slice(&bytes) {
+            return (signer, format!("0x{}", alloy::hex::encode(bytes)));
+        }
+    }
+}
+
+pub fn request_json(r: &LoggedRequest) -> Value {
+    json!({
+        "method": r.method, "path": r.path, "endpoint": r.endpoint.map(Endpoint::name),
+        "query": r.query, "body": r.body, "status": r.status,
+    })
+}
+
+fn position_json(p: &FakePosition) -> Value {
+    json!({
+        "trader": p.trader.to_checksum(None), "pairIndex": p.pair, "index": p.index, "buy": p.buy, "isPnl": p.is_pnl,
+        "collateral": p.collateral.to_string(), "leverage": p.leverage.to_string(), "openPrice": p.open_price.to_string(),
+        "tp": p.tp.to_string(), "sl": p.sl.to_string(), "openedAt": p.opened_at,
+    })
+}
+
+fn parse_outcome(arg: &str) -> Option<FakeOutcome> {
+    match arg {
+        "execute" => Some(FakeOutcome::Execute),
+        "retry" => Some(FakeOutcome::ExecuteAfterRetry),
+        "enqueue_failed" => Some(FakeOutcome::EnqueueFailed),
+        _ => match arg.split_once(':') {
+            Some(("cancel", reason)) if !reason.is_empty() => Some(FakeOutcome::Cancel(reason.to_owned())),
+            Some(("error", code)) if !code.is_empty() => Some(FakeOutcome::Error(code.to_owned())),
+            _ => None,
+        },
+    }
+}
+
+fn refuse(message: impl Into<String>) -> Value {
+    json!({ "ok": false, "error": message.into() })
+}
+
+/// A running fake with its funded trader and active delegate.
+pub struct Session {
+    pub fake: FakeAvantis,
+    pub trader: PrivateKeySigner,
+    pub trader_key: String,
+    pub delegate: PrivateKeySigner,
+    pub delegate_key: String,
+}
+
+impl Session {
+    /// Starts the fake; the operator takes `tpsl_delay` to execute an accepted TP/SL update.
+    pub async fn start(tpsl_delay: Duration) -> Result<Self, String> {
+        let fake = FakeAvantis::start().await?;
+        fake.set_tpsl_delay(tpsl_delay);
+        let (trader, trader_key) = fresh_key();
+        let (delegate, delegate_key) = fresh_key();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        fake.set_balance(trader.address(), TRADER_USDC);
+        fake.set_delegate(trader.address(), delegate.address(), true, now + DELEGATION_DAYS * 86_400);
+        Ok(Self { fake, trader, trader_key, delegate, delegate_key })
+    }
+
+    /// The greeting line: URLs, keys, chain id and trading router.
+    pub fn hello(&self) -> Value {
+        let urls = self.fake.urls();
+        json!({
+            "urls": { "base": self.fake.base, "tx_builder": urls.tx_builder, "batched_market": urls.batched_market,
+                      "core": urls.core, "data": urls.data, "feed": urls.feed },
+            "trader": self.trader.address().to_checksum(None), "trader_private_key": self.trader_key,
+            "delegate": self.delegate.address().to_checksum(None), "delegate_private_key": self.delegate_key,
+            "chain_id": self.fake.chain_id(), "trading_router": self.fake.trading_router().to_checksum(None),
+        })
+    }
+
+    /// Answers one command line.
+    pub fn command(&self, line: &str) -> Value {
+        command(&self.fake, self.trader.address(), line)
+    }
+}
+
+/// Answers one stdin command.
+fn command(fake: &FakeAvantis, trader: Address, line: &str) -> Value {
+    let line = line.trim();
+    let (name, rest) = line.split_once(' ').unwrap_or((line, ""));
+    match name {
+        "ping" => json!({ "ok": true, "pong": true }),
+        "log" => json!({ "ok": true, "requests": fake.requests().iter().map(request_json).collect::<Vec<_>>() }),
+        "clear" => {
+            fake.clear_requests();
+            json!({ "ok": true })
+        }
+        "positions" => json!({ "ok": true, "positions": fake.positions(trader).iter().map(position_json).collect::<Vec<_>>() }),
+        "balance" => {
+            let raw = fake.balance(trader);
+            json!({ "ok": true, "balance": raw.to_string(), "balanceUsdc": vanta_domain::money::format_scaled(i128::from(raw), 6) })
+        }
+        "outcome" => match parse_outcome(rest.trim()) {
+            Some(outcome) => {
+                fake.push_outcome(outcome);
+                json!({ "ok": true })
+            }
+            None => refuse("usage: outcome <execute|retry|enqueue_failed|cancel:REASON|error:CODE>"),
+        },
+        "fail" => {
+            let mut parts = rest.trim().splitn(5, ' ');
+            let usage = "usage: fail <Endpoint> <n> <status> <CODE> <message>";
+            let (Some(ep), Some(n), Some(status), Some(code), Some(message)) =
+                (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return refuse(usage);
+            };
+            let Some(endpoint) = Endpoint::from_name(ep) else {
+                let names: Vec<String> = Endpoint::ALL.iter().map(|e| e.name()).collect();
+                return refuse(format!("unknown endpoint {ep:?}; one of {}", names.join(", ")));
+            };
+            let (Ok(n), Ok(status)) = (n.parse::<usize>(), status.parse::<u16>()) else { return refuse(usage) };
+            if !(400..=599).contains(&status) {
+                return refuse("status must be an HTTP error status (400-599)");
+            }
+            fake.fail_next(endpoint, n, FakeFailure::new(status, code, message));
+            json!({ "ok": true })
+        }
+        "wrong_digest" => match rest.trim() {
+            "on" | "off" => {
+                fake.set_wrong_digest(rest.trim() == "on");
+                json!({ "ok": true })
+            }
+            _ => refuse("usage: wrong_digest <on|off>"),
+        },
+        "" => refuse("empty command"),
+        other => refuse(format!("unknown command {other:?}; one of ping, log, clear, fail, outcome, positions, balance, wrong_digest")),
+    }
+}
