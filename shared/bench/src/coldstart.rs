@@ -75,7 +75,10 @@ async fn services() -> Result<Services, String> {
     Ok(Services { moto, table, kms, key, telegram })
 }
 
-fn env_and_event(bin: &str, s: &Services) -> Result<(Vec<(&'static str, String)>, Value), String> {
+/// Environment variables of a function process.
+type Env = Vec<(&'static str, String)>;
+
+fn env_and_event(bin: &str, s: &Services) -> Result<(Env, Value), String> {
     let mut env = vec![("TABLE_NAME", s.table.clone()), ("AWS_ENDPOINT_URL", s.moto.endpoint.clone())];
     let kms = [("AWS_ENDPOINT_URL_KMS", s.kms.endpoint.clone()), ("KMS_KEY_ID", s.key.clone())];
     let telegram = [("TELEGRAM_BOT_TOKEN", "123456:bench-token".to_owned()), ("TELEGRAM_API_URL", s.telegram.url.clone())];

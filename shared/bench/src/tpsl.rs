@@ -37,7 +37,7 @@ pub struct Tick {
 
 async fn book(world: &World, n: usize, triggering: usize) -> Result<(), String> {
     for k in 0..n {
-        let (index, sym, price) = PAIRS[k % PAIRS.len()];
+        let Some(&(index, sym, price)) = PAIRS.get(k % PAIRS.len()) else { continue };
         let price = Price::from_str(price).map_err(|e| e.to_string())?;
         let user = TelegramUserId((k % USERS) as i64 + 1);
         if k < USERS {
