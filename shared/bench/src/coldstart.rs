@@ -127,15 +127,26 @@ async fn start_once(path: &Path, bin: &str, env: &[(&'static str, String)], even
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .kill_on_drop(true);
+    // Its logs, for when a start fails: target/bench-logs/<binary>.log.
+    let logs = release_dir().with_file_name("bench-logs");
+    let _ = std::fs::create_dir_all(&logs);
+    match std::fs::File::create(logs.join(format!("{bin}.log"))) {
+        Ok(f) => cmd.stderr(f),
+        Err(_) => cmd.stderr(Stdio::null()),
+    };
     for (k, v) in env {
         cmd.env(k, v);
     }
     // The clock runs from the spawn; the event is queued at once, before the runtime's first poll.
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", path.display()))?;
-    let outcome = api.invoke(event, WAIT).await.map_err(|e| format!("{bin}: {e}"))?;
+    let outcome = tokio::select! {
+        o = api.invoke(event, WAIT) => o.map_err(|e| format!("{bin}: {e}"))?,
+        exit = child.wait() => {
+            return Err(format!("{bin} exited before answering ({}); its log is in target/bench-logs/{bin}.log", exit.map_or_else(|e| e.to_string(), |s| s.to_string())));
+        }
+    };
     let took = started.elapsed();
     let hwm = child.id().and_then(vm_hwm_kb).unwrap_or(0);
     let _ = child.start_kill();
