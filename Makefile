@@ -78,6 +78,12 @@ build-lambda: tools ## Release-build every function as a Lambda bootstrap (x86_6
 	$(PIP) install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2'
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH cargo lambda build --release --workspace
 
+BENCH_PKGS := -p vanta-bench -p vanta-fn-webhook -p vanta-fn-telegram -p vanta-fn-signal-worker -p vanta-fn-tpsl -p vanta-fn-indexer -p vanta-fn-notifier
+
+bench: tools ## Measure ingest, worker, copy fan-out, TP/SL tick and cold starts against same-run baselines (release build; table + target/bench.json)
+	cargo build --release $(BENCH_PKGS)
+	VANTA_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server timeout 900 target/release/vanta-bench --out target/bench.json
+
 clean: ## Remove build output and local tools
 	cargo clean
 	rm -rf $(VENV) node_modules .aws-sam

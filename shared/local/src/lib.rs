@@ -175,18 +175,39 @@ pub async fn dispatch(deps: &Deps, req: HttpRequest) -> HttpResponse {
     if req.path.trim_end_matches('/') == "/telegram" { telegram::handle(deps, req).await } else { api::handle(deps, req).await }
 }
 
-async fn serve_http(listener: TcpListener, deps: Deps, mut stop: watch::Receiver<bool>) {
+async fn serve_http(listener: TcpListener, deps: Deps, stop: watch::Receiver<bool>) {
+    let handler = move |req: HttpRequest| {
+        let deps = deps.clone();
+        async move { dispatch(&deps, req).await }
+    };
+    serve(listener, handler, stop).await
+}
+
+/// Serves HTTP/1.1 on `listener` with `handler` until `stop` changes: the server stack of
+/// `make run` (hyper, bodies capped at [`MAX_BODY_BYTES`], headers as [`HttpRequest`] takes
+/// them). `make bench` measures the signal API on it against a no-op handler.
+pub async fn serve<H, F>(listener: TcpListener, handler: H, mut stop: watch::Receiver<bool>)
+where
+    H: Fn(HttpRequest) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = HttpResponse> + Send + 'static,
+{
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = stop.changed() => return,
         };
         let Ok((stream, peer)) = accepted else { continue };
-        let deps = deps.clone();
+        let handler = handler.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req: hyper::Request<Incoming>| {
-                let deps = deps.clone();
-                async move { Ok::<_, Infallible>(to_hyper(handle_hyper(&deps, req, peer).await)) }
+                let handler = handler.clone();
+                async move {
+                    let resp = match to_request(req, peer).await {
+                        Ok(req) => handler(req).await,
+                        Err(refused) => refused,
+                    };
+                    Ok::<_, Infallible>(to_hyper(resp))
+                }
             });
             if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
                 tracing::debug!(error = %e, "http connection ended");
@@ -195,21 +216,20 @@ async fn serve_http(listener: TcpListener, deps: Deps, mut stop: watch::Receiver
     }
 }
 
-async fn handle_hyper(deps: &Deps, req: hyper::Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+async fn to_request(req: hyper::Request<Incoming>, peer: SocketAddr) -> Result<HttpRequest, HttpResponse> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return HttpResponse::error(413, format!("body larger than {MAX_BODY_BYTES} bytes")),
+        Err(_) => return Err(HttpResponse::error(413, format!("body larger than {MAX_BODY_BYTES} bytes"))),
     };
-    let req = HttpRequest {
+    Ok(HttpRequest {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
         headers: parts.headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned()))).collect(),
         body,
         source_ip: Some(peer.ip().to_string()),
-    };
-    dispatch(deps, req).await
+    })
 }
 
 fn to_hyper(resp: HttpResponse) -> hyper::Response<Full<Bytes>> {

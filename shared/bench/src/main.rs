@@ -1,0 +1,46 @@
+//! `make bench`: runs every section, prints the table and writes `target/bench.json`.
+//!
+//! `vanta-bench [--tiny] [--no-cold-start] [--bin-dir DIR] [--out PATH]`: `--tiny` runs the same
+//! code at smoke sizes; without `--no-cold-start` the function binaries must be built in `DIR`
+//! (default `target/release`; `make bench` builds them).
+
+use std::path::PathBuf;
+
+use vanta_bench::{Report, Sizes, coldstart};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let tiny = args.iter().any(|a| a == "--tiny");
+    let cold = !args.iter().any(|a| a == "--no-cold-start");
+    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    let out = value("--out").unwrap_or_else(|| coldstart::release_dir().with_file_name("bench.json"));
+    let bins = value("--bin-dir").unwrap_or_else(coldstart::release_dir);
+    let mut report = Report::new(if tiny { Sizes::tiny() } else { Sizes::full() });
+    if let Err(e) = run(&mut report, cold.then_some(bins)).await {
+        eprintln!("bench failed: {e}");
+        std::process::exit(1);
+    }
+    println!("{}", report.table());
+    match serde_json::to_string_pretty(&report).map(|j| std::fs::write(&out, j)) {
+        Ok(Ok(())) => println!("written to {}", out.display()),
+        Ok(Err(e)) => {
+            eprintln!("cannot write {}: {e}", out.display());
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("cannot serialise the report: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run(report: &mut Report, bins: Option<PathBuf>) -> Result<(), String> {
+    vanta_bench::run_in_process(report).await?;
+    if let Some(dir) = bins {
+        coldstart::run(report, &dir).await?;
+    } else {
+        report.notes.push("cold start not measured (--no-cold-start)".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! Smoke test: the harness runs at tiny sizes and its report is well-formed JSON with a
+//! baseline and a ratio on every figure. No timing is asserted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use super::*;
+
+#[tokio::test]
+async fn the_harness_runs_at_tiny_sizes_and_reports_every_figure_against_a_baseline() {
+    let mut report = Report::new(Sizes::tiny());
+    run_in_process(&mut report).await.unwrap();
+    let json: serde_json::Value = serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    for section in ["ingest", "worker", "copy fan-out", "tpsl tick"] {
+        assert!(rows.iter().any(|r| r["section"] == section), "{section} missing: {json}");
+    }
+    for r in rows {
+        assert!(r["value"].as_f64().unwrap() > 0.0, "a figure was measured: {r}");
+        assert!(r["baseline"].as_f64().unwrap() > 0.0, "every figure has a baseline: {r}");
+        assert!(r["ratio"].as_f64().is_some(), "and a ratio: {r}");
+    }
+    // The sections did the work they claim: every signal was queued, every follower's copy.
+    assert_eq!(json["details"]["fanout"]["follower_intents"], 30);
+    let ingest = &json["details"]["ingest"];
+    assert_eq!(
+        ingest["intents_queued"].as_u64().unwrap(),
+        ingest["warm_up_signals"].as_u64().unwrap() + ingest["requests_per_route"].as_u64().unwrap(),
+        "every signal (unique ids) was queued once: {ingest}"
+    );
+    // The TP/SL tick read every live position (one item each) beyond the triggering ones' baseline.
+    let ticks = json["details"]["tpsl"]["ticks"].as_array().unwrap();
+    assert_eq!(ticks[1]["open_positions"], 40);
+    assert!(ticks[1]["store"]["items_read"].as_u64().unwrap() >= 40, "{ticks:?}");
+    let table = report.table();
+    assert!(table.starts_with("| metric | value | baseline | ratio | goal |"), "{table}");
+    assert_eq!(table.lines().filter(|l| l.starts_with("| ")).count(), rows.len() + 1);
+}
+
+#[tokio::test]
+async fn the_counting_store_counts_reads_items_and_writes() {
+    use vanta_domain::ids::{ChatId, TelegramUserId};
+    use vanta_domain::ports::{PositionStore, UserStore};
+    let store = counting::CountingStore::new(vanta_domain::memory::MemoryStore::new());
+    let now = vanta_domain::time::Timestamp(world::T0);
+    store.get_or_create_user(vanta_domain::user::User::new(TelegramUserId(1), ChatId(1), now)).await.unwrap();
+    store.get_user(TelegramUserId(1)).await.unwrap();
+    store.get_user(TelegramUserId(2)).await.unwrap();
+    store.live_positions().await.unwrap();
+    let t = store.totals();
+    assert_eq!((t.read_calls, t.items_read, t.write_calls), (3, 1, 1));
+    store.reset();
+    assert_eq!(store.totals(), counting::Totals::default());
+}
