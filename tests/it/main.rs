@@ -6,6 +6,7 @@ mod exits;
 mod flatten;
 mod lambda;
 mod notify;
+mod secrets;
 mod signing_wiring;
 mod telegram;
 mod template;
