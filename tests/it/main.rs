@@ -7,6 +7,7 @@ mod flatten;
 mod lambda;
 mod notify;
 mod sdk;
+mod secrets;
 mod signing_wiring;
 mod telegram;
 mod template;

@@ -34,6 +34,8 @@ use vanta_runtime::AvantisRoute;
 use vanta_runtime::config::{BASE_CHAIN_ID, ChainlinkFeedsSetting};
 use vanta_runtime::{Config, ConfigError};
 
+pub mod secrets;
+
 /// Whether this function signs (the signal worker) and so needs the KMS delegate keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signing {
@@ -80,6 +82,21 @@ pub fn config() -> Result<Config, StartError> {
 /// signing functions, the KMS delegate signer.
 pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> {
     let sdk = vanta_runtime::aws_sdk_config().await;
+    let config = open_secrets(config, &sdk).await?;
+    Box::pin(build(config, signing, sdk)).await
+}
+
+/// Reads the secrets this function's environment names (`*_PARAM`) from SSM Parameter Store,
+/// once, at cold start ([`secrets`]).
+pub async fn open_secrets(config: Config, sdk: &aws_config::SdkConfig) -> Result<Config, StartError> {
+    let names = secrets::SecretNames::from_env();
+    if names.is_empty() {
+        return Ok(config);
+    }
+    secrets::open(config, &aws_sdk_ssm::Client::new(sdk), &names).await
+}
+
+async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> Result<Deps, StartError> {
     let table = config.require_table()?.to_owned();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone());
     let sqs = config.signals_queue_url.as_ref().map(|url| {
@@ -204,11 +221,13 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
 /// only briefly ([`vanta_app::notifier::MAX_RETRY_WAIT`]): a longer `retry_after` leaves the
 /// notice to the queue's redelivery, so one invocation stays well inside the function's timeout.
 pub async fn notifier_deps(config: Config) -> Result<Deps, StartError> {
+    let sdk = vanta_runtime::aws_sdk_config().await;
+    let config = open_secrets(config, &sdk).await?;
     let token = config.telegram_bot_token.clone().ok_or(ConfigError::Missing("TELEGRAM_BOT_TOKEN"))?;
     let chat = vanta_telegram::TelegramChat::new(token.expose_secret(), &config.telegram_api_url)?
         .with_max_retry_wait(vanta_app::notifier::MAX_RETRY_WAIT);
     // Boxed: the wiring's future is deep, and the function's own main stays plain.
-    let mut deps = Box::pin(deps(config, Signing::No)).await?;
+    let mut deps = Box::pin(build(config, Signing::No, sdk)).await?;
     deps.chat = Arc::new(chat);
     // The notifier sends; it never queues notices for itself.
     deps.notices = None;
