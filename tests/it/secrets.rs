@@ -417,7 +417,6 @@ fn telegram_update(secret: &str) -> serde_json::Value {
 }
 
 #[tokio::test]
-#[ignore = "not yet seen to pass: run with --ignored (builds every function binary)"]
 async fn the_bot_binary_takes_its_webhook_secret_from_ssm_and_refuses_to_start_without_it() {
     let (moto, cfg) = moto_ssm().await;
     let ssm = aws_sdk_ssm::Client::new(&cfg);
