@@ -31,6 +31,22 @@ impl Timestamp {
         self.0.saturating_sub(earlier.0)
     }
     /// The UTC day number (days since 1970-01-01), for daily limits.
+    /// The UTC calendar date and time of day: (year, month, day, hour, minute, second), by the
+    /// days-to-civil conversion (integers only).
+    pub fn civil(self) -> (i64, i64, i64, i64, i64, i64) {
+        let secs = self.secs();
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        (year, month, day, rem / 3600, (rem % 3600) / 60, rem % 60)
+    }
     pub fn day(self) -> i64 {
         self.0.div_euclid(86_400_000)
     }

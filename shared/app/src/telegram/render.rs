@@ -206,18 +206,8 @@ mod tests {
 
 /// `YYYY-MM-DD HH:MM` in UTC (days-to-civil conversion, integers only).
 pub fn utc(t: vanta_domain::time::Timestamp) -> String {
-    let secs = t.secs();
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rem / 3600, (rem % 3600) / 60)
+    let (year, month, day, h, m, _) = t.civil();
+    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}")
 }
 
 #[cfg(test)]
