@@ -87,3 +87,35 @@ bench: tools ## Measure ingest, worker, copy fan-out, TP/SL tick and cold starts
 clean: ## Remove build output and local tools
 	cargo clean
 	rm -rf $(VENV) node_modules .aws-sam
+
+# ---- Operations: vanta-ops against a deployed stack, with your AWS credentials (see RUNBOOK.md)
+STACK ?=
+OPS = cargo run --quiet -p vanta-ops -- --stack $(STACK)
+.PHONY: ops-stack ops-status preflight ops-stop ops-flatten ops-resume ops-dry ops-backup ops-set-webhook
+
+ops-stack:
+	@test -n "$(STACK)" || { echo "set STACK=<stack name>, e.g. make $(MAKECMDGOALS) STACK=vanta-prod"; exit 2; }
+
+ops-status: ops-stack ## Exec mode, stop, live positions, scheduled runs and DLQs of STACK
+	$(OPS) status
+
+preflight: ops-stack ## The DRY->LIVE go/no-go table of STACK; fails on any NO-GO
+	$(OPS) preflight
+
+ops-stop: ops-stack ## Pull the emergency stop (PAUSE_ENTRIES) on STACK
+	$(OPS) stop pause
+
+ops-flatten: ops-stack ## Emergency stop FLATTEN on STACK: close every position
+	$(OPS) stop flatten
+
+ops-resume: ops-stack ## Release the stored emergency stop on STACK
+	$(OPS) resume
+
+ops-dry: ops-stack ## Store exec mode DRY on STACK (LIVE: vanta-ops exec-mode LIVE --yes)
+	$(OPS) exec-mode DRY
+
+ops-backup: ops-stack ## On-demand DynamoDB backup of STACK's table
+	$(OPS) backup
+
+ops-set-webhook: ops-stack ## Register STACK's Telegram webhook with its secret from SSM
+	$(OPS) set-webhook
