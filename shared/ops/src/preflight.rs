@@ -549,7 +549,7 @@ async fn check_webhook(i: &Inputs<'_>) -> Row {
     let Some(expected) = s.get("TELEGRAM_WEBHOOK_URL") else {
         return row(TELEGRAM_WEBHOOK, Verdict::NoGo, "TELEGRAM_WEBHOOK_URL unknown (stack output TelegramWebhookUrl)");
     };
-    let info = match crate::telegram::call(&config, &token, "getWebhookInfo", &[]).await {
+    let info = match crate::telegram::call(&config, &token, "getWebhookInfo", &Value::Object(Default::default())).await {
         Ok(v) => v,
         Err(e) => return row(TELEGRAM_WEBHOOK, Verdict::NoGo, e),
     };

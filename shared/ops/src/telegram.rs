@@ -28,12 +28,12 @@ pub async fn bot_config(s: &Settings, sdk: &SdkConfig) -> Result<(Config, Secret
     Ok((config, token))
 }
 
-/// Calls a Bot API method with form parameters and returns its `result`. Errors never show the
-/// URL (it holds the token).
-pub async fn call(config: &Config, token: &SecretString, method: &str, form: &[(&str, String)]) -> Result<Value, String> {
+/// Calls a Bot API method with a JSON body and returns its `result`. Errors never show the URL
+/// (it holds the token).
+pub async fn call(config: &Config, token: &SecretString, method: &str, body: &Value) -> Result<Value, String> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| format!("http client: {e}"))?;
     let url = format!("{}/bot{}/{method}", config.telegram_api_url, token.expose_secret());
-    let resp = http.post(url).form(form).send().await.map_err(|e| format!("{method}: {}", e.without_url()))?;
+    let resp = http.post(url).json(body).send().await.map_err(|e| format!("{method}: {}", e.without_url()))?;
     let v: Value = resp.json().await.map_err(|e| format!("{method}: unreadable answer ({})", e.without_url()))?;
     if v.get("ok").and_then(Value::as_bool) == Some(true) {
         Ok(v.get("result").cloned().unwrap_or(Value::Null))
@@ -48,19 +48,13 @@ pub async fn set_webhook(s: &Settings, sdk: &SdkConfig, drop_pending: bool, out:
     let url = s.require("TELEGRAM_WEBHOOK_URL")?.to_owned();
     let (config, token) = bot_config(s, sdk).await?;
     let secret = config.telegram_webhook_secret.clone().ok_or("no webhook secret")?;
-    let allowed = serde_json::to_string(crate::preflight::BOT_UPDATES).map_err(|e| e.to_string())?;
-    call(
-        &config,
-        &token,
-        "setWebhook",
-        &[
-            ("url", url.clone()),
-            ("secret_token", secret.expose_secret().to_owned()),
-            ("allowed_updates", allowed),
-            ("drop_pending_updates", drop_pending.to_string()),
-        ],
-    )
-    .await?;
+    let body = serde_json::json!({
+        "url": url,
+        "secret_token": secret.expose_secret(),
+        "allowed_updates": crate::preflight::BOT_UPDATES,
+        "drop_pending_updates": drop_pending,
+    });
+    call(&config, &token, "setWebhook", &body).await?;
     let _ = writeln!(out, "webhook registered at {url} with the secret from SSM for {}", crate::preflight::BOT_UPDATES.join(", "));
     Ok(())
 }

@@ -81,6 +81,10 @@ struct State {
     updates: VecDeque<Value>,
     /// While set, every call answers this status (an outage).
     down: Option<u16>,
+    /// The registered webhook (`setWebhook`): url, secret token, allowed updates.
+    webhook: Option<(String, Option<String>, Option<Value>)>,
+    /// `last_error_message` that `getWebhookInfo` reports.
+    webhook_error: Option<String>,
 }
 
 /// A running fake; stopped on drop.
@@ -154,6 +158,15 @@ impl FakeTelegram {
     /// Queues an update for `getUpdates`.
     pub fn push_update(&self, update: Value) {
         lock(&self.state).updates.push_back(update);
+    }
+    /// The webhook `setWebhook` registered: url and secret token.
+    pub fn webhook(&self) -> Option<(String, Option<String>)> {
+        lock(&self.state).webhook.as_ref().map(|(u, s, _)| (u.clone(), s.clone()))
+    }
+    /// Makes `getWebhookInfo` report a failed delivery (as Telegram does when the bot answers
+    /// 401 to a wrong secret), or clears it.
+    pub fn set_webhook_error(&self, message: Option<&str>) {
+        lock(&self.state).webhook_error = message.map(str::to_owned);
     }
 }
 
@@ -254,6 +267,29 @@ async fn answer(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
             Value::Array(out)
         }
         "getMe" => json!({"id": 1, "is_bot": true, "first_name": "Vanta", "username": "vanta_test_bot"}),
+        "setWebhook" => {
+            let allowed = record.params.get("allowed_updates").cloned();
+            st.webhook = record.param("url").filter(|u| !u.is_empty()).map(|u| (u, record.param("secret_token"), allowed));
+            Value::Bool(true)
+        }
+        "deleteWebhook" => {
+            st.webhook = None;
+            Value::Bool(true)
+        }
+        "getWebhookInfo" => {
+            let mut info = json!({"url": "", "has_custom_certificate": false, "pending_update_count": st.updates.len()});
+            if let (Some(obj), Some((url, _, allowed))) = (info.as_object_mut(), &st.webhook) {
+                obj.insert("url".into(), json!(url));
+                if let Some(a) = allowed {
+                    obj.insert("allowed_updates".into(), a.clone());
+                }
+                if let Some(e) = &st.webhook_error {
+                    obj.insert("last_error_date".into(), json!(1_795_852_800));
+                    obj.insert("last_error_message".into(), json!(e));
+                }
+            }
+            info
+        }
         _ => Value::Bool(true),
     };
     st.calls.push(record);
