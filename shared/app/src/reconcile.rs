@@ -302,7 +302,9 @@ async fn reconcile_wallet(
     st.last_run = Some(now);
     match deps.store.put_recon_wallet(&st).await {
         Ok(()) => {}
-        Err(DomainError::Conflict(e)) => tracing::info!(wallet = %wallet, error = %e, "an overlapping run wrote first; the next run goes on from it"),
+        Err(DomainError::Conflict(e)) => {
+            tracing::info!(wallet = %wallet, error = %e, "an overlapping run wrote first; the next run goes on from it")
+        }
         Err(e) => return Err(e),
     }
     Ok(report)
@@ -390,7 +392,11 @@ async fn record_close(deps: &Deps, p: &Position, c: &VenueClose) -> DomainResult
     let now = deps.clock.now();
     let first = deps
         .store
-        .mark_once(&format!("recon-close:{}", leg.as_str()), now, now.plus(std::time::Duration::from_secs(86_400 * CLOSE_MARKER_DAYS as u64)))
+        .mark_once(
+            &format!("recon-close:{}", leg.as_str()),
+            now,
+            now.plus(std::time::Duration::from_secs(86_400 * CLOSE_MARKER_DAYS as u64)),
+        )
         .await
         .unwrap_or(true);
     if let Some(user) = &user {
@@ -407,10 +413,7 @@ async fn record_close(deps: &Deps, p: &Position, c: &VenueClose) -> DomainResult
                 deps,
                 user,
                 p.mode,
-                &format!(
-                    "{what} {} {} ${} at {}, fees ${}, net PnL ${}{left}.",
-                    p.side, p.pair, c.collateral, c.price, c.fee, c.net_pnl
-                ),
+                &format!("{what} {} {} ${} at {}, fees ${}, net PnL ${}{left}.", p.side, p.pair, c.collateral, c.price, c.fee, c.net_pnl),
             )
             .await;
         }
@@ -459,7 +462,10 @@ async fn close_unrecorded(deps: &Deps, p: &Position, why: &str) -> DomainResult<
             deps,
             &user,
             p.mode,
-            &format!("ℹ️ {} {} is no longer on Veranta and was marked closed; {why}, so its close price and PnL are unknown.", p.side, p.pair),
+            &format!(
+                "ℹ️ {} {} is no longer on Veranta and was marked closed; {why}, so its close price and PnL are unknown.",
+                p.side, p.pair
+            ),
         )
         .await;
         let leg = derived_id("vgone", &[p.id.as_str()]);
@@ -501,8 +507,7 @@ async fn resolve_open(
                 .filter(|v| v.pair == pair && v.side == order.side && v.leverage == order.leverage)
                 // Collateral net of the open fee: at most what was sent, at least 95 % of it.
                 .filter(|v| {
-                    v.collateral <= order.collateral
-                        && u128::from(v.collateral.raw()) * 100 >= u128::from(order.collateral.raw()) * 95
+                    v.collateral <= order.collateral && u128::from(v.collateral.raw()) * 100 >= u128::from(order.collateral.raw()) * 95
                 })
                 .filter(|v| v.open_time.is_none_or(|t| t as i64 >= sent.saturating_sub(120)))
                 .min_by_key(|v| v.open_time.unwrap_or(u64::MAX))

@@ -80,20 +80,23 @@ impl HistVenue {
         };
         let n = self.history.lock().unwrap().len();
         self.book.execute(&IntentId::parse(&format!("venue:{n}")).unwrap(), &order).await.unwrap();
-        self.history.lock().unwrap().push((p.wallet.unwrap(), VenueClose {
-            id: format!("close-{n}"),
-            pair: p.pair_index,
-            trade_index: p.trade_index.unwrap(),
-            open_time: p.venue_open_time,
-            side: p.side,
-            price: Price::from_str(price).unwrap(),
-            collateral: p.collateral,
-            remaining: Usdc::ZERO,
-            fee: Usdc::from_str(fee).unwrap(),
-            net_pnl: SignedUsdc::from_raw(net),
-            reason,
-            at,
-        }));
+        self.history.lock().unwrap().push((
+            p.wallet.unwrap(),
+            VenueClose {
+                id: format!("close-{n}"),
+                pair: p.pair_index,
+                trade_index: p.trade_index.unwrap(),
+                open_time: p.venue_open_time,
+                side: p.side,
+                price: Price::from_str(price).unwrap(),
+                collateral: p.collateral,
+                remaining: Usdc::ZERO,
+                fee: Usdc::from_str(fee).unwrap(),
+                net_pnl: SignedUsdc::from_raw(net),
+                reason,
+                at,
+            },
+        ));
     }
 }
 
@@ -125,8 +128,14 @@ impl Venue for HistVenue {
         self.book.lookup(r).await
     }
     async fn history(&self, t: TraderAddress, since: Option<Timestamp>) -> DomainResult<Option<VenueHistory>> {
-        let closes =
-            self.history.lock().unwrap().iter().filter(|(w, c)| *w == t && since.is_none_or(|s| c.at >= s)).map(|(_, c)| c.clone()).collect();
+        let closes = self
+            .history
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(w, c)| *w == t && since.is_none_or(|s| c.at >= s))
+            .map(|(_, c)| c.clone())
+            .collect();
         Ok(Some(VenueHistory { closes }))
     }
 }
@@ -149,7 +158,8 @@ fn sys() -> Sys {
     let prices = Arc::new(FixedPrices::new());
     let paper = Arc::new(HistVenue::new(ExecMode::Dry, prices.clone(), clock.clone()));
     let live = Arc::new(HistVenue::new(ExecMode::Live, prices.clone(), clock.clone()));
-    let m: std::collections::HashMap<String, String> = [("COPY_EXECUTION_MODE", "LIVE")].iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+    let m: std::collections::HashMap<String, String> =
+        [("COPY_EXECUTION_MODE", "LIVE")].iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
     let config = Config::from_lookup(|k| m.get(k).cloned()).unwrap();
     let deps =
         Deps::new(config, store.clone(), queue.clone(), chat.clone(), clock.clone(), prices.clone(), paper).with_live_venue(live.clone());

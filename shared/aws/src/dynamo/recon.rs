@@ -14,12 +14,9 @@ const RECON: &str = "RECON";
 const WALLET_PREFIX: &str = "WALLET#";
 
 fn decode(item: &codec::Item) -> DomainResult<ReconWallet> {
-    let data = item
-        .get(k::DATA)
-        .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| DomainError::Internal("a reconciler record has no data".into()))?;
-    let mut w: ReconWallet =
-        serde_json::from_str(data).map_err(|e| DomainError::Internal(format!("unreadable reconciler record: {e}")))?;
+    let data =
+        item.get(k::DATA).and_then(|v| v.as_s().ok()).ok_or_else(|| DomainError::Internal("a reconciler record has no data".into()))?;
+    let mut w: ReconWallet = serde_json::from_str(data).map_err(|e| DomainError::Internal(format!("unreadable reconciler record: {e}")))?;
     // The attribute the condition checks is the truth for the version.
     if let Some(v) = item.get(k::VERSION).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok()) {
         w.version = v;
