@@ -7,7 +7,7 @@ use vanta_lambda::Signing;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = vanta_lambda::config()?;
-    let deps = vanta_lambda::deps(config, Signing::No).await?;
+    let deps = vanta_lambda::deps(config, Signing::ReadsOnly).await?;
     run(service_fn(|_: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
         let deps = deps.clone();
         async move { Ok::<_, Error>(serde_json::to_value(vanta_app::schedule::indexer_tick(&deps).await?)?) }

@@ -244,4 +244,11 @@ impl Venue for PooledVenue {
     async fn delegation(&self, trader: TraderAddress, delegate: TraderAddress) -> DomainResult<Option<Delegation>> {
         self.main()?.delegation(trader, delegate).await
     }
+    async fn history(
+        &self,
+        trader: TraderAddress,
+        since: Option<vanta_domain::time::Timestamp>,
+    ) -> DomainResult<Option<vanta_domain::recon::VenueHistory>> {
+        self.main()?.history(trader, since).await
+    }
 }

@@ -19,6 +19,7 @@ pub mod gate;
 pub mod metrics;
 pub mod notifier;
 pub mod pipeline;
+pub mod reconcile;
 pub mod schedule;
 pub mod signals;
 pub mod telegram;
@@ -33,6 +34,8 @@ mod tests;
 mod tests_exits;
 #[cfg(test)]
 mod tests_notify;
+#[cfg(test)]
+mod tests_reconcile;
 #[cfg(test)]
 mod tests_stop;
 #[cfg(test)]

@@ -289,6 +289,9 @@ async fn send_open(
         Err(e @ (DomainError::Ambiguous(_) | DomainError::Unavailable(_) | DomainError::Internal(_))) => {
             let t = Transition::new(intent.state, IntentState::Ambiguous, deps.clock.now())?.with_detail(e.to_string());
             deps.store.transition(&intent.id, &t).await?;
+            if let VenueOrder::Open { trader, .. } = order {
+                crate::reconcile::watch_intent(deps, *trader, user.id, &intent.id).await; // the reconciler resolves it too
+            }
             Err(DomainError::Unavailable(format!("order outcome unknown, will reconcile: {e}")))
         }
         Err(e) => fail(deps, intent, user, e.to_string()).await,
@@ -976,4 +979,39 @@ pub async fn notify(deps: &Deps, user: &User, mode: ExecMode, text: &str) {
 pub async fn enqueue(deps: &Deps, user: &User, intent: &IntentId) -> DomainResult<()> {
     let body = serde_json::json!({ "intent_id": intent }).to_string();
     deps.queue.send(vanta_domain::ports::QueueMessage { group: queue_group(user), dedup_id: intent.as_str().to_owned(), body }).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points for the reconciler (`crate::reconcile`)
+// ---------------------------------------------------------------------------------------------
+
+/// Settles a SUBMITTED/AMBIGUOUS open whose fill the reconciler found on the venue (`wallet`'s
+/// positions): the position is recorded with the venue's identity, the user told, copies fanned
+/// out, exactly as if the venue's reply had arrived.
+pub async fn settle_found_open(deps: &Deps, intent: &Intent, fill: &VenueFill, wallet: TraderAddress) -> DomainResult<Outcome> {
+    let user = deps.store.get_user(intent.user).await?.ok_or_else(|| DomainError::NotFound(format!("user {}", intent.user)))?;
+    let order = match &intent.action {
+        Action::Open(o) | Action::Flip(o) => o,
+        _ => return Err(DomainError::Invalid(format!("intent {} is not an open", intent.id))),
+    };
+    let (_, venue) = deps.venue(intent.mode.unwrap_or(ExecMode::Live));
+    let catalog = venue.pairs().await?;
+    let pair = catalog.resolve(order.pair.as_str())?.clone();
+    settle_open(deps, intent, &user, &pair, fill, wallet).await
+}
+
+/// Ends a SUBMITTED/AMBIGUOUS open FAILED that the venue shows no fill of by its deadline, and
+/// tells the user.
+pub async fn fail_unfilled_open(deps: &Deps, intent: &Intent, reason: String) -> DomainResult<Outcome> {
+    let user = deps.store.get_user(intent.user).await?.ok_or_else(|| DomainError::NotFound(format!("user {}", intent.user)))?;
+    fail(deps, intent, &user, reason).await
+}
+
+/// After a realised loss recorded outside the pipeline (a venue-side SL or liquidation): pauses
+/// the user's automation if the day's loss reached their limit.
+pub async fn after_realised_loss(deps: &Deps, user: &User) {
+    let policy = user.risk.bounded_by(&deps.ops);
+    if let Ok(exp) = exposure(deps, user).await {
+        pause_on_daily_loss(deps, user, &policy, &exp).await;
+    }
 }

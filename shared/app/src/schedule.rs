@@ -372,7 +372,13 @@ pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
         by_account.entry((p.user, wallet)).or_default().push(p);
     }
     for ((user_id, wallet), positions) in by_account {
-        let Some(user) = users.get(&user_id).cloned().flatten() else { continue };
+        if users.get(&user_id).cloned().flatten().is_none() {
+            continue;
+        }
+        // Positions from before wallets were recorded: stamped when the venue shows the same trade.
+        if !positions.iter().any(|p| p.wallet.is_none()) {
+            continue;
+        }
         let on_venue = match venue.positions(wallet).await {
             Ok(v) => v,
             Err(e) => {
@@ -380,42 +386,18 @@ pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
                 continue;
             }
         };
-        for p in positions {
+        for p in positions.iter().filter(|p| p.wallet.is_none()) {
             let at = on_venue.iter().find(|v| v.pair == p.pair_index && Some(v.trade_index) == p.trade_index);
-            if p.wallet.is_none() {
-                adopt_legacy(deps, &p, wallet, at).await?;
-                continue;
-            }
-            let gone = match at {
-                None => true,
-                // Only what surely names another trade counts; leverage can change in the app.
-                Some(v) => v.side != p.side || matches!((p.venue_open_time, v.open_time), (Some(a), Some(b)) if a != b),
-            };
-            if !gone {
-                continue;
-            }
-            let now = deps.clock.now();
-            let closed = crate::pipeline::modify_position(deps, p.user, &p.id, |q| {
-                if q.status != PositionStatus::Open || q.version != p.version {
-                    return false; // changed since the venue was read: the next tick decides
-                }
-                q.status = PositionStatus::Closed;
-                q.closed_at = Some(now);
-                true
-            })
-            .await;
-            if let Ok(Some(_)) = closed {
-                report.triggered.push(format!("{}:closed-on-venue", p.id));
-                crate::pipeline::notify(
-                    deps,
-                    &user,
-                    ExecMode::Live,
-                    &format!("ℹ️ {} {} was closed on Veranta (TP/SL or liquidation).", p.side, p.pair),
-                )
-                .await;
-            }
+            adopt_legacy(deps, p, wallet, at).await?;
         }
     }
+    // The reconciler: venue-side closes, unknown outcomes, missing and outside trades, leaders.
+    let r = crate::reconcile::run_all(deps, &crate::reconcile::Settings::default()).await?;
+    report.triggered.extend(r.closes.iter().map(|c| format!("{c}:closed-on-venue")));
+    report.triggered.extend(r.resolved.iter().map(|i| format!("{i}:resolved")));
+    report.triggered.extend(r.failed.iter().map(|i| format!("{i}:failed")));
+    report.triggered.extend(r.adopted.iter().map(|p| format!("{p}:adopted")));
+    report.triggered.extend(r.leader_events.iter().map(|e| format!("leader:{e}")));
     Ok(report)
 }
 

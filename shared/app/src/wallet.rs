@@ -167,6 +167,7 @@ pub async fn complete(deps: &Deps, user: &User, c: &WalletChallenge, sig: &[u8])
     match deps.store.verify_binding(&c.nonce, user.id, now).await {
         Ok(u) => {
             tracing::info!(user = %user.id, address = %c.address, "wallet verified");
+            crate::reconcile::watch_owner(deps, c.address, user.id).await; // trades opened outside Vanta are adopted
             // The user's own delegate key from the pool, kept from now on. Without it the user
             // signs with the main key, so a failure here does not undo the proof.
             let u = match crate::delegates::assign_at_bind(deps, &fresh, c.address).await {

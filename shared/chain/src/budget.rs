@@ -82,4 +82,11 @@ impl Venue for BudgetedVenue {
     async fn delegation(&self, trader: TraderAddress, delegate: TraderAddress) -> DomainResult<Option<Delegation>> {
         self.read("the delegation", self.inner.delegation(trader, delegate)).await
     }
+    async fn history(
+        &self,
+        trader: TraderAddress,
+        since: Option<vanta_domain::time::Timestamp>,
+    ) -> DomainResult<Option<vanta_domain::recon::VenueHistory>> {
+        self.read("the trade history", self.inner.history(trader, since)).await
+    }
 }

@@ -14,6 +14,7 @@ pub mod memory;
 pub mod money;
 pub mod ports;
 pub mod position;
+pub mod recon;
 pub mod risk;
 pub mod risk_engine;
 pub mod time;

@@ -38,6 +38,7 @@ struct Inner {
     windows: HashMap<String, (Timestamp, u32)>,
     heartbeats: BTreeMap<String, Timestamp>,
     flatten: Option<FlattenRun>,
+    recon: BTreeMap<TraderAddress, crate::recon::ReconWallet>,
 }
 
 /// The whole [`Store`] in memory.
@@ -190,6 +191,23 @@ impl ControlStore for MemoryStore {
     }
     async fn put_flatten_run(&self, run: &FlattenRun) -> DomainResult<()> {
         lock(&self.0)?.flatten = Some(run.clone());
+        Ok(())
+    }
+    async fn recon_wallets(&self) -> DomainResult<Vec<crate::recon::ReconWallet>> {
+        Ok(lock(&self.0)?.recon.values().cloned().collect())
+    }
+    async fn get_recon_wallet(&self, wallet: TraderAddress) -> DomainResult<Option<crate::recon::ReconWallet>> {
+        Ok(lock(&self.0)?.recon.get(&wallet).cloned())
+    }
+    async fn put_recon_wallet(&self, w: &crate::recon::ReconWallet) -> DomainResult<()> {
+        let mut g = lock(&self.0)?;
+        // A stored record has version 1 or more: version 0 means "there is none".
+        if g.recon.get(&w.wallet).map_or(0, |r| r.version) != w.version {
+            return Err(DomainError::Conflict(format!("reconciler record of {} changed meanwhile", w.wallet)));
+        }
+        let mut next = w.clone();
+        next.version = w.version.saturating_add(1);
+        g.recon.insert(w.wallet, next);
         Ok(())
     }
 }

@@ -79,6 +79,21 @@ pub trait ControlStore: Send + Sync {
         let _ = run;
         Err(DomainError::Unavailable("this store keeps no flatten record".into()))
     }
+    // --- the reconciler's per-wallet records ([`crate::recon::ReconWallet`]) ---
+    /// Every wallet the reconciler watches.
+    async fn recon_wallets(&self) -> DomainResult<Vec<crate::recon::ReconWallet>> {
+        Ok(Vec::new())
+    }
+    async fn get_recon_wallet(&self, wallet: TraderAddress) -> DomainResult<Option<crate::recon::ReconWallet>> {
+        let _ = wallet;
+        Ok(None)
+    }
+    /// Writes `w` if the stored record's version is `w.version` (no record for version 0); the
+    /// stored version becomes `w.version + 1`. `Conflict` otherwise (another run wrote first).
+    async fn put_recon_wallet(&self, w: &crate::recon::ReconWallet) -> DomainResult<()> {
+        let _ = w;
+        Err(DomainError::Unavailable("this store keeps no reconciler record".into()))
+    }
 }
 
 /// How deep the signal queue and its dead-letter queue are (approximate, as SQS reports).
@@ -357,6 +372,13 @@ pub trait Venue: Send + Sync {
     /// Whether `delegate` may trade for `trader` (None: the venue cannot tell).
     async fn delegation(&self, trader: TraderAddress, delegate: TraderAddress) -> DomainResult<Option<Delegation>> {
         let _ = (trader, delegate);
+        Ok(None)
+    }
+    /// The trader's closes (full and partial, with price, fees, net PnL and reason) at or after
+    /// `since` (everything the venue keeps when None), oldest first. None: this venue keeps no
+    /// history (the reconciler then relies on positions alone).
+    async fn history(&self, trader: TraderAddress, since: Option<Timestamp>) -> DomainResult<Option<crate::recon::VenueHistory>> {
+        let _ = (trader, since);
         Ok(None)
     }
 }

@@ -43,6 +43,9 @@ pub enum Signing {
     /// Reads the delegate's public key only (the bot shows the address and checks delegations;
     /// its role may not `kms:Sign`, and nothing here would ask).
     AddressOnly,
+    /// No key at all, but a venue that reads (positions, history): the indexer's reconciler.
+    /// Every signature it might be asked for is refused.
+    ReadsOnly,
     No,
 }
 
@@ -116,7 +119,7 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
     };
     // The delegate-key pool: KMS_KEY_ID first, then KMS_POOL_KEY_ARNS (each key once).
     let keys: Vec<(String, Arc<KmsSigner>)> = match signing {
-        Signing::No => Vec::new(),
+        Signing::No | Signing::ReadsOnly => Vec::new(),
         Signing::Yes | Signing::AddressOnly => {
             let main = config.kms_key_id.clone().ok_or(ConfigError::Missing("KMS_KEY_ID"))?;
             let kms = aws_sdk_kms::Client::new(&sdk);
@@ -148,6 +151,7 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
     let chainlink = chainlink_feeds(&config)?;
     let market = Arc::new(VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), chainlink, clock.clone()));
     let env = config.exec;
+    let history_url = config.avantis.history.clone();
     let (route, rpc_url, chain_id) = (config.avantis_route, config.base_rpc_url.clone(), config.chain_id);
     // Every live venue call ends within this budget (below the signal worker's timeout).
     let budget = config.venue_wait_budget();
@@ -162,6 +166,12 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
         // Notices go through notifications.fifo and the notifier (retried through outages).
         deps = deps.with_notifications_queue(n);
     }
+    if signing == Signing::ReadsOnly {
+        let reader: Arc<dyn Signer> = Arc::new(CannotSign(TraderAddress::paper(*b"vanta-indexer-reads!")));
+        let venue: Arc<dyn Venue> = Arc::new(AvantisVenue::new(avantis, reader).with_clock(clock));
+        let venue = with_history(venue, &history_url);
+        return Ok(deps.with_live_venue(Arc::new(BudgetedVenue::new(venue, budget))));
+    }
     if keys.is_empty() {
         return Ok(deps);
     }
@@ -173,6 +183,7 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
         let main = pool.main()?.address;
         let reader: Arc<dyn Signer> = Arc::new(CannotSign(main));
         let venue: Arc<dyn Venue> = Arc::new(AvantisVenue::new(avantis, reader).with_clock(clock));
+        let venue = with_history(venue, &history_url);
         return Ok(deps.with_delegates(Arc::new(pool)).with_live_venue(Arc::new(BudgetedVenue::new(venue, budget))));
     }
     let mut pool_keys = Vec::with_capacity(keys.len());
@@ -235,6 +246,18 @@ pub async fn notifier_deps(config: Config) -> Result<Deps, StartError> {
 }
 
 /// The delegate's address without its signing power (functions that only read).
+/// The venue plus Veranta's trade history, for the reconciler (`/sync`, the indexer). A history
+/// URL that does not parse leaves the venue without history (positions alone), with a warning.
+fn with_history(venue: Arc<dyn Venue>, url: &str) -> Arc<dyn Venue> {
+    match vanta_chain::history::HistoryClient::new(url) {
+        Ok(h) => Arc::new(vanta_chain::history::WithHistory::new(venue, h)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no trade history: the reconciler reads positions alone");
+            venue
+        }
+    }
+}
+
 struct CannotSign(TraderAddress);
 
 #[async_trait::async_trait]

@@ -40,6 +40,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("trail", "Move the stop to a distance: /trail btc 2"),
     ("orders", "TP/SL orders"),
     ("history", "Recent trades and requests"),
+    ("sync", "Read your wallet on Veranta now"),
     ("pnl", "PnL with a chart: /pnl [day|week|month]"),
     ("signals", "Signal sources: list, new, rotate"),
     ("pause", "Pause your automation"),
@@ -86,6 +87,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, cmd: &Command) -> DomainResult<()> {
         "trail" => trail(ctx, args).await,
         "orders" => orders(ctx).await,
         "history" => history(ctx).await,
+        "sync" => sync(ctx).await,
         "pnl" => pnl(ctx, args).await,
         "signals" => sources(ctx, args).await,
         "pause" | "resume" => pause(ctx, name == "pause").await,
@@ -595,7 +597,13 @@ async fn positions(ctx: &Ctx<'_>) -> DomainResult<()> {
         let mk = mark(ctx, &p.pair).await;
         let pnl = mk.and_then(|x| p.pnl_at(x).ok()).map_or_else(|| "unknown".to_owned(), signed_usd);
         let level = |x: Option<Price>| x.map_or_else(|| "–".to_owned(), |x| x.to_string());
-        let status = if p.status == vanta_domain::position::PositionStatus::Closing { " · closing…" } else { "" };
+        let status = if p.status == vanta_domain::position::PositionStatus::Closing {
+            " · closing…"
+        } else if crate::reconcile::is_external(p) {
+            " · external (opened outside Vanta)"
+        } else {
+            ""
+        };
         let text = format!(
             "{} · <b>{} {} {}x</b>{status}\nCollateral {} · size {}\nEntry {} · mark {}\nPnL {pnl} · {}\nTP {} · SL {}",
             banner(p.mode),
@@ -615,6 +623,35 @@ async fn positions(ctx: &Ctx<'_>) -> DomainResult<()> {
     if live.len() > 20 {
         ctx.reply(format!("…and {} more (not shown).", live.len() - 20)).await;
     }
+    Ok(())
+}
+
+/// `/sync`: the reconciler reads the user's own proven wallet now (at most once per 30 s).
+async fn sync(ctx: &Ctx<'_>) -> DomainResult<()> {
+    let Some(wallet) = ctx.user.trader.filter(|_| ctx.user.wallet_verified()) else {
+        ctx.reply("🔗 /sync reads your own proven wallet on Veranta: /bind and /verify it first.").await;
+        return Ok(());
+    };
+    let now = ctx.deps.clock.now();
+    if !ctx.deps.store.hit_window(&format!("sync:{}", ctx.user.id), now, now.plus(std::time::Duration::from_secs(30)), 1).await? {
+        ctx.reply("⏳ Your wallet was read moments ago; /sync again in half a minute.").await;
+        return Ok(());
+    }
+    if ctx.deps.live.is_none() {
+        ctx.reply("ℹ️ Vanta has no Veranta connection here; the indexer reads your wallet every minute.").await;
+        return Ok(());
+    }
+    crate::reconcile::watch_owner(ctx.deps, wallet, ctx.user.id).await;
+    let r = crate::reconcile::run_wallet(ctx.deps, wallet, &crate::reconcile::Settings::default()).await?;
+    ctx.reply(format!(
+        "🔄 Read <code>{wallet}</code> on Veranta: {} close(s) recorded, {} open(s) resolved, {} failed, {} outside trade(s) adopted{}.",
+        r.closes.len(),
+        r.resolved.len(),
+        r.failed.len(),
+        r.adopted.len(),
+        if r.missing.is_empty() { String::new() } else { format!(", {} position(s) not listed right now (kept open)", r.missing.len()) }
+    ))
+    .await;
     Ok(())
 }
 
@@ -1097,8 +1134,14 @@ async fn follow(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
         if f.adopt_existing { format!("; {adopted} open position(s) adopted") } else { String::new() }
     ))
     .await;
-    if matches!(f.leader, LeaderRef::Address(_)) {
-        ctx.reply("ℹ️ The follow is saved, but trades of an outside Veranta address are copied only once Vanta's indexer watches addresses, which this version does not do yet. Vanta users can be copied today.").await;
+    if let LeaderRef::Address(a) = f.leader {
+        match crate::reconcile::watch_leader(ctx.deps, a).await {
+            Ok(()) => ctx.reply("ℹ️ Vanta's reconciler now watches this Veranta address: its new trades and exits are copied within about a minute of happening.").await,
+            Err(e) => {
+                tracing::warn!(error = %e, "outside leader not registered with the reconciler");
+                ctx.reply("⚠️ The follow is saved, but the address could not be put under watch just now: send the /follow again in a minute.").await
+            }
+        }
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ mod intents;
 mod keys;
 mod others;
 mod positions;
+mod recon;
 mod users;
 
 use std::collections::HashMap;

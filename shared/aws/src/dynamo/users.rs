@@ -324,6 +324,18 @@ impl ControlStore for DynamoStore {
         self.put(item, None).await
     }
 
+    async fn recon_wallets(&self) -> DomainResult<Vec<vanta_domain::recon::ReconWallet>> {
+        self.recon_wallets_impl().await
+    }
+
+    async fn get_recon_wallet(&self, wallet: TraderAddress) -> DomainResult<Option<vanta_domain::recon::ReconWallet>> {
+        self.get_recon_wallet_impl(wallet).await
+    }
+
+    async fn put_recon_wallet(&self, w: &vanta_domain::recon::ReconWallet) -> DomainResult<()> {
+        self.put_recon_wallet_impl(w).await
+    }
+
     async fn heartbeats(&self) -> DomainResult<Vec<(String, Timestamp)>> {
         let items = self.query(Query::table(k::CONTROL.to_owned()).prefix(k::HEARTBEAT_PREFIX)).await?;
         Ok(items
