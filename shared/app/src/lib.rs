@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod schedule;
 pub mod signals;
 pub mod telegram;
+pub mod tpsl_index;
 pub mod wallet;
 pub mod worker;
 
@@ -35,6 +36,8 @@ mod tests_exits;
 mod tests_notify;
 #[cfg(test)]
 mod tests_stop;
+#[cfg(test)]
+mod tests_tpsl_index;
 #[cfg(test)]
 mod tests_veranta;
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod position;
 pub mod risk;
 pub mod risk_engine;
 pub mod time;
+pub mod triggers;
 pub mod user;
 pub mod wallet;
 
@@ -24,5 +25,7 @@ pub use error::{DomainError, DomainResult};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_triggers;
 #[cfg(test)]
 mod tests_wallet;
