@@ -202,9 +202,7 @@ impl TrailBook {
             return false;
         }
         top.extreme = mark;
-        while self.runs.len() >= 2 {
-            let n = self.runs.len();
-            let (older, newer) = (&self.runs[n - 2], &self.runs[n - 1]);
+        while let [.., older, newer] = self.runs.as_slice() {
             if better(side, older.extreme, newer.extreme) {
                 break;
             }
