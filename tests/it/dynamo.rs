@@ -478,7 +478,7 @@ async fn check_position_rules(s: &dyn Store) {
     s.update_position(&closing, PositionStatus::Open).await.unwrap();
     // A write from the read before that one (version 0) loses, whatever it changes.
     let mut stale = p.clone();
-    stale.trail = Some(vanta_domain::position::TrailingStop { distance: Bps::new(100).unwrap(), best: p.open_price });
+    stale.trail = Some(vanta_domain::position::TrailingStop { distance: Bps::new(100).unwrap(), best: p.open_price, epoch: None });
     assert_conflict(s.update_position(&stale, PositionStatus::Open).await);
     closing.version = 1;
     assert_eq!(s.get_position(uid(1), &p.id).await.unwrap(), Some(closing.clone()));

@@ -162,7 +162,11 @@ async fn dynamo_a_trail_move_from_a_stale_read_keeps_the_partial_close() {
     // … and the tick writes its move. What the old write did (the whole item from the stale read,
     // conditioned on the status only) is now refused …
     let mut blind = stale.clone();
-    blind.trail = Some(TrailingStop { distance: Bps::new(100).unwrap(), best: Price::from_str("110000").unwrap() });
+    blind.trail = Some(TrailingStop {
+        distance: Bps::new(100).unwrap(),
+        best: Price::from_str("110000").unwrap(),
+        epoch: stale.trail.and_then(|t| t.epoch),
+    });
     assert!(matches!(fx.store.update_position(&blind, PositionStatus::Open).await, Err(DomainError::Conflict(_))));
     assert_eq!(fx.only_position().await, closed, "nothing changed");
     // … and the tick's own move re-reads: the close's collateral, PnL and marker stay.

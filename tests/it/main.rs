@@ -12,4 +12,5 @@ mod signing_wiring;
 mod telegram;
 mod template;
 mod template_veranta;
+mod triggers;
 mod wallet;

@@ -23,6 +23,7 @@ pub mod reconcile;
 pub mod schedule;
 pub mod signals;
 pub mod telegram;
+pub mod tpsl_index;
 pub mod wallet;
 pub mod worker;
 
@@ -38,6 +39,8 @@ mod tests_notify;
 mod tests_reconcile;
 #[cfg(test)]
 mod tests_stop;
+#[cfg(test)]
+mod tests_tpsl_index;
 #[cfg(test)]
 mod tests_veranta;
 #[cfg(test)]

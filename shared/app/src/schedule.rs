@@ -102,44 +102,54 @@ pub fn trigger(p: &Position, mark: Price) -> Option<Trigger> {
     None
 }
 
+/// The TP/SL tick: its reads are O(pairs + triggered), see [`crate::tpsl_index`].
 pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
     Metrics::inc(&deps.metrics.schedule_ticks);
     crate::flatten::on_tick(deps).await;
-    let live: Vec<Position> = deps.store.live_positions().await?;
-    let mut report = TickReport { job: "tpsl", live_positions: live.len(), ..TickReport::default() };
-    let mut marks: BTreeMap<PairSymbol, Option<Price>> = BTreeMap::new();
-    for p in live.iter().filter(|p| p.status == PositionStatus::Open) {
-        if !marks.contains_key(&p.pair) {
-            let quotes = deps.prices.quotes(&p.pair).await.unwrap_or_default();
-            let mark =
-                risk_engine::reference_price(&p.pair, &quotes, deps.clock.now(), deps.ops.max_price_age_secs, deps.ops.max_price_deviation);
-            if let Err(why) = &mark {
-                tracing::warn!(pair = %p.pair, reason = %why, "no trusted price; TP/SL skipped for this pair");
-                report.skipped_pairs.push(p.pair.to_string());
-            }
-            marks.insert(p.pair.clone(), mark.ok());
-        }
-        let Some(mark) = marks.get(&p.pair).copied().flatten() else { continue };
-        // Trailing stops follow the best price; TP, SL and the trail level are still checked in
-        // the same tick, on the position as moved.
-        let moves = p.trail.is_some_and(|mut t| t.observe(p.side, mark));
-        let current = match moves {
-            true => move_trail(deps, p, mark).await?.unwrap_or_else(|| p.clone()),
-            false => p.clone(),
-        };
-        if current.status != PositionStatus::Open {
-            continue;
-        }
-        if let Some(t) = trigger(&current, mark)
-            && queue_close(deps, &current, t, mark).await?
-        {
-            report.triggered.push(format!("{}:{}", p.id, t.as_str()));
-        }
-    }
-    requeue_stalled_closes(deps, &live, &mut report).await?;
-    tracing::info!(live = report.live_positions, triggered = report.triggered.len(), "tpsl tick");
+    let mut report = TickReport { job: "tpsl", ..TickReport::default() };
+    let closing = crate::tpsl_index::run(deps, &mut report).await?;
+    requeue_stalled_closes(deps, &closing, &mut report).await?;
+    tracing::info!(examined = report.live_positions, triggered = report.triggered.len(), "tpsl tick");
     heartbeat(deps, "tpsl").await;
     Ok(report)
+}
+
+/// The one place the TP/SL tick gets a pair's mark: fresh quotes on which the sources agree,
+/// or the reason there is none (the pair is then skipped this tick: a stale price must not
+/// close a position).
+pub async fn mark_price(deps: &Deps, pair: &PairSymbol) -> Result<Price, String> {
+    let quotes = deps.prices.quotes(pair).await.unwrap_or_default();
+    risk_engine::reference_price(pair, &quotes, deps.clock.now(), deps.ops.max_price_age_secs, deps.ops.max_price_deviation)
+        .map_err(|why| why.to_string())
+}
+
+/// Checks the triggers of the open position `p` at `mark` (its trail as `book` has it) and
+/// queues the close of the one that fires.
+pub(crate) async fn evaluate(
+    deps: &Deps,
+    p: &Position,
+    mark: Price,
+    book: Option<&vanta_domain::triggers::TrailBook>,
+    report: &mut TickReport,
+) -> DomainResult<()> {
+    let mut current = p.clone();
+    current.trail = vanta_domain::triggers::effective_trail(p, book);
+    if let Some(t) = trigger(&current, mark)
+        && queue_close(deps, &current, t, mark).await?
+    {
+        report.triggered.push(format!("{}:{}", p.id, t.as_str()));
+    }
+    Ok(())
+}
+
+/// The trailing stop of `p` as it stands now: its best price is its epoch's in the pair's trail
+/// book (what `/positions`-style views and tests should show).
+pub async fn trail_now(deps: &Deps, p: &Position) -> DomainResult<Option<vanta_domain::position::TrailingStop>> {
+    if p.trail.is_none() {
+        return Ok(None);
+    }
+    let book = deps.store.get_trail_book(&p.pair, p.side).await?;
+    Ok(vanta_domain::triggers::effective_trail(p, book.as_ref()))
 }
 
 /// How long a close may stay in flight before the TP/SL tick sends its intent again (longer
@@ -326,7 +336,8 @@ pub async fn set_trail(
             let mark =
                 risk_engine::reference_price(&p.pair, &quotes, deps.clock.now(), deps.ops.max_price_age_secs, deps.ops.max_price_deviation)
                     .map_err(|r| DomainError::Refused(r.to_string()))?;
-            Some(vanta_domain::position::TrailingStop { distance: d, best: mark })
+            let epoch = crate::tpsl_index::anchor(deps, &p.pair, p.side, mark).await?;
+            Some(vanta_domain::position::TrailingStop { distance: d, best: mark, epoch: Some(epoch) })
         }
     };
     let trail = next.trail;

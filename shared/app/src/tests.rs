@@ -1033,7 +1033,8 @@ async fn trailing_stop_follows_the_best_price() {
     schedule::set_trail(&s.deps, TelegramUserId(7), &id, Some(Bps::new(100).unwrap())).await.unwrap();
     s.set_price("BTC/USD", "110000");
     schedule::tpsl_tick(&s.deps).await.unwrap();
-    assert_eq!(s.positions(7).await[0].trail.unwrap().best, Price::from_str("110000").unwrap());
+    let p = s.positions(7).await[0].clone();
+    assert_eq!(schedule::trail_now(&s.deps, &p).await.unwrap().unwrap().best, Price::from_str("110000").unwrap());
     s.set_price("BTC/USD", "109000"); // 0.9 % below the best: holds
     assert!(schedule::tpsl_tick(&s.deps).await.unwrap().triggered.is_empty());
     s.set_price("BTC/USD", "108800"); // 1.09 % below: trail hit

@@ -438,7 +438,7 @@ async fn a_tick_that_moves_the_trail_still_takes_profit() {
     let r = schedule::tpsl_tick(&s.deps).await.unwrap();
     assert_eq!(r.triggered, [format!("{id}:tp")], "the trail moved and the TP fired in the same tick");
     let p = s.only_position(7).await;
-    assert_eq!(p.trail.unwrap().best, Price::from_str("106000").unwrap());
+    assert_eq!(schedule::trail_now(&s.deps, &p).await.unwrap().unwrap().best, Price::from_str("106000").unwrap());
     s.drain().await;
     assert_eq!(s.only_position(7).await.status, PositionStatus::Closed);
 }
@@ -663,7 +663,11 @@ async fn a_trail_move_from_a_stale_read_keeps_a_partial_close() {
     assert_eq!(closed.collateral, Usdc::from_str("50").unwrap());
     // … and the tick writes its move: a plain write from the stale read is refused …
     let mut blind = stale.clone();
-    blind.trail = Some(vanta_domain::position::TrailingStop { distance: Bps::new(100).unwrap(), best: Price::from_str("110000").unwrap() });
+    blind.trail = Some(vanta_domain::position::TrailingStop {
+        distance: Bps::new(100).unwrap(),
+        best: Price::from_str("110000").unwrap(),
+        epoch: stale.trail.and_then(|t| t.epoch),
+    });
     assert!(matches!(s.store.update_position(&blind, PositionStatus::Open).await, Err(DomainError::Conflict(_))));
     // … and the tick's move re-reads, so the close's collateral, PnL and marker stay.
     let moved = schedule::move_trail(&s.deps, &stale, Price::from_str("110000").unwrap()).await.unwrap().unwrap();

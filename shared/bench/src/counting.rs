@@ -10,9 +10,13 @@ use vanta_domain::DomainResult;
 use vanta_domain::exec::{ExecControl, FlattenRun};
 use vanta_domain::ids::{IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
 use vanta_domain::intent::{AuditEntry, CreateOutcome, Intent, Transition};
-use vanta_domain::ports::{ControlStore, FollowStore, IntentStore, MarkerStore, PositionStore, SourceStore, Store, UserStore};
+use vanta_domain::market::{PairSymbol, Side};
+use vanta_domain::ports::{
+    ControlStore, FollowStore, IndexState, IntentStore, MarkerStore, PositionStore, SourceStore, Store, TriggerStore, UserStore,
+};
 use vanta_domain::position::{Position, PositionStatus};
 use vanta_domain::time::Timestamp;
+use vanta_domain::triggers::{KeyRange, TrailBook, TriggerPartition};
 use vanta_domain::user::{Follow, LeaderRef, SignalSource, User};
 use vanta_domain::wallet::{AddressClaim, WalletChallenge};
 
@@ -285,5 +289,57 @@ impl<S: Store> MarkerStore for CountingStore<S> {
     async fn hit_window(&self, key: &str, now: Timestamp, expires_at: Timestamp, limit: u32) -> DomainResult<bool> {
         self.wrote("hit_window");
         self.inner.hit_window(key, now, expires_at, limit).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> TriggerStore for CountingStore<S> {
+    async fn crossed(&self, part: &TriggerPartition, range: KeyRange) -> DomainResult<Vec<(TelegramUserId, PositionId)>> {
+        let r = self.inner.crossed(part, range).await;
+        self.read("crossed", v(&r));
+        r
+    }
+    async fn any_indexed(&self, part: &TriggerPartition) -> DomainResult<bool> {
+        let r = self.inner.any_indexed(part).await;
+        self.read("any_indexed", usize::from(matches!(r, Ok(true))));
+        r
+    }
+    async fn closing_positions(&self) -> DomainResult<Vec<Position>> {
+        let r = self.inner.closing_positions().await;
+        self.read("closing_positions", v(&r));
+        r
+    }
+    async fn trigger_pairs(&self) -> DomainResult<Vec<PairSymbol>> {
+        let r = self.inner.trigger_pairs().await;
+        // One item holds every pair.
+        self.read("trigger_pairs", 1);
+        r
+    }
+    async fn get_trail_book(&self, pair: &PairSymbol, side: Side) -> DomainResult<Option<TrailBook>> {
+        let r = self.inner.get_trail_book(pair, side).await;
+        self.read("get_trail_book", n(&r));
+        r
+    }
+    async fn put_trail_book(&self, pair: &PairSymbol, side: Side, book: &TrailBook) -> DomainResult<()> {
+        self.wrote("put_trail_book");
+        self.inner.put_trail_book(pair, side, book).await
+    }
+    async fn index_state(&self) -> DomainResult<IndexState> {
+        let r = self.inner.index_state().await;
+        self.read("index_state", 1);
+        r
+    }
+    async fn put_index_state(&self, state: &IndexState) -> DomainResult<()> {
+        self.wrote("put_index_state");
+        self.inner.put_index_state(state).await
+    }
+    async fn live_positions_page(&self, after: Option<&str>, limit: usize) -> DomainResult<(Vec<Position>, Option<String>)> {
+        let r = self.inner.live_positions_page(after, limit).await;
+        self.read("live_positions_page", r.as_ref().map_or(0, |(p, _)| p.len()));
+        r
+    }
+    async fn reindex_position(&self, p: &Position) -> DomainResult<()> {
+        self.wrote("reindex_position");
+        self.inner.reindex_position(p).await
     }
 }

@@ -18,6 +18,7 @@ pub mod recon;
 pub mod risk;
 pub mod risk_engine;
 pub mod time;
+pub mod triggers;
 pub mod user;
 pub mod wallet;
 
@@ -25,5 +26,7 @@ pub use error::{DomainError, DomainResult};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_triggers;
 #[cfg(test)]
 mod tests_wallet;

@@ -19,6 +19,9 @@ use crate::time::{Clock, Timestamp};
 use crate::user::{Follow, LeaderRef, SignalSource, User};
 use crate::wallet::{AddressClaim, ChallengeState, WalletChallenge};
 
+#[path = "memory_triggers.rs"]
+mod triggers_mem;
+
 fn lock<T>(m: &Mutex<T>) -> DomainResult<MutexGuard<'_, T>> {
     m.lock().map_err(|_| DomainError::Internal("in-memory lock poisoned".into()))
 }
@@ -39,6 +42,8 @@ struct Inner {
     heartbeats: BTreeMap<String, Timestamp>,
     flatten: Option<FlattenRun>,
     recon: BTreeMap<TraderAddress, crate::recon::ReconWallet>,
+    /// The trigger index, trail books and backfill marker (`memory_triggers.rs`).
+    triggers: triggers_mem::Index,
 }
 
 /// The whole [`Store`] in memory.
@@ -254,6 +259,7 @@ impl IntentStore for MemoryStore {
         let mut next = i.clone();
         t.apply(&mut next)?;
         *i = next.clone();
+        g.triggers.write(None, position);
         g.positions.insert(key, position.clone());
         g.audit.entry(id.clone()).or_default().push(audit_of(id, t));
         Ok(next)
@@ -282,6 +288,7 @@ impl PositionStore for MemoryStore {
         if g.positions.contains_key(&key) {
             return Err(DomainError::Conflict(format!("position {} exists", p.id)));
         }
+        g.triggers.write(None, p);
         g.positions.insert(key, p.clone());
         Ok(())
     }
@@ -303,8 +310,9 @@ impl PositionStore for MemoryStore {
                 p.id, stored.version, p.version
             )));
         }
-        *stored = p.clone();
+        let old = std::mem::replace(stored, p.clone());
         stored.version = p.version.saturating_add(1);
+        g.triggers.write(Some(&old), p);
         Ok(())
     }
     async fn user_positions(&self, user: TelegramUserId, live_only: bool) -> DomainResult<Vec<Position>> {

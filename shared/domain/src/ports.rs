@@ -16,6 +16,7 @@ use crate::market::{PairCatalog, PairIndex, PairSymbol, Side};
 use crate::money::{Bps, Leverage, Price, SlippageP, Usdc};
 use crate::position::{Position, PositionStatus};
 use crate::time::Timestamp;
+use crate::triggers::{KeyRange, TrailBook, TriggerPartition};
 use crate::user::{Follow, LeaderRef, SignalSource, User};
 use crate::wallet::{AddressClaim, WalletChallenge};
 
@@ -173,9 +174,47 @@ pub trait MarkerStore: Send + Sync {
     async fn hit_window(&self, key: &str, now: Timestamp, expires_at: Timestamp, limit: u32) -> DomainResult<bool>;
 }
 
+/// Where the one-off backfill of the trigger index stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexState {
+    /// The index layout the live positions are indexed in ([`crate::triggers::INDEX_VERSION`]
+    /// once the backfill is done; 0 before).
+    pub version: u32,
+    /// Where the backfill goes on (a [`TriggerStore::live_positions_page`] cursor).
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// The trigger index ([`crate::triggers`]): every position write keeps a position's entries
+/// consistent with it (in the same transaction), so the TP/SL tick reads only crossed levels.
+/// Index reads may lag a write by a moment: callers read the position before acting on it.
+#[async_trait]
+pub trait TriggerStore: Send + Sync {
+    /// The open positions indexed under `part` with a key in `range`.
+    async fn crossed(&self, part: &TriggerPartition, range: KeyRange) -> DomainResult<Vec<(TelegramUserId, PositionId)>>;
+    /// Whether any position is indexed under `part`.
+    async fn any_indexed(&self, part: &TriggerPartition) -> DomainResult<bool>;
+    /// Every position that is CLOSING.
+    async fn closing_positions(&self) -> DomainResult<Vec<Position>>;
+    /// Every pair a live position was recorded on (the tick fetches one price for each).
+    async fn trigger_pairs(&self) -> DomainResult<Vec<PairSymbol>>;
+    async fn get_trail_book(&self, pair: &PairSymbol, side: Side) -> DomainResult<Option<TrailBook>>;
+    /// Writes `book` if the stored one is at `book.version` (absent counts as 0); the stored
+    /// version becomes `book.version + 1`. Anything else is `Conflict`.
+    async fn put_trail_book(&self, pair: &PairSymbol, side: Side, book: &TrailBook) -> DomainResult<()>;
+    async fn index_state(&self) -> DomainResult<IndexState>;
+    async fn put_index_state(&self, state: &IndexState) -> DomainResult<()>;
+    /// Up to `limit` live positions after the cursor `after`, and the cursor of the next page
+    /// (None after the last page). For the backfill.
+    async fn live_positions_page(&self, after: Option<&str>, limit: usize) -> DomainResult<(Vec<Position>, Option<String>)>;
+    /// Writes the index entries of `p` (and records its pair) if the stored position is still
+    /// at `p.version`; `Conflict` if it changed (its new write indexed it).
+    async fn reindex_position(&self, p: &Position) -> DomainResult<()>;
+}
+
 /// The whole store, as handlers take it.
-pub trait Store: UserStore + ControlStore + IntentStore + PositionStore + SourceStore + FollowStore + MarkerStore {}
-impl<T: UserStore + ControlStore + IntentStore + PositionStore + SourceStore + FollowStore + MarkerStore> Store for T {}
+pub trait Store: UserStore + ControlStore + IntentStore + PositionStore + SourceStore + FollowStore + MarkerStore + TriggerStore {}
+impl<T: UserStore + ControlStore + IntentStore + PositionStore + SourceStore + FollowStore + MarkerStore + TriggerStore> Store for T {}
 
 // ---------------------------------------------------------------------------------------------
 // Queue

@@ -101,8 +101,14 @@ pub struct Position {
 pub struct TrailingStop {
     /// Distance behind the best price, in bps of it.
     pub distance: Bps,
-    /// Best price since the trail was set (highest for a long, lowest for a short).
+    /// Best price since the trail was set (highest for a long, lowest for a short). With an
+    /// `epoch`, the price when it was set: the best since is the epoch's extreme in the pair's
+    /// trail book ([`crate::triggers::TrailBook`]), which the tick moves instead of each trail.
     pub best: Price,
+    /// The trail book epoch the trail is anchored to (None: recorded before the book; the tick's
+    /// backfill anchors it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 impl TrailingStop {

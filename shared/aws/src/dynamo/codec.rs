@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use vanta_domain::exec::{ExecControl, ExecMode, StopLevel};
-use vanta_domain::ids::{SourceId, TelegramUserId, TraderAddress};
+use vanta_domain::ids::{PositionId, SourceId, TelegramUserId, TraderAddress};
 use vanta_domain::intent::{AuditEntry, Intent};
 use vanta_domain::position::Position;
 use vanta_domain::time::Timestamp;
@@ -298,7 +298,29 @@ pub(crate) fn position_item(p: &Position) -> DomainResult<Item> {
         item.insert(k::GSI2PK.into(), s(k::LIVE_POS));
         item.insert(k::GSI2SK.into(), s(k::live_position(p.opened_at, p.user, &p.id)));
     }
+    if p.status == vanta_domain::position::PositionStatus::Closing {
+        // The CLOSING positions' own gsi1 partition: the TP/SL tick reads only those.
+        item.insert(k::GSI1PK.into(), s(k::CLOSING));
+        item.insert(k::GSI1SK.into(), s(k::live_position(p.opened_at, p.user, &p.id)));
+    }
     Ok(item)
+}
+
+/// A trigger index item: under its position's user, in gsi1 under its partition, ordered by key.
+pub(crate) fn trigger_item(p: &Position, e: &vanta_domain::triggers::TriggerEntry) -> Item {
+    let mut item = key(k::user(p.user), &k::trigger_item(&p.id, e.partition.kind));
+    item.insert(k::GSI1PK.into(), s(k::trigger_partition(&e.partition)));
+    item.insert(k::GSI1SK.into(), s(k::trigger_key(e.key, p.user, &p.id)));
+    item.insert(k::OWNER.into(), n(p.user));
+    item.insert(k::ID.into(), s(p.id.as_str()));
+    item
+}
+
+/// The position an index item points at.
+pub(crate) fn trigger_target(item: &Item) -> DomainResult<(TelegramUserId, PositionId)> {
+    let user = TelegramUserId(req_n(item, k::OWNER)?);
+    let id = PositionId::parse(req_s(item, k::ID)?).map_err(|e| bad(item, e))?;
+    Ok((user, id))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -49,6 +49,11 @@ impl DynamoStore {
                 ops.push(self.tx_put(codec::position_item(p)?, Some(new_item()))?);
             }
             ops.push(self.tx_put(codec::audit_item(&audit_of(id, t), seq)?, Some(new_item()))?);
+            if let Some(p) = position {
+                // Its trigger index entries, after the items whose conditions are numbered above.
+                self.record_pair(&p.pair).await?;
+                ops.extend(self.index_ops(p, true)?);
+            }
             match self.transact(op, ops).await {
                 Ok(()) => return Ok(next),
                 Err(e) if position.is_some() && e.failed(1) => {

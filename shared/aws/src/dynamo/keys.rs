@@ -150,3 +150,54 @@ pub fn marker(key: &str) -> String {
 pub fn window(key: &str) -> String {
     format!("WINDOW#{key}")
 }
+
+// ---------------------------------------------------------------------------------------------
+// The trigger index (see `TABLE.md`, "Trigger index")
+
+/// gsi1 partition of the CLOSING positions (the position items themselves, while CLOSING).
+pub const CLOSING: &str = "CLOSING";
+/// Sort key, under `CONTROL`, of the trigger index's backfill marker.
+pub const TRIGGER_INDEX: &str = "TRIGGER_INDEX";
+/// Sort key, under `CONTROL`, of the set of pairs live positions were recorded on.
+pub const TRIGGER_PAIRS: &str = "TRIGGER_PAIRS";
+/// Sort key of a trail book under its partition.
+pub const TRAIL_BOOK: &str = "BOOK";
+pub const PAIRS: &str = "pairs";
+pub const CURSOR: &str = "cursor";
+pub const TRIG_PREFIX: &str = "TRIG#";
+
+/// An index item's sort key under its position's user: one per position and kind.
+pub fn trigger_item(id: &PositionId, kind: vanta_domain::triggers::TriggerKind) -> String {
+    format!("{TRIG_PREFIX}{id}#{}", kind.as_str())
+}
+
+/// An index partition (gsi1): pair, side, kind, and for a trail its epoch.
+pub fn trigger_partition(p: &vanta_domain::triggers::TriggerPartition) -> String {
+    match p.kind {
+        vanta_domain::triggers::TriggerKind::Trail => {
+            format!("{TRIG_PREFIX}{}#{}#{}#{}", p.pair, p.side.as_str(), p.kind.as_str(), p.epoch)
+        }
+        _ => format!("{TRIG_PREFIX}{}#{}#{}", p.pair, p.side.as_str(), p.kind.as_str()),
+    }
+}
+
+/// An index entry's gsi1 sort key: the key as 20 digits (string order is numeric order), then
+/// the position.
+pub fn trigger_key(key: u64, user: TelegramUserId, id: &PositionId) -> String {
+    format!("{key:020}#{user}#{id}")
+}
+
+/// The lowest sort key of entries with `key` or more.
+pub fn trigger_from(key: u64) -> String {
+    format!("{key:020}")
+}
+
+/// A bound above every sort key of entries with `key` or less (`$` sorts after `#`).
+pub fn trigger_through(key: u64) -> String {
+    format!("{key:020}$")
+}
+
+/// A trail book's partition key.
+pub fn trail_book(pair: &vanta_domain::market::PairSymbol, side: vanta_domain::market::Side) -> String {
+    format!("TRAILBOOK#{pair}#{}", side.as_str())
+}

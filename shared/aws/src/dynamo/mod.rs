@@ -15,6 +15,7 @@ mod keys;
 mod others;
 mod positions;
 mod recon;
+mod triggers;
 mod users;
 
 use std::collections::HashMap;
@@ -39,11 +40,13 @@ pub struct DynamoStore {
     /// `Limit` of each query page (None: DynamoDB's 1 MB pages). Tests set it low to exercise
     /// pagination.
     page_limit: Option<i32>,
+    /// Pairs this process has recorded in the trigger pair set (each is written once).
+    known_pairs: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), page_limit: None }
+        Self { client, table: table.into(), page_limit: None, known_pairs: Default::default() }
     }
 
     /// Caps every query page at `limit` items (at least 1). Results are unchanged; only the number
@@ -192,6 +195,11 @@ impl DynamoStore {
             names.insert("#sk".into(), sk_attr.into());
             values.insert(":prefix".into(), AttributeValue::S(prefix.clone()));
         }
+        if let Some((op, bound)) = &q.sk_range {
+            cond.push_str(&format!(" AND #sk {} :bound", op.as_str()));
+            names.insert("#sk".into(), sk_attr.into());
+            values.insert(":bound".into(), AttributeValue::S(bound.clone()));
+        }
         let mut out: Vec<Item> = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -242,13 +250,15 @@ struct Query {
     index: Option<&'static str>,
     pk: String,
     sk_prefix: Option<String>,
+    /// A sort-key bound (with or instead of the prefix).
+    sk_range: Option<(SkOp, String)>,
     forward: bool,
     max: Option<usize>,
 }
 
 impl Query {
     fn table(pk: String) -> Self {
-        Self { index: None, pk, sk_prefix: None, forward: true, max: None }
+        Self { index: None, pk, sk_prefix: None, sk_range: None, forward: true, max: None }
     }
     fn gsi1(pk: String) -> Self {
         Self { index: Some(keys::GSI1), ..Self::table(pk) }
@@ -260,6 +270,11 @@ impl Query {
         self.sk_prefix = Some(p.into());
         self
     }
+    /// Only sort keys `op` `bound`.
+    fn bound(mut self, op: SkOp, bound: impl Into<String>) -> Self {
+        self.sk_range = Some((op, bound.into()));
+        self
+    }
     fn newest_first(mut self) -> Self {
         self.forward = false;
         self
@@ -267,6 +282,24 @@ impl Query {
     fn max(mut self, n: usize) -> Self {
         self.max = Some(n);
         self
+    }
+}
+
+/// A sort-key comparison of a [`Query`].
+#[derive(Clone, Copy, Debug)]
+enum SkOp {
+    AtLeast,
+    Below,
+    After,
+}
+
+impl SkOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            SkOp::AtLeast => ">=",
+            SkOp::Below => "<",
+            SkOp::After => ">",
+        }
     }
 }
 

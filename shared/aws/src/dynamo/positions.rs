@@ -1,4 +1,5 @@
-//! Positions: under their user's partition; in gsi2 `LIVE_POS` while open or closing.
+//! Positions: under their user's partition; in gsi2 `LIVE_POS` while open or closing, in gsi1
+//! `CLOSING` while closing; their trigger index entries written with them (`triggers.rs`).
 
 use async_trait::async_trait;
 use vanta_domain::ids::{PositionId, TelegramUserId};
@@ -7,15 +8,20 @@ use vanta_domain::position::{Position, PositionStatus};
 use vanta_domain::{DomainError, DomainResult};
 
 use super::codec::{self, n, s};
+use super::errors::TxError;
 use super::keys as k;
 use super::{DynamoStore, Expr, Query, new_item};
 
 #[async_trait]
 impl PositionStore for DynamoStore {
     async fn insert_position(&self, p: &Position) -> DomainResult<()> {
-        match self.put(codec::position_item(p)?, Some(new_item())).await {
-            Err(DomainError::Conflict(_)) => Err(DomainError::Conflict(format!("position {} exists", p.id))),
-            other => other,
+        self.record_pair(&p.pair).await?;
+        let mut ops = vec![self.tx_put(codec::position_item(p)?, Some(new_item()))?];
+        ops.extend(self.index_ops(p, true)?);
+        match self.transact("insert_position", ops).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Condition { .. }) => Err(DomainError::Conflict(format!("position {} exists", p.id))),
+            Err(TxError::Other(e)) => Err(e),
         }
     }
 
@@ -40,10 +46,13 @@ impl PositionStore for DynamoStore {
                 .value(":version", n(p.version));
             let mut next = p.clone();
             next.version = p.version.checked_add(1).ok_or_else(|| DomainError::Internal("position version overflow".into()))?;
-            match self.put(codec::position_item(&next)?, Some(cond)).await {
+            // The trigger index entries change in the same transaction.
+            let mut ops = vec![self.tx_put(codec::position_item(&next)?, Some(cond))?];
+            ops.extend(self.index_ops(&next, false)?);
+            match self.transact("update_position", ops).await {
                 Ok(()) => return Ok(()),
-                Err(DomainError::Conflict(_)) => {}
-                Err(e) => return Err(e),
+                Err(TxError::Condition { .. }) => {}
+                Err(TxError::Other(e)) => return Err(e),
             }
         }
         // Refused: say why, in the in-memory store's order.
