@@ -24,6 +24,10 @@ pub mod signals;
 pub mod telegram;
 pub mod wallet;
 pub mod worker;
+// Observability: EMF metrics, per-component health, alarms to the admins.
+pub mod alarms;
+pub mod emf;
+pub mod health;
 
 pub use deps::Deps;
 
@@ -33,6 +37,8 @@ mod tests;
 mod tests_exits;
 #[cfg(test)]
 mod tests_notify;
+#[cfg(test)]
+mod tests_obs;
 #[cfg(test)]
 mod tests_stop;
 #[cfg(test)]

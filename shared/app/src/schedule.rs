@@ -111,6 +111,7 @@ pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
     for p in live.iter().filter(|p| p.status == PositionStatus::Open) {
         if !marks.contains_key(&p.pair) {
             let quotes = deps.prices.quotes(&p.pair).await.unwrap_or_default();
+            crate::emf::price_quotes(deps, &p.pair, &quotes);
             let mark =
                 risk_engine::reference_price(&p.pair, &quotes, deps.clock.now(), deps.ops.max_price_age_secs, deps.ops.max_price_deviation);
             if let Err(why) = &mark {
@@ -137,6 +138,7 @@ pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
         }
     }
     requeue_stalled_closes(deps, &live, &mut report).await?;
+    crate::emf::tick_gauges(deps, &live).await;
     tracing::info!(live = report.live_positions, triggered = report.triggered.len(), "tpsl tick");
     heartbeat(deps, "tpsl").await;
     Ok(report)
@@ -186,6 +188,7 @@ async fn requeue_stalled_closes(deps: &Deps, live: &[Position], report: &mut Tic
 
 /// Records that a job ran (for `/status`); a failure to record is logged, not fatal.
 async fn heartbeat(deps: &Deps, job: &str) {
+    crate::emf::schedule_run(deps, job);
     if let Err(e) = deps.store.put_heartbeat(job, deps.clock.now()).await {
         tracing::warn!(job, error = %e, "heartbeat not recorded");
     }
