@@ -18,9 +18,10 @@ use crate::pipeline::html_escape;
 
 /// The runbook sections alarms link to (`RUNBOOK.md#<anchor>`), with the alarm-name suffix that
 /// selects each when a description carries no link.
-pub const RUNBOOK_ANCHORS: [(&str, &str); 8] = [
+pub const RUNBOOK_ANCHORS: [(&str, &str); 9] = [
     ("stale-prices", "stale-prices"),
     ("schedule-missed", "schedule-missed"),
+    ("not-running", "schedule-missed"),
     ("ambiguous-intents", "ambiguous-intents"),
     ("dlq-not-empty", "dlq-not-empty"),
     ("emergency-stop", "emergency-stop"),
@@ -84,10 +85,12 @@ fn clip(s: &str) -> String {
     out
 }
 
-/// The runbook link of a description (`Runbook: <url>`), if it has one.
-fn runbook_link(description: &str) -> Option<&str> {
-    let at = description.find("Runbook:")?;
-    description[at + "Runbook:".len()..].split_whitespace().next().map(|l| l.trim_end_matches(['.', ',', ')']))
+/// A description split at its runbook link: the text before `Runbook:` and the link, if any.
+fn split_runbook(description: &str) -> (&str, Option<&str>) {
+    match description.split_once("Runbook:") {
+        Some((text, rest)) => (text.trim_end(), rest.split_whitespace().next().map(|l| l.trim_end_matches(['.', ',', ')']))),
+        None => (description.trim_end(), None),
+    }
 }
 
 /// The Telegram message (HTML) for one SNS message: an alarm's state, what happened, what to do
@@ -104,13 +107,10 @@ pub fn render(subject: Option<&str>, message: &str) -> String {
     };
     let description = alarm.description.unwrap_or_default();
     // The description without its link: the link is shown on its own line.
-    let text = match description.find("Runbook:") {
-        Some(at) => description[..at].trim_end(),
-        None => description.trim_end(),
-    };
-    let link = runbook_link(&description).map_or_else(|| format!("RUNBOOK.md#{}", anchor_for(&alarm.name)), str::to_owned);
+    let (text, link) = split_runbook(&description);
+    let link = link.map_or_else(|| format!("RUNBOOK.md#{}", anchor_for(&alarm.name)), str::to_owned);
     let link_html = if link.starts_with("https://") || link.starts_with("http://") {
-        format!("<a href=\"{}\">{}</a>", html_escape(&link), html_escape(&link))
+        format!("<a href=\"{}\">{}</a>", html_escape(&link).replace('"', "&quot;"), html_escape(&link))
     } else {
         format!("<code>{}</code>", html_escape(&link))
     };

@@ -298,7 +298,7 @@ fn emf_line(now: Timestamp, dims: &Pairs, props: &Pairs, metrics: &BTreeMap<&'st
     let names: Vec<String> = dims.iter().map(|(k, _)| json_str(k)).collect();
     let mut defs = Vec::new();
     let mut dim_sets = vec![format!("[{}]", names.join(","))];
-    for (name, _) in metrics {
+    for name in metrics.keys() {
         let Some(spec) = spec_of(name) else { continue };
         defs.push(format!("{{\"Name\":{},\"Unit\":{}}}", json_str(name), json_str(spec.unit)));
         if spec.rollup && !dims.is_empty() && dim_sets.len() == 1 {

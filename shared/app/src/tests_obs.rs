@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Observability: the EMF lines handlers write, `/metrics` under the same names, `/health` and
 //! `/readyz` per component, and alarms sent to the admins.
 
