@@ -95,6 +95,13 @@ impl Report {
     }
 }
 
+/// Sets `key` of a JSON object (nothing for any other value).
+fn set(v: &mut Value, key: &str, value: Value) {
+    if let Some(m) = v.as_object_mut() {
+        m.insert(key.to_owned(), value);
+    }
+}
+
 async fn bounded<T>(f: impl std::future::Future<Output = vanta_domain::DomainResult<T>>) -> Result<T, String> {
     match tokio::time::timeout(PROBE_TIMEOUT, f).await {
         Ok(Ok(v)) => Ok(v),
@@ -168,11 +175,11 @@ pub async fn prices(deps: &Deps) -> Component {
         let status = match trusted {
             Ok(_) => Status::Ok,
             Err(why) => {
-                row["reason"] = json!(why.to_string());
+                set(&mut row, "reason", json!(why.to_string()));
                 Status::Degraded
             }
         };
-        row["status"] = json!(status.as_str());
+        set(&mut row, "status", json!(status.as_str()));
         worst = worst.max(status);
         rows.push(row);
     }
@@ -226,17 +233,17 @@ async fn venue(deps: &Deps, live_asked: bool) -> Component {
     match bounded(venue.pairs()).await {
         Ok(c) => {
             let mut v = base;
-            v["pairs"] = json!(c.len());
+            set(&mut v, "pairs", json!(c.len()));
             let status = if live_asked && deps.live.is_none() { Status::Degraded } else { Status::Ok };
             if status == Status::Degraded {
-                v["error"] = json!("LIVE is set but this function has no LIVE venue; its trades would run DRY");
+                set(&mut v, "error", json!("LIVE is set but this function has no LIVE venue; its trades would run DRY"));
             }
             Component::new("venue", status, v)
         }
         Err(e) => {
             tracing::warn!(error = %e, "health: venue pair list unavailable");
             let mut v = base;
-            v["error"] = json!("the venue's pair list is unavailable");
+            set(&mut v, "error", json!("the venue's pair list is unavailable"));
             Component::new("venue", Status::Down, v)
         }
     }
@@ -278,9 +285,9 @@ pub async fn health_json(deps: &Deps) -> Value {
         "status": r.status().as_str(),
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": deps.started.elapsed().as_secs(),
-        "exec_mode": exec["mode"],
-        "emergency_stop": exec["emergency_stop"],
-        "stop_level": exec["stop_level"],
+        "exec_mode": exec.get("mode").cloned().unwrap_or_default(),
+        "emergency_stop": exec.get("emergency_stop").cloned().unwrap_or_default(),
+        "stop_level": exec.get("stop_level").cloned().unwrap_or_default(),
         "components": r.json(),
     })
 }

@@ -469,7 +469,7 @@ async fn an_alarm_without_a_link_gets_its_section_and_a_failed_send_is_retried()
     let mut s = sys_with(&[("ADMIN_USER_IDS", "100")]);
     let html = alarms::render(
         None,
-        &alarm_event("vanta-indexer-schedule-missed", "OK", "No indexer run.")["Records"][0]["Sns"]["Message"].as_str().unwrap(),
+        alarm_event("vanta-indexer-schedule-missed", "OK", "No indexer run.")["Records"][0]["Sns"]["Message"].as_str().unwrap(),
     );
     assert!(html.contains("✅ <b>OK</b>") && html.contains("Recovered."), "{html}");
     assert!(html.contains("<code>RUNBOOK.md#schedule-missed</code>"), "{html}");
