@@ -4,6 +4,7 @@
 mod dynamo;
 mod exits;
 mod flatten;
+mod health;
 mod lambda;
 mod notify;
 mod sdk;
@@ -11,6 +12,7 @@ mod secrets;
 mod signing_wiring;
 mod telegram;
 mod template;
+mod template_obs;
 mod template_veranta;
 mod triggers;
 mod wallet;

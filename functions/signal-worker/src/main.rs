@@ -19,6 +19,7 @@ async fn main() -> Result<(), Error> {
                 async move { vanta_app::worker::handle_delivery(&deps, &body, receives).await }
             })
             .await;
+            deps.metrics.emf.flush(deps.clock.now());
             Ok::<_, Error>(response)
         }
     }))

@@ -11,7 +11,11 @@ async fn main() -> Result<(), Error> {
     vanta_lambda::register_bot_commands(&deps.config);
     run(service_fn(|req: Request| {
         let deps = deps.clone();
-        async move { Ok::<_, Error>(to_lambda(vanta_app::telegram::handle(&deps, from_lambda(req)).await)) }
+        async move {
+            let resp = vanta_app::telegram::handle(&deps, from_lambda(req)).await;
+            deps.metrics.emf.flush(deps.clock.now());
+            Ok::<_, Error>(to_lambda(resp))
+        }
     }))
     .await
 }

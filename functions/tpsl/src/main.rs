@@ -11,7 +11,11 @@ async fn main() -> Result<(), Error> {
     let deps = vanta_lambda::deps(config, Signing::No).await?;
     run(service_fn(|_: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
         let deps = deps.clone();
-        async move { Ok::<_, Error>(serde_json::to_value(vanta_app::schedule::tpsl_tick(&deps).await?)?) }
+        async move {
+            let report = vanta_app::schedule::tpsl_tick(&deps).await;
+            deps.metrics.emf.flush(deps.clock.now());
+            Ok::<_, Error>(serde_json::to_value(report?)?)
+        }
     }))
     .await
 }

@@ -10,7 +10,11 @@ async fn main() -> Result<(), Error> {
     let deps = vanta_lambda::deps(config, Signing::No).await?;
     run(service_fn(|req: Request| {
         let deps = deps.clone();
-        async move { Ok::<_, Error>(to_lambda(vanta_app::api::handle(&deps, from_lambda(req)).await)) }
+        async move {
+            let resp = vanta_app::api::handle(&deps, from_lambda(req)).await;
+            deps.metrics.emf.flush(deps.clock.now());
+            Ok::<_, Error>(to_lambda(resp))
+        }
     }))
     .await
 }

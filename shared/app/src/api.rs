@@ -3,7 +3,6 @@
 
 use serde_json::json;
 use vanta_domain::DomainError;
-use vanta_domain::exec::StopLevel;
 use vanta_domain::intent::{CreateOutcome, Intent, IntentState, Origin};
 use vanta_domain::time::Timestamp;
 use vanta_runtime::http::{HttpRequest, HttpResponse};
@@ -57,30 +56,15 @@ async fn route(deps: &Deps, req: &HttpRequest) -> HttpResponse {
     }
 }
 
-/// Ready when the store answers.
+/// Ready when the store answers ([`crate::health::readyz`]).
 async fn readyz(deps: &Deps) -> HttpResponse {
-    match deps.store.get_exec_control().await {
-        Ok(_) => HttpResponse::json(200, &json!({ "status": "ready" })),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready: store unavailable");
-            HttpResponse::json(503, &json!({ "status": "not ready", "error": "store unavailable" }))
-        }
-    }
+    let (status, body) = crate::health::readyz(deps).await;
+    HttpResponse::json(status, &body)
 }
 
+/// Every component, `ok` / `degraded` / `down` ([`crate::health`]).
 async fn health(deps: &Deps) -> HttpResponse {
-    let exec = deps.effective_exec().await;
-    HttpResponse::json(
-        200,
-        &json!({
-            "status": "ok",
-            "version": env!("CARGO_PKG_VERSION"),
-            "exec_mode": exec.mode.as_str(),
-            "emergency_stop": exec.stop != StopLevel::None,
-            "stop_level": exec.stop.as_str(),
-            "uptime_secs": deps.started.elapsed().as_secs(),
-        }),
-    )
+    HttpResponse::json(200, &crate::health::health_json(deps).await)
 }
 
 /// Largest signal body (a signal is a few hundred bytes).

@@ -26,6 +26,10 @@ pub mod telegram;
 pub mod tpsl_index;
 pub mod wallet;
 pub mod worker;
+// Observability: EMF metrics, per-component health, alarms to the admins.
+pub mod alarms;
+pub mod emf;
+pub mod health;
 
 pub use deps::Deps;
 
@@ -37,6 +41,8 @@ mod tests_exits;
 mod tests_notify;
 #[cfg(test)]
 mod tests_reconcile;
+#[cfg(test)]
+mod tests_obs;
 #[cfg(test)]
 mod tests_stop;
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Process-local counters, exposed as Prometheus text on `GET /metrics`. (Under Lambda each
-//! instance has its own; CloudWatch metrics come from the logs and the platform.)
+//! Process-local counters, exposed as Prometheus text on `GET /metrics`, followed by the
+//! application metrics of [`crate::emf`] under their CloudWatch names. (Under Lambda each
+//! instance has its own; CloudWatch gets the application metrics as EMF log lines.)
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +14,8 @@ pub struct Metrics {
     pub worker_messages: AtomicU64,
     pub worker_failures: AtomicU64,
     pub schedule_ticks: AtomicU64,
+    /// The application metrics: EMF lines under Lambda, and the same names on `/metrics`.
+    pub emf: crate::emf::Emf,
 }
 
 impl Metrics {
@@ -33,6 +36,7 @@ impl Metrics {
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.load(Ordering::Relaxed));
         }
+        out.push_str(&self.emf.render_prometheus());
         out
     }
 }

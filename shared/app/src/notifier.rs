@@ -93,7 +93,9 @@ pub async fn enqueue(queue: &dyn Queue, notice: &Notice) -> DomainResult<()> {
 /// `ApproximateReceiveCount`. `Ok` deletes the message, `Err` leaves it for redelivery.
 pub async fn handle_delivery(deps: &Deps, body: &str, receive_count: u32) -> DomainResult<()> {
     let notice: Notice = serde_json::from_str(body).map_err(|e| DomainError::Invalid(format!("unreadable notice: {e}")))?;
-    match deps.chat.send(&OutgoingMessage::text(notice.chat, notice.html.clone())).await {
+    let sent = deps.chat.send(&OutgoingMessage::text(notice.chat, notice.html.clone())).await;
+    crate::emf::notice_delivery(deps, &sent);
+    match sent {
         Ok(()) => Ok(()),
         Err(DomainError::Forbidden(_)) => {
             // Blocked the bot: nothing can be delivered; stop sending them anything.

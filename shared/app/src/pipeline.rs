@@ -292,6 +292,7 @@ async fn send_open(
             if let VenueOrder::Open { trader, .. } = order {
                 crate::reconcile::watch_intent(deps, *trader, user.id, &intent.id).await; // the reconciler resolves it too
             }
+            crate::emf::ambiguous(deps, intent);
             Err(DomainError::Unavailable(format!("order outcome unknown, will reconcile: {e}")))
         }
         Err(e) => fail(deps, intent, user, e.to_string()).await,
@@ -312,6 +313,7 @@ async fn reconcile_open(deps: &Deps, intent: &Intent, user: &User, order: &OpenO
                     Transition::new(IntentState::Submitted, IntentState::Ambiguous, deps.clock.now())?.with_detail("venue cannot tell yet");
                 deps.store.transition(&intent.id, &t).await?;
             }
+            crate::emf::ambiguous(deps, intent);
             Err(DomainError::Unavailable("order outcome unknown; will ask the venue again".into()))
         }
         Lookup::NotExecuted if intent.attempts >= MAX_ATTEMPTS => {
@@ -432,6 +434,7 @@ async fn settle_open(
         }
         Err(e) => return Err(e),
     }
+    crate::emf::trade(deps, position.mode, position.leverage, position.collateral);
     let liq = position.liquidation_price().map(|p| p.to_string()).unwrap_or_else(|_| "?".into());
     notify(
         deps,
@@ -576,6 +579,7 @@ async fn close_legs(
         }
     }
     if unknown {
+        crate::emf::ambiguous(deps, &intent);
         if intent.state == IntentState::Submitted && !part_of_flip {
             deps.store.transition(&intent.id, &Transition::new(IntentState::Submitted, IntentState::Ambiguous, deps.clock.now())?).await?;
         }
@@ -727,6 +731,7 @@ async fn apply_close(deps: &Deps, intent: &Intent, user: &User, p: &Position, fi
         next.status = PositionStatus::Open;
     }
     deps.store.update_position(&next, PositionStatus::Closing).await?;
+    crate::emf::trade(deps, p.mode, p.leverage, closed);
     let what = match (trigger, next.status) {
         (Some("tp"), _) => "🎯 Take-profit hit: closed",
         (Some("sl"), _) => "🛑 Stop-loss hit: closed",

@@ -109,6 +109,7 @@ pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
     let mut report = TickReport { job: "tpsl", ..TickReport::default() };
     let closing = crate::tpsl_index::run(deps, &mut report).await?;
     requeue_stalled_closes(deps, &closing, &mut report).await?;
+    crate::emf::tick_gauges(deps).await;
     tracing::info!(examined = report.live_positions, triggered = report.triggered.len(), "tpsl tick");
     heartbeat(deps, "tpsl").await;
     Ok(report)
@@ -119,6 +120,7 @@ pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
 /// close a position).
 pub async fn mark_price(deps: &Deps, pair: &PairSymbol) -> Result<Price, String> {
     let quotes = deps.prices.quotes(pair).await.unwrap_or_default();
+    crate::emf::price_quotes(deps, pair, &quotes);
     risk_engine::reference_price(pair, &quotes, deps.clock.now(), deps.ops.max_price_age_secs, deps.ops.max_price_deviation)
         .map_err(|why| why.to_string())
 }
@@ -196,6 +198,7 @@ async fn requeue_stalled_closes(deps: &Deps, live: &[Position], report: &mut Tic
 
 /// Records that a job ran (for `/status`); a failure to record is logged, not fatal.
 async fn heartbeat(deps: &Deps, job: &str) {
+    crate::emf::schedule_run(deps, job);
     if let Err(e) = deps.store.put_heartbeat(job, deps.clock.now()).await {
         tracing::warn!(job, error = %e, "heartbeat not recorded");
     }
@@ -365,6 +368,8 @@ pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
     Metrics::inc(&deps.metrics.schedule_ticks);
     let live = deps.store.live_positions().await?;
     let mut report = TickReport { job: "indexer", live_positions: live.len(), ..TickReport::default() };
+    // The indexer reads the whole live book anyway; the TP/SL tick never does.
+    crate::emf::active_positions(deps, &live);
     heartbeat(deps, "indexer").await;
     let Some(venue) = deps.live.clone() else { return Ok(report) };
     let mut users: BTreeMap<TelegramUserId, Option<User>> = BTreeMap::new();

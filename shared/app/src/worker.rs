@@ -76,7 +76,10 @@ pub async fn handle_delivery(deps: &Deps, body: &str, receive_count: u32) -> Dom
     let result = match &msg {
         Ok(Message::Intent(id)) => {
             let work = notifier::scope(format!("intent:{id}"), pipeline::run(deps, id));
-            bounded(work).await.map(|outcome| tracing::info!(intent = %id, outcome = ?outcome, "intent processed"))
+            bounded(work).await.map(|outcome| {
+                crate::emf::intent_outcome(deps, &outcome);
+                tracing::info!(intent = %id, outcome = ?outcome, "intent processed")
+            })
         }
         Ok(Message::Fanout(job)) => {
             let work = notifier::scope(job.dedup_id(), copy::run_fanout(deps, job));
@@ -120,7 +123,10 @@ async fn give_up(deps: &Deps, id: &IntentId, e: &DomainError) {
     let reason = format!("gave up after {MAX_RECEIVES} attempts: {e}");
     let to = match intent.state {
         IntentState::Received | IntentState::Validated => IntentState::Failed,
-        _ => return tracing::error!(intent = %id, state = %intent.state, "intent left for reconciliation by an operator"),
+        _ => {
+            crate::emf::left_for_operator(deps, &intent);
+            return tracing::error!(intent = %id, state = %intent.state, "intent left for reconciliation by an operator");
+        }
     };
     if let Ok(t) = Transition::new(intent.state, to, deps.clock.now()) {
         let _ = deps.store.transition(id, &t.with_reason(reason.clone())).await;

@@ -157,6 +157,8 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
     let budget = config.venue_wait_budget();
     let notices = config.notifications_queue_url.clone().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url)));
     let mut deps = Deps::new(config, store.clone(), queue, chat, clock.clone(), market.clone(), market);
+    // Application metrics as CloudWatch EMF lines on stdout (each main flushes per invocation).
+    deps.metrics.emf.to_stdout();
     if let Some(q) = sqs {
         deps = deps.with_queue_stats(q);
     }

@@ -285,6 +285,7 @@ pub(super) async fn emergency(ctx: &Ctx<'_>, stop: bool, args: &[String]) -> Dom
     };
     let c = write_control(ctx.deps, ctx, |c| c.stop = level).await?;
     tracing::warn!(by = %ctx.user.id, stop = level.as_str(), version = c.version, "emergency stop changed from Telegram");
+    crate::emf::emergency_stop_set(ctx.deps, level);
     // FLATTEN starts the sweep now (the tpsl tick carries it on); a release ends its run.
     let sweep = crate::flatten::sweep(ctx.deps).await;
     let eff = ctx.deps.effective_exec().await;

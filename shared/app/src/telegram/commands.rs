@@ -176,7 +176,9 @@ async fn delegation_line(ctx: &Ctx<'_>, user: &User, trader: TraderAddress) -> S
         return "Delegation check: not possible here (no Veranta connection configured); LIVE trades need the delegate registered."
             .to_owned();
     };
-    match venue.delegation(trader, delegate).await {
+    let delegation = venue.delegation(trader, delegate).await;
+    crate::emf::delegation_checked(ctx.deps, user.id, &delegation);
+    match delegation {
         Ok(Some(d)) if d.can_trade => match d.expires_at {
             Some(t) => format!("Delegation: ✅ active (until {} UTC).", super::render::utc(t)),
             None => "Delegation: ✅ active.".to_owned(),
