@@ -43,13 +43,16 @@ pub enum Verdict {
 /// a server error, a message nobody answered), reported like a panic.
 pub type Check = Result<Verdict, String>;
 
+/// Feeds one input to the code under test.
+pub type RunFn = Box<dyn FnMut(&[u8]) -> Check>;
+
 /// A fuzz target: a name, its mutator, and the function that feeds one input to the code under
 /// test and checks what came back.
 pub struct Target {
     pub name: &'static str,
     pub what: &'static str,
     pub mutator: Mutator,
-    pub run: Box<dyn FnMut(&[u8]) -> Check>,
+    pub run: RunFn,
 }
 
 /// How a run is made.

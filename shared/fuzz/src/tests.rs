@@ -1,7 +1,7 @@
 //! `make test` runs every target with [`TEST_INPUTS`] inputs (`make fuzz` runs a million), and
 //! the regressions the fuzzer found stay found.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use crate::{Config, TEST_INPUTS, run, table, targets};
 

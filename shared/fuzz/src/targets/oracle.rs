@@ -62,7 +62,7 @@ pub fn pyth() -> Result<Target, String> {
         ),
         run: Box::new(move |input| {
             let body = input.to_vec();
-            let status = if world::fnv(input) % 16 == 0 { 503 } else { 200 };
+            let status = if world::fnv(input).is_multiple_of(16) { 503 } else { 200 };
             server.set(Box::new(move |_, _| (status, "application/json", body.clone())));
             checked(rt.block_on(hermes.quotes(&pair)))
         }),
@@ -117,9 +117,12 @@ pub fn chainlink() -> Result<Target, String> {
             let h = world::fnv(input);
             // decimals(): the same mutated reply one time in four, else a well-formed one with
             // decimals at the edges.
-            let decimals = [8u8, 0, 18, 10, 11, 77, 255][usize::try_from((h >> 4) % 7).unwrap_or(0)];
-            let decimals_reply =
-                if h % 4 == 0 { input.to_vec() } else { rpc(&format!("0x{}", word(&format!("{decimals:x}")))).to_string().into_bytes() };
+            let decimals = [8u8, 0, 18, 10, 11, 77, 255].get(usize::try_from((h >> 4) % 7).unwrap_or(0)).copied().unwrap_or(8);
+            let decimals_reply = if h.is_multiple_of(4) {
+                input.to_vec()
+            } else {
+                rpc(&format!("0x{}", word(&format!("{decimals:x}")))).to_string().into_bytes()
+            };
             let round_reply = input.to_vec();
             server.set(Box::new(move |_, req| {
                 let req: Value = serde_json::from_slice(req).unwrap_or(Value::Null);
@@ -133,7 +136,7 @@ pub fn chainlink() -> Result<Target, String> {
             // decimals() is cached per feed once read: a fresh client now and then reads it again
             // (a client per input would cost more than the call).
             used += 1;
-            if used % CLIENT_INPUTS == 0 {
+            if used.is_multiple_of(CLIENT_INPUTS) {
                 feeds = fresh()?;
             }
             checked(rt.block_on(feeds.quotes(&pair)))
