@@ -17,6 +17,7 @@ export CARGO_TERM_COLOR ?= auto
 PY_TOOLS := 'moto[server]==5.2.5' 'cfn-lint==1.58.0' 'aws-sam-cli==1.170.0' 'veranta-sdk==2.2.0'
 
 .PHONY: help run test test-rust smoke-run template-check tools node-tools browser fmt lint bench build-lambda clean
+.PHONY: fuzz
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -83,6 +84,17 @@ BENCH_PKGS := -p vanta-bench -p vanta-fn-webhook -p vanta-fn-telegram -p vanta-f
 bench: tools ## Measure ingest, worker, copy fan-out, TP/SL tick and cold starts against same-run baselines (release build; table + target/bench.json)
 	cargo build --release $(BENCH_PKGS)
 	VANTA_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server timeout 900 target/release/vanta-bench --out target/bench.json
+
+# Fuzzing on stable Rust: every parser that reads internet input, a million inputs per target
+# (make test runs 20 000 per target through the vanta-fuzz crate's tests). FUZZ_ARGS passes
+# options through, e.g. FUZZ_ARGS="--target signal-body --seed 7 --start 123 --inputs 1".
+FUZZ_INPUTS ?= 1000000
+FUZZ_ARGS ?=
+
+fuzz: ## Fuzz the signal API, Telegram updates and buttons, venue answers and SSE, Pyth and Chainlink replies (table per target; fails on any panic)
+	cargo build --release -p vanta-fuzz
+	@mkdir -p target
+	set -o pipefail; target/release/vanta-fuzz --inputs $(FUZZ_INPUTS) $(FUZZ_ARGS) | tee target/fuzz.txt
 
 clean: ## Remove build output and local tools
 	cargo clean

@@ -3,6 +3,7 @@
 
 mod dynamo;
 mod exits;
+mod faults;
 mod flatten;
 mod health;
 mod lambda;

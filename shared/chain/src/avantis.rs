@@ -22,6 +22,8 @@
 pub mod calldata;
 mod catalog;
 pub mod decimal;
+#[doc(hidden)]
+pub mod fuzzing;
 mod intents;
 mod market;
 mod reads;

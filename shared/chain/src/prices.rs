@@ -68,7 +68,8 @@ pub fn pyth_to_price(mantissa: &str, expo: i32) -> DomainResult<Price> {
     if m <= 0 {
         return Err(DomainError::Invalid("Pyth price is not positive".into()));
     }
-    let shift = expo + 10;
+    // An exponent near i32's limits (a hostile or broken reply) is out of range, not an overflow.
+    let shift = expo.checked_add(10).ok_or_else(|| DomainError::Invalid(format!("Pyth exponent {expo} is out of range")))?;
     let v = if shift >= 0 {
         10i128.checked_pow(shift.unsigned_abs()).and_then(|p| m.checked_mul(p))
     } else {
