@@ -355,6 +355,7 @@ pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
     let live = deps.store.live_positions().await?;
     let mut report = TickReport { job: "indexer", live_positions: live.len(), ..TickReport::default() };
     heartbeat(deps, "indexer").await;
+    crate::market::refresh_catalog(deps).await;
     let Some(venue) = deps.live.clone() else { return Ok(report) };
     let mut users: BTreeMap<TelegramUserId, Option<User>> = BTreeMap::new();
     let mut by_account: BTreeMap<(TelegramUserId, TraderAddress), Vec<Position>> = BTreeMap::new();

@@ -146,13 +146,18 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
         config.chain_id,
     ))?;
     let chainlink = chainlink_feeds(&config)?;
-    let market = Arc::new(VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), chainlink, clock.clone()));
+    // The DRY paper book lives in the table, so every instance trades one paper account.
+    let market =
+        Arc::new(VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), chainlink, clock.clone()).with_book(store.clone()));
     let env = config.exec;
     let (route, rpc_url, chain_id) = (config.avantis_route, config.base_rpc_url.clone(), config.chain_id);
     // Every live venue call ends within this budget (below the signal worker's timeout).
     let budget = config.venue_wait_budget();
     let notices = config.notifications_queue_url.clone().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url)));
     let mut deps = Deps::new(config, store.clone(), queue, chat, clock.clone(), market.clone(), market);
+    // The pair catalog is read from the table; the indexer's tick refreshes it from the venue's
+    // `/v2/trading` (the source is used by nothing else).
+    deps = deps.with_catalog_store(store.clone(), Some(Arc::new(avantis.clone())));
     if let Some(q) = sqs {
         deps = deps.with_queue_stats(q);
     }
@@ -304,11 +309,18 @@ struct VenueMarket {
     chainlink: Option<Arc<ChainlinkFeeds>>,
     clock: Arc<dyn Clock>,
     loaded: tokio::sync::OnceCell<(Arc<PaperVenue>, Arc<dyn Prices>)>,
+    book: Option<Arc<dyn vanta_domain::paper::PaperStore>>,
 }
 
 impl VenueMarket {
     fn new(avantis: AvantisClient, hermes_url: String, chainlink: Option<ChainlinkFeeds>, clock: Arc<dyn Clock>) -> Self {
-        Self { avantis, hermes_url, chainlink: chainlink.map(Arc::new), clock, loaded: tokio::sync::OnceCell::new() }
+        Self { avantis, hermes_url, chainlink: chainlink.map(Arc::new), clock, loaded: tokio::sync::OnceCell::new(), book: None }
+    }
+
+    /// Keeps the paper book in `book` (the table).
+    fn with_book(mut self, book: Arc<dyn vanta_domain::paper::PaperStore>) -> Self {
+        self.book = Some(book);
+        self
     }
 
     async fn get(&self) -> DomainResult<&(Arc<PaperVenue>, Arc<dyn Prices>)> {
@@ -321,7 +333,11 @@ impl VenueMarket {
                     Some(chainlink) => Arc::new(CombinedPrices::new(vec![("pyth".into(), pyth), ("chainlink".into(), chainlink.clone())])),
                     None => pyth,
                 };
-                let paper = Arc::new(PaperVenue::new(catalog, prices.clone(), self.clock.clone()));
+                let paper = PaperVenue::new(catalog, prices.clone(), self.clock.clone());
+                let paper = Arc::new(match &self.book {
+                    Some(book) => paper.with_book(book.clone()),
+                    None => paper,
+                });
                 Ok::<_, DomainError>((paper, prices))
             })
             .await
@@ -350,14 +366,14 @@ impl Venue for VenueMarket {
         self.get().await?.0.positions(trader).await
     }
     async fn lookup(&self, client_ref: &IntentId) -> DomainResult<Lookup> {
-        // Paper fills live in one instance's memory; after a cold start an earlier paper fill is
-        // not known here, and "not executed" lets the pipeline send the paper order again. That
-        // is harmless: the position record is keyed by the intent, so a paper order can only
-        // ever be recorded once.
+        // Paper fills are recorded in the table, so any instance knows an earlier one.
         self.get().await?.0.lookup(client_ref).await
     }
     async fn equity(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
         self.get().await?.0.equity(trader).await
+    }
+    async fn wallet_usdc(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
+        self.get().await?.0.wallet_usdc(trader).await
     }
 }
 
