@@ -5,6 +5,7 @@ mod dynamo;
 mod exits;
 mod flatten;
 mod lambda;
+mod market;
 mod notify;
 mod sdk;
 mod secrets;

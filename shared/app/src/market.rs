@@ -48,9 +48,12 @@ pub async fn refresh_catalog(deps: &Deps) -> Refresh {
 }
 
 /// The catalog an open is checked against: the stored one where the store keeps it (fails
-/// closed when absent or stale), else the venue's.
+/// closed when absent or stale), else the venue's own, read now.
 pub async fn catalog_for_open(deps: &Deps, venue: &dyn Venue) -> DomainResult<Arc<PairCatalog>> {
-    deps.pair_catalog.get(venue, deps.clock.now()).await
+    if deps.pair_catalog.is_stored() {
+        return deps.pair_catalog.get(venue, deps.clock.now()).await;
+    }
+    venue.pairs().await
 }
 
 /// Why an open on `pair` is refused now: the market is closed (groups that keep hours).

@@ -270,6 +270,11 @@ impl CatalogCache {
         Some((self.stored.as_ref()?, self.source.as_ref()?))
     }
 
+    /// Whether the catalog is the stored one ([`CatalogCache::stored`]).
+    pub fn is_stored(&self) -> bool {
+        self.stored.is_some()
+    }
+
     /// Forgets what this instance read (after a refresh, so it serves the new catalog at once).
     pub fn forget(&self) {
         if let Ok(mut g) = self.read.lock() {
