@@ -113,8 +113,14 @@ impl Fx {
 
     /// Creates the intent and runs it on one instance's pipeline, as that instance's worker would.
     async fn run(&self, on: &Instance, id: &str, action: Action) -> pipeline::Outcome {
-        let intent =
-            Intent::new(IntentId::parse(id).unwrap(), TelegramUserId(7), Origin::Telegram { update_id: 1 }, action, format!("hash-{id}"), self.clock.now());
+        let intent = Intent::new(
+            IntentId::parse(id).unwrap(),
+            TelegramUserId(7),
+            Origin::Telegram { update_id: 1 },
+            action,
+            format!("hash-{id}"),
+            self.clock.now(),
+        );
         self.store.create_intent(&intent).await.unwrap();
         pipeline::run(&on.deps, &intent.id).await.unwrap()
     }

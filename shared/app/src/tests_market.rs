@@ -379,3 +379,82 @@ async fn a_paper_open_beyond_the_balance_is_refused_and_set_equity_is_shared() {
     assert!(a.positions(trader()).await.unwrap().is_empty());
     assert!(matches!(a.lookup(&IntentId::parse("big").unwrap()).await.unwrap(), Lookup::NotExecuted));
 }
+
+// ----- the sequencer gate ---------------------------------------------------------------------
+
+struct Uptime(Mutex<vanta_domain::sequencer::SequencerReading>);
+
+#[async_trait]
+impl vanta_domain::sequencer::SequencerStatus for Uptime {
+    async fn status(&self) -> DomainResult<vanta_domain::sequencer::SequencerReading> {
+        Ok(*self.0.lock().unwrap())
+    }
+}
+
+#[tokio::test]
+async fn a_sequencer_outage_blocks_opens_and_triggers_until_the_grace_period_has_passed() {
+    use vanta_domain::sequencer::{SEQUENCER_GRACE, SequencerGated, SequencerReading};
+    let mut s = sys();
+    let up_long_ago = SequencerReading { up: true, since: Timestamp(T0 - 2 * 3_600_000) };
+    let uptime = Arc::new(Uptime(Mutex::new(up_long_ago)));
+    let gated: Arc<dyn Prices> = Arc::new(SequencerGated::new(s.prices.clone(), uptime.clone(), s.clock.clone()));
+    s.deps.prices = gated.clone();
+    let open_hours = MarketHours { is_open: true, next_open: 0, next_close: 0 };
+    s.deps.paper = Arc::new(PaperVenue::new(Arc::new(catalog(Some(open_hours))), gated, s.clock.clone()));
+    s.source(7, "k3y").await;
+    schedule::indexer_tick(&s.deps).await.unwrap();
+    let with_sl = serde_json::json!({"source": "strat", "id": "q1", "action": "open", "pair": "BTC/USD", "side": "long",
+        "collateral_usdc": "100", "leverage": "5", "sl": "95000"});
+    assert_eq!(s.post(&with_sl).await.0, 202);
+    s.drain().await;
+    assert_eq!(s.open_positions(7).await.len(), 1, "opened while the sequencer is up");
+
+    // The sequencer goes down: an open is not made …
+    *uptime.0.lock().unwrap() = SequencerReading { up: false, since: s.clock.now() };
+    assert_eq!(s.post(&open("q2", "BTC/USD")).await.0, 202);
+    s.drain().await;
+    assert_eq!(s.open_positions(7).await.len(), 1, "no open while the sequencer is down");
+    assert_ne!(
+        s.store.get_intent(&IntentId::parse("sig:strat:q2").unwrap()).await.unwrap().unwrap().state,
+        vanta_domain::intent::IntentState::Settled
+    );
+    // … and a price through the stop fires nothing.
+    for src in ["pyth", "chainlink"] {
+        s.prices.set(PairSymbol::parse("BTC/USD").unwrap(), src, Price::from_str("94000").unwrap(), s.clock.now()).unwrap();
+    }
+    let r = schedule::tpsl_tick(&s.deps).await.unwrap();
+    assert!(r.triggered.is_empty(), "{r:?}");
+    assert!(r.skipped_pairs.contains(&"BTC/USD".to_owned()), "{r:?}");
+    s.drain().await;
+    assert_eq!(s.open_positions(7).await.len(), 1);
+
+    // Back up, but within the grace period: still nothing.
+    s.clock.advance(std::time::Duration::from_secs(600));
+    *uptime.0.lock().unwrap() = SequencerReading { up: true, since: s.clock.now() };
+    s.clock.advance(SEQUENCER_GRACE - std::time::Duration::from_secs(1));
+    for src in ["pyth", "chainlink"] {
+        s.prices.set(PairSymbol::parse("BTC/USD").unwrap(), src, Price::from_str("94000").unwrap(), s.clock.now()).unwrap();
+    }
+    schedule::indexer_tick(&s.deps).await.unwrap();
+    assert!(schedule::tpsl_tick(&s.deps).await.unwrap().triggered.is_empty(), "no trigger within the grace period");
+
+    // After the grace period the stop fires and the close runs.
+    s.clock.advance(std::time::Duration::from_secs(2));
+    for src in ["pyth", "chainlink"] {
+        s.prices.set(PairSymbol::parse("BTC/USD").unwrap(), src, Price::from_str("94000").unwrap(), s.clock.now()).unwrap();
+    }
+    let r = schedule::tpsl_tick(&s.deps).await.unwrap();
+    assert_eq!(r.triggered.len(), 1, "{r:?}");
+    s.drain().await;
+    assert!(s.open_positions(7).await.is_empty(), "stopped out once prices are trusted");
+}
+
+#[test]
+fn an_unreadable_or_fresh_sequencer_status_is_not_trusted() {
+    use vanta_domain::sequencer::{SEQUENCER_GRACE, SequencerReading, untrusted};
+    let now = Timestamp(T0);
+    assert!(untrusted(&SequencerReading { up: false, since: Timestamp(0) }, now, SEQUENCER_GRACE).unwrap().contains("down"));
+    let just_back = SequencerReading { up: true, since: Timestamp(T0 - 3_599_000) };
+    assert!(untrusted(&just_back, now, SEQUENCER_GRACE).unwrap().contains("came back 3599 s ago"));
+    assert_eq!(untrusted(&SequencerReading { up: true, since: Timestamp(T0 - 3_600_000) }, now, SEQUENCER_GRACE), None);
+}

@@ -8,4 +8,5 @@ pub mod eip1271;
 pub mod eip712;
 pub mod prices;
 pub mod redact;
+pub mod sequencer;
 pub mod signer;

@@ -18,6 +18,7 @@ pub mod ports;
 pub mod position;
 pub mod risk;
 pub mod risk_engine;
+pub mod sequencer;
 pub mod time;
 pub mod user;
 pub mod wallet;

@@ -146,9 +146,18 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
         config.chain_id,
     ))?;
     let chainlink = chainlink_feeds(&config)?;
+    // On Base mainnet with Chainlink, prices pass the sequencer gate: while Base's sequencer is
+    // down, or back for less than an hour, no price is trusted (no trade, no trigger).
+    let sequencer: Option<Arc<dyn vanta_domain::sequencer::SequencerStatus>> = match (&chainlink, config.chain_id) {
+        (Some(_), BASE_CHAIN_ID) => Some(Arc::new(vanta_chain::sequencer::ChainlinkSequencer::base_mainnet(&config.base_rpc_url)?)),
+        _ => None,
+    };
     // The DRY paper book lives in the table, so every instance trades one paper account.
-    let market =
-        Arc::new(VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), chainlink, clock.clone()).with_book(store.clone()));
+    let market = Arc::new(
+        VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), chainlink, clock.clone())
+            .with_book(store.clone())
+            .with_sequencer(sequencer),
+    );
     let env = config.exec;
     let (route, rpc_url, chain_id) = (config.avantis_route, config.base_rpc_url.clone(), config.chain_id);
     // Every live venue call ends within this budget (below the signal worker's timeout).
@@ -310,11 +319,26 @@ struct VenueMarket {
     clock: Arc<dyn Clock>,
     loaded: tokio::sync::OnceCell<(Arc<PaperVenue>, Arc<dyn Prices>)>,
     book: Option<Arc<dyn vanta_domain::paper::PaperStore>>,
+    sequencer: Option<Arc<dyn vanta_domain::sequencer::SequencerStatus>>,
 }
 
 impl VenueMarket {
     fn new(avantis: AvantisClient, hermes_url: String, chainlink: Option<ChainlinkFeeds>, clock: Arc<dyn Clock>) -> Self {
-        Self { avantis, hermes_url, chainlink: chainlink.map(Arc::new), clock, loaded: tokio::sync::OnceCell::new(), book: None }
+        Self {
+            avantis,
+            hermes_url,
+            chainlink: chainlink.map(Arc::new),
+            clock,
+            loaded: tokio::sync::OnceCell::new(),
+            book: None,
+            sequencer: None,
+        }
+    }
+
+    /// Puts every price behind the sequencer gate.
+    fn with_sequencer(mut self, sequencer: Option<Arc<dyn vanta_domain::sequencer::SequencerStatus>>) -> Self {
+        self.sequencer = sequencer;
+        self
     }
 
     /// Keeps the paper book in `book` (the table).
@@ -332,6 +356,10 @@ impl VenueMarket {
                 let prices: Arc<dyn Prices> = match &self.chainlink {
                     Some(chainlink) => Arc::new(CombinedPrices::new(vec![("pyth".into(), pyth), ("chainlink".into(), chainlink.clone())])),
                     None => pyth,
+                };
+                let prices: Arc<dyn Prices> = match &self.sequencer {
+                    Some(status) => Arc::new(vanta_domain::sequencer::SequencerGated::new(prices, status.clone(), self.clock.clone())),
+                    None => prices,
                 };
                 let paper = PaperVenue::new(catalog, prices.clone(), self.clock.clone());
                 let paper = Arc::new(match &self.book {
