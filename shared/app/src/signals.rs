@@ -264,10 +264,8 @@ impl CatalogCache {
     }
 
     /// The store and source, where configured (for the indexer's refresh).
-    pub fn refresher(
-        &self,
-    ) -> Option<(&std::sync::Arc<dyn vanta_domain::catalog::CatalogStore>, &std::sync::Arc<dyn vanta_domain::catalog::CatalogSource>)> {
-        Some((self.stored.as_ref()?, self.source.as_ref()?))
+    pub fn refresher(&self) -> Option<(&dyn vanta_domain::catalog::CatalogStore, &dyn vanta_domain::catalog::CatalogSource)> {
+        Some((self.stored.as_deref()?, self.source.as_deref()?))
     }
 
     /// Whether the catalog is the stored one ([`CatalogCache::stored`]).
