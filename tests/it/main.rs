@@ -7,6 +7,7 @@ mod faults;
 mod flatten;
 mod health;
 mod lambda;
+mod market;
 mod notify;
 mod sdk;
 mod secrets;

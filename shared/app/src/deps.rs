@@ -125,6 +125,17 @@ impl Deps {
         self
     }
 
+    /// Keeps the venue's pair catalog in `store` (read there by the signal API, the bot and the
+    /// worker); `source`, in the indexer, refreshes it from the venue.
+    pub fn with_catalog_store(
+        mut self,
+        store: Arc<dyn vanta_domain::catalog::CatalogStore>,
+        source: Option<Arc<dyn vanta_domain::catalog::CatalogSource>>,
+    ) -> Self {
+        self.pair_catalog = Arc::new(crate::signals::CatalogCache::stored(store, source));
+        self
+    }
+
     /// Adds what reports the queue depths.
     pub fn with_queue_stats(mut self, stats: Arc<dyn QueueStats>) -> Self {
         self.queue_stats = Some(stats);

@@ -16,6 +16,7 @@ pub mod delegates;
 pub mod deps;
 pub mod flatten;
 pub mod gate;
+pub mod market;
 pub mod metrics;
 pub mod notifier;
 pub mod pipeline;
@@ -37,6 +38,8 @@ pub use deps::Deps;
 mod tests;
 #[cfg(test)]
 mod tests_exits;
+#[cfg(test)]
+mod tests_market;
 #[cfg(test)]
 mod tests_notify;
 #[cfg(test)]

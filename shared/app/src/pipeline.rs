@@ -159,7 +159,7 @@ fn entry_refusal(intent: &Intent, user: &User) -> Option<String> {
 
 async fn catalog(deps: &Deps) -> DomainResult<Arc<PairCatalog>> {
     let exec = deps.effective_exec().await;
-    deps.venue(exec.mode).1.pairs().await
+    crate::market::catalog_for_open(deps, deps.venue(exec.mode).1.as_ref()).await
 }
 
 /// Why a LIVE entry may not be signed for this user: only a wallet its owner proved with a
@@ -217,11 +217,14 @@ async fn open(deps: &Deps, intent: &Intent, user: &User, order: &OpenOrder) -> D
     }
     let mode_hint = deps.effective_exec().await.mode;
     let (_, venue) = deps.venue(mode_hint);
-    let catalog = venue.pairs().await?;
+    let catalog = crate::market::catalog_for_open(deps, venue.as_ref()).await?;
     let pair = match catalog.resolve(order.pair.as_str()) {
         Ok(p) => p.clone(),
         Err(e) => return reject(deps, intent, user, e.to_string()).await,
     };
+    if let Some(why) = crate::market::closed_market(deps, &catalog, &pair) {
+        return reject(deps, intent, user, why).await;
+    }
     let mut exposure = exposure(deps, user).await?;
     exposure.positions_on_pair_side = u32::try_from(
         deps.store.user_positions(user.id, true).await?.iter().filter(|p| p.pair == pair.symbol && p.side == order.side).count(),

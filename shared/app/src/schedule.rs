@@ -371,6 +371,7 @@ pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
     // The indexer reads the whole live book anyway; the TP/SL tick never does.
     crate::emf::active_positions(deps, &live);
     heartbeat(deps, "indexer").await;
+    crate::market::refresh_catalog(deps).await;
     let Some(venue) = deps.live.clone() else { return Ok(report) };
     let mut users: BTreeMap<TelegramUserId, Option<User>> = BTreeMap::new();
     let mut by_account: BTreeMap<(TelegramUserId, TraderAddress), Vec<Position>> = BTreeMap::new();

@@ -232,22 +232,64 @@ pub const CATALOG_TTL: std::time::Duration = std::time::Duration::from_secs(300)
 /// How long a list that can no longer be refreshed still serves.
 pub const CATALOG_STALE_MAX: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// The venue's pair list, cached per instance for [`CATALOG_TTL`] (read through
-/// [`vanta_domain::ports::Venue::pairs`]), so a signal naming a pair the venue does not list is
-/// refused at ingestion.
+/// How long an instance keeps the stored catalog it read before reading the item again.
+pub const STORED_CATALOG_CACHE: std::time::Duration = std::time::Duration::from_secs(30);
+/// The oldest stored catalog that still serves opens (the indexer refreshes it every minute).
+pub const STORED_CATALOG_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The venue's pair list as handlers check it. Without a store (unit tests) it is read through
+/// [`vanta_domain::ports::Venue::pairs`] and cached per instance for [`CATALOG_TTL`]. With a
+/// store ([`CatalogCache::stored`], every Lambda and the local runner) it is the catalog the
+/// indexer keeps there ([`crate::market::refresh_catalog`]), read at most every
+/// [`STORED_CATALOG_CACHE`]; one fetched more than [`STORED_CATALOG_MAX_AGE`] ago, or none, is
+/// an error, so opens fail closed (exits never ask for it).
 #[derive(Default)]
 pub struct CatalogCache {
     entry: std::sync::Mutex<Option<(vanta_domain::time::Timestamp, std::sync::Arc<PairCatalog>)>>,
+    stored: Option<std::sync::Arc<dyn vanta_domain::catalog::CatalogStore>>,
+    source: Option<std::sync::Arc<dyn vanta_domain::catalog::CatalogSource>>,
+    /// The stored catalog as last read: (read at, fetched at, the catalog).
+    read: std::sync::Mutex<Option<StoredRead>>,
 }
 
+type StoredRead = (vanta_domain::time::Timestamp, vanta_domain::time::Timestamp, std::sync::Arc<PairCatalog>);
+
 impl CatalogCache {
+    /// A cache over the catalog `store` keeps; `source` (the indexer's) refreshes it.
+    pub fn stored(
+        store: std::sync::Arc<dyn vanta_domain::catalog::CatalogStore>,
+        source: Option<std::sync::Arc<dyn vanta_domain::catalog::CatalogSource>>,
+    ) -> Self {
+        Self { stored: Some(store), source, ..Self::default() }
+    }
+
+    /// The store and source, where configured (for the indexer's refresh).
+    pub fn refresher(&self) -> Option<(&dyn vanta_domain::catalog::CatalogStore, &dyn vanta_domain::catalog::CatalogSource)> {
+        Some((self.stored.as_deref()?, self.source.as_deref()?))
+    }
+
+    /// Whether the catalog is the stored one ([`CatalogCache::stored`]).
+    pub fn is_stored(&self) -> bool {
+        self.stored.is_some()
+    }
+
+    /// Forgets what this instance read (after a refresh, so it serves the new catalog at once).
+    pub fn forget(&self) {
+        if let Ok(mut g) = self.read.lock() {
+            *g = None;
+        }
+    }
+
     /// The list: cached if fresh, else read now; a failed read falls back to a list at most
-    /// [`CATALOG_STALE_MAX`] old, else is the error.
+    /// [`CATALOG_STALE_MAX`] old, else is the error. With a store, see [`CatalogCache`].
     pub async fn get(
         &self,
         venue: &dyn vanta_domain::ports::Venue,
         now: vanta_domain::time::Timestamp,
     ) -> vanta_domain::DomainResult<std::sync::Arc<PairCatalog>> {
+        if let Some(store) = &self.stored {
+            return self.get_stored(store.as_ref(), now).await;
+        }
         let cached = self.entry.lock().ok().and_then(|g| g.clone());
         let age = |at: vanta_domain::time::Timestamp| u64::try_from(now.since(at)).unwrap_or(u64::MAX);
         if let Some((at, c)) = &cached
@@ -270,6 +312,36 @@ impl CatalogCache {
                 _ => Err(e),
             },
         }
+    }
+
+    async fn get_stored(
+        &self,
+        store: &dyn vanta_domain::catalog::CatalogStore,
+        now: vanta_domain::time::Timestamp,
+    ) -> vanta_domain::DomainResult<std::sync::Arc<PairCatalog>> {
+        use vanta_domain::DomainError;
+        let age = |at: vanta_domain::time::Timestamp| u64::try_from(now.since(at)).unwrap_or(u64::MAX);
+        let cached = self.read.lock().ok().and_then(|g| g.clone()).filter(|(at, _, _)| age(*at) < millis(STORED_CATALOG_CACHE));
+        let (fetched_at, catalog) = match cached {
+            Some((_, f, c)) => (f, c),
+            None => {
+                let c = store.get_catalog().await?.ok_or_else(|| {
+                    DomainError::Unavailable("the venue's market list has not been read yet (the indexer stores it)".into())
+                })?;
+                let read = (c.fetched_at, std::sync::Arc::new(c.catalog));
+                if let Ok(mut g) = self.read.lock() {
+                    *g = Some((now, read.0, read.1.clone()));
+                }
+                read
+            }
+        };
+        if age(fetched_at) > millis(STORED_CATALOG_MAX_AGE) {
+            return Err(DomainError::Unavailable(format!(
+                "the venue's market list is {} minutes old (the indexer refreshes it every minute)",
+                now.since(fetched_at) / 60_000
+            )));
+        }
+        Ok(catalog)
     }
 }
 

@@ -798,7 +798,7 @@ async fn a_leaders_trade_fans_out_with_each_sizing_mode_caps_and_leverage() {
     s.store.put_follow(&follow(4, 1, CopySizing::Proportional, 20, at)).await.unwrap();
     s.store.put_follow(&follow(5, 1, CopySizing::Fixed { collateral: Usdc::from_str("5").unwrap() }, 20, at)).await.unwrap();
     // Equity: leader $10 000 (paper default), follower 4 $25 000.
-    s.paper.set_equity(pipeline::account(&s.user(4).await), Usdc::from_str("25000").unwrap()).unwrap();
+    s.paper.set_equity(pipeline::account(&s.user(4).await), Usdc::from_str("25000").unwrap()).await.unwrap();
     s.clock.advance(std::time::Duration::from_secs(1));
     let open = serde_json::json!({"source":"leader","id":"L1","action":"open","pair":"BTC","side":"long","collateral_usdc":"400","leverage":"10","tp":"120000"});
     assert_eq!(post(&s, signed(&open.to_string(), "k3y", s.clock.now().secs())).await.0, 202);

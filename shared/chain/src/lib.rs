@@ -9,4 +9,5 @@ pub mod eip712;
 pub mod history;
 pub mod prices;
 pub mod redact;
+pub mod sequencer;
 pub mod signer;

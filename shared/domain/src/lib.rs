@@ -5,6 +5,7 @@
 //! effective execution mode fails closed ([`exec`]). Handlers reach the world only through the
 //! [`ports`], each of which has an in-memory adapter in [`memory`].
 
+pub mod catalog;
 pub mod error;
 pub mod exec;
 pub mod ids;
@@ -12,11 +13,13 @@ pub mod intent;
 pub mod market;
 pub mod memory;
 pub mod money;
+pub mod paper;
 pub mod ports;
 pub mod position;
 pub mod recon;
 pub mod risk;
 pub mod risk_engine;
+pub mod sequencer;
 pub mod time;
 pub mod triggers;
 pub mod user;

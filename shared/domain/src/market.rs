@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
 use crate::money::{Leverage, PercentP, Usdc};
+use crate::time::Timestamp;
 
 /// Long or short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -155,6 +156,9 @@ pub struct PairInfo {
 pub struct PairCatalog {
     by_index: BTreeMap<u16, PairInfo>,
     by_symbol: BTreeMap<String, u16>,
+    /// Trading hours by pair index, where the venue's feed publishes them ([`MarketHours`]).
+    #[serde(default)]
+    hours: BTreeMap<u16, MarketHours>,
 }
 
 impl PairCatalog {
@@ -201,5 +205,58 @@ impl PairCatalog {
     }
     pub fn is_empty(&self) -> bool {
         self.by_index.is_empty()
+    }
+    /// Records a pair's trading hours (from the venue's feed attributes).
+    pub fn with_hours(mut self, index: PairIndex, hours: MarketHours) -> Self {
+        self.hours.insert(index.0, hours);
+        self
+    }
+    /// A pair's trading hours, where the venue published them.
+    pub fn hours(&self, index: PairIndex) -> Option<&MarketHours> {
+        self.hours.get(&index.0)
+    }
+    /// Why an open on `pair` is refused at `now` because its market is closed (None: open).
+    /// Only the venue's hours-keeping groups ([`HOURS_GROUPS`]) close; a pair of such a group
+    /// without published hours counts as open, as the official SDK's `is_market_open` does.
+    pub fn market_closed(&self, pair: &PairInfo, now: Timestamp) -> Option<String> {
+        if !HOURS_GROUPS.contains(&pair.group) {
+            return None;
+        }
+        let h = self.hours(pair.index)?;
+        if h.is_open_at(now) {
+            return None;
+        }
+        let reopens = if h.next_open > 0 && h.next_open.saturating_mul(1000) > u64::try_from(now.millis()).unwrap_or(0) {
+            let (y, mo, d, hh, mi, _) = Timestamp::from_secs(i64::try_from(h.next_open).unwrap_or(i64::MAX / 1000)).civil();
+            format!(" (it opens again {y:04}-{mo:02}-{d:02} {hh:02}:{mi:02} UTC)")
+        } else {
+            String::new()
+        };
+        Some(format!("the {} market is closed{reopens}; new positions open only in market hours", pair.symbol))
+    }
+}
+
+/// The venue's pair groups whose markets keep hours (forex, commodities, …); the others trade
+/// around the clock (`markets/models.py`, `PairInfo.is_market_open`).
+pub const HOURS_GROUPS: [u16; 3] = [2, 3, 6];
+
+/// A pair's trading hours as the venue's feed publishes them (`feed.attributes`: `isOpen`,
+/// `nextOpen`, `nextClose`, unix seconds, 0 for none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketHours {
+    pub is_open: bool,
+    pub next_open: u64,
+    pub next_close: u64,
+}
+
+impl MarketHours {
+    /// The SDK's rule: open if the feed says so or its next open has passed, and before the
+    /// next close (if one is announced). Compared in milliseconds, so a second's fraction counts
+    /// as the SDK's float clock counts it.
+    pub fn is_open_at(&self, now: Timestamp) -> bool {
+        let now_ms = u64::try_from(now.millis()).unwrap_or(0);
+        let opened = self.is_open || (self.next_open > 0 && now_ms > self.next_open.saturating_mul(1000));
+        let before_close = self.next_close == 0 || now_ms < self.next_close.saturating_mul(1000);
+        opened && before_close
     }
 }

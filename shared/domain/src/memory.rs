@@ -13,6 +13,7 @@ use crate::ids::{IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
 use crate::intent::{AuditEntry, CreateOutcome, Intent, Transition};
 use crate::market::{PairCatalog, PairSymbol, Side};
 use crate::money::{PercentP, Price, Usdc};
+use crate::paper::{MemoryPaperBook, PaperAccount, PaperStore};
 use crate::ports::*;
 use crate::position::{Position, PositionStatus};
 use crate::time::{Clock, Timestamp};
@@ -547,35 +548,49 @@ impl Chat for RecordingChat {
 
 /// The paper venue: fills market orders at the freshest oracle quote, moved against the trader by
 /// half the pair's spread, and charges the pair's open/close fee on notional. Slippage beyond the
-/// order's tolerance is refused, as the venue would.
+/// order's tolerance is refused, as the venue would. Its book (cash, open trades, fills) lives
+/// in a [`PaperStore`]: in memory by default, in the table under Lambda
+/// ([`PaperVenue::with_book`]), so every instance trades one paper account per trader.
 pub struct PaperVenue {
     catalog: Arc<PairCatalog>,
     prices: Arc<dyn Prices>,
     clock: Arc<dyn Clock>,
-    book: Mutex<BTreeMap<(TraderAddress, u16, u32), VenuePosition>>,
-    fills: Mutex<HashMap<IntentId, VenueFill>>,
-    balances: Mutex<HashMap<TraderAddress, Usdc>>,
+    book: Arc<dyn PaperStore>,
 }
 
 /// Paper equity of an account nobody set a balance for.
 pub const DEFAULT_PAPER_EQUITY: Usdc = Usdc::from_raw(10_000_000_000);
 
+/// How often a paper write is tried again when another writer changed the account meanwhile.
+const PAPER_ATTEMPTS: usize = 8;
+
 impl PaperVenue {
     pub fn new(catalog: Arc<PairCatalog>, prices: Arc<dyn Prices>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            catalog,
-            prices,
-            clock,
-            book: Mutex::new(BTreeMap::new()),
-            fills: Mutex::new(HashMap::new()),
-            balances: Mutex::new(HashMap::new()),
-        }
+        Self { catalog, prices, clock, book: Arc::new(MemoryPaperBook::new()) }
     }
 
-    /// Sets an account's paper equity (default [`DEFAULT_PAPER_EQUITY`]).
-    pub fn set_equity(&self, trader: TraderAddress, equity: Usdc) -> DomainResult<()> {
-        lock(&self.balances)?.insert(trader, equity);
-        Ok(())
+    /// Keeps the book in `book` (shared by every instance that uses the same store).
+    pub fn with_book(mut self, book: Arc<dyn PaperStore>) -> Self {
+        self.book = book;
+        self
+    }
+
+    /// Sets an account's paper equity (default [`DEFAULT_PAPER_EQUITY`]): its cash becomes
+    /// `equity` less the margin of its open paper trades.
+    pub async fn set_equity(&self, trader: TraderAddress, equity: Usdc) -> DomainResult<()> {
+        for _ in 0..PAPER_ATTEMPTS {
+            let mut acct = self.account(trader).await?;
+            acct.cash = equity.checked_sub(acct.margin()?).unwrap_or(Usdc::ZERO);
+            match self.book.commit_paper(&acct, None).await {
+                Err(DomainError::Conflict(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(DomainError::Unavailable("the paper account is busy; try again".into()))
+    }
+
+    async fn account(&self, trader: TraderAddress) -> DomainResult<PaperAccount> {
+        Ok(self.book.paper_account(trader).await?.unwrap_or_else(|| PaperAccount::fresh(trader)))
     }
 
     async fn mark(&self, pair: &PairSymbol) -> DomainResult<Price> {
@@ -606,36 +621,63 @@ impl Venue for PaperVenue {
         Ok(self.catalog.clone())
     }
     async fn execute(&self, client_ref: &IntentId, order: &VenueOrder) -> DomainResult<VenueFill> {
-        if let Some(done) = lock(&self.fills)?.get(client_ref) {
-            // The paper venue, like a careful real one, never executes the same order twice.
-            return Ok(done.clone());
+        // The paper venue, like a careful real one, never executes the same order twice, whichever
+        // instance sees it again.
+        if let Some(done) = self.book.paper_fill(client_ref).await? {
+            return Ok(done);
         }
-        let fill = self.execute_new(client_ref, order).await?;
-        lock(&self.fills)?.insert(client_ref.clone(), fill.clone());
-        Ok(fill)
+        let trader = match order {
+            VenueOrder::Open { trader, .. } | VenueOrder::Close { trader, .. } | VenueOrder::UpdateTpSl { trader, .. } => *trader,
+        };
+        let mark = match order {
+            VenueOrder::UpdateTpSl { .. } => None,
+            VenueOrder::Open { pair, .. } | VenueOrder::Close { pair, .. } => {
+                let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
+                Some(self.mark(&info.symbol).await?)
+            }
+        };
+        for _ in 0..PAPER_ATTEMPTS {
+            let mut acct = self.account(trader).await?;
+            let fill = self.apply(client_ref, order, mark, &mut acct)?;
+            match self.book.commit_paper(&acct, Some((client_ref, &fill))).await {
+                Ok(()) => return Ok(fill),
+                Err(DomainError::Conflict(_)) => {
+                    if let Some(done) = self.book.paper_fill(client_ref).await? {
+                        return Ok(done);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(DomainError::Unavailable("the paper account is busy; try again".into()))
     }
     async fn positions(&self, trader: TraderAddress) -> DomainResult<Vec<VenuePosition>> {
-        Ok(lock(&self.book)?.values().filter(|p| p.trader == trader).cloned().collect())
+        Ok(self.book.paper_account(trader).await?.map(|a| a.positions).unwrap_or_default())
     }
     async fn lookup(&self, client_ref: &IntentId) -> DomainResult<Lookup> {
-        Ok(match lock(&self.fills)?.get(client_ref) {
-            Some(f) => Lookup::Filled(f.clone()),
+        Ok(match self.book.paper_fill(client_ref).await? {
+            Some(f) => Lookup::Filled(f),
             None => Lookup::NotExecuted,
         })
     }
     async fn equity(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
-        Ok(Some(lock(&self.balances)?.get(&trader).copied().unwrap_or(DEFAULT_PAPER_EQUITY)))
+        self.account(trader).await?.equity().map(Some)
+    }
+    async fn wallet_usdc(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
+        Ok(Some(self.account(trader).await?.cash))
     }
 }
 
 impl PaperVenue {
-    async fn execute_new(&self, client_ref: &IntentId, order: &VenueOrder) -> DomainResult<VenueFill> {
+    /// Applies `order` to `acct` (read just now) and returns the fill; `mark` is the pair's
+    /// latest price (None for a TP/SL update).
+    fn apply(&self, client_ref: &IntentId, order: &VenueOrder, mark: Option<Price>, acct: &mut PaperAccount) -> DomainResult<VenueFill> {
         let now = self.clock.now();
+        let no_price = || DomainError::Unavailable("no price for the paper fill".into());
         match order {
             VenueOrder::Open { trader, pair, side, collateral, leverage, reference_price, slippage, tp, sl } => {
                 let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
-                let mark = self.mark(&info.symbol).await?;
-                let fill = with_half_spread(mark, info.spread, side.is_buy())?;
+                let fill = with_half_spread(mark.ok_or_else(no_price)?, info.spread, side.is_buy())?;
                 let limit = crate::money::mul_div_floor(
                     u128::from(reference_price.raw()),
                     u128::from(slippage.raw()),
@@ -652,27 +694,27 @@ impl PaperVenue {
                 }
                 let notional = leverage.notional(*collateral)?;
                 let fee = info.open_fee.of_usdc_ceil(notional)?;
+                let cost = collateral.checked_add(fee)?;
+                acct.cash = acct.cash.checked_sub(cost).map_err(|_| {
+                    DomainError::Refused(format!("the paper balance ({}) does not cover the collateral and fee ({cost})", acct.cash))
+                })?;
                 let open_time = u64::try_from(now.secs()).unwrap_or(0);
-                let mut book = lock(&self.book)?;
-                let used: Vec<u32> = book.keys().filter(|(t, p, _)| t == trader && *p == pair.0).map(|(_, _, i)| *i).collect();
+                let used: Vec<u32> = acct.positions.iter().filter(|p| p.pair == *pair).map(|p| p.trade_index).collect();
                 let trade_index = (0..40u32)
                     .find(|i| !used.contains(i))
                     .ok_or_else(|| DomainError::Refused("40 trades open on this pair already".into()))?;
-                book.insert(
-                    (*trader, pair.0, trade_index),
-                    VenuePosition {
-                        trader: *trader,
-                        pair: *pair,
-                        trade_index,
-                        side: *side,
-                        collateral: *collateral,
-                        leverage: *leverage,
-                        open_price: fill,
-                        tp: *tp,
-                        sl: *sl,
-                        open_time: Some(open_time),
-                    },
-                );
+                acct.positions.push(VenuePosition {
+                    trader: *trader,
+                    pair: *pair,
+                    trade_index,
+                    side: *side,
+                    collateral: *collateral,
+                    leverage: *leverage,
+                    open_price: fill,
+                    tp: *tp,
+                    sl: *sl,
+                    open_time: Some(open_time),
+                });
                 Ok(VenueFill {
                     pair: *pair,
                     trade_index,
@@ -686,29 +728,43 @@ impl PaperVenue {
                     open_time: Some(open_time),
                 })
             }
-            VenueOrder::Close { trader, pair, trade_index, collateral, known } => {
+            VenueOrder::Close { pair, trade_index, collateral, known, .. } => {
                 let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
-                let key = (*trader, pair.0, *trade_index);
-                // What Vanta recorded wins (another instance's book may have used the same trade
-                // index for another position); otherwise this instance's own book. This book's
-                // trade is reduced only when it is the recorded position (same identity).
-                let booked = lock(&self.book)?.get(&key).cloned();
+                // The book's trade at (pair, index) is closed only when it is the recorded
+                // position (same identity); what Vanta recorded decides side and leverage.
                 let is_it = |p: &VenuePosition| known.is_none_or(|k| k.check(p.side, p.leverage, p.open_price, p.open_time).is_ok());
-                let (side, leverage, held) = match (known, &booked) {
-                    (Some(k), _) => (k.side, k.leverage, *collateral),
-                    (None, Some(p)) => (p.side, p.leverage, p.collateral),
+                let at = acct.positions.iter().position(|p| p.pair == *pair && p.trade_index == *trade_index && is_it(p));
+                let booked = at.and_then(|i| acct.positions.get(i)).cloned();
+                let (side, leverage, held, open_price) = match (known, &booked) {
+                    (_, Some(p)) => (p.side, p.leverage, p.collateral, Some(p.open_price)),
+                    (Some(k), None) => (k.side, k.leverage, *collateral, k.open_price),
                     (None, None) => return Err(DomainError::NotFound("no such open trade".into())),
                 };
-                let mark = self.mark(&info.symbol).await?;
-                let fill = with_half_spread(mark, info.spread, !side.is_buy())?;
+                let fill = with_half_spread(mark.ok_or_else(no_price)?, info.spread, !side.is_buy())?;
                 let closing = (*collateral).min(held);
                 let fee = info.close_fee.of_usdc_ceil(leverage.notional(closing)?)?;
-                let mut book = lock(&self.book)?;
-                if let Some(p) = book.get_mut(&key).filter(|p| is_it(p)) {
+                let pnl = match open_price {
+                    Some(o) => crate::position::pnl(side, closing, leverage, o, fill)?,
+                    None => crate::money::SignedUsdc::ZERO,
+                };
+                // A trade the book holds returns its collateral plus the PnL less the fee, never
+                // below nothing (a loss beyond the collateral is the venue's). A recorded
+                // position the book does not hold (opened before the book was shared) settles
+                // its net PnL against the cash, which never goes below nothing.
+                let net = i128::from(pnl.raw()) - i128::from(fee.raw());
+                let cash = i128::from(acct.cash.raw());
+                let cash = match booked {
+                    Some(_) => cash + (i128::from(closing.raw()) + net).max(0),
+                    None => (cash + net).max(0),
+                };
+                acct.cash = Usdc::from_raw(u64::try_from(cash).map_err(|_| DomainError::Internal("paper cash overflow".into()))?);
+                if let Some(i) = at
+                    && let Some(p) = acct.positions.get_mut(i)
+                {
                     match p.collateral.checked_sub(closing) {
                         Ok(left) if !left.is_zero() => p.collateral = left,
                         _ => {
-                            book.remove(&key);
+                            acct.positions.remove(i);
                         }
                     }
                 }
@@ -725,13 +781,12 @@ impl PaperVenue {
                     open_time: None,
                 })
             }
-            VenueOrder::UpdateTpSl { trader, pair, trade_index, tp, sl, known } => {
-                let mut book = lock(&self.book)?;
+            VenueOrder::UpdateTpSl { pair, trade_index, tp, sl, known, .. } => {
                 // The paper venue has no triggers of its own (Vanta's TP/SL executor watches DRY
-                // positions), so a position another instance opened is not an error here (nor is
-                // another instance's trade at the same index: it is left alone).
+                // positions), so a trade the book does not hold is not an error here (nor is
+                // another trade at the same index: it is left alone).
                 let is_it = |p: &VenuePosition| known.is_none_or(|k| k.check(p.side, p.leverage, p.open_price, p.open_time).is_ok());
-                let Some(p) = book.get_mut(&(*trader, pair.0, *trade_index)).filter(|p| is_it(p)) else {
+                let Some(p) = acct.positions.iter_mut().find(|p| p.pair == *pair && p.trade_index == *trade_index && is_it(p)) else {
                     return Ok(VenueFill {
                         pair: *pair,
                         trade_index: *trade_index,

@@ -149,7 +149,18 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
         config.chain_id,
     ))?;
     let chainlink = chainlink_feeds(&config)?;
-    let market = Arc::new(VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), chainlink, clock.clone()));
+    // On Base mainnet with Chainlink, prices pass the sequencer gate: while Base's sequencer is
+    // down, or back for less than an hour, no price is trusted (no trade, no trigger).
+    let sequencer: Option<Arc<dyn vanta_domain::sequencer::SequencerStatus>> = match (&chainlink, config.chain_id) {
+        (Some(_), BASE_CHAIN_ID) => Some(Arc::new(vanta_chain::sequencer::ChainlinkSequencer::base_mainnet(&config.base_rpc_url)?)),
+        _ => None,
+    };
+    // The DRY paper book lives in the table, so every instance trades one paper account.
+    let market = Arc::new(
+        VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), chainlink, clock.clone())
+            .with_book(store.clone())
+            .with_sequencer(sequencer),
+    );
     let env = config.exec;
     let history_url = config.avantis.history.clone();
     let (route, rpc_url, chain_id) = (config.avantis_route, config.base_rpc_url.clone(), config.chain_id);
@@ -159,6 +170,9 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
     let mut deps = Deps::new(config, store.clone(), queue, chat, clock.clone(), market.clone(), market);
     // Application metrics as CloudWatch EMF lines on stdout (each main flushes per invocation).
     deps.metrics.emf.to_stdout();
+    // The pair catalog is read from the table; the indexer's tick refreshes it from the venue's
+    // `/v2/trading` (the source is used by nothing else).
+    deps = deps.with_catalog_store(store.clone(), Some(Arc::new(avantis.clone())));
     if let Some(q) = sqs {
         deps = deps.with_queue_stats(q);
     }
@@ -329,11 +343,33 @@ struct VenueMarket {
     chainlink: Option<Arc<ChainlinkFeeds>>,
     clock: Arc<dyn Clock>,
     loaded: tokio::sync::OnceCell<(Arc<PaperVenue>, Arc<dyn Prices>)>,
+    book: Option<Arc<dyn vanta_domain::paper::PaperStore>>,
+    sequencer: Option<Arc<dyn vanta_domain::sequencer::SequencerStatus>>,
 }
 
 impl VenueMarket {
     fn new(avantis: AvantisClient, hermes_url: String, chainlink: Option<ChainlinkFeeds>, clock: Arc<dyn Clock>) -> Self {
-        Self { avantis, hermes_url, chainlink: chainlink.map(Arc::new), clock, loaded: tokio::sync::OnceCell::new() }
+        Self {
+            avantis,
+            hermes_url,
+            chainlink: chainlink.map(Arc::new),
+            clock,
+            loaded: tokio::sync::OnceCell::new(),
+            book: None,
+            sequencer: None,
+        }
+    }
+
+    /// Puts every price behind the sequencer gate.
+    fn with_sequencer(mut self, sequencer: Option<Arc<dyn vanta_domain::sequencer::SequencerStatus>>) -> Self {
+        self.sequencer = sequencer;
+        self
+    }
+
+    /// Keeps the paper book in `book` (the table).
+    fn with_book(mut self, book: Arc<dyn vanta_domain::paper::PaperStore>) -> Self {
+        self.book = Some(book);
+        self
     }
 
     async fn get(&self) -> DomainResult<&(Arc<PaperVenue>, Arc<dyn Prices>)> {
@@ -346,7 +382,15 @@ impl VenueMarket {
                     Some(chainlink) => Arc::new(CombinedPrices::new(vec![("pyth".into(), pyth), ("chainlink".into(), chainlink.clone())])),
                     None => pyth,
                 };
-                let paper = Arc::new(PaperVenue::new(catalog, prices.clone(), self.clock.clone()));
+                let prices: Arc<dyn Prices> = match &self.sequencer {
+                    Some(status) => Arc::new(vanta_domain::sequencer::SequencerGated::new(prices, status.clone(), self.clock.clone())),
+                    None => prices,
+                };
+                let paper = PaperVenue::new(catalog, prices.clone(), self.clock.clone());
+                let paper = Arc::new(match &self.book {
+                    Some(book) => paper.with_book(book.clone()),
+                    None => paper,
+                });
                 Ok::<_, DomainError>((paper, prices))
             })
             .await
@@ -375,14 +419,14 @@ impl Venue for VenueMarket {
         self.get().await?.0.positions(trader).await
     }
     async fn lookup(&self, client_ref: &IntentId) -> DomainResult<Lookup> {
-        // Paper fills live in one instance's memory; after a cold start an earlier paper fill is
-        // not known here, and "not executed" lets the pipeline send the paper order again. That
-        // is harmless: the position record is keyed by the intent, so a paper order can only
-        // ever be recorded once.
+        // Paper fills are recorded in the table, so any instance knows an earlier one.
         self.get().await?.0.lookup(client_ref).await
     }
     async fn equity(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
         self.get().await?.0.equity(trader).await
+    }
+    async fn wallet_usdc(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
+        self.get().await?.0.wallet_usdc(trader).await
     }
 }
 

@@ -80,9 +80,15 @@ impl System {
         // A fresh throwaway key per run: the local runner never trades, and no key is kept.
         let signer = vanta_chain::signer::LocalKeySigner::random()?.with_chain_id(Some(config.chain_id));
         let prices = Arc::new(FixedPrices::new());
-        let paper = Arc::new(PaperVenue::new(Arc::new(demo::catalog()?), prices.clone(), clock.clone()));
+        let catalog = Arc::new(demo::catalog()?);
+        let paper = Arc::new(PaperVenue::new(catalog.clone(), prices.clone(), clock.clone()));
         let notices = Arc::new(MemoryQueue::new(clock.clone()));
         let deps = Deps::new(config, Arc::new(MemoryStore::new()), queue.clone(), chat, clock, prices.clone(), paper)
+            // The pair catalog is kept in the store and refreshed by the indexer tick, as on Lambda.
+            .with_catalog_store(
+                Arc::new(vanta_domain::catalog::MemoryCatalogStore::new()),
+                Some(Arc::new(vanta_domain::catalog::StaticCatalog(catalog))),
+            )
             .with_signer(Arc::new(signer))
             .with_queue_stats(queue.clone())
             .with_notifications_queue(notices.clone());
@@ -92,6 +98,7 @@ impl System {
     /// Binds the HTTP address and starts every loop.
     pub async fn start(self) -> std::io::Result<Running> {
         demo::seed(&self.deps, &self.prices).await.map_err(std::io::Error::other)?;
+        vanta_app::market::refresh_catalog(&self.deps).await;
         let listener = TcpListener::bind(self.deps.config.http_addr).await?;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = watch::channel(false);

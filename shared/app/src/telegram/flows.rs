@@ -117,7 +117,15 @@ pub(super) async fn propose_open(ctx: &Ctx<'_>, mut order: OpenOrder) -> DomainR
         ctx.reply(format!("{} · ⛔ LIVE trades need a verified wallet; {why}", banner(exec.mode))).await;
         return Ok(());
     }
-    let catalog = deps.venue(exec.mode).1.pairs().await?;
+    let catalog = match crate::market::catalog_for_open(deps, deps.venue(exec.mode).1.as_ref()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "open not proposed: the venue's market list is unavailable");
+            let why = "the venue's market list is unavailable right now, so no new position can be checked; try again in a minute (closing positions still works)";
+            ctx.reply(format!("{} · ⛔ {why}", banner(exec.mode))).await;
+            return Ok(());
+        }
+    };
     let pair = match catalog.resolve(order.pair.as_str()) {
         Ok(p) => p.clone(),
         Err(e) => {
@@ -125,6 +133,10 @@ pub(super) async fn propose_open(ctx: &Ctx<'_>, mut order: OpenOrder) -> DomainR
             return Ok(());
         }
     };
+    if let Some(why) = crate::market::closed_market(deps, &catalog, &pair) {
+        ctx.reply(format!("{} · ⛔ {}", banner(exec.mode), esc(&why))).await;
+        return Ok(());
+    }
     order.pair = pair.symbol.clone();
     let mut exposure = pipeline::exposure(deps, &ctx.user).await?;
     exposure.positions_on_pair_side = u32::try_from(

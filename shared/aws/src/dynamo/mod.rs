@@ -12,6 +12,7 @@ mod codec;
 pub(crate) mod errors;
 mod intents;
 mod keys;
+mod market;
 mod others;
 mod positions;
 mod recon;

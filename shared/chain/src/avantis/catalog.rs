@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use vanta_domain::error::{DomainError, DomainResult};
-use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol};
+use vanta_domain::market::{MarketHours, PairCatalog, PairIndex, PairInfo, PairSymbol};
 use vanta_domain::money::{Leverage, PercentP, Usdc};
 
 use super::decimal::{raw_text, scaled_u64};
@@ -133,6 +133,16 @@ struct RawPair {
 #[serde(rename_all = "camelCase")]
 struct RawFeed {
     feed_id: Option<String>,
+    attributes: Option<RawFeedAttributes>,
+}
+
+/// `feed.attributes`: the market hours of pairs whose groups keep them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawFeedAttributes {
+    is_open: Option<bool>,
+    next_open: Option<Box<RawValue>>,
+    next_close: Option<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -234,6 +244,7 @@ pub fn trading_snapshot(text: &str) -> DomainResult<(PairCatalog, HashMap<PairSy
         (None, None) => return Err(bad("no pairInfos".into())),
     };
     let mut pairs = Vec::new();
+    let mut hours = Vec::new();
     let mut feeds = HashMap::new();
     for (key, raw) in &infos {
         let listed = raw.is_pair_listed.unwrap_or(false);
@@ -247,6 +258,16 @@ pub fn trading_snapshot(text: &str) -> DomainResult<(PairCatalog, HashMap<PairSy
                 if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                     feeds.insert(info.symbol.clone(), feed.to_owned());
                 }
+                if let Some(a) = raw.feed.as_ref().and_then(|f| f.attributes.as_ref()) {
+                    // The SDK's defaults: open, no next open, no next close.
+                    let at = |v: Option<&RawValue>, what: &str| num(v, 0, what).map_err(|e| bad(format!("pair {key}: {e}")));
+                    let h = MarketHours {
+                        is_open: a.is_open.unwrap_or(true),
+                        next_open: at(a.next_open.as_deref(), "feed.attributes.nextOpen")?,
+                        next_close: at(a.next_close.as_deref(), "feed.attributes.nextClose")?,
+                    };
+                    hours.push((info.index, h));
+                }
                 pairs.push(info);
             }
             Ok(None) => {}
@@ -254,7 +275,8 @@ pub fn trading_snapshot(text: &str) -> DomainResult<(PairCatalog, HashMap<PairSy
             Err(e) => tracing::warn!(pair = %key, error = %e, "skipping an unlisted Avantis pair"),
         }
     }
-    Ok((PairCatalog::new(pairs)?, feeds))
+    let catalog = hours.into_iter().fold(PairCatalog::new(pairs)?, |c, (i, h)| c.with_hours(i, h));
+    Ok((catalog, feeds))
 }
 
 /// Cross-checks the catalog against tx-builder `/v2/pairs` (`[{index, symbol | from+to}]`): every
@@ -289,4 +311,13 @@ pub(crate) fn check_against_tx_builder(catalog: &PairCatalog, listing: &str) -> 
         }
     }
     Ok(())
+}
+
+/// The indexer's source of the catalog it stores: `/v2/trading` read afresh (and cross-checked
+/// as [`super::AvantisClient::refresh_pairs`] does), market hours included.
+#[async_trait::async_trait]
+impl vanta_domain::catalog::CatalogSource for super::AvantisClient {
+    async fn fetch_catalog(&self) -> DomainResult<PairCatalog> {
+        Ok(self.refresh_pairs().await?.as_ref().clone())
+    }
 }

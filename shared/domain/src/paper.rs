@@ -1,0 +1,97 @@
+//! The DRY paper book as the store keeps it: one account per trader address (cash, open paper
+//! trades, a version for optimistic writes) and one fill record per order reference. Every
+//! instance of every function reads and writes the same book, so DRY behaves like one account:
+//! `/balance`, proportional copy sizing and closes see what any instance did.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DomainError, DomainResult};
+use crate::ids::{IntentId, TraderAddress};
+use crate::memory::DEFAULT_PAPER_EQUITY;
+use crate::money::Usdc;
+use crate::ports::{VenueFill, VenuePosition};
+
+/// One trader's paper account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaperAccount {
+    pub trader: TraderAddress,
+    /// USDC not in positions (starts at [`DEFAULT_PAPER_EQUITY`]).
+    pub cash: Usdc,
+    pub positions: Vec<VenuePosition>,
+    /// The stored version this account was read at (0: never stored).
+    pub version: u64,
+}
+
+impl PaperAccount {
+    /// The account of a trader nobody traded for yet.
+    pub fn fresh(trader: TraderAddress) -> Self {
+        Self { trader, cash: DEFAULT_PAPER_EQUITY, positions: Vec::new(), version: 0 }
+    }
+    /// Margin in use: the collateral of the open paper trades.
+    pub fn margin(&self) -> DomainResult<Usdc> {
+        self.positions.iter().try_fold(Usdc::ZERO, |a, p| a.checked_add(p.collateral)).map_err(DomainError::from)
+    }
+    /// Cash plus margin in use (as the venue reports equity; unrealised PnL not included).
+    pub fn equity(&self) -> DomainResult<Usdc> {
+        self.cash.checked_add(self.margin()?).map_err(DomainError::from)
+    }
+}
+
+/// The paper book's storage. Both adapters keep the same rules.
+#[async_trait]
+pub trait PaperStore: Send + Sync {
+    async fn paper_account(&self, trader: TraderAddress) -> DomainResult<Option<PaperAccount>>;
+    /// The fill recorded for an order reference.
+    async fn paper_fill(&self, client_ref: &IntentId) -> DomainResult<Option<VenueFill>>;
+    /// Writes `account` as version `account.version + 1` if the stored version is
+    /// `account.version` (absent for 0) and, with `fill`, records the fill under its reference if
+    /// none is recorded: both or neither. Anything else is `Conflict` (the caller re-reads).
+    async fn commit_paper(&self, account: &PaperAccount, fill: Option<(&IntentId, &VenueFill)>) -> DomainResult<()>;
+}
+
+/// [`PaperStore`] in memory (unit tests, the local runner, a venue nobody gave a store).
+#[derive(Default)]
+pub struct MemoryPaperBook(Mutex<(HashMap<TraderAddress, PaperAccount>, HashMap<IntentId, VenueFill>)>);
+
+impl MemoryPaperBook {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn poisoned<T>(_: T) -> DomainError {
+    DomainError::Internal("in-memory lock poisoned".into())
+}
+
+#[async_trait]
+impl PaperStore for MemoryPaperBook {
+    async fn paper_account(&self, trader: TraderAddress) -> DomainResult<Option<PaperAccount>> {
+        Ok(self.0.lock().map_err(poisoned)?.0.get(&trader).cloned())
+    }
+    async fn paper_fill(&self, client_ref: &IntentId) -> DomainResult<Option<VenueFill>> {
+        Ok(self.0.lock().map_err(poisoned)?.1.get(client_ref).cloned())
+    }
+    async fn commit_paper(&self, account: &PaperAccount, fill: Option<(&IntentId, &VenueFill)>) -> DomainResult<()> {
+        let mut g = self.0.lock().map_err(poisoned)?;
+        let stored = g.0.get(&account.trader).map_or(0, |a| a.version);
+        if stored != account.version {
+            return Err(DomainError::Conflict(format!("paper account changed meanwhile (version {stored})")));
+        }
+        if let Some((r, _)) = fill
+            && g.1.contains_key(r)
+        {
+            return Err(DomainError::Conflict(format!("order {r} is filled already")));
+        }
+        let mut next = account.clone();
+        next.version = account.version + 1;
+        g.0.insert(account.trader, next);
+        if let Some((r, f)) = fill {
+            g.1.insert(r.clone(), f.clone());
+        }
+        Ok(())
+    }
+}
