@@ -714,3 +714,51 @@ async fn fault_matrix_dry() {
 async fn fault_matrix_live() {
     matrix(Mode::Live).await;
 }
+
+// The TP/SL trigger index: faults injected like every other store call.
+#[async_trait]
+impl vanta_domain::ports::TriggerStore for FaultyStore {
+    async fn crossed(
+        &self,
+        part: &vanta_domain::triggers::TriggerPartition,
+        range: vanta_domain::triggers::KeyRange,
+    ) -> DomainResult<Vec<(TelegramUserId, PositionId)>> {
+        faulty!(self, "crossed", self.inner.crossed(part, range))
+    }
+    async fn any_indexed(&self, part: &vanta_domain::triggers::TriggerPartition) -> DomainResult<bool> {
+        faulty!(self, "any_indexed", self.inner.any_indexed(part))
+    }
+    async fn closing_positions(&self) -> DomainResult<Vec<Position>> {
+        faulty!(self, "closing_positions", self.inner.closing_positions())
+    }
+    async fn trigger_pairs(&self) -> DomainResult<Vec<PairSymbol>> {
+        faulty!(self, "trigger_pairs", self.inner.trigger_pairs())
+    }
+    async fn get_trail_book(
+        &self,
+        pair: &PairSymbol,
+        side: vanta_domain::market::Side,
+    ) -> DomainResult<Option<vanta_domain::triggers::TrailBook>> {
+        faulty!(self, "get_trail_book", self.inner.get_trail_book(pair, side))
+    }
+    async fn put_trail_book(
+        &self,
+        pair: &PairSymbol,
+        side: vanta_domain::market::Side,
+        book: &vanta_domain::triggers::TrailBook,
+    ) -> DomainResult<()> {
+        faulty!(self, "put_trail_book", self.inner.put_trail_book(pair, side, book))
+    }
+    async fn index_state(&self) -> DomainResult<vanta_domain::ports::IndexState> {
+        faulty!(self, "index_state", self.inner.index_state())
+    }
+    async fn put_index_state(&self, state: &vanta_domain::ports::IndexState) -> DomainResult<()> {
+        faulty!(self, "put_index_state", self.inner.put_index_state(state))
+    }
+    async fn live_positions_page(&self, after: Option<&str>, limit: usize) -> DomainResult<(Vec<Position>, Option<String>)> {
+        faulty!(self, "live_positions_page", self.inner.live_positions_page(after, limit))
+    }
+    async fn reindex_position(&self, p: &Position) -> DomainResult<()> {
+        faulty!(self, "reindex_position", self.inner.reindex_position(p))
+    }
+}

@@ -17,7 +17,7 @@ use vanta_domain::intent::{Action, Intent, OpenOrder, Origin};
 use vanta_domain::market::{MarketHours, PairCatalog, PairIndex, PairInfo, PairSymbol, Side};
 use vanta_domain::memory::{DEFAULT_PAPER_EQUITY, FixedPrices, MemoryQueue, PaperVenue, RecordingChat};
 use vanta_domain::money::{Bps, Leverage, PercentP, Price, Usdc};
-use vanta_domain::ports::{IntentStore, PositionStore, SourceStore, UserStore, Venue};
+use vanta_domain::ports::{IntentStore, PositionStore, SourceStore, UserStore};
 use vanta_domain::position::PositionStatus;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};

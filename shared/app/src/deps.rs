@@ -58,6 +58,7 @@ impl Deps {
         prices: Arc<dyn Prices>,
         paper: Arc<dyn Venue>,
     ) -> Self {
+        let ops = config.operator_limits.clone();
         Self {
             config: Arc::new(config),
             store,
@@ -72,7 +73,7 @@ impl Deps {
             prices,
             paper,
             live: None,
-            ops: OperatorLimits::default(),
+            ops,
             contract_wallets: None,
             metrics: Arc::new(Metrics::default()),
             started: Instant::now(),
@@ -140,6 +141,14 @@ impl Deps {
     pub fn with_queue_stats(mut self, stats: Arc<dyn QueueStats>) -> Self {
         self.queue_stats = Some(stats);
         self
+    }
+
+    /// The operator limits in force now: the deployment's ([`Deps::ops`], from `OPERATOR_*`)
+    /// tightened by the stored `CONTROL`/`LIMITS` item, never loosened by it. An unreadable item
+    /// is an error (`Unavailable`): callers that would add exposure refuse rather than guess.
+    /// The ops CLI's `preflight` calls this through [`crate::limits::effective_limits`].
+    pub async fn operator_limits(&self) -> vanta_domain::DomainResult<OperatorLimits> {
+        crate::limits::effective_limits(self.store.as_ref(), &self.ops).await.map(|e| e.limits)
     }
 
     /// The effective exec mode, read now from the store and combined with the environment.

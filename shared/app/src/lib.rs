@@ -17,6 +17,7 @@ pub mod deps;
 pub mod flatten;
 pub mod gate;
 pub mod market;
+pub mod limits;
 pub mod metrics;
 pub mod notifier;
 pub mod pipeline;
@@ -40,6 +41,8 @@ mod tests;
 mod tests_exits;
 #[cfg(test)]
 mod tests_market;
+#[cfg(test)]
+mod tests_limits;
 #[cfg(test)]
 mod tests_notify;
 #[cfg(test)]

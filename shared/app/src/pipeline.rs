@@ -231,7 +231,9 @@ async fn open(deps: &Deps, intent: &Intent, user: &User, order: &OpenOrder) -> D
     )
     .unwrap_or(u32::MAX);
     let quotes = deps.prices.quotes(&pair.symbol).await?;
-    let policy = user.risk.bounded_by(&deps.ops);
+    // The limits in force now (the stored item may have tightened them); unreadable: no entry.
+    let ops = deps.operator_limits().await?;
+    let policy = user.risk.bounded_by(&ops);
     pause_on_daily_loss(deps, user, &policy, &exposure).await;
     // The gate, read right before the order is recorded and sent: any doubt is DRY or no trade.
     let exec = deps.effective_exec().await;
@@ -242,7 +244,7 @@ async fn open(deps: &Deps, intent: &Intent, user: &User, order: &OpenOrder) -> D
         order,
         pair: &pair,
         policy: &policy,
-        ops: &deps.ops,
+        ops: &ops,
         exposure: &exposure,
         quotes: &quotes,
         now: deps.clock.now(),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod exec;
 pub mod ids;
 pub mod intent;
+pub mod limits;
 pub mod market;
 pub mod memory;
 pub mod money;

@@ -45,6 +45,7 @@ struct Inner {
     recon: BTreeMap<TraderAddress, crate::recon::ReconWallet>,
     /// The trigger index, trail books and backfill marker (`memory_triggers.rs`).
     triggers: triggers_mem::Index,
+    stored_limits: Option<crate::limits::StoredLimits>,
 }
 
 /// The whole [`Store`] in memory.
@@ -214,6 +215,13 @@ impl ControlStore for MemoryStore {
         let mut next = w.clone();
         next.version = w.version.saturating_add(1);
         g.recon.insert(w.wallet, next);
+        Ok(())
+    }
+    async fn get_stored_limits(&self) -> DomainResult<Option<crate::limits::StoredLimits>> {
+        Ok(lock(&self.0)?.stored_limits.clone())
+    }
+    async fn put_stored_limits(&self, limits: &crate::limits::StoredLimits) -> DomainResult<()> {
+        lock(&self.0)?.stored_limits = Some(limits.clone());
         Ok(())
     }
 }

@@ -95,6 +95,15 @@ pub trait ControlStore: Send + Sync {
         let _ = w;
         Err(DomainError::Unavailable("this store keeps no reconciler record".into()))
     }
+    /// The stored tightening of the operator limits (`CONTROL`/`LIMITS`), if any.
+    async fn get_stored_limits(&self) -> DomainResult<Option<crate::limits::StoredLimits>> {
+        Ok(None)
+    }
+    /// Replaces the stored limits (the ops CLI; last write wins).
+    async fn put_stored_limits(&self, limits: &crate::limits::StoredLimits) -> DomainResult<()> {
+        let _ = limits;
+        Err(DomainError::Unavailable("this store keeps no stored limits".into()))
+    }
 }
 
 /// How deep the signal queue and its dead-letter queue are (approximate, as SQS reports).

@@ -219,6 +219,9 @@ pub struct Config {
     pub copy_max_followers: u32,
     /// Pre-rename `AVANTIS_*` names found in the environment.
     pub deprecated_names: Vec<DeprecatedName>,
+    /// The operator's maxima bounding every user's `/setrisk` (`OPERATOR_*`; the stored
+    /// `CONTROL`/`LIMITS` item may tighten them at run time).
+    pub operator_limits: vanta_domain::risk::OperatorLimits,
 }
 
 /// An http(s) URL without its trailing slash. The error names the variable, never the value
@@ -402,6 +405,7 @@ impl Config {
             venue_wait_budget_secs: number("VENUE_WAIT_BUDGET_SECS", DEFAULT_VENUE_WAIT_BUDGET_SECS, 1..=MAX_VENUE_WAIT_BUDGET_SECS)?,
             copy_max_followers: number("COPY_MAX_FOLLOWERS", 500, 1..=100_000)?,
             deprecated_names,
+            operator_limits: crate::operator_limits::operator_limits_from(&get)?,
         })
     }
 

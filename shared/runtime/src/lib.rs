@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod http;
+pub mod operator_limits;
 pub mod sqs_batch;
 #[cfg(test)]
 mod tests_veranta;

@@ -177,6 +177,10 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> DomainResult<()> {
         Ok(h) => h.iter().map(|(job, at)| format!("{job} {} ago", ago(now.since(*at) / 1000))).collect::<Vec<_>>().join(", "),
         Err(_) => "unreadable".to_owned(),
     };
+    let limits = match crate::limits::effective_limits(deps.store.as_ref(), &deps.ops).await {
+        Ok(e) => super::render::esc(&crate::limits::describe(&e, &deps.ops)),
+        Err(_) => "Operator limits: stored item unreadable (entries are refused until it reads)".to_owned(),
+    };
     ctx.reply(format!(
         "🛠 <b>Status</b>\n\
          Effective: {} · stop {}{}\n\
@@ -185,7 +189,8 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> DomainResult<()> {
          Live venue here: {}\n\
          Live positions: {live}{sweep}\n\
          {depths}\n\
-         Last scheduled runs: {runs}",
+         Last scheduled runs: {runs}\n\
+         {limits}",
         banner(eff.mode),
         eff.stop.as_str(),
         eff.why.map(|w| format!(" ({})", super::render::esc(&w))).unwrap_or_default(),

@@ -1221,7 +1221,7 @@ async fn copy_settings(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
 // ---------------------------------------------------------------------------------------------
 
 async fn risk(ctx: &Ctx<'_>) -> DomainResult<()> {
-    let ops = &ctx.deps.ops;
+    let ops = &ctx.deps.operator_limits().await?;
     let p = ctx.user.risk.bounded_by(ops);
     let pairs = if p.allowed_pairs.is_empty() {
         "all".to_owned()
@@ -1270,13 +1270,22 @@ async fn setrisk(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
         ctx.reply("Usage: <code>/setrisk key=value [key=value …]</code>, e.g. <code>/setrisk max_leverage=10 daily_loss_limit=200</code>. /risk shows the keys.").await;
         return Ok(());
     }
+    // The limits in force now: the stored item may have tightened the deployment's.
+    let ops = match ctx.deps.operator_limits().await {
+        Ok(ops) => ops,
+        Err(e) => {
+            tracing::warn!(error = %e, "operator limits unreadable; /setrisk refused");
+            ctx.reply("⛔ The operator limits cannot be read right now; nothing was changed. Try again shortly.").await;
+            return Ok(());
+        }
+    };
     let mut policy = ctx.user.risk.clone();
     for opt in args {
         let Some((k, v)) = opt.split_once('=') else {
             ctx.reply(format!("⛔ '{}' is not key=value; nothing was changed.", esc(opt))).await;
             return Ok(());
         };
-        if let Err(e) = policy.set(k, v, &ctx.deps.ops) {
+        if let Err(e) = policy.set(k, v, &ops) {
             ctx.reply(format!("⛔ {}; nothing was changed.", esc(&e.to_string()))).await;
             return Ok(());
         }

@@ -13,6 +13,7 @@ pub(crate) mod errors;
 mod intents;
 mod keys;
 mod market;
+mod limits;
 mod others;
 mod positions;
 mod recon;

@@ -336,6 +336,14 @@ impl ControlStore for DynamoStore {
         self.put_recon_wallet_impl(w).await
     }
 
+    async fn get_stored_limits(&self) -> DomainResult<Option<vanta_domain::limits::StoredLimits>> {
+        self.get(k::CONTROL.to_owned(), super::limits::LIMITS).await?.as_ref().map(super::limits::limits_of).transpose()
+    }
+
+    async fn put_stored_limits(&self, l: &vanta_domain::limits::StoredLimits) -> DomainResult<()> {
+        self.put(super::limits::limits_item(l), None).await
+    }
+
     async fn heartbeats(&self) -> DomainResult<Vec<(String, Timestamp)>> {
         let items = self.query(Query::table(k::CONTROL.to_owned()).prefix(k::HEARTBEAT_PREFIX)).await?;
         Ok(items
