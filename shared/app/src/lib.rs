@@ -36,6 +36,8 @@ mod tests_notify;
 #[cfg(test)]
 mod tests_stop;
 #[cfg(test)]
+mod tests_tpsl_venue;
+#[cfg(test)]
 mod tests_veranta;
 #[cfg(test)]
 mod tests_wallet;
