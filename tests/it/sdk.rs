@@ -127,15 +127,10 @@ const VOLATILE: [&str; 12] =
 /// The differences between our client's requests and the SDK's that are known: client bugs
 /// (reported for issue 9, item 3) or accepted. Anything else fails the comparison, and so does
 /// an entry here that no longer differs (the list stays true). `(endpoint, field path, why)`.
-const KNOWN_DIFFERENCES: [(&str, &str, &str); 6] = [
-    // Bug: a TP/SL update that moves only the stop sends the untouched TP as 0 (the venue resets
-    // it to the max-gain cap); the SDK copies the live position's TP into the signed intent.
-    ("PriceTriggerPut", "userIntent._newTp", "client bug: untouched TP leg sent as 0"),
-    // Bug: exactly-once rests on a nonce our client asks the builder for; the SDK never sends one.
-    ("IntentOpen", "nonce", "client bug: requested nonce"),
-    ("IntentClose", "nonce", "client bug: requested nonce"),
-    // Bug: the SDK leaves a market order's price to the venue's feed; ours sends its reference.
-    ("IntentOpen", "openPrice", "client bug: reference price sent"),
+/// Fixed and gone from the list: the untouched TP leg sent as 0 (now the live position's), the
+/// nonce our client asked the builders for (intents are built locally, the nonce derived from
+/// the intent reference), the reference price sent as `openPrice` on market opens.
+const KNOWN_DIFFERENCES: [(&str, &str, &str); 2] = [
     // Bug: our market orders carry no EIP-7702 leg; the SDK's always do.
     ("ExecuteBatched", "eip7702", "client bug: no EIP-7702 leg"),
     // Accepted: an optional guard the SDK leaves out; ours pins the recorded open time.

@@ -54,6 +54,8 @@ mod tests_stop;
 #[cfg(test)]
 mod tests_tpsl_index;
 #[cfg(test)]
+mod tests_tpsl_venue;
+#[cfg(test)]
 mod tests_veranta;
 #[cfg(test)]
 mod tests_wallet;

@@ -815,6 +815,7 @@ async fn update_tpsl(
     }
     // Managing an existing position's exits: never refused by a pause, inactivity or the stop.
     let mut failed: Vec<String> = Vec::new();
+    let mut not_visible: Vec<String> = Vec::new();
     for p in targets {
         if let Some(why) = live_exit_blocked(deps, &p).await {
             failed.push(format!("TP/SL not changed: {why}"));
@@ -827,13 +828,20 @@ async fn update_tpsl(
             trader: p.account_or(account(user)),
             pair: p.pair_index,
             trade_index: p.trade_index.unwrap_or(0),
-            tp: new_tp,
-            sl: new_sl,
+            // Only the legs asked for: the venue keeps the other one as it has it live.
+            tp,
+            sl,
             known: Some(p.identity()),
         };
         match venue.execute(&derived_id("tpsl", &[intent.id.as_str(), p.id.as_str()]), &order).await {
             Ok(_) => {}
-            Err(e @ (DomainError::Ambiguous(_) | DomainError::Unavailable(_) | DomainError::Internal(_))) => {
+            Err(DomainError::Ambiguous(why)) => {
+                // Accepted (or maybe accepted) but not visible on the venue yet: said as it is,
+                // and the position record is not claimed updated.
+                not_visible.push(format!("your {} {}: {why}", p.side, p.pair));
+                continue;
+            }
+            Err(e @ (DomainError::Unavailable(_) | DomainError::Internal(_))) => {
                 // Redelivered, the same reference is sent again (at most one update takes effect).
                 return Err(DomainError::Unavailable(format!("TP/SL update not confirmed: {e}")));
             }
@@ -854,7 +862,17 @@ async fn update_tpsl(
         .await?;
     }
     if !failed.is_empty() {
+        failed.extend(not_visible.iter().map(|w| format!("TP/SL of {w}")));
         return fail(deps, &intent, user, failed.join("; ")).await;
+    }
+    if !not_visible.is_empty() {
+        settle(deps, &intent, "TP/SL accepted by the venue, not yet visible").await?;
+        let text = format!(
+            "⏳ TP/SL change on {side} {pair} accepted by the venue but not yet visible on the position, so Vanta does not show it as set ({}). Check /positions in a minute.",
+            not_visible.join("; ")
+        );
+        notify(deps, user, exec.mode, &text).await;
+        return Ok(Outcome::Settled);
     }
     settle(deps, &intent, "TP/SL updated").await?;
     notify(deps, user, exec.mode, &format!("🎯 TP/SL updated on {side} {pair}.")).await;

@@ -25,6 +25,7 @@ pub mod decimal;
 #[doc(hidden)]
 pub mod fuzzing;
 mod intents;
+pub mod local;
 mod market;
 mod reads;
 mod venue;
@@ -90,15 +91,19 @@ pub struct AvantisConfig {
     /// During reconciliation, ask `/v2/nonce?check=` whether the intent's nonce was consumed
     /// (the response shape is not documented; `data.used` is read).
     pub nonce_check: bool,
-    /// Ask the intent builders for `deadlineMs` = now + this (the server picks, ~120 s, when
-    /// `None`). A short deadline bounds how long an ambiguous order can still execute.
+    /// The deadline of locally built intents: now + this (the SDK's 120 s when `None`). A short
+    /// deadline bounds how long an ambiguous order can still execute.
     pub intent_deadline: Option<Duration>,
-    /// Derive each order's intent nonce from the signer and the caller's reference (sent as the
-    /// builders' optional `nonce`): a reference can then execute at most once, whatever is
-    /// resubmitted, and [`AvantisVenue`]'s `lookup` can ask the chain whether it did.
+    /// Derive each order's intent nonce from the signer and the caller's reference
+    /// ([`local::derived_nonce`]; the intent is built locally, no request carries the nonce): a
+    /// reference can then execute at most once, whatever is resubmitted, and [`AvantisVenue`]'s
+    /// `lookup` can ask the chain whether it did.
     pub deterministic_nonces: bool,
     /// Positions source for [`AvantisVenue::positions`] and reconciliation.
     pub positions_source: PositionsSource,
+    /// How long a TP/SL change the core API accepted is waited for on `/user-data` (polled every
+    /// `status_poll_interval`) before it is reported as accepted but not yet visible.
+    pub tpsl_visible_timeout: Duration,
     pub user_agent: String,
 }
 
@@ -130,6 +135,7 @@ impl AvantisConfig {
             deterministic_nonces: true,
             intent_deadline: None,
             positions_source: PositionsSource::Core,
+            tpsl_visible_timeout: Duration::from_secs(5),
             user_agent: concat!("vanta/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }

@@ -272,8 +272,11 @@ async fn market_open_executes_and_the_position_is_visible() {
     assert_eq!((p.pair, p.trade_index, p.side), (PairIndex(0), 0, Side::Long));
     assert_eq!(p.collateral, Usdc::from_str("99.55").unwrap());
     assert_eq!(p.sl, Some(Price::from_str("2500").unwrap()));
-    // Opened without a TP: the venue always holds one, the max-gain cap (open + open × 2500 % / 10).
-    assert_eq!(p.tp, Some(Price::from_str("10501.75").unwrap()));
+    // Opened without a TP: the venue always holds one, the max-gain cap (open + open × 2500 % / 10),
+    // which is the venue's default and not shown as the user's TP.
+    assert_eq!(p.tp, None, "the max-gain cap is not the user's TP");
+    let raw = s.venue.client().trader_positions(trader()).await.unwrap();
+    assert_eq!(raw[0].tp, Price::from_str("10501.75").unwrap(), "the venue holds the cap");
     let onchain = s.venue.client().onchain_positions(trader()).await.unwrap();
     assert_eq!(onchain.len(), 1);
     assert_eq!(onchain[0].collateral, Usdc::from_str("99.55").unwrap());
@@ -292,7 +295,7 @@ async fn market_open_executes_and_the_position_is_visible() {
     let f = s.venue.execute(&iid("tpsl-1"), &upd).await.unwrap();
     assert!(f.venue_ref.contains("global-tp-"), "{}", f.venue_ref);
     let p = s.venue.positions(trader()).await.unwrap().into_iter().find(|p| p.trade_index == 0).unwrap();
-    assert_eq!((p.tp, p.sl), (Some(tp), None));
+    assert_eq!((p.tp, p.sl), (Some(tp), Some(Price::from_str("2500").unwrap())), "the live stop loss is kept");
     assert_eq!(s.fake.count(Endpoint::PriceTriggerPut), 1);
 
     // Full close of trade 0.
@@ -477,7 +480,7 @@ async fn a_reference_executes_at_most_once_and_lookup_reports_it() {
 async fn lookup_after_an_ambiguous_submission_waits_for_the_deadline() {
     let fake = FakeAvantis::start().await.unwrap();
     let mut cfg = config(&fake);
-    cfg.intent_deadline = Some(Duration::from_millis(1500));
+    cfg.intent_deadline = Some(Duration::from_millis(3000));
     let signer = CountingSigner::dev();
     let venue = AvantisVenue::from_config(cfg, signer.clone()).unwrap();
     fake.stall_next_submission(Stall::LoseThenStall(Duration::from_secs(2)));
@@ -486,7 +489,7 @@ async fn lookup_after_an_ambiguous_submission_waits_for_the_deadline() {
     let err = venue.execute(&iid("amb"), &order).await.unwrap_err();
     assert!(matches!(err, DomainError::Ambiguous(_)), "{err:?}");
     assert_eq!(venue.lookup(&iid("amb")).await.unwrap(), Lookup::Unknown, "the signed order may still execute");
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     assert_eq!(venue.lookup(&iid("amb")).await.unwrap(), Lookup::NotExecuted, "expired and its nonce unused");
     let fill = venue.execute(&iid("amb"), &order).await.unwrap();
     assert_eq!(fill.pair, PairIndex(2));

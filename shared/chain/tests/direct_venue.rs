@@ -479,13 +479,20 @@ async fn a_delegate_sends_for_the_trader_and_a_late_execution_is_found_by_lookup
     assert_eq!(body["delegate"], json!(delegate.to_checksum(None)));
     assert_eq!(w.fake.positions(trader.address()).len(), 1);
 
-    // Not a delegate of this one: the request is mined, the keeper does not execute it.
+    // Not a delegate of this one: refused before anything is built or signed.
     let stranger = TraderAddress::new(Address::repeat_byte(0x22)).unwrap();
     let quick = w.venue(
         Arc::new(MemoryNonceLease::new(clock())),
         store.clone(),
         DirectVenueConfig { fill_timeout: Duration::from_secs(1), ..venue_config() },
     );
+    let refused = quick.execute(&iid("not-a-delegate"), &open_order(stranger)).await.unwrap_err();
+    assert!(matches!(&refused, DomainError::Forbidden(m) if m.contains("not enabled")), "{refused:?}");
+    assert!(store.get("not-a-delegate").await.unwrap().is_none(), "nothing was sent");
+
+    // A delegate, but the venue has not acted: the request is mined, the keeper does not execute it.
+    w.fake.set_delegate(stranger.address(), delegate, true, expiry);
+    w.fake.pause_keeper(true);
     let err = quick.execute(&iid("not-executed"), &open_order(stranger)).await.unwrap_err();
     assert!(matches!(&err, DomainError::Ambiguous(m) if m.contains("did not show")), "{err:?}");
     assert_eq!(quick.lookup(&iid("not-executed")).await.unwrap(), Lookup::Unknown);
@@ -495,7 +502,7 @@ async fn a_delegate_sends_for_the_trader_and_a_late_execution_is_found_by_lookup
     assert_eq!(rec.state, TxState::Mined);
     let receipt = rec.receipt.clone().unwrap();
     let block = w.p.get_block_by_number(receipt.block_number.into()).await.unwrap().unwrap();
-    w.fake.set_delegate(stranger.address(), delegate, true, expiry);
+    w.fake.pause_keeper(false);
     assert!(w.fake.report_mined_call(receipt.hash, delegate, w.router, &rec.data, block.header.timestamp).unwrap());
     assert!(!w.fake.report_mined_call(receipt.hash, delegate, w.router, &rec.data, block.header.timestamp).unwrap(), "once");
     match quick.lookup(&iid("not-executed")).await.unwrap() {

@@ -808,8 +808,9 @@ impl PaperVenue {
                         open_time: None,
                     });
                 };
-                p.tp = *tp;
-                p.sl = *sl;
+                // A leg not given stays as it is.
+                p.tp = tp.or(p.tp);
+                p.sl = sl.or(p.sl);
                 Ok(VenueFill {
                     pair: *pair,
                     trade_index: *trade_index,

@@ -309,7 +309,10 @@ pub enum VenueOrder {
         trader: TraderAddress,
         pair: PairIndex,
         trade_index: u32,
+        /// The new take-profit; `None` leaves the venue's current one as it is.
         tp: Option<Price>,
+        /// The new stop-loss; `None` leaves the venue's current one as it is (a venue never
+        /// removes a live stop because a leg was not given).
         sl: Option<Price>,
         /// The position's identity as Vanta recorded it: a venue with a book updates the
         /// trade at (pair, index) only if it is this one.

@@ -271,6 +271,12 @@ struct State {
     book: Vec<FakePosition>,
     used_nonces: HashSet<(Address, U256)>,
     delegations: HashMap<(Address, Address), (bool, u64)>,
+    /// Capabilities withheld from an active delegation: `(canDelegatedAction, canSignIntents)`.
+    delegate_caps: HashMap<(Address, Address), (bool, bool)>,
+    /// The next `n` open/close intents are built with a different size (self-consistent digest).
+    tamper_intents: usize,
+    /// The keeper sees mined calls but executes none (until unpaused; a test reports by hand).
+    keeper_paused: bool,
     /// USDC wallet balances, 1e6.
     balances: HashMap<Address, u64>,
     tracking: HashMap<String, Vec<LoggedEvent>>,
@@ -414,6 +420,9 @@ impl FakeAvantis {
             book: Vec::new(),
             used_nonces: HashSet::new(),
             delegations: HashMap::new(),
+            delegate_caps: HashMap::new(),
+            tamper_intents: 0,
+            keeper_paused: false,
             balances: HashMap::new(),
             tracking: HashMap::new(),
             next_id: 0,
@@ -551,6 +560,24 @@ impl FakeAvantis {
 
     pub fn set_delegate(&self, trader: Address, delegate: Address, enabled: bool, expiry: u64) {
         self.state().delegations.insert((trader, delegate), (enabled, expiry));
+    }
+
+    /// The next `n` intents `/v2/intents/open` and `/close` build are for 1 USDC more than asked
+    /// (with a digest that matches what they carry): a builder that disagrees with the client.
+    pub fn tamper_next_intents(&self, n: usize) {
+        self.state().tamper_intents = n;
+    }
+
+    /// While paused, the keeper executes none of the calls it sees mined (a venue that has not
+    /// acted yet); [`FakeAvantis::report_mined_call`] still executes one by hand.
+    pub fn pause_keeper(&self, paused: bool) {
+        self.state().keeper_paused = paused;
+    }
+
+    /// What `/v2/delegation` reports an active delegation may do (both by default): the
+    /// direct route needs `canDelegatedAction`, the relayer route `canSignIntents`.
+    pub fn set_delegate_capabilities(&self, trader: Address, delegate: Address, can_delegated_action: bool, can_sign_intents: bool) {
+        self.state().delegate_caps.insert((trader, delegate), (can_delegated_action, can_sign_intents));
     }
 
     /// Sets a trader's USDC wallet balance (raw 1e6). Opens take the collateral from it, closes
@@ -1038,7 +1065,11 @@ fn dispatch(state: &Mutex<State>, svc: Svc, ep: Endpoint, rest: &str, q: &HashMa
             };
             let (enabled, expiry) = st.delegations.get(&(trader, delegate)).copied().unwrap_or((false, 0));
             let active = enabled && expiry > now_s();
-            ok(svc, json!({ "isEnabled": enabled, "expiry": expiry, "canDelegatedAction": active, "canSignIntents": active }))
+            let (action, intents) = st.delegate_caps.get(&(trader, delegate)).copied().unwrap_or((true, true));
+            ok(
+                svc,
+                json!({ "isEnabled": enabled, "expiry": expiry, "canDelegatedAction": active && action, "canSignIntents": active && intents }),
+            )
         }
         Endpoint::Nonce => {
             let Some(signer) = q.get("trader").and_then(|t| address(t)) else {
@@ -1413,6 +1444,10 @@ fn intent_open(st: &mut State, svc: Svc, body: &Value) -> Reply {
     };
     m._deadline = field!(svc, deadline_of(body), "deadlineMs must be unix milliseconds");
     m._nonce = field!(svc, nonce_of(body), "nonce must be a uint256");
+    if st.tamper_intents > 0 {
+        st.tamper_intents -= 1;
+        m._t.positionSizeUSDC += U256::from(1_000_000u64);
+    }
     ok(svc, intent_payload(st, &Intent::OpenTradeReq(m), json!({ "pair": row.symbol })))
 }
 
@@ -1423,6 +1458,10 @@ fn intent_close(st: &mut State, svc: Svc, body: &Value) -> Reply {
     };
     m._deadline = field!(svc, deadline_of(body), "deadlineMs must be unix milliseconds");
     m._nonce = field!(svc, nonce_of(body), "nonce must be a uint256");
+    if st.tamper_intents > 0 {
+        st.tamper_intents -= 1;
+        m._amount += U256::from(1_000_000u64);
+    }
     ok(svc, intent_payload(st, &Intent::CloseTradeReq(m), json!({ "pair": row.symbol })))
 }
 
@@ -1533,7 +1572,13 @@ async fn keeper_block(provider: &DynProvider, state: &Mutex<State>, number: u64)
     let block: Value =
         provider.raw_request("eth_getBlockByNumber".into(), (format!("{number:#x}"), true)).await.map_err(|e| e.to_string())?;
     let timestamp = hex_u64(block.get("timestamp")).ok_or("block without timestamp")?;
-    let target = lock(state).calldata_target();
+    let (target, paused) = {
+        let st = lock(state);
+        (st.calldata_target(), st.keeper_paused)
+    };
+    if paused {
+        return Ok(());
+    }
     for tx in block.get("transactions").and_then(Value::as_array).map_or(&[][..], Vec::as_slice) {
         let to = tx.get("to").and_then(Value::as_str).and_then(address);
         if to != Some(target) {

@@ -13,6 +13,7 @@ use vanta_domain::market::{PairIndex, Side};
 use vanta_domain::money::{Leverage, Price, SlippageP, Usdc, format_scaled};
 use vanta_domain::ports::Signer;
 
+use super::local::{self, IntentTerms};
 use super::{AvantisClient, CallError, Safety, Service};
 use crate::eip712::{AvantisDomain, Intent, IntentKind, verify_digest};
 
@@ -165,7 +166,8 @@ pub struct OpenRequest {
     pub sl: Option<Price>,
     /// Upside (PnL-fee) pair: `market_pnl`.
     pub pnl: bool,
-    /// The intent nonce to use (the tx-builder picks one when `None`).
+    /// The nonce of the locally built intent (a random one when `None`); never sent to the
+    /// tx-builder.
     pub nonce: Option<U256>,
 }
 
@@ -179,7 +181,8 @@ pub struct CloseRequest {
     /// The position's on-chain open timestamp (seconds).
     pub open_timestamp: Option<u64>,
     pub expected_price: Option<Price>,
-    /// The intent nonce to use (the tx-builder picks one when `None`).
+    /// The nonce of the locally built intent (a random one when `None`); never sent to the
+    /// tx-builder.
     pub nonce: Option<U256>,
 }
 
@@ -215,7 +218,19 @@ fn mismatch(kind: IntentKind, field: &str) -> DomainError {
 
 impl AvantisClient {
     /// `POST /v2/intents/{path}` and [`verify_payload`] under the `/v2/meta` trading domain.
+    /// Nothing beyond the order itself is asked for (no nonce, no deadline: the official client
+    /// sends neither).
     pub async fn build_intent(&self, path: &str, body: &Value, expected: IntentKind) -> DomainResult<IntentPayload> {
+        let domain = self.signing_domain().await?;
+        let text = self
+            .call(Service::TxBuilder, Method::POST, &format!("/v2/intents/{path}"), &[], Some(body), Safety::Idempotent)
+            .await
+            .map_err(CallError::for_read)?;
+        verify_payload(&text, expected, &domain)
+    }
+
+    /// The `/v2/meta` trading domain, refused unless it is for the configured chain.
+    pub(crate) async fn signing_domain(&self) -> DomainResult<AvantisDomain> {
         let domain = self.trading_domain().await?;
         if domain.chain_id != self.cfg.chain_id {
             return Err(DomainError::Internal(format!(
@@ -223,26 +238,15 @@ impl AvantisClient {
                 domain.chain_id, self.cfg.chain_id
             )));
         }
-        let mut body = body.clone();
-        let wanted_deadline = match self.cfg.intent_deadline {
-            Some(ttl) if has_deadline(expected) && body.get("deadlineMs").is_none() => {
-                let d = now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-                set(&mut body, "deadlineMs", d.to_string());
-                Some(U256::from(d))
-            }
-            _ => None,
-        };
-        let text = self
-            .call(Service::TxBuilder, Method::POST, &format!("/v2/intents/{path}"), &[], Some(&body), Safety::Idempotent)
-            .await
-            .map_err(CallError::for_read)?;
-        let payload = verify_payload(&text, expected, &domain)?;
-        if let Some(want) = wanted_deadline
-            && intent_deadline(&payload.intent) != Some(want)
-        {
-            return Err(mismatch(expected, "deadline"));
-        }
-        Ok(payload)
+        Ok(domain)
+    }
+
+    /// Nonce and deadline of a locally built intent: the given nonce (derived from the intent
+    /// reference by the venue) or a random one; the deadline `intent_deadline` (or the SDK's
+    /// 120 s) from now.
+    fn local_terms(&self, nonce: Option<U256>) -> IntentTerms {
+        let ttl = self.cfg.intent_deadline.map_or(local::DEFAULT_INTENT_TTL_MS, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        IntentTerms { deadline_ms: now_ms().saturating_add(ttl), nonce: nonce.unwrap_or_else(crate::eip712::random_nonce) }
     }
 
     /// Signs a verified payload with `signer` (the trader or an enabled delegate), stating the
@@ -258,7 +262,9 @@ impl AvantisClient {
         Ok(SignedIntent { payload, signature: signature_bytes(&sig), signer: recovered })
     }
 
-    /// Builds and checks a market-open intent (`/v2/intents/open`).
+    /// A market-open intent, built locally ([`local::open_trade`], nonce `r.nonce`) and
+    /// cross-checked against the one `/v2/intents/open` builds for the same order (sent as the
+    /// SDK sends it: no `openPrice`, the venue resolves it from its feed; no nonce).
     pub async fn open_intent(&self, r: &OpenRequest) -> DomainResult<IntentPayload> {
         let mut body = json!({
             "trader": r.trader.address().to_checksum(None),
@@ -267,7 +273,6 @@ impl AvantisClient {
             "orderType": if r.pnl { "market_pnl" } else { "market" },
             "collateralUsdc": r.collateral.to_string(),
             "leverage": p10(r.leverage.raw()),
-            "openPrice": r.open_price.to_string(),
             "slippagePercent": r.slippage.to_string(),
         });
         if let Some(tp) = r.tp {
@@ -276,33 +281,15 @@ impl AvantisClient {
         if let Some(sl) = r.sl {
             set(&mut body, "stopLoss", sl.to_string());
         }
-        if let Some(n) = r.nonce {
-            set(&mut body, "nonce", n.to_string());
-        }
-        let p = self.build_intent("open", &body, IntentKind::OpenTradeReq).await?;
-        let Intent::OpenTradeReq(m) = &p.intent else { return Err(mismatch(IntentKind::OpenTradeReq, "kind")) };
-        let k = IntentKind::OpenTradeReq;
-        let t = &m._t;
-        let checks: [(&str, bool); 10] = [
-            ("_nonce", r.nonce.is_none_or(|n| m._nonce == n)),
-            ("trader", t.trader == r.trader.address()),
-            ("pairIndex", t.pairIndex == U256::from(r.pair.0)),
-            ("buy", t.buy == r.side.is_buy()),
-            ("positionSizeUSDC (collateral)", t.positionSizeUSDC == U256::from(r.collateral.raw())),
-            ("leverage", t.leverage == U256::from(r.leverage.raw())),
-            ("openPrice", t.openPrice == U256::from(r.open_price.raw())),
-            ("_slippageP", m._slippageP == U256::from(r.slippage.raw())),
-            ("_type", m._type == if r.pnl { 3 } else { 0 }),
-            ("tp/sl", r.tp.is_none_or(|tp| t.tp == U256::from(tp.raw())) && r.sl.is_none_or(|sl| t.sl == U256::from(sl.raw()))),
-        ];
-        if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
-            return Err(mismatch(k, field));
-        }
-        self.check_deadline(k, m._deadline)?;
-        Ok(p)
+        let api = self.build_intent("open", &body, IntentKind::OpenTradeReq).await?;
+        let domain = self.signing_domain().await?;
+        let local = local::open_trade(r, self.local_terms(r.nonce));
+        local::cross_check(&api.intent, &local, &domain)?;
+        Ok(local::payload(local, &domain))
     }
 
-    /// Builds and checks a market-close intent (`/v2/intents/close`).
+    /// A market-close intent, built locally ([`local::close_trade`], nonce `r.nonce`) and
+    /// cross-checked against the one `/v2/intents/close` builds for the same close.
     pub async fn close_intent(&self, r: &CloseRequest) -> DomainResult<IntentPayload> {
         let mut body = json!({
             "trader": r.trader.address().to_checksum(None),
@@ -316,29 +303,17 @@ impl AvantisClient {
         if let Some(p) = r.expected_price {
             set(&mut body, "expectedPrice", p.to_string());
         }
-        if let Some(n) = r.nonce {
-            set(&mut body, "nonce", n.to_string());
-        }
-        let p = self.build_intent("close", &body, IntentKind::CloseTradeReq).await?;
-        let Intent::CloseTradeReq(m) = &p.intent else { return Err(mismatch(IntentKind::CloseTradeReq, "kind")) };
-        let k = IntentKind::CloseTradeReq;
-        let checks: [(&str, bool); 6] = [
-            ("_nonce", r.nonce.is_none_or(|n| m._nonce == n)),
-            ("_trader", m._trader == r.trader.address()),
-            ("_pairIndex", m._pairIndex == U256::from(r.pair.0)),
-            ("_index", m._index == U256::from(r.trade_index)),
-            ("_amount", m._amount == U256::from(r.collateral.raw())),
-            ("_openTimestamp", r.open_timestamp.is_none_or(|ts| m._openTimestamp == U256::from(ts))),
-        ];
-        if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
-            return Err(mismatch(k, field));
-        }
-        self.check_deadline(k, m._deadline)?;
-        Ok(p)
+        let api = self.build_intent("close", &body, IntentKind::CloseTradeReq).await?;
+        let domain = self.signing_domain().await?;
+        let mut local = local::close_trade(r, self.local_terms(r.nonce));
+        local::adopt_close_defaults(&mut local, &api.intent, r);
+        local::cross_check(&api.intent, &local, &domain)?;
+        Ok(local::payload(local, &domain))
     }
 
-    /// Builds and checks a global TP/SL update (`/v2/intents/tpsl-update`). `0` removes the SL
-    /// and resets the TP to the venue's cap.
+    /// A global TP/SL update, built locally as the SDK builds it (no tx-builder call). Both
+    /// legs are signed: `0` removes the SL and resets the TP to the venue's cap, so callers pass
+    /// the untouched leg's live value (see `AvantisVenue`).
     pub async fn tpsl_update_intent(
         &self,
         trader: TraderAddress,
@@ -348,33 +323,10 @@ impl AvantisClient {
         sl: Option<Price>,
         nonce: Option<U256>,
     ) -> DomainResult<IntentPayload> {
+        let domain = self.signing_domain().await?;
         let (tp, sl) = (tp.map_or(0, Price::raw), sl.map_or(0, Price::raw));
-        let mut body = json!({
-            "trader": trader.address().to_checksum(None),
-            "pairIndex": pair.0.to_string(),
-            "tradeIndex": trade_index.to_string(),
-            "takeProfit": p10(tp),
-            "stopLoss": p10(sl),
-        });
-        if let Some(n) = nonce {
-            set(&mut body, "nonce", n.to_string());
-        }
-        let p = self.build_intent("tpsl-update", &body, IntentKind::UpdateTpSlReq).await?;
-        let Intent::UpdateTpSlReq(m) = &p.intent else { return Err(mismatch(IntentKind::UpdateTpSlReq, "kind")) };
-        let k = IntentKind::UpdateTpSlReq;
-        let checks: [(&str, bool); 6] = [
-            ("_nonce", nonce.is_none_or(|n| m._nonce == n)),
-            ("trader", m.trader == trader.address()),
-            ("_pairIndex", m._pairIndex == U256::from(pair.0)),
-            ("_index", m._index == U256::from(trade_index)),
-            ("_newTp", m._newTp == U256::from(tp)),
-            ("_newSl", m._newSl == U256::from(sl)),
-        ];
-        if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
-            return Err(mismatch(k, field));
-        }
-        self.check_deadline(k, m._deadline)?;
-        Ok(p)
+        let intent = local::update_tpsl(trader, pair, trade_index, tp, sl, self.local_terms(nonce));
+        Ok(local::payload(intent, &domain))
     }
 
     /// Builds and checks a partial TP/SL (`/v2/intents/tpsl-partial`, fixed trigger price).
@@ -418,22 +370,6 @@ impl AvantisClient {
             _ => Err(mismatch(IntentKind::CancelOffchainOrder, "entityId")),
         }
     }
-
-    fn check_deadline(&self, kind: IntentKind, deadline_ms: U256) -> DomainResult<()> {
-        let now = now_ms();
-        if deadline_ms < U256::from(now) {
-            return Err(DomainError::Internal(format!("Avantis built a {kind} that has already expired; refusing to sign")));
-        }
-        // A deadline days away would keep a signed order alive far longer than anyone meant.
-        if deadline_ms > U256::from(now.saturating_add(3_600_000)) {
-            return Err(mismatch(kind, "_deadline (more than an hour away)"));
-        }
-        Ok(())
-    }
-}
-
-fn has_deadline(kind: IntentKind) -> bool {
-    !matches!(kind, IntentKind::TpSlReq | IntentKind::CancelOffchainOrder)
 }
 
 /// The `_deadline` (unix ms) of the intents the venue sends.

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{U256, keccak256};
+use alloy::primitives::U256;
 use async_trait::async_trait;
 use serde_json::Value;
 use vanta_domain::error::{DomainError, DomainResult};
@@ -138,10 +138,19 @@ impl AvantisVenue {
         }
         let st = self.client.delegation(trader, me).await?;
         let now_s = u64::try_from(self.clock.now().secs()).unwrap_or(0);
-        if !(st.is_enabled && st.can_sign_intents && st.expiry > now_s) {
+        // The relayer route signs intents: the delegation must allow exactly that.
+        let why = if !st.is_enabled {
+            Some("the delegation is not enabled")
+        } else if st.expiry <= now_s {
+            Some("the delegation has expired")
+        } else if !st.can_sign_intents {
+            Some("the delegation does not allow signing orders (canSignIntents is false)")
+        } else {
+            None
+        };
+        if let Some(why) = why {
             return Err(DomainError::Forbidden(format!(
-                "key {me} is not an active delegate of {trader} on Avantis (enabled {}, can sign intents {}, expiry {})",
-                st.is_enabled, st.can_sign_intents, st.expiry
+                "Veranta does not let Vanta's key {me} trade for wallet {trader}: {why}. Nothing was signed; renew the delegation and try again."
             )));
         }
         if let Ok(mut m) = self.delegation_ok.lock() {
@@ -161,16 +170,13 @@ impl AvantisVenue {
         self.clock.now()
     }
 
-    /// The intent nonce for `client_ref`: `keccak256("vanta:avantis:nonce:v1" ‖ signer ‖ client_ref)`.
-    /// Nonces are a per-signer bitmap, so a reference can execute at most once.
+    /// The intent nonce for `client_ref` ([`super::local::derived_nonce`] of the signer and the
+    /// reference). Nonces are a per-signer bitmap, so a reference can execute at most once.
     pub fn client_nonce(&self, client_ref: &IntentId) -> Option<U256> {
         if !self.client.cfg.deterministic_nonces {
             return None;
         }
-        let mut pre = b"vanta:avantis:nonce:v1".to_vec();
-        pre.extend_from_slice(self.signer.address().address().as_slice());
-        pre.extend_from_slice(client_ref.as_str().as_bytes());
-        Some(U256::from_be_bytes(keccak256(&pre).0))
+        Some(super::local::derived_nonce(self.signer.address().address(), client_ref.as_str()))
     }
 
     fn record(&self, client_ref: &IntentId, rec: Recorded) {
@@ -346,9 +352,6 @@ impl AvantisVenue {
                 DomainError::NotFound(format!("Avantis trade {trade_index} on pair {} is not the recorded position: {why}", pair.0))
             })?;
         }
-        let payload = self.client.tpsl_update_intent(trader, pair, trade_index, tp, sl, self.client_nonce(client_ref)).await?;
-        let signed = self.client.sign_intent(payload, self.signer.as_ref()).await?;
-        let trader_text = if pos.trader_text.is_empty() { trader.address().to_checksum(None) } else { pos.trader_text.clone() };
         let fill = |venue_ref: String| VenueFill {
             pair,
             trade_index,
@@ -361,17 +364,58 @@ impl AvantisVenue {
             venue_ref,
             open_time: pos.opened_at.filter(|t| *t > 0),
         };
-        match self.client.put_global_tpsl(&trader_text, &signed, tp.is_some()).await {
-            Ok(id) => Ok(fill(format!("avantis:{id}"))),
+        // The untouched leg is the live position's, never 0 (an SL of 0 removes the stop, a TP
+        // of 0 resets it to the cap).
+        let want = (tp.unwrap_or(pos.tp), sl.unwrap_or(pos.sl));
+        let before = (pos.tp, pos.sl);
+        if shows_tpsl(&pos, want, before) {
+            return Ok(fill("avantis:tpsl-visible".to_owned())); // already applied (a redelivery)
+        }
+        let payload =
+            self.client.tpsl_update_intent(trader, pair, trade_index, Some(want.0), Some(want.1), self.client_nonce(client_ref)).await?;
+        let signed = self.client.sign_intent(payload, self.signer.as_ref()).await?;
+        let trader_text = if pos.trader_text.is_empty() { trader.address().to_checksum(None) } else { pos.trader_text.clone() };
+        // A 2xx is acceptance only: the change is applied when /user-data shows it.
+        let (accepted, venue_ref) = match self.client.put_global_tpsl(&trader_text, &signed, tp.is_some()).await {
+            Ok(id) => (format!("Veranta accepted the TP/SL change ({id})"), format!("avantis:{id}")),
             Err(DomainError::Ambiguous(reason)) => {
-                // Applied already? (A re-PUT would need a new signature.)
-                let after = self.snapshot(trader).await.map_err(|_| DomainError::Ambiguous(reason.clone()))?;
-                let applied = after.iter().any(|p| {
-                    p.pair == pair && p.index == trade_index && p.sl.raw() == sl.map_or(0, Price::raw) && tp.is_none_or(|tp| p.tp == tp)
-                });
-                if applied { Ok(fill("avantis:tpsl-reconciled".to_owned())) } else { Err(DomainError::Ambiguous(reason)) }
+                (format!("the TP/SL change may have been accepted ({reason})"), "avantis:tpsl-reconciled".to_owned())
             }
-            Err(e) => Err(e),
+            // The same reference signed before (same nonce) was accepted already.
+            Err(e @ (DomainError::Refused(_) | DomainError::Invalid(_))) if mentions_nonce(&e.to_string()) => {
+                (format!("an earlier TP/SL change with this reference was accepted ({e})"), "avantis:tpsl-reconciled".to_owned())
+            }
+            Err(e) => return Err(e),
+        };
+        match self.wait_for_tpsl(trader, pair, trade_index, want, before).await {
+            Some(()) => Ok(fill(venue_ref)),
+            None => Err(DomainError::Ambiguous(format!(
+                "{accepted}, but the position does not show it after {}s: not yet visible, it may still apply",
+                self.client.cfg.tpsl_visible_timeout.as_secs()
+            ))),
+        }
+    }
+
+    /// Polls the position until it shows `want` (bounded by `tpsl_visible_timeout`).
+    async fn wait_for_tpsl(
+        &self,
+        trader: TraderAddress,
+        pair: PairIndex,
+        trade_index: u32,
+        want: (Price, Price),
+        before: (Price, Price),
+    ) -> Option<()> {
+        let started = Instant::now();
+        loop {
+            if let Ok(now) = self.snapshot(trader).await
+                && now.iter().any(|p| p.pair == pair && p.index == trade_index && shows_tpsl(p, want, before))
+            {
+                return Some(());
+            }
+            if started.elapsed() >= self.client.cfg.tpsl_visible_timeout {
+                return None;
+            }
+            tokio::time::sleep(self.client.cfg.status_poll_interval).await;
         }
     }
 
@@ -497,6 +541,32 @@ fn ambiguous(err: &SubmitError) -> DomainError {
         DomainError::Ambiguous(m) => DomainError::Ambiguous(m),
         other => DomainError::Ambiguous(format!("market order outcome unknown: {other}")),
     }
+}
+
+/// Whether a position shows the TP/SL levels `want`. A TP of 0 is corrected to the venue's cap,
+/// so for it any change from `before` counts (as the SDK's wait does).
+fn shows_tpsl(p: &Pos, want: (Price, Price), before: (Price, Price)) -> bool {
+    let tp_ok = p.tp == want.0 || (want.0.is_zero() && p.tp != before.0);
+    tp_ok && p.sl == want.1
+}
+
+/// The venue's implicit take-profit (`PairStorage.correctTp`: `open ± open × maxGain% /
+/// leverage`), raw 1e10.
+fn max_gain_tp(p: &Pos, info: &PairInfo) -> Option<u64> {
+    let open = u128::from(p.open_price.raw());
+    let delta = open.checked_mul(u128::from(info.max_gain.raw()))?.checked_div(u128::from(p.leverage_raw).checked_mul(100)?)?;
+    let cap = if p.buy { open.checked_add(delta)? } else { open.saturating_sub(delta) };
+    u64::try_from(cap).ok()
+}
+
+/// A TP at (within 0.01 % of) the venue's max-gain cap is the venue's default, not a level the
+/// user set: it is not shown as theirs.
+fn is_cap_tp(p: &Pos, info: Option<&PairInfo>) -> bool {
+    let (Some(info), tp) = (info, p.tp.raw()) else { return false };
+    if tp == 0 {
+        return false;
+    }
+    max_gain_tp(p, info).is_some_and(|cap| cap.abs_diff(tp) <= cap / 10_000)
 }
 
 fn mentions_nonce(message: &str) -> bool {
@@ -696,7 +766,17 @@ impl AvantisVenue {
     }
 
     /// The trader's positions in domain terms.
+    /// A TP at the venue's max-gain cap is shown as none (it is the venue's default).
     pub async fn positions_now(&self, trader: TraderAddress) -> DomainResult<Vec<VenuePosition>> {
-        self.snapshot(trader).await?.iter().map(|p| p.to_venue(trader)).collect()
+        let catalog = self.client.pairs().await.ok();
+        let mut out = Vec::new();
+        for p in self.snapshot(trader).await? {
+            let mut v = p.to_venue(trader)?;
+            if is_cap_tp(&p, catalog.as_ref().and_then(|c| c.by_index(p.pair))) {
+                v.tp = None;
+            }
+            out.push(v);
+        }
+        Ok(out)
     }
 }

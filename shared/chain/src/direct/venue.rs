@@ -285,6 +285,9 @@ impl DirectVenue {
     /// Builds, checks and sends a new order.
     async fn send_new(&self, client_ref: &IntentId, order: &VenueOrder) -> DomainResult<VenueFill> {
         let signer = self.signer()?;
+        if let VenueOrder::Open { trader, .. } | VenueOrder::Close { trader, .. } = order {
+            self.ensure_can_act(*trader, signer).await?;
+        }
         let (call, note) = match order {
             VenueOrder::Open { trader, pair, side, collateral, leverage, reference_price, slippage, tp, sl } => {
                 let info = self.pair_info(*pair).await?;
@@ -354,6 +357,32 @@ impl DirectVenue {
         let sent = with_purpose(purpose_of(order), self.sender.send(id, &direct)).await;
         self.store.forget(id);
         self.settle(id, &note, &sent?).await
+    }
+
+    /// The direct route sends `delegatedAction(trader, …)` from a delegate key: the delegation
+    /// must be enabled, unexpired and allow exactly that (`canDelegatedAction`). Checked before
+    /// anything is built or signed.
+    async fn ensure_can_act(&self, trader: TraderAddress, signer: TraderAddress) -> DomainResult<()> {
+        if signer == trader {
+            return Ok(());
+        }
+        let st = self.client.delegation(trader, signer).await?;
+        let now_s = u64::try_from(self.clock.now().secs()).unwrap_or(0);
+        let why = if !st.is_enabled {
+            Some("the delegation is not enabled")
+        } else if st.expiry <= now_s {
+            Some("the delegation has expired")
+        } else if !st.can_delegated_action {
+            Some("the delegation does not allow transactions on the wallet's behalf (canDelegatedAction is false)")
+        } else {
+            None
+        };
+        match why {
+            Some(why) => Err(DomainError::Forbidden(format!(
+                "Veranta does not let Vanta's key {signer} trade for wallet {trader}: {why}. Nothing was signed; renew the delegation and try again."
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Refuses calldata we must not send.

@@ -1,0 +1,293 @@
+//! Where money depends on it, the venue client does what the official SDK does (issue 9,
+//! item 3), shown against the fake Veranta server: TP/SL updates keep the live untouched leg and
+//! count only once `/user-data` shows them; intents are built locally with the nonce derived
+//! from the intent reference (never sent), so a redelivered intent cannot fill twice; a builder
+//! intent that disagrees with ours is not signed; market opens leave `openPrice` to the venue's
+//! feed; a delegate signs only with the capability its route needs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Signature, U256, address};
+use alloy::sol_types::SolValue;
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde_json::Value;
+use vanta_chain::avantis::local::derived_nonce;
+use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
+use vanta_chain::direct::venue::DirectVenue;
+use vanta_chain::direct::{DirectConfig, DirectSender, MemoryNonceLease, MemoryTxStore};
+use vanta_chain::eip712::{OpenTradeReq, UpdateTpSlReq};
+use vanta_chain::signer::LocalKeySigner;
+use vanta_domain::error::{DomainError, DomainResult};
+use vanta_domain::ids::{IntentId, TraderAddress};
+use vanta_domain::market::{PairIndex, Side};
+use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
+use vanta_domain::ports::{Signer, Venue, VenueOrder};
+use vanta_domain::time::SystemClock;
+use vanta_testkit::fake_avantis::{Endpoint, FAKE_CHAIN_ID, FakeAvantis};
+
+/// Anvil's first two dev keys (public test values).
+const TRADER_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+const TRADER: Address = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+const DELEGATE_KEY: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+struct CountingSigner {
+    inner: LocalKeySigner,
+    calls: AtomicUsize,
+}
+
+impl CountingSigner {
+    fn new(key: &str) -> Arc<Self> {
+        Arc::new(Self { inner: LocalKeySigner::from_secret_hex(&SecretString::from(key.to_owned())).unwrap(), calls: AtomicUsize::new(0) })
+    }
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Signer for CountingSigner {
+    fn address(&self) -> TraderAddress {
+        self.inner.address()
+    }
+    async fn sign_digest(&self, digest: B256) -> DomainResult<Signature> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Signer::sign_digest(&self.inner, digest).await
+    }
+}
+
+fn config(fake: &FakeAvantis) -> AvantisConfig {
+    let u = fake.urls();
+    let mut cfg = AvantisConfig::new(u.tx_builder, u.batched_market, u.core, u.data, FAKE_CHAIN_ID);
+    cfg.connect_timeout = Duration::from_secs(1);
+    cfg.request_timeout = Duration::from_secs(2);
+    cfg.status_poll_interval = Duration::from_millis(50);
+    cfg.retry_backoff = Duration::from_millis(10);
+    cfg
+}
+
+fn trader() -> TraderAddress {
+    TraderAddress::new(TRADER).unwrap()
+}
+
+fn iid(s: &str) -> IntentId {
+    IntentId::parse(s).unwrap()
+}
+
+fn price(s: &str) -> Price {
+    Price::from_str(s).unwrap()
+}
+
+fn open(tp: Option<Price>, sl: Option<Price>) -> VenueOrder {
+    VenueOrder::Open {
+        trader: trader(),
+        pair: PairIndex(0),
+        side: Side::Long,
+        collateral: Usdc::from_str("100").unwrap(),
+        leverage: Leverage::from_whole(10).unwrap(),
+        reference_price: price("3000"),
+        slippage: PercentP::from_str("1").unwrap(),
+        tp,
+        sl,
+    }
+}
+
+fn tpsl(trade_index: u32, tp: Option<Price>, sl: Option<Price>) -> VenueOrder {
+    VenueOrder::UpdateTpSl { trader: trader(), pair: PairIndex(0), trade_index, tp, sl, known: None }
+}
+
+fn bodies(fake: &FakeAvantis, ep: Endpoint) -> Vec<Value> {
+    fake.requests().into_iter().filter(|r| r.endpoint == Some(ep)).filter_map(|r| r.body).collect()
+}
+
+fn signed_tpsl(body: &Value) -> UpdateTpSlReq {
+    UpdateTpSlReq::abi_decode(&alloy::hex::decode(body["userIntent"].as_str().unwrap()).unwrap()).unwrap()
+}
+
+fn signed_open(body: &Value) -> OpenTradeReq {
+    OpenTradeReq::abi_decode(&alloy::hex::decode(body["erc712"]["userIntent"].as_str().unwrap()).unwrap()).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// TP/SL
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_take_profit_change_keeps_the_live_stop_loss() {
+    let fake = FakeAvantis::start().await.unwrap();
+    let venue = AvantisVenue::from_config(config(&fake), CountingSigner::new(TRADER_KEY)).unwrap();
+    let fill = venue.execute(&iid("open-1"), &open(None, Some(price("2500")))).await.unwrap();
+    fake.clear_requests();
+
+    // Only the TP is asked for: the signed intent carries the live SL, never 0 (which would
+    // remove the on-chain stop).
+    venue.execute(&iid("tp-1"), &tpsl(fill.trade_index, Some(price("4000")), None)).await.unwrap();
+    let put = &bodies(&fake, Endpoint::PriceTriggerPut)[0];
+    let m = signed_tpsl(put);
+    assert_eq!(m._newSl, U256::from(price("2500").raw()), "the live stop loss is kept");
+    assert_eq!(m._newTp, U256::from(price("4000").raw()));
+    let p = &venue.positions(trader()).await.unwrap()[0];
+    assert_eq!((p.tp, p.sl), (Some(price("4000")), Some(price("2500"))));
+
+    // Only the SL is asked for: the live TP (the user's 4000) is kept.
+    fake.clear_requests();
+    venue.execute(&iid("sl-1"), &tpsl(fill.trade_index, None, Some(price("2700")))).await.unwrap();
+    let m = signed_tpsl(&bodies(&fake, Endpoint::PriceTriggerPut)[0]);
+    assert_eq!((m._newTp, m._newSl), (U256::from(price("4000").raw()), U256::from(price("2700").raw())));
+}
+
+#[tokio::test]
+async fn a_stop_change_on_a_position_without_tp_keeps_the_venues_cap_and_does_not_show_it() {
+    let fake = FakeAvantis::start().await.unwrap();
+    let venue = AvantisVenue::from_config(config(&fake), CountingSigner::new(TRADER_KEY)).unwrap();
+    let fill = venue.execute(&iid("open-1"), &open(None, None)).await.unwrap();
+    let cap = fake.positions(TRADER)[0].tp;
+    assert!(cap > 0, "the venue always holds a TP");
+    assert_eq!(venue.positions(trader()).await.unwrap()[0].tp, None, "the cap is not shown as the user's TP");
+
+    venue.execute(&iid("sl-1"), &tpsl(fill.trade_index, None, Some(price("2700")))).await.unwrap();
+    let m = signed_tpsl(&bodies(&fake, Endpoint::PriceTriggerPut)[0]);
+    assert_eq!(m._newTp, U256::from(cap), "the live TP (the cap) is copied, as the SDK does");
+    let p = &venue.positions(trader()).await.unwrap()[0];
+    assert_eq!((p.tp, p.sl), (None, Some(price("2700"))));
+}
+
+#[tokio::test]
+async fn a_tpsl_change_counts_only_once_user_data_shows_it() {
+    let fake = FakeAvantis::start().await.unwrap();
+    let mut cfg = config(&fake);
+    cfg.tpsl_visible_timeout = Duration::from_secs(5);
+    let venue = AvantisVenue::from_config(cfg.clone(), CountingSigner::new(TRADER_KEY)).unwrap();
+    let fill = venue.execute(&iid("open-1"), &open(None, Some(price("2500")))).await.unwrap();
+
+    // The operator lands it 400 ms after the PUT: the venue waits for it.
+    fake.set_tpsl_delay(Duration::from_millis(400));
+    fake.clear_requests();
+    venue.execute(&iid("sl-1"), &tpsl(fill.trade_index, None, Some(price("2600")))).await.unwrap();
+    assert!(fake.count(Endpoint::UserData) >= 2, "polled /user-data after the 2xx");
+    assert_eq!(fake.positions(TRADER)[0].sl, price("2600").raw());
+
+    // Never visible within the wait: accepted, not yet visible — not an applied change.
+    fake.set_tpsl_delay(Duration::from_secs(30));
+    cfg.tpsl_visible_timeout = Duration::from_millis(300);
+    let impatient = AvantisVenue::from_config(cfg, CountingSigner::new(TRADER_KEY)).unwrap();
+    let err = impatient.execute(&iid("sl-2"), &tpsl(fill.trade_index, None, Some(price("2650")))).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Ambiguous(m) if m.contains("accepted") && m.contains("not yet visible")), "{err:?}");
+    assert_eq!(fake.positions(TRADER)[0].sl, price("2600").raw());
+}
+
+#[tokio::test]
+async fn a_redelivered_tpsl_change_that_already_shows_signs_nothing() {
+    let fake = FakeAvantis::start().await.unwrap();
+    let signer = CountingSigner::new(TRADER_KEY);
+    let venue = AvantisVenue::from_config(config(&fake), signer.clone()).unwrap();
+    let fill = venue.execute(&iid("open-1"), &open(None, Some(price("2500")))).await.unwrap();
+    venue.execute(&iid("sl-1"), &tpsl(fill.trade_index, None, Some(price("2600")))).await.unwrap();
+    let (signed, puts) = (signer.calls(), fake.count(Endpoint::PriceTriggerPut));
+    venue.execute(&iid("sl-1"), &tpsl(fill.trade_index, None, Some(price("2600")))).await.unwrap();
+    assert_eq!((signer.calls(), fake.count(Endpoint::PriceTriggerPut)), (signed, puts), "nothing signed or sent again");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local intents and nonces
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn intents_are_built_locally_with_the_nonce_of_the_intent_and_a_second_fill_is_refused() {
+    let fake = FakeAvantis::start().await.unwrap();
+    let signer = CountingSigner::new(TRADER_KEY);
+    let venue = AvantisVenue::from_config(config(&fake), signer.clone()).unwrap();
+    venue.execute(&iid("sig-42"), &open(None, None)).await.unwrap();
+
+    // As the SDK sends it: no nonce and no openPrice for the builder (the venue resolves the
+    // market price from its feed).
+    let built = &bodies(&fake, Endpoint::IntentOpen)[0];
+    assert!(built.get("nonce").is_none() && built.get("openPrice").is_none(), "{built}");
+    let first = signed_open(&bodies(&fake, Endpoint::ExecuteBatched)[0]);
+    assert_eq!(first._nonce, derived_nonce(TRADER, "sig-42"), "the nonce is the intent's");
+    assert_eq!(first._t.openPrice, U256::from(price("3000").raw()), "slippage is measured from our reference price");
+
+    // Redelivered to a fresh instance (nothing in memory): the same nonce is signed and the
+    // chain's nonce bitmap refuses the second fill.
+    let cold = AvantisVenue::from_config(config(&fake), signer.clone()).unwrap();
+    let err = cold.execute(&iid("sig-42"), &open(None, None)).await.unwrap_err();
+    assert!(err.to_string().contains("InvalidNonce"), "{err:?}");
+    let batched = bodies(&fake, Endpoint::ExecuteBatched);
+    assert_eq!(batched.len(), 2);
+    assert_eq!(signed_open(&batched[1])._nonce, first._nonce, "retried, the same nonce");
+    assert_eq!(fake.positions(TRADER).len(), 1, "never a second fill");
+}
+
+#[tokio::test]
+async fn a_builder_intent_that_differs_from_ours_is_not_signed() {
+    let fake = FakeAvantis::start().await.unwrap();
+    let signer = CountingSigner::new(TRADER_KEY);
+    let venue = AvantisVenue::from_config(config(&fake), signer.clone()).unwrap();
+    fake.tamper_next_intents(1);
+    let err = venue.execute(&iid("open-1"), &open(None, None)).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Internal(m) if m.contains("positionSizeUSDC") && m.contains("refusing to sign")), "{err:?}");
+    assert_eq!((signer.calls(), fake.submissions()), (0, 0), "nothing signed, nothing sent");
+
+    // A close too.
+    let fill = venue.execute(&iid("open-2"), &open(None, None)).await.unwrap();
+    fake.tamper_next_intents(1);
+    let close =
+        VenueOrder::Close { trader: trader(), pair: PairIndex(0), trade_index: fill.trade_index, collateral: fill.collateral, known: None };
+    let err = venue.execute(&iid("close-1"), &close).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Internal(m) if m.contains("_amount")), "{err:?}");
+    assert_eq!(fake.positions(TRADER).len(), 1, "still open");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delegation capabilities
+// ---------------------------------------------------------------------------------------------
+
+fn far() -> u64 {
+    u64::try_from(vanta_domain::time::Clock::now(&SystemClock).secs()).unwrap() + 86_400
+}
+
+#[tokio::test]
+async fn the_relayer_route_needs_can_sign_intents() {
+    let fake = FakeAvantis::start().await.unwrap();
+    let delegate = CountingSigner::new(DELEGATE_KEY);
+    let key = delegate.address().address();
+    fake.set_delegate(TRADER, key, true, far());
+    fake.set_delegate_capabilities(TRADER, key, true, false);
+    let venue = AvantisVenue::from_config(config(&fake), delegate.clone()).unwrap();
+    let err = venue.execute(&iid("open-1"), &open(None, None)).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Forbidden(m) if m.contains("canSignIntents") && m.contains("Nothing was signed")), "{err:?}");
+    assert_eq!((delegate.calls(), fake.submissions()), (0, 0));
+
+    fake.set_delegate_capabilities(TRADER, key, false, true);
+    let venue = AvantisVenue::from_config(config(&fake), delegate.clone()).unwrap();
+    venue.execute(&iid("open-2"), &open(None, None)).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_direct_route_needs_can_delegated_action() {
+    let fake = FakeAvantis::start().await.unwrap();
+    let key = LocalKeySigner::from_secret_hex(&SecretString::from(DELEGATE_KEY.to_owned())).unwrap().with_chain_id(Some(FAKE_CHAIN_ID));
+    let delegate = key.address().address();
+    fake.set_delegate(TRADER, delegate, true, far());
+    fake.set_delegate_capabilities(TRADER, delegate, false, true);
+    // No node is needed: the check comes before anything is built, signed or sent.
+    let provider = DirectSender::http_provider("http://127.0.0.1:9").unwrap();
+    let clock: Arc<dyn vanta_domain::time::Clock> = Arc::new(SystemClock);
+    let venue = DirectVenue::new(
+        AvantisClient::new(config(&fake)).unwrap(),
+        provider,
+        key,
+        Arc::new(MemoryNonceLease::new(clock.clone())),
+        Arc::new(MemoryTxStore::new()),
+        clock,
+        DirectConfig::new(FAKE_CHAIN_ID),
+    );
+    let err = venue.execute(&iid("open-1"), &open(None, None)).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Forbidden(m) if m.contains("canDelegatedAction")), "{err:?}");
+    assert_eq!(fake.count(Endpoint::TradeOpen), 0, "no calldata was even built");
+}
