@@ -26,10 +26,12 @@ async fn the_harness_runs_at_tiny_sizes_and_reports_every_figure_against_a_basel
         ingest["warm_up_signals"].as_u64().unwrap() + ingest["requests_per_route"].as_u64().unwrap(),
         "every signal (unique ids) was queued once: {ingest}"
     );
-    // The TP/SL tick read every live position (one item each) beyond the triggering ones' baseline.
+    // The TP/SL tick reads only the crossed triggers: doubling the book adds no read.
     let ticks = json["details"]["tpsl"]["ticks"].as_array().unwrap();
-    assert_eq!(ticks[1]["open_positions"], 40);
-    assert!(ticks[1]["store"]["items_read"].as_u64().unwrap() >= 40, "{ticks:?}");
+    assert_eq!((ticks[0]["open_positions"].as_u64(), ticks[1]["open_positions"].as_u64()), (Some(20), Some(40)));
+    assert_eq!(ticks[0]["triggered"], ticks[1]["triggered"], "{ticks:?}");
+    assert_eq!(ticks[0]["store"]["items_read"], ticks[1]["store"]["items_read"], "{ticks:?}");
+    assert!(ticks[1]["store"]["items_read"].as_u64().unwrap() < 40, "{ticks:?}");
     let table = report.table();
     assert!(table.starts_with("| metric | value | baseline | ratio | goal |"), "{table}");
     assert_eq!(table.lines().filter(|l| l.starts_with("| ")).count(), rows.len() + 1);
