@@ -100,7 +100,7 @@ fn resource(stmt: &Value) -> Named {
 
 fn signing_of(function_dir: &str) -> &'static str {
     let main = std::fs::read_to_string(format!("{}/../functions/{function_dir}/src/main.rs", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    ["Signing::Yes", "Signing::AddressOnly", "Signing::No"].into_iter().find(|s| main.contains(s)).unwrap()
+    ["Signing::Yes", "Signing::AddressOnly", "Signing::ReadsOnly", "Signing::No"].into_iter().find(|s| main.contains(s)).unwrap()
 }
 
 #[test]
@@ -131,9 +131,11 @@ fn only_the_signal_worker_signs_and_only_with_the_delegate_keys() {
     assert!(read.iter().all(|k| !matches!(k, Named::Other(_))), "and no other key: {read:?}");
 
     // Nothing else touches KMS (the tpsl tick only queues intents), whatever functions are added.
-    for (function, dir) in [("WebhookFunction", "webhook"), ("TpslFunction", "tpsl"), ("IndexerFunction", "indexer")] {
+    for (function, dir) in [("WebhookFunction", "webhook"), ("TpslFunction", "tpsl")] {
         assert_eq!(signing_of(dir), "Signing::No", "{function} builds no signer");
     }
+    // The indexer reads the venue with a signer that refuses every signature (no key at all).
+    assert_eq!(signing_of("indexer"), "Signing::ReadsOnly", "IndexerFunction builds no key");
     let functions: Vec<String> = resources(&t)
         .iter()
         .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
