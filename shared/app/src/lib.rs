@@ -32,6 +32,8 @@ mod tests;
 #[cfg(test)]
 mod tests_exits;
 #[cfg(test)]
+mod tests_faults;
+#[cfg(test)]
 mod tests_notify;
 #[cfg(test)]
 mod tests_stop;
