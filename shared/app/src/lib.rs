@@ -44,6 +44,8 @@ mod tests_market;
 #[cfg(test)]
 mod tests_limits;
 #[cfg(test)]
+mod tests_faults;
+#[cfg(test)]
 mod tests_notify;
 #[cfg(test)]
 mod tests_reconcile;

@@ -52,6 +52,12 @@ pub enum Outcome {
 pub async fn run(deps: &Deps, id: &IntentId) -> DomainResult<Outcome> {
     let intent = deps.store.get_intent(id).await?.ok_or_else(|| DomainError::NotFound(format!("intent {id}")))?;
     if intent.state.is_final() {
+        // A redelivery: the delivery that made it final may have died before its notice was
+        // queued. Tell again; the notice's deduplication id (the same intent, the same text)
+        // keeps it from reaching the user twice when the first one was queued.
+        if let Some(user) = deps.store.get_user(intent.user).await? {
+            retell_final(deps, &intent, &user).await?;
+        }
         if intent.state == IntentState::Settled && matches!(intent.action, Action::Open(_) | Action::Flip(_)) {
             // A redelivery after the fill: finish the copy fan-out (idempotent) if it was cut short.
             if let (Some(user), Some(p)) =
@@ -440,17 +446,7 @@ async fn settle_open(
         Err(e) => return Err(e),
     }
     crate::emf::trade(deps, position.mode, position.leverage, position.collateral);
-    let liq = position.liquidation_price().map(|p| p.to_string()).unwrap_or_else(|_| "?".into());
-    notify(
-        deps,
-        user,
-        position.mode,
-        &format!(
-            "✅ Opened {} {} {}x: collateral ${}, entry {}, liquidation {liq}, fee ${}.",
-            position.side, position.pair, position.leverage, position.collateral, position.open_price, fill.fee
-        ),
-    )
-    .await;
+    notify(deps, user, position.mode, &opened_text(&position, fill.fee)).await;
     copy::on_leader_open(deps, user, &position, intent).await?;
     Ok(Outcome::Settled)
 }
@@ -937,20 +933,61 @@ async fn settle(deps: &Deps, intent: &Intent, detail: &str) -> DomainResult<()> 
     Ok(())
 }
 
+/// The notice of an open's fill.
+fn opened_text(position: &Position, fee: vanta_domain::money::Usdc) -> String {
+    let liq = position.liquidation_price().map(|p| p.to_string()).unwrap_or_else(|_| "?".into());
+    format!(
+        "✅ Opened {} {} {}x: collateral ${}, entry {}, liquidation {liq}, fee ${}.",
+        position.side, position.pair, position.leverage, position.collateral, position.open_price, fee
+    )
+}
+
+/// The final notice of an intent found final on a redelivery, made again exactly as the
+/// delivery that ended it made it: an open's fill (while its position is as the fill left it),
+/// a refusal or a failure with its reason. Closes and other settles tell per leg as they run.
+async fn retell_final(deps: &Deps, intent: &Intent, user: &User) -> DomainResult<()> {
+    match intent.state {
+        IntentState::Settled if matches!(intent.action, Action::Open(_) | Action::Flip(_)) => {
+            if let Some(p) = deps.store.get_position(intent.user, &position_id(&intent.id)).await?
+                && p.version == 0
+                && p.status == PositionStatus::Open
+            {
+                notify(deps, user, p.mode, &opened_text(&p, p.fees)).await;
+            }
+        }
+        IntentState::Rejected => {
+            let text = refused_text(&intent.action, intent.reason.as_deref().unwrap_or_default());
+            notify(deps, user, deps.effective_exec().await.mode, &text).await;
+        }
+        IntentState::Failed => {
+            let text = failed_text(&intent.action, intent.reason.as_deref().unwrap_or_default());
+            notify(deps, user, intent.mode.unwrap_or(ExecMode::Dry), &text).await;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 async fn reject(deps: &Deps, intent: &Intent, user: &User, reason: String) -> DomainResult<Outcome> {
     let t = Transition::new(intent.state, IntentState::Rejected, deps.clock.now())?.with_reason(reason.clone());
     deps.store.transition(&intent.id, &t).await?;
-    notify(deps, user, deps.effective_exec().await.mode, &format!("⛔ {} refused: {}", describe(&intent.action), html_escape(&reason)))
-        .await;
+    notify(deps, user, deps.effective_exec().await.mode, &refused_text(&intent.action, &reason)).await;
     Ok(Outcome::Rejected(reason))
 }
 
 async fn fail(deps: &Deps, intent: &Intent, user: &User, reason: String) -> DomainResult<Outcome> {
     let t = Transition::new(intent.state, IntentState::Failed, deps.clock.now())?.with_reason(reason.clone());
     deps.store.transition(&intent.id, &t).await?;
-    notify(deps, user, intent.mode.unwrap_or(ExecMode::Dry), &format!("❌ {} failed: {}", describe(&intent.action), html_escape(&reason)))
-        .await;
+    notify(deps, user, intent.mode.unwrap_or(ExecMode::Dry), &failed_text(&intent.action, &reason)).await;
     Ok(Outcome::Failed(reason))
+}
+
+fn refused_text(action: &Action, reason: &str) -> String {
+    format!("⛔ {} refused: {}", describe(action), html_escape(reason))
+}
+
+fn failed_text(action: &Action, reason: &str) -> String {
+    format!("❌ {} failed: {}", describe(action), html_escape(reason))
 }
 
 fn describe(a: &Action) -> String {
