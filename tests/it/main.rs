@@ -6,6 +6,7 @@ mod exits;
 mod flatten;
 mod lambda;
 mod notify;
+mod ops;
 mod sdk;
 mod secrets;
 mod signing_wiring;
