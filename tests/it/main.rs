@@ -9,6 +9,7 @@ mod health;
 mod lambda;
 mod market;
 mod notify;
+mod ops;
 mod sdk;
 mod secrets;
 mod signing_wiring;

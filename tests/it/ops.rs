@@ -1,13 +1,13 @@
-//! NOT YET REGISTERED in tests/it/main.rs: moto 5.2.5 answers 404 to aws-sdk-cloudwatch 1.123 (CloudWatch now speaks rpcv2Cbor), so the
-//! alarm setup below fails against moto; the alarms check needs a CloudWatch stand-in that speaks CBOR (or an SDK version on the
-//! query protocol) before `mod ops;` is added to main.rs.
-//!
-//! `vanta-ops` against moto (DynamoDB, SQS, SSM, CloudWatch, SNS, CloudFormation) and the fakes
-//! (Veranta, Telegram, KMS, a Pyth Hermes): preflight once all-go and once for each no-go, the
+//! `vanta-ops` against moto (DynamoDB, SQS, SSM, SNS, CloudFormation) and the fakes (Veranta,
+//! Telegram, KMS, a Pyth Hermes, the stack's CloudWatch alarms): preflight once all-go and once for each no-go, the
 //! LIVE switch refused on a no-go, the stop and resume written as the bot writes them, an
 //! ambiguous intent resolved, the backup and the point-in-time restore into a new table that the
 //! CLI and the store then read, `--stack` reading a stack's outputs, and every command of
 //! RUNBOOK.md checked against the tools.
+//!
+//! CloudWatch alarms come from [`FakeAlarms`] through the CLI's `AlarmSource` seam: moto 5.2
+//! understands CloudWatch's query protocol only and the CloudWatch SDK speaks CBOR. The fake holds
+//! the alarms preflight requires; the runbook test checks that list against `template.yaml`'s.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +27,7 @@ use vanta_domain::ports::{ControlStore, IntentStore, UserStore};
 use vanta_domain::time::Timestamp;
 use vanta_domain::user::User;
 use vanta_domain::wallet::WalletChallenge;
-use vanta_ops::preflight::{self, Verdict};
+use vanta_ops::preflight;
 use vanta_testkit::fake_avantis::FakeAvantis;
 use vanta_testkit::fake_kms::FakeKms;
 use vanta_testkit::fake_telegram::FakeTelegram;
@@ -108,9 +108,50 @@ struct World {
     trader: TraderAddress,
     delegate: TraderAddress,
     topic: String,
+    alarms: FakeAlarms,
 }
 
 const ALARM_PREFIX: &str = "vanta-ops-test-";
+
+/// The alarms of `template.yaml`: (name after `${AWS::StackName}-`, the runbook anchor its
+/// description links to), in template order.
+fn template_alarms() -> Vec<(String, String)> {
+    let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    let mut alarms = Vec::new();
+    let mut name: Option<String> = None;
+    for line in template.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("AlarmName: !Sub \"${AWS::StackName}-") {
+            name = Some(rest.trim_end_matches('"').to_owned());
+        } else if let (Some(rest), Some(n)) = (line.strip_prefix("AlarmDescription:"), name.as_ref()) {
+            let anchor = rest.trim().trim_end_matches('"').rsplit_once('#').map(|(_, a)| a.to_owned()).unwrap_or_default();
+            alarms.push((n.clone(), anchor));
+            name = None;
+        }
+    }
+    alarms
+}
+
+/// The stack's CloudWatch alarms, as `DescribeAlarms` would return them.
+#[derive(Clone, Default)]
+struct FakeAlarms(Arc<Mutex<BTreeMap<String, preflight::AlarmInfo>>>);
+
+impl FakeAlarms {
+    fn put(&self, name: String, description: String, action: &str) {
+        let info = preflight::AlarmInfo { name: name.clone(), actions: vec![action.to_owned()], description };
+        self.0.lock().unwrap().insert(name, info);
+    }
+    fn delete(&self, name: &str) {
+        self.0.lock().unwrap().remove(name);
+    }
+}
+
+#[async_trait::async_trait]
+impl preflight::AlarmSource for FakeAlarms {
+    async fn describe(&self, names: &[String]) -> Result<Vec<preflight::AlarmInfo>, String> {
+        let alarms = self.0.lock().unwrap();
+        Ok(names.iter().filter_map(|n| alarms.get(n).cloned()).collect())
+    }
+}
 
 impl World {
     async fn start() -> Self {
@@ -205,7 +246,7 @@ impl World {
         ]
         .into_iter()
         .collect();
-        let w = Self { moto, sdk, venue, telegram, _kms: kms, hermes, store, env, trader, delegate, topic };
+        let w = Self { moto, sdk, venue, telegram, _kms: kms, hermes, store, env, trader, delegate, topic, alarms: FakeAlarms::default() };
         w.put_alarms().await;
         w.subscribe().await;
         // The webhook is registered by the CLI itself.
@@ -216,23 +257,12 @@ impl World {
         w
     }
 
+    /// Creates the alarms preflight requires (the template's: checked in the runbook test), each
+    /// linking to its runbook section and notifying the alarm topic.
     async fn put_alarms(&self) {
-        let cw = aws_sdk_cloudwatch::Client::new(&self.sdk);
-        for (suffix, anchor) in preflight::REQUIRED_ALARMS {
-            cw.put_metric_alarm()
-                .alarm_name(format!("{ALARM_PREFIX}{suffix}"))
-                .alarm_description(format!("What to do: RUNBOOK.md#{anchor}"))
-                .namespace("Vanta")
-                .metric_name(*suffix)
-                .statistic(aws_sdk_cloudwatch::types::Statistic::Maximum)
-                .period(60)
-                .evaluation_periods(1)
-                .threshold(1.0)
-                .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold)
-                .alarm_actions(&self.topic)
-                .send()
-                .await
-                .unwrap();
+        for (name, anchor) in preflight::REQUIRED_ALARMS {
+            let description = format!("What to do: read the runbook. Runbook: https://example.invalid/RUNBOOK.md#{anchor}");
+            self.alarms.put(format!("{ALARM_PREFIX}{name}"), description, &self.topic);
         }
     }
 
@@ -263,7 +293,7 @@ impl World {
         }
         let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         let mut out = String::new();
-        let code = vanta_ops::run(&args, &|k| env.get(k).cloned(), &mut out).await;
+        let code = vanta_ops::run_with(&args, &|k| env.get(k).cloned(), Some(&self.alarms), &mut out).await;
         (code, out)
     }
 
@@ -310,7 +340,6 @@ async fn preflight_is_all_go_then_no_go_for_each_broken_check() {
     assert!(!out.contains(BOT_TOKEN) && !out.contains(WEBHOOK_SECRET), "no secret in the table:\n{out}");
 
     let sqs = aws_sdk_sqs::Client::new(&w.sdk);
-    let cw = aws_sdk_cloudwatch::Client::new(&w.sdk);
     let cases = [
         (Break::DeploymentDry, preflight::EXEC_MODE, "redeploy with ExecutionMode=LIVE"),
         (Break::NoSuperAdmin, preflight::ADMIN_IDS, "SuperAdminIds is empty"),
@@ -318,7 +347,7 @@ async fn preflight_is_all_go_then_no_go_for_each_broken_check() {
         (Break::ContractMoved, preflight::CONTRACTS, "tradingRouter is 0x"),
         (Break::DelegationRevoked, preflight::DELEGATIONS, "no usable delegation"),
         (Break::StalePrices, preflight::PRICE_FEEDS, "s old (max 30s)"),
-        (Break::AlarmMissing, preflight::ALARMS, "missing: vanta-ops-test-PriceStale"),
+        (Break::AlarmMissing, preflight::ALARMS, "missing: vanta-ops-test-stale-prices"),
         (Break::TopicUnsubscribed, preflight::ALARM_TOPIC, "alarms reach nobody"),
         (Break::WebhookFailing, preflight::TELEGRAM_WEBHOOK, "401 Unauthorized"),
         (Break::SignalsDlq, preflight::SIGNALS_DLQ, "1 message(s) parked"),
@@ -336,7 +365,7 @@ async fn preflight_is_all_go_then_no_go_for_each_broken_check() {
             Break::DelegationRevoked => w.venue.set_delegate(w.trader.address(), w.delegate.address(), false, 0),
             Break::StalePrices => w.hermes.set_age(120),
             Break::AlarmMissing => {
-                cw.delete_alarms().alarm_names(format!("{ALARM_PREFIX}PriceStale")).send().await.unwrap();
+                w.alarms.delete(&format!("{ALARM_PREFIX}stale-prices"));
             }
             Break::TopicUnsubscribed => w.unsubscribe_all().await,
             Break::WebhookFailing => w.telegram.set_webhook_error(Some("Wrong response from the webhook: 401 Unauthorized")),
@@ -356,6 +385,7 @@ async fn preflight_is_all_go_then_no_go_for_each_broken_check() {
                 store: &w.store,
                 now: Timestamp::from_secs(now_s()),
                 limits: Ok(limits),
+                alarms: &w.alarms,
             })
             .await;
             (if r.go() { 0 } else { 1 }, r.render())
@@ -697,6 +727,16 @@ async fn every_runbook_command_is_a_known_command_and_every_alarm_anchor_exists(
     for (_, anchor) in preflight::REQUIRED_ALARMS {
         assert!(text.contains(&format!("<a id=\"{anchor}\"></a>")), "a required alarm links to #{anchor}, which RUNBOOK.md lacks");
     }
+    // Every alarm the template declares is one preflight requires, linking to the same runbook
+    // section (the template's descriptions end `Runbook: ${RunbookUrl}#<anchor>`).
+    for (name, anchor) in template_alarms() {
+        let required = preflight::REQUIRED_ALARMS.iter().find(|(n, _)| *n == name);
+        assert!(required.is_some(), "template.yaml's alarm {name} is not in preflight::REQUIRED_ALARMS");
+        if !anchor.is_empty() {
+            assert_eq!(required.map(|(_, a)| *a), Some(anchor.as_str()), "{name} links to #{anchor} in template.yaml");
+        }
+    }
+
     // The old runbook's sections.
     for section in [
         "## Pre-deployment checklist",

@@ -153,10 +153,10 @@ pub async fn status<S: ControlStore + PositionStore + ?Sized>(
             let _ = writeln!(out, "live positions:   unreadable ({e})");
         }
     }
-    if let Ok(Some(r)) = store.get_flatten_run().await {
-        if r.ended_at.is_none() {
-            let _ = writeln!(out, "FLATTEN sweep:    since {}, {} position(s) found live", iso(r.started_at), r.targets.len());
-        }
+    if let Ok(Some(r)) = store.get_flatten_run().await
+        && r.ended_at.is_none()
+    {
+        let _ = writeln!(out, "FLATTEN sweep:    since {}, {} position(s) found live", iso(r.started_at), r.targets.len());
     }
     match store.heartbeats().await {
         Ok(h) if h.is_empty() => {

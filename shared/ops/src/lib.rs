@@ -34,6 +34,17 @@ pub const EXIT_USAGE: i32 = 2;
 /// Runs the command `args` asks for (without the program name), reading settings through `env`
 /// and writing what it has to say to `out`. Returns the exit code.
 pub async fn run(args: &[String], env: &dyn Fn(&str) -> Option<String>, out: &mut String) -> i32 {
+    run_with(args, env, None, out).await
+}
+
+/// [`run`], reading CloudWatch alarms from `alarms` instead of CloudWatch itself when given (tests:
+/// moto does not speak the CBOR protocol the CloudWatch SDK uses).
+pub async fn run_with(
+    args: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+    alarms: Option<&dyn preflight::AlarmSource>,
+    out: &mut String,
+) -> i32 {
     let (stack, command) = match cli::parse(args) {
         Ok(Parsed::Help(h)) => {
             out.push_str(&h);
@@ -48,7 +59,7 @@ pub async fn run(args: &[String], env: &dyn Fn(&str) -> Option<String>, out: &mu
             return EXIT_USAGE;
         }
     };
-    match execute(stack, command, env, out).await {
+    match execute(stack, command, env, alarms, out).await {
         Ok(code) => code,
         Err(e) => {
             let _ = writeln!(out, "error: {e}");
@@ -57,8 +68,16 @@ pub async fn run(args: &[String], env: &dyn Fn(&str) -> Option<String>, out: &mu
     }
 }
 
-async fn execute(stack: Option<String>, command: Command, env: &dyn Fn(&str) -> Option<String>, out: &mut String) -> Result<i32, String> {
+async fn execute(
+    stack: Option<String>,
+    command: Command,
+    env: &dyn Fn(&str) -> Option<String>,
+    alarms: Option<&dyn preflight::AlarmSource>,
+    out: &mut String,
+) -> Result<i32, String> {
     let sdk = settings::sdk_config(env).await;
+    let cloudwatch = preflight::CloudWatchAlarms::new(&sdk);
+    let alarms = alarms.unwrap_or(&cloudwatch);
     let stack_name = stack.clone().or_else(|| env("VANTA_STACK")).filter(|s| !s.trim().is_empty());
     let from_stack = match &stack_name {
         Some(s) => settings::read_stack(&sdk, s).await?,
@@ -78,9 +97,15 @@ async fn execute(stack: Option<String>, command: Command, env: &dyn Fn(&str) -> 
         }
         Command::Preflight => {
             let store = store()?;
-            let report =
-                preflight::run(&preflight::Inputs { settings: &s, sdk: &sdk, store: &store, now, limits: limits::operator_limits(&s) })
-                    .await;
+            let report = preflight::run(&preflight::Inputs {
+                settings: &s,
+                sdk: &sdk,
+                store: &store,
+                now,
+                limits: limits::operator_limits(&s),
+                alarms,
+            })
+            .await;
             out.push_str(&report.render());
             Ok(if report.go() { EXIT_OK } else { EXIT_FAILED })
         }
@@ -92,9 +117,15 @@ async fn execute(stack: Option<String>, command: Command, env: &dyn Fn(&str) -> 
                         writeln!(out, "LIVE signs real orders: run `vanta-ops exec-mode LIVE --yes` to confirm (preflight runs first).");
                     return Ok(EXIT_USAGE);
                 }
-                let report =
-                    preflight::run(&preflight::Inputs { settings: &s, sdk: &sdk, store: &store, now, limits: limits::operator_limits(&s) })
-                        .await;
+                let report = preflight::run(&preflight::Inputs {
+                    settings: &s,
+                    sdk: &sdk,
+                    store: &store,
+                    now,
+                    limits: limits::operator_limits(&s),
+                    alarms,
+                })
+                .await;
                 out.push_str(&report.render());
                 if !report.go() {
                     let _ = writeln!(out, "refused: the exec mode stays as it is until every NO-GO is fixed");

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use alloy::primitives::Address;
+use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
@@ -70,20 +71,34 @@ pub const TELEGRAM_WEBHOOK: &str = "telegram webhook";
 pub const SIGNALS_DLQ: &str = "signals DLQ";
 pub const NOTIFICATIONS_DLQ: &str = "notifications DLQ";
 
-/// The alarms preflight requires (name suffix after the alarm prefix, `VANTA_ALARM_PREFIX`,
-/// default `Vanta-`) and the RUNBOOK.md section each one's description must link to.
+/// The alarms preflight requires: the name after the alarm prefix and the RUNBOOK.md section
+/// each one's description must link to. These are the `AlarmName`s of `template.yaml`
+/// (`${AWS::StackName}-<name>`), so the prefix is the stack name and a dash; `VANTA_ALARM_PREFIX`
+/// replaces it (alarms created by hand, another naming scheme).
 pub const REQUIRED_ALARMS: &[(&str, &str)] = &[
-    ("SuccessRateLow", "low-success-rate"),
-    ("PriceStale", "stale-prices"),
-    ("ScheduleMissed", "schedule-missed"),
-    ("AmbiguousIntents", "ambiguous-intents"),
-    ("DlqNotEmpty", "dlq-not-empty"),
-    ("EmergencyStopOn", "emergency-stop"),
-    ("DelegationExpiring", "delegation-expiry"),
-    ("FunctionErrors", "function-errors"),
-    ("FunctionThrottles", "function-errors"),
+    ("signals-dlq-not-empty", "dlq-not-empty"),
+    ("notifications-dlq-not-empty", "dlq-not-empty"),
+    ("signals-queue-backlog", "function-errors"),
+    ("signal-worker-throttled", "function-errors"),
+    ("tpsl-not-running", "schedule-missed"),
+    ("telegram-errors", "function-errors"),
+    ("webhook-errors", "function-errors"),
+    ("signal-worker-errors", "function-errors"),
+    ("notifier-errors", "function-errors"),
+    ("tpsl-errors", "function-errors"),
+    ("indexer-errors", "function-errors"),
+    ("low-success-rate", "low-success-rate"),
+    ("stale-prices", "stale-prices"),
+    ("tpsl-schedule-missed", "schedule-missed"),
+    ("indexer-schedule-missed", "schedule-missed"),
+    ("ambiguous-intents", "ambiguous-intents"),
+    ("emergency-stop", "emergency-stop"),
+    ("delegation-expiry", "delegation-expiry"),
+    ("function-throttles", "function-errors"),
 ];
-pub const DEFAULT_ALARM_PREFIX: &str = "Vanta-";
+/// The prefix when neither `VANTA_ALARM_PREFIX` nor a stack name is known (the template's
+/// default stack name, `vanta`).
+pub const DEFAULT_ALARM_PREFIX: &str = "vanta-";
 
 /// Base mainnet contract addresses `/v2/meta` must report (public, verified on basescan). The
 /// trading router, which every intent's EIP-712 domain names, is pinned by the operator
@@ -155,6 +170,61 @@ pub struct Inputs<'a> {
     pub now: Timestamp,
     /// The operator limits as the functions will apply them (a seam: see [`crate::limits`]).
     pub limits: Result<OperatorLimits, String>,
+    /// Where the alarms are read ([`CloudWatchAlarms`] in production).
+    pub alarms: &'a dyn AlarmSource,
+}
+
+/// One CloudWatch alarm as preflight judges it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlarmInfo {
+    pub name: String,
+    pub actions: Vec<String>,
+    pub description: String,
+}
+
+/// Reads alarms by name (those that exist; a missing one is simply not returned).
+#[async_trait]
+pub trait AlarmSource: Send + Sync {
+    async fn describe(&self, names: &[String]) -> Result<Vec<AlarmInfo>, String>;
+}
+
+/// The alarms in CloudWatch (`DescribeAlarms`).
+pub struct CloudWatchAlarms(pub aws_sdk_cloudwatch::Client);
+
+impl CloudWatchAlarms {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self(aws_sdk_cloudwatch::Client::new(sdk))
+    }
+}
+
+#[async_trait]
+impl AlarmSource for CloudWatchAlarms {
+    async fn describe(&self, names: &[String]) -> Result<Vec<AlarmInfo>, String> {
+        let mut found = Vec::new();
+        // DescribeAlarms takes at most 100 names a call.
+        for chunk in names.chunks(100) {
+            let mut token = None;
+            loop {
+                let req = self.0.describe_alarms().set_alarm_names(Some(chunk.to_vec())).set_next_token(token.take());
+                let out =
+                    req.send().await.map_err(|e| format!("DescribeAlarms: {}", aws_sdk_cloudwatch::error::DisplayErrorContext(&e)))?;
+                for a in out.metric_alarms() {
+                    if let Some(n) = a.alarm_name() {
+                        found.push(AlarmInfo {
+                            name: n.to_owned(),
+                            actions: a.alarm_actions().to_vec(),
+                            description: a.alarm_description().unwrap_or_default().to_owned(),
+                        });
+                    }
+                }
+                match out.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
 }
 
 /// Runs every check (independent ones at the same time) and returns the table.
@@ -434,9 +504,14 @@ async fn check_feeds(i: &Inputs<'_>, venue: &Result<AvantisClient, String>) -> R
     }
 }
 
-/// The full alarm names preflight requires.
+/// The full alarm names preflight requires: `VANTA_ALARM_PREFIX`, else the stack name and a
+/// dash, else [`DEFAULT_ALARM_PREFIX`], then each of [`REQUIRED_ALARMS`].
 pub fn alarm_names(s: &Settings) -> Vec<(String, &'static str)> {
-    let prefix = s.get("VANTA_ALARM_PREFIX").unwrap_or(DEFAULT_ALARM_PREFIX);
+    let prefix = match (s.get("VANTA_ALARM_PREFIX"), &s.stack) {
+        (Some(p), _) => p.to_owned(),
+        (None, Some(stack)) => format!("{stack}-"),
+        (None, None) => DEFAULT_ALARM_PREFIX.to_owned(),
+    };
     REQUIRED_ALARMS.iter().map(|(suffix, anchor)| (format!("{prefix}{suffix}"), *anchor)).collect()
 }
 
@@ -444,30 +519,12 @@ async fn check_alarms(i: &Inputs<'_>) -> Row {
     let Some(topic) = i.settings.get("ALARM_TOPIC_ARN") else {
         return row(ALARMS, Verdict::NoGo, "ALARM_TOPIC_ARN unknown (stack output AlarmTopicArn)");
     };
-    let cw = aws_sdk_cloudwatch::Client::new(i.sdk);
     let wanted = alarm_names(i.settings);
-    let mut found = BTreeMap::new();
-    let mut token = None;
-    loop {
-        let mut req = cw.describe_alarms().set_next_token(token.take());
-        for (name, _) in &wanted {
-            req = req.alarm_names(name);
-        }
-        match req.send().await {
-            Err(e) => return row(ALARMS, Verdict::NoGo, format!("DescribeAlarms: {}", aws_sdk_cloudwatch::error::DisplayErrorContext(&e))),
-            Ok(out) => {
-                for a in out.metric_alarms() {
-                    if let Some(n) = a.alarm_name() {
-                        found.insert(n.to_owned(), (a.alarm_actions().to_vec(), a.alarm_description().unwrap_or_default().to_owned()));
-                    }
-                }
-                match out.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                    _ => break,
-                }
-            }
-        }
-    }
+    let names: Vec<String> = wanted.iter().map(|(n, _)| n.clone()).collect();
+    let found: BTreeMap<String, (Vec<String>, String)> = match i.alarms.describe(&names).await {
+        Ok(list) => list.into_iter().map(|a| (a.name, (a.actions, a.description))).collect(),
+        Err(e) => return row(ALARMS, Verdict::NoGo, e),
+    };
     let (mut missing, mut silent, mut unlinked) = (Vec::new(), Vec::new(), Vec::new());
     for (name, anchor) in &wanted {
         match found.get(name) {

@@ -106,10 +106,10 @@ pub async fn restore(
             "point-in-time recovery is not enabled on {table}: restore from a backup instead (aws dynamodb list-backups --table-name {table})"
         ));
     }
-    if let Some(earliest) = desc.and_then(|d| d.earliest_restorable_date_time()) {
-        if at.secs() < earliest.secs() {
-            return Err(format!("{} is before the earliest restorable time {}", iso(at), iso(Timestamp::from_secs(earliest.secs()))));
-        }
+    if let Some(earliest) = desc.and_then(|d| d.earliest_restorable_date_time())
+        && at.secs() < earliest.secs()
+    {
+        return Err(format!("{} is before the earliest restorable time {}", iso(at), iso(Timestamp::from_secs(earliest.secs()))));
     }
     let name = target.map_or_else(|| format!("{table}-pitr-{}", compact(at)).to_ascii_lowercase(), str::to_owned);
     dynamo

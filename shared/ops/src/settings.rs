@@ -140,17 +140,17 @@ pub async fn read_stack(sdk: &SdkConfig, stack: &str) -> Result<BTreeMap<String,
     let s = out.stacks().first().ok_or_else(|| format!("stack {stack} not found"))?;
     let mut values = BTreeMap::new();
     for o in s.outputs() {
-        if let (Some(k), Some(v)) = (o.output_key(), o.output_value()) {
-            if let Some((_, name)) = OUTPUTS.iter().find(|(key, _)| *key == k) {
-                values.insert((*name).to_owned(), v.to_owned());
-            }
+        if let (Some(k), Some(v)) = (o.output_key(), o.output_value())
+            && let Some((_, name)) = OUTPUTS.iter().find(|(key, _)| *key == k)
+        {
+            values.insert((*name).to_owned(), v.to_owned());
         }
     }
     for p in s.parameters() {
-        if let (Some(k), Some(v)) = (p.parameter_key(), p.parameter_value()) {
-            if let Some((_, name)) = PARAMETERS.iter().find(|(key, _)| *key == k) {
-                values.insert((*name).to_owned(), v.to_owned());
-            }
+        if let (Some(k), Some(v)) = (p.parameter_key(), p.parameter_value())
+            && let Some((_, name)) = PARAMETERS.iter().find(|(key, _)| *key == k)
+        {
+            values.insert((*name).to_owned(), v.to_owned());
         }
     }
     Ok(values)

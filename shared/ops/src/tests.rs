@@ -149,5 +149,12 @@ fn the_report_is_go_only_without_a_no_go() {
     let names = preflight::alarm_names(&settings(&[]));
     assert!(names.iter().all(|(n, _)| n.starts_with(preflight::DEFAULT_ALARM_PREFIX)));
     let names = preflight::alarm_names(&settings(&[("VANTA_ALARM_PREFIX", "vanta-prod-")]));
-    assert!(names.iter().any(|(n, a)| n == "vanta-prod-PriceStale" && *a == "stale-prices"));
+    assert!(names.iter().any(|(n, a)| n == "vanta-prod-stale-prices" && *a == "stale-prices"));
+    // Without VANTA_ALARM_PREFIX, the stack name: the template names alarms `${AWS::StackName}-…`.
+    let m: BTreeMap<String, String> = BTreeMap::new();
+    let s = Settings::resolve(Some("vanta-staging".into()), BTreeMap::new(), &|k| m.get(k).cloned()).unwrap();
+    let names = preflight::alarm_names(&s);
+    assert_eq!(names.len(), preflight::REQUIRED_ALARMS.len());
+    assert!(names.iter().any(|(n, a)| n == "vanta-staging-emergency-stop" && *a == "emergency-stop"));
+    assert!(names.iter().all(|(n, _)| n.starts_with("vanta-staging-")));
 }
