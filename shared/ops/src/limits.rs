@@ -1,7 +1,6 @@
-//! The operator limits preflight checks: a seam. Today the functions apply
-//! `OperatorLimits::default()` (hard-coded in the app's `Deps`); when the limits become template
-//! parameters read by the runtime config, [`operator_limits`] reads them the same way and
-//! nothing else here changes.
+//! The operator limits preflight checks: the `OPERATOR_*` settings, read by the same runtime
+//! config code the functions use (a stored `CONTROL`/`LIMITS` item can only tighten them, so the
+//! settings are the loosest limits any user can reach).
 
 use vanta_domain::money::{Bps, Leverage, Usdc};
 use vanta_domain::risk::OperatorLimits;
@@ -9,8 +8,8 @@ use vanta_domain::risk::OperatorLimits;
 use crate::settings::Settings;
 
 /// The limits the deployed functions apply, read as they read them.
-pub fn operator_limits(_settings: &Settings) -> Result<OperatorLimits, String> {
-    Ok(OperatorLimits::default())
+pub fn operator_limits(settings: &Settings) -> Result<OperatorLimits, String> {
+    Ok(settings.config.operator_limits.clone())
 }
 
 /// What is wrong with `l` for LIVE trading (empty: nothing). The bounds are the product's:
