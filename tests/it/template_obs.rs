@@ -316,7 +316,7 @@ fn the_dashboard_shows_every_application_metric_and_alarm() {
     while let Some(at) = rest.find("${") {
         json.push_str(&rest[..at]);
         let end = rest[at..].find('}').unwrap();
-        json.push_str("x");
+        json.push('x');
         rest = &rest[at + end + 1..];
     }
     json.push_str(rest);

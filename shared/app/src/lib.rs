@@ -16,8 +16,8 @@ pub mod delegates;
 pub mod deps;
 pub mod flatten;
 pub mod gate;
-pub mod market;
 pub mod limits;
+pub mod market;
 pub mod metrics;
 pub mod notifier;
 pub mod pipeline;
@@ -40,17 +40,17 @@ mod tests;
 #[cfg(test)]
 mod tests_exits;
 #[cfg(test)]
-mod tests_market;
+mod tests_faults;
 #[cfg(test)]
 mod tests_limits;
 #[cfg(test)]
-mod tests_faults;
+mod tests_market;
 #[cfg(test)]
 mod tests_notify;
 #[cfg(test)]
-mod tests_reconcile;
-#[cfg(test)]
 mod tests_obs;
+#[cfg(test)]
+mod tests_reconcile;
 #[cfg(test)]
 mod tests_stop;
 #[cfg(test)]
