@@ -127,8 +127,11 @@ pub async fn run(report: &mut Report, n: usize) -> Result<(), String> {
     let mut fills = Vec::with_capacity(n);
     let reference = Price::from_str("100000").map_err(|e| e.to_string())?;
     for k in 0..n {
+        // One trader per fill: the venue holds at most 40 trades per pair and trader.
+        let mut who = [7u8; 20];
+        who[..8].copy_from_slice(&(k as u64).to_be_bytes());
         let o = VenueOrder::Open {
-            trader: TraderAddress::paper([7u8; 20]),
+            trader: TraderAddress::paper(who),
             pair: vanta_domain::market::PairIndex(1),
             side: Side::Long,
             collateral: Usdc::from_str("100").map_err(|e| e.to_string())?,
