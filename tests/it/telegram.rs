@@ -433,7 +433,17 @@ async fn every_kind_of_update_is_handled_safely() {
     let mut stale = b.message(ALICE, ALICE, "/long btc 100 5x");
     stale["message"]["date"] = json!(b.now_secs() - 600);
     b.post(stale).await;
-    assert!(b.fake.texts_to(ALICE).pop().unwrap().contains("not executed"));
+    assert!(b.fake.texts_to(ALICE).pop().unwrap().contains("10 minutes old, so it was not executed"));
+    // A date Telegram never sends (far in the past): refused in words, not as a huge number.
+    let mut ancient = b.message(ALICE, ALICE, "/close all");
+    ancient["message"]["date"] = json!(i64::MIN);
+    b.post(ancient).await;
+    assert!(b.fake.texts_to(ALICE).pop().unwrap().contains("more than a day old"));
+    // An old message that is no command still gets the answer a fresh one would.
+    let mut old_text = b.message(ALICE, ALICE, "hello");
+    old_text["message"]["date"] = json!(b.now_secs() - 7_200);
+    b.post(old_text).await;
+    assert!(b.fake.texts_to(ALICE).pop().unwrap().contains("I only understand commands"));
     assert!(b.store.user_intents(TelegramUserId(ALICE), 10).await.unwrap().is_empty());
     assert_eq!(b.post_raw("{\"not\":\"an update\"}", Some(SECRET)).await, 200);
 }

@@ -45,6 +45,16 @@ pub const CONFIRM_TTL: Duration = Duration::from_secs(120);
 /// so nobody can push the bot into Telegram's flood control for everyone else.
 pub const USER_RATE_PER_MIN: u32 = 30;
 
+/// Why an old command was not executed, with its age in words (a clock far off, or a date
+/// Telegram never sends, reads as "more than a day").
+fn stale_text(age_secs: i64) -> String {
+    match age_secs {
+        ..=3_599 => format!("That command is {} minutes old, so it was not executed.", age_secs / 60),
+        3_600..=86_399 => format!("That command is {} hours old, so it was not executed.", age_secs / 3_600),
+        _ => "That command is more than a day old, so it was not executed.".to_owned(),
+    }
+}
+
 pub async fn handle(deps: &Deps, req: HttpRequest) -> HttpResponse {
     if req.method != "POST" {
         return HttpResponse::error(405, "method not allowed");
@@ -121,14 +131,16 @@ async fn on_message(deps: &Deps, update_id: i64, m: Message) -> Result<(), Domai
     let age = now.secs().saturating_sub(m.date);
     if i128::from(age) > i128::from(MAX_MESSAGE_AGE.as_secs()) {
         tracing::info!(update_id, age_secs = age, "stale telegram message dropped");
-        if cmd.is_some() && private {
-            let msg = OutgoingMessage::text(
-                ChatId(m.chat.id),
-                format!("⌛ That command is {} minutes old, so it was not executed. Send it again if you still want it.", age / 60),
-            );
-            send_raw(deps, TelegramUserId(from.id), &msg).await;
+        // Only commands are refused for their age; anything else gets the answer a fresh
+        // message would (nothing is executed either way), so nobody in a private chat is
+        // left without a reply.
+        if cmd.is_some() {
+            if private {
+                let msg = OutgoingMessage::text(ChatId(m.chat.id), format!("⌛ {} Send it again if you still want it.", stale_text(age)));
+                send_raw(deps, TelegramUserId(from.id), &msg).await;
+            }
+            return Ok(());
         }
-        return Ok(());
     }
     let Some(cmd) = cmd else {
         if private {
