@@ -749,7 +749,7 @@ mod stored {
         s.get_or_create_user(User::new(uid(2), ChatId(2), Timestamp(T0))).await.unwrap();
         s.bind_address(alice.id, address(1)).await.unwrap();
         let site = SiweSite::from_base_url(Some("https://vanta.example.com"));
-        let c = WalletChallenge::new("nonce-1", uid(2), address(2), &site, 8453, Timestamp(T0)).unwrap();
+        let c = WalletChallenge::new("nonce0001", uid(2), address(2), &site, 8453, Timestamp(T0)).unwrap();
         s.put_challenge(&c).await.unwrap();
         // Control (the bot), the jobs' state (the schedules), limits, the reconciler.
         s.put_exec_control(&ExecControl {
