@@ -568,11 +568,7 @@ fn the_table_is_a_parameter_with_deletion_protection() {
             Value::Tagged(tv) => bare_refs(&tv.value, inside_if, out),
             Value::Mapping(m) => m.iter().for_each(|(_, x)| bare_refs(x, inside_if, out)),
             Value::Sequence(s) => s.iter().for_each(|x| bare_refs(x, inside_if, out)),
-            Value::String(s) => {
-                if s.contains("${VantaTable") {
-                    out.push(s.clone());
-                }
-            }
+            Value::String(s) if s.contains("${VantaTable") => out.push(s.clone()),
             _ => {}
         }
     }
