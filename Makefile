@@ -17,7 +17,7 @@ export CARGO_TERM_COLOR ?= auto
 PY_TOOLS := 'moto[server]==5.2.5' 'cfn-lint==1.58.0' 'aws-sam-cli==1.170.0' 'veranta-sdk==2.2.0'
 
 .PHONY: help run test test-rust smoke-run template-check tools node-tools browser fmt lint bench build-lambda clean
-.PHONY: fuzz
+.PHONY: fuzz deploy set-webhook
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -100,8 +100,26 @@ clean: ## Remove build output and local tools
 	cargo clean
 	rm -rf $(VENV) node_modules .aws-sam
 
-# ---- Operations: vanta-ops against a deployed stack, with your AWS credentials (see RUNBOOK.md)
+# ---- Deploy: sam build (cargo-lambda, x86_64) + sam deploy with samconfig.toml -------------
+# STACK and REGION override samconfig.toml's stack_name and region; PARAMS adds template
+# parameters ("ExecutionMode=LIVE TableName=..."); parameters not given keep their deployed
+# values. DEPLOY_FLAGS passes options to sam deploy (e.g. --no-confirm-changeset).
 STACK ?=
+REGION ?=
+PARAMS ?=
+DEPLOY_FLAGS ?=
+SAM := $(CURDIR)/$(VENV)/bin/sam
+
+deploy: tools ## Build every function with cargo-lambda (x86_64) and deploy STACK (samconfig.toml); PARAMS="K=V ..."
+	$(PIP) install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2'
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(SAM) build --config-file samconfig.toml --parameter-overrides Architecture=x86_64
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(SAM) deploy --config-file samconfig.toml \
+	  $(if $(STACK),--stack-name $(STACK) --s3-prefix $(STACK)) $(if $(REGION),--region $(REGION)) \
+	  --parameter-overrides Architecture=x86_64 $(PARAMS) $(DEPLOY_FLAGS)
+
+set-webhook: ops-set-webhook ## Register STACK's Telegram webhook (its secret from SSM, the update types the bot handles)
+
+# ---- Operations: vanta-ops against a deployed stack, with your AWS credentials (see RUNBOOK.md)
 OPS = cargo run --quiet -p vanta-ops -- --stack $(STACK)
 .PHONY: ops-stack ops-status preflight ops-stop ops-flatten ops-resume ops-dry ops-backup ops-set-webhook
 

@@ -15,6 +15,7 @@ mod secrets;
 mod signing_wiring;
 mod telegram;
 mod template;
+mod template_iam;
 mod template_obs;
 mod template_veranta;
 mod triggers;

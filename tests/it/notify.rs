@@ -552,7 +552,7 @@ fn the_worst_case_venue_wait_and_every_delivery_end_inside_the_function_timeouts
     );
     assert!(visibility >= timeout, "AWS requires visibility ({visibility:?}) >= the function timeout ({timeout:?})");
     assert!(visibility <= Duration::from_secs(40), "a failure is retried within about 30 s, not {visibility:?}");
-    assert_eq!(template_value(&yaml, "SignalWorkerFunction", "BatchSize"), 1, "one message per invocation");
+    assert_eq!(template_value(&yaml, "SignalWorkerQueueMapping", "BatchSize"), 1, "one message per invocation");
     assert_eq!(template_value(&yaml, "SignalsQueue", "maxReceiveCount"), u64::from(worker::MAX_RECEIVES));
 
     // The notifier: the longest one send can take (every attempt timing out, the longest
@@ -562,7 +562,7 @@ fn the_worst_case_venue_wait_and_every_delivery_end_inside_the_function_timeouts
     let worst_send =
         (vanta_telegram::SEND_TIMEOUT + vanta_telegram::SERVER_ERROR_DELAY) * attempts + notifier::MAX_RETRY_WAIT * (attempts - 1);
     assert!(worst_send + margin <= notifier_timeout, "{worst_send:?} vs {notifier_timeout:?}");
-    assert_eq!(template_value(&yaml, "NotifierFunction", "BatchSize"), 1);
+    assert_eq!(template_value(&yaml, "NotifierQueueMapping", "BatchSize"), 1);
     assert!(Duration::from_secs(template_value(&yaml, "NotificationsQueue", "VisibilityTimeout")) >= notifier_timeout);
     assert_eq!(template_value(&yaml, "NotificationsQueue", "maxReceiveCount"), u64::from(notifier::MAX_RECEIVES));
 }

@@ -568,6 +568,7 @@ async fn backup_and_point_in_time_restore_into_a_new_table_that_the_cli_and_stor
     let new_table =
         format!("{table}-pitr-{}", vanta_ops::restore::compact(vanta_ops::restore::parse_time(&at).unwrap())).to_ascii_lowercase();
     assert!(out.contains(&format!("sam deploy --parameter-overrides TableName={new_table}")), "{out}");
+    assert!(out.contains(&format!("make deploy PARAMS=\"TableName={new_table}\"")), "the make form too: {out}");
 
     // The restored table has its settings back.
     let d = dynamo.describe_table().table_name(&new_table).send().await.unwrap();
@@ -601,6 +602,7 @@ async fn backup_and_point_in_time_restore_into_a_new_table_that_the_cli_and_stor
     // Settings only, on a table that has them: idempotent.
     let (code, out) = w.ops(&["restore", "--target", &new_table, "--settings-only"], &[]).await;
     assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("sam deploy --parameter-overrides TableName={new_table}")), "{out}");
 }
 
 #[tokio::test]

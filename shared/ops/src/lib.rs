@@ -164,11 +164,12 @@ async fn execute(
             if settings_only {
                 let target = target.ok_or("--settings-only needs --target")?;
                 restore::settings(&dynamo, &target, out).await?;
+                out.push_str(&restore::switch_commands(s.stack.as_deref(), &target));
                 return Ok(EXIT_OK);
             }
             let at = restore::parse_time(to_time.as_deref().unwrap_or_default())?;
             let wait = if wait { Duration::from_secs(3600) } else { Duration::ZERO };
-            restore::restore(&dynamo, s.require("TABLE_NAME")?, at, target.as_deref(), now, wait, out).await?;
+            restore::restore(&dynamo, s.require("TABLE_NAME")?, at, target.as_deref(), s.stack.as_deref(), now, wait, out).await?;
             Ok(EXIT_OK)
         }
         Command::SetWebhook { drop_pending } => {

@@ -85,13 +85,29 @@ pub async fn backup(dynamo: &Client, table: &str, now: Timestamp, out: &mut Stri
     Ok(arn)
 }
 
+/// The redeploy that switches `stack` (None: samconfig.toml's) to `table`: every function, policy
+/// and output then uses it, and the stack no longer owns a table of its own. Parameters not given
+/// keep their deployed values.
+pub fn switch_commands(stack: Option<&str>, table: &str) -> String {
+    let (sam_stack, make_stack) = match stack {
+        Some(s) => (format!(" --stack-name {s}"), format!(" STACK={s}")),
+        None => (String::new(), String::new()),
+    };
+    format!(
+        "switch the stack to it (a redeploy; the old table is kept, deletion-protected):\n  sam deploy --parameter-overrides {TABLE_PARAMETER}={table}{sam_stack}\n  or: make deploy{make_stack} PARAMS=\"{TABLE_PARAMETER}={table}\"\n"
+    )
+}
+
 /// The point-in-time restore of `table` at `at` into a new table (default name
-/// `<table>-pitr-<time>`); returns the new table's name.
+/// `<table>-pitr-<time>`); returns the new table's name. `stack` names the stack in the switch
+/// command printed at the end.
+#[allow(clippy::too_many_arguments)]
 pub async fn restore(
     dynamo: &Client,
     table: &str,
     at: Timestamp,
     target: Option<&str>,
+    stack: Option<&str>,
     now: Timestamp,
     wait: Duration,
     out: &mut String,
@@ -137,8 +153,7 @@ pub async fn restore(
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     settings(dynamo, &name, out).await?;
-    let _ = writeln!(out, "switch the stack to it (a redeploy; the old table is kept):");
-    let _ = writeln!(out, "  sam deploy --parameter-overrides {TABLE_PARAMETER}={name}");
+    out.push_str(&switch_commands(stack, &name));
     Ok(name)
 }
 

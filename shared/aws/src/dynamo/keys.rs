@@ -50,7 +50,7 @@ pub const PROFILE: &str = "PROFILE";
 pub const CLAIM: &str = "CLAIM";
 pub const CONTROL: &str = "CONTROL";
 pub const EXEC_MODE: &str = "EXEC_MODE";
-/// Sort key of the current FLATTEN stop's run record under `CONTROL`.
+/// Sort key of the current FLATTEN stop's run record under [`JOBS`].
 pub const FLATTEN_RUN: &str = "FLATTEN";
 pub const IDEM: &str = "IDEM";
 pub const INTENT: &str = "INTENT";
@@ -59,8 +59,13 @@ pub const MARK: &str = "MARK";
 pub const WINDOW: &str = "WINDOW";
 pub const LIVE_POS: &str = "LIVE_POS";
 pub const CHALLENGE: &str = "CHALLENGE";
-/// Sort-key prefix of the scheduled jobs' heartbeats under `CONTROL`.
+/// Sort-key prefix of the scheduled jobs' heartbeats under [`JOBS`].
 pub const HEARTBEAT_PREFIX: &str = "HEARTBEAT#";
+/// Partition of the state the functions keep for the schedules: heartbeats, the FLATTEN run
+/// record, the trigger pair set and the index backfill marker. It is not `CONTROL`, which only the
+/// bot and the operator write: IAM tells the two apart by partition key (`dynamodb:LeadingKeys`)
+/// and cannot see the sort key. Items written under `CONTROL` before are still read there.
+pub const JOBS: &str = "JOBS";
 
 // Sort-key prefixes.
 pub const INTENT_PREFIX: &str = "INTENT#";
@@ -156,9 +161,9 @@ pub fn window(key: &str) -> String {
 
 /// gsi1 partition of the CLOSING positions (the position items themselves, while CLOSING).
 pub const CLOSING: &str = "CLOSING";
-/// Sort key, under `CONTROL`, of the trigger index's backfill marker.
+/// Sort key, under [`JOBS`], of the trigger index's backfill marker.
 pub const TRIGGER_INDEX: &str = "TRIGGER_INDEX";
-/// Sort key, under `CONTROL`, of the set of pairs live positions were recorded on.
+/// Sort key, under [`JOBS`], of the set of pairs live positions were recorded on.
 pub const TRIGGER_PAIRS: &str = "TRIGGER_PAIRS";
 /// Sort key of a trail book under its partition.
 pub const TRAIL_BOOK: &str = "BOOK";

@@ -3,8 +3,8 @@
 //! `max_leverage` ("10"), `max_position_usdc`, `max_daily_loss_usdc`, `max_daily_volume_usdc`
 //! (USDC, "5000.5"), `max_open_positions`, `max_daily_trades` (whole numbers),
 //! `max_slippage_pct` ("1.5"), `min_liq_distance_bps` (whole bps), `updated_by`, `updated_at`.
-//! None of these is a heartbeat's or a FLATTEN run's attribute, so only the roles that may write
-//! any CONTROL attribute (the bot, the ops CLI) can write them. A present but unreadable
+//! Under `CONTROL`, which only the bot's role and the operator may write (the scheduled
+//! functions keep their own state under `JOBS`; see `partitions.rs`). A present but unreadable
 //! attribute is an error, never skipped: callers then refuse new exposure.
 
 use aws_sdk_dynamodb::types::AttributeValue;

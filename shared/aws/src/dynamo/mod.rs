@@ -15,6 +15,7 @@ mod keys;
 mod limits;
 mod market;
 mod others;
+pub mod partitions;
 mod positions;
 mod recon;
 mod triggers;

@@ -53,7 +53,7 @@ impl DynamoStore {
             return Ok(());
         }
         let update = Expr::new("ADD #pairs :pair").name("#pairs", k::PAIRS).value(":pair", AttributeValue::Ss(vec![pair.to_string()]));
-        self.update(codec::key(k::CONTROL.to_owned(), k::TRIGGER_PAIRS), update, Expr::default()).await?;
+        self.update(codec::key(k::JOBS.to_owned(), k::TRIGGER_PAIRS), update, Expr::default()).await?;
         if let Ok(mut g) = self.known_pairs.lock() {
             g.insert(pair.to_string());
         }
@@ -84,16 +84,25 @@ impl TriggerStore for DynamoStore {
     }
 
     async fn trigger_pairs(&self) -> DomainResult<Vec<PairSymbol>> {
-        let Some(item) = self.get(k::CONTROL.to_owned(), k::TRIGGER_PAIRS).await? else { return Ok(Vec::new()) };
-        let Some(AttributeValue::Ss(pairs)) = item.get(k::PAIRS) else { return Ok(Vec::new()) };
+        // The set under JOBS, and the one recorded under CONTROL before it moved there: a pair
+        // recorded only in the old set still has live positions to watch.
+        let mut pairs: Vec<String> = Vec::new();
+        for pk in [k::JOBS, k::CONTROL] {
+            if let Some(item) = self.get(pk.to_owned(), k::TRIGGER_PAIRS).await?
+                && let Some(AttributeValue::Ss(set)) = item.get(k::PAIRS)
+            {
+                pairs.extend(set.iter().cloned());
+            }
+        }
         let mut out = Vec::new();
-        for p in pairs {
+        for p in &pairs {
             match PairSymbol::parse(p) {
                 Ok(p) => out.push(p),
                 Err(e) => tracing::warn!(pair = %p, error = %e, "unreadable pair in the trigger pair set; skipped"),
             }
         }
         out.sort();
+        out.dedup();
         Ok(out)
     }
 
@@ -118,7 +127,14 @@ impl TriggerStore for DynamoStore {
     }
 
     async fn index_state(&self) -> DomainResult<IndexState> {
-        let Some(item) = self.get(k::CONTROL.to_owned(), k::TRIGGER_INDEX).await? else { return Ok(IndexState::default()) };
+        // Under JOBS; a marker written before it moved there is still read under CONTROL.
+        let item = match self.get(k::JOBS.to_owned(), k::TRIGGER_INDEX).await? {
+            Some(item) => item,
+            None => match self.get(k::CONTROL.to_owned(), k::TRIGGER_INDEX).await? {
+                Some(legacy) => legacy,
+                None => return Ok(IndexState::default()),
+            },
+        };
         let cursor = match item.get(k::CURSOR) {
             Some(AttributeValue::S(c)) => Some(c.clone()),
             _ => None,
@@ -127,7 +143,7 @@ impl TriggerStore for DynamoStore {
     }
 
     async fn put_index_state(&self, state: &IndexState) -> DomainResult<()> {
-        let mut item = codec::key(k::CONTROL.to_owned(), k::TRIGGER_INDEX);
+        let mut item = codec::key(k::JOBS.to_owned(), k::TRIGGER_INDEX);
         item.insert(k::VERSION.into(), n(state.version));
         if let Some(c) = &state.cursor {
             item.insert(k::CURSOR.into(), s(c.clone()));

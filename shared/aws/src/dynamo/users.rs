@@ -303,14 +303,21 @@ impl ControlStore for DynamoStore {
 
     async fn put_heartbeat(&self, job: &str, at: Timestamp) -> DomainResult<()> {
         let mut item = codec::Item::new();
-        item.insert(k::PK.into(), s(k::CONTROL));
+        item.insert(k::PK.into(), s(k::JOBS));
         item.insert(k::SK.into(), s(format!("{}{job}", k::HEARTBEAT_PREFIX)));
         item.insert(k::UPDATED_AT.into(), n(at.millis()));
         self.put(item, None).await
     }
 
     async fn get_flatten_run(&self) -> DomainResult<Option<FlattenRun>> {
-        let Some(item) = self.get(k::CONTROL.to_owned(), k::FLATTEN_RUN).await? else { return Ok(None) };
+        // Under JOBS; a run recorded before it moved there is still read under CONTROL.
+        let item = match self.get(k::JOBS.to_owned(), k::FLATTEN_RUN).await? {
+            Some(item) => item,
+            None => match self.get(k::CONTROL.to_owned(), k::FLATTEN_RUN).await? {
+                Some(legacy) => legacy,
+                None => return Ok(None),
+            },
+        };
         let data =
             item.get(k::DATA).and_then(|v| v.as_s().ok()).ok_or_else(|| DomainError::Internal("the flatten record has no data".into()))?;
         serde_json::from_str(data).map(Some).map_err(|e| DomainError::Internal(format!("unreadable flatten record: {e}")))
@@ -318,7 +325,7 @@ impl ControlStore for DynamoStore {
 
     async fn put_flatten_run(&self, run: &FlattenRun) -> DomainResult<()> {
         let mut item = codec::Item::new();
-        item.insert(k::PK.into(), s(k::CONTROL));
+        item.insert(k::PK.into(), s(k::JOBS));
         item.insert(k::SK.into(), s(k::FLATTEN_RUN));
         item.insert(k::DATA.into(), s(serde_json::to_string(run).map_err(|e| DomainError::Internal(e.to_string()))?));
         self.put(item, None).await
@@ -345,14 +352,18 @@ impl ControlStore for DynamoStore {
     }
 
     async fn heartbeats(&self) -> DomainResult<Vec<(String, Timestamp)>> {
-        let items = self.query(Query::table(k::CONTROL.to_owned()).prefix(k::HEARTBEAT_PREFIX)).await?;
-        Ok(items
-            .iter()
-            .filter_map(|i| {
-                let job = i.get(k::SK)?.as_s().ok()?.strip_prefix(k::HEARTBEAT_PREFIX)?.to_owned();
-                let at = i.get(k::UPDATED_AT)?.as_n().ok()?.parse::<i64>().ok()?;
-                Some((job, Timestamp(at)))
-            })
-            .collect())
+        // Under JOBS, and under CONTROL where they were written before: the later of the two.
+        let mut items = self.query(Query::table(k::JOBS.to_owned()).prefix(k::HEARTBEAT_PREFIX)).await?;
+        items.extend(self.query(Query::table(k::CONTROL.to_owned()).prefix(k::HEARTBEAT_PREFIX)).await?);
+        let mut latest: std::collections::BTreeMap<String, Timestamp> = std::collections::BTreeMap::new();
+        for (job, at) in items.iter().filter_map(|i| {
+            let job = i.get(k::SK)?.as_s().ok()?.strip_prefix(k::HEARTBEAT_PREFIX)?.to_owned();
+            let at = i.get(k::UPDATED_AT)?.as_n().ok()?.parse::<i64>().ok()?;
+            Some((job, Timestamp(at)))
+        }) {
+            let slot = latest.entry(job).or_insert(at);
+            *slot = (*slot).max(at);
+        }
+        Ok(latest.into_iter().collect())
     }
 }
