@@ -20,8 +20,9 @@ use vanta_domain::memory::MemoryStore;
 use vanta_domain::money::{Bps, Leverage, Price, Usdc};
 use vanta_domain::ports::{ControlStore, IntentStore, MarkerStore, PositionStore, Store};
 use vanta_domain::position::{Position, PositionStatus};
+use vanta_domain::sealed::{SealedSecret, SourceSecret};
 use vanta_domain::time::Timestamp;
-use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
+use vanta_domain::user::{CopySizing, Follow, LeaderRef, SignalSource, User};
 use vanta_testkit::moto::Moto;
 
 // ---------------------------------------------------------------------------------------------
@@ -188,11 +189,22 @@ fn closed(mut p: Position, at: i64) -> Position {
     p
 }
 
+/// A sealed secret as the store sees it: opaque bytes (the envelope is tested in the domain and
+/// in `tests/it/envelope.rs`).
+fn sealed(tag: &str) -> SourceSecret {
+    SourceSecret::Sealed(SealedSecret {
+        version: 1,
+        ciphertext: tag.as_bytes().to_vec(),
+        nonce: vec![7; 12],
+        wrapped_key: format!("dk-{tag}").into_bytes(),
+    })
+}
+
 fn source(id: &str, owner: i64, token_hash: &str) -> SignalSource {
     SignalSource {
         id: SourceId::parse(id).unwrap(),
         owner: uid(owner),
-        secret: SecretText::new(format!("secret-of-{id}")),
+        secret: sealed(&format!("secret-of-{id}")),
         tv_token_hash: token_hash.into(),
         active: true,
         created_at: Timestamp(1_000),
@@ -433,13 +445,12 @@ async fn check_gsi2_queries(s: &dyn Store) {
     assert_eq!(s.source_by_tv_token_hash("aaaa").await.unwrap(), Some(a.clone()));
     assert_eq!(s.source_by_tv_token_hash("bbbb").await.unwrap().map(|x| x.id.to_string()).as_deref(), Some("tv-b"));
     assert_eq!(s.source_by_tv_token_hash("cccc").await.unwrap(), None);
-    let rotated =
-        SignalSource { secret: SecretText::new("new-secret"), tv_token_hash: "dddd".into(), rotated_at: Some(Timestamp(9_000)), ..a };
+    let rotated = SignalSource { secret: sealed("new-secret"), tv_token_hash: "dddd".into(), rotated_at: Some(Timestamp(9_000)), ..a };
     s.rotate_source(uid(1), &rotated).await.unwrap();
     assert_eq!(s.source_by_tv_token_hash("aaaa").await.unwrap(), None, "the old token no longer resolves");
     let found = s.source_by_tv_token_hash("dddd").await.unwrap().unwrap();
     assert_eq!(found, rotated);
-    assert_eq!(found.secret.expose(), "new-secret");
+    assert_eq!(found.secret, sealed("new-secret"));
 
     let p1 = position("p1", 1, 3_000, PositionStatus::Open);
     let p2 = position("p2", 1, 1_000, PositionStatus::Closing);
@@ -500,15 +511,49 @@ async fn check_position_rules(s: &dyn Store) {
     assert_eq!(s.get_position(uid(1), &pid("nope")).await.unwrap(), None);
 }
 
+/// The unresolved intents (SUBMITTED, AMBIGUOUS), oldest first, and the users with a wallet:
+/// what the periodic scans read. A resolved intent leaves the list.
+async fn check_open_intents_and_wallet_users(s: &dyn Store) {
+    for (id, at) in [("late", 3_000), ("early", 1_000), ("mid", 2_000), ("idle", 500)] {
+        s.create_intent(&intent(id, 1 + at / 1_000, at, "h")).await.unwrap();
+    }
+    assert!(s.open_intents().await.unwrap().is_empty(), "RECEIVED is not unresolved");
+    for (id, at) in [("late", 3_000), ("early", 1_000), ("mid", 2_000)] {
+        s.transition(&iid(id), &tr(IntentState::Received, IntentState::Validated, at + 1)).await.unwrap();
+        s.transition(&iid(id), &tr(IntentState::Validated, IntentState::Submitted, at + 2)).await.unwrap();
+    }
+    s.transition(&iid("mid"), &tr(IntentState::Submitted, IntentState::Ambiguous, 5_000)).await.unwrap();
+    let open = s.open_intents().await.unwrap();
+    assert_eq!(ids(&open), ["early", "mid", "late"]);
+    assert_eq!(open[1].state, IntentState::Ambiguous);
+    s.transition(&iid("early"), &tr(IntentState::Submitted, IntentState::Failed, 6_000)).await.unwrap();
+    s.transition(&iid("mid"), &tr(IntentState::Ambiguous, IntentState::Submitted, 6_000)).await.unwrap();
+    assert_eq!(ids(&s.open_intents().await.unwrap()), ["mid", "late"], "a resolved intent leaves; AMBIGUOUS → SUBMITTED stays");
+    s.transition(&iid("mid"), &tr(IntentState::Submitted, IntentState::Failed, 7_000)).await.unwrap();
+    s.transition(&iid("late"), &tr(IntentState::Submitted, IntentState::Ambiguous, 7_000)).await.unwrap();
+    s.transition(&iid("late"), &tr(IntentState::Ambiguous, IntentState::Failed, 8_000)).await.unwrap();
+    assert!(s.open_intents().await.unwrap().is_empty());
+
+    for n in [12, 3, 7] {
+        s.get_or_create_user(user(n)).await.unwrap();
+    }
+    assert!(s.wallet_users().await.unwrap().is_empty(), "no wallet bound yet");
+    s.bind_address(uid(12), addr(12)).await.unwrap();
+    s.bind_address(uid(3), addr(3)).await.unwrap();
+    let with: Vec<i64> = s.wallet_users().await.unwrap().iter().map(|u| u.id.0).collect();
+    assert_eq!(with, [3, 12], "numeric order");
+    assert!(s.wallet_users().await.unwrap().iter().all(|u| u.trader.is_some()));
+}
+
 /// Source ids are global; only the owner rotates.
 async fn check_source_rules(s: &dyn Store) {
     let a = source("shared-name", 1, "h1");
     s.create_source(&a).await.unwrap();
     assert_conflict(s.create_source(&source("shared-name", 2, "h2")).await);
     assert_eq!(s.get_source(&a.id).await.unwrap(), Some(a.clone()));
-    assert_eq!(s.get_source(&a.id).await.unwrap().unwrap().secret.expose(), "secret-of-shared-name");
+    assert_eq!(s.get_source(&a.id).await.unwrap().unwrap().secret, sealed("secret-of-shared-name"));
 
-    let theirs = SignalSource { owner: uid(2), secret: SecretText::new("stolen"), ..a.clone() };
+    let theirs = SignalSource { owner: uid(2), secret: sealed("stolen"), ..a.clone() };
     assert!(matches!(s.rotate_source(uid(2), &theirs).await, Err(DomainError::Forbidden(_))));
     let sneaky = SignalSource { owner: uid(2), ..a.clone() };
     assert!(matches!(s.rotate_source(uid(1), &sneaky).await, Err(DomainError::Forbidden(_))), "cannot hand a source over");
@@ -516,7 +561,7 @@ async fn check_source_rules(s: &dyn Store) {
     assert!(matches!(s.rotate_source(uid(1), &source("ghost", 1, "h3")).await, Err(DomainError::NotFound(_))));
     assert_eq!(s.get_source(&SourceId::parse("ghost").unwrap()).await.unwrap(), None);
 
-    let inactive = SignalSource { active: false, secret: SecretText::new("s2"), rotated_at: Some(Timestamp(2_000)), ..a };
+    let inactive = SignalSource { active: false, secret: sealed("s2"), rotated_at: Some(Timestamp(2_000)), ..a };
     s.rotate_source(uid(1), &inactive).await.unwrap();
     assert_eq!(s.get_source(&inactive.id).await.unwrap(), Some(inactive));
 }
@@ -651,6 +696,11 @@ async fn memory_queries() {
 }
 
 #[tokio::test]
+async fn memory_open_intents_and_wallet_users() {
+    check_open_intents_and_wallet_users(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn memory_position_and_source_rules() {
     check_position_rules(&MemoryStore::new()).await;
     check_source_rules(&MemoryStore::new()).await;
@@ -773,7 +823,24 @@ async fn dynamo_gsi2_queries_return_the_right_items_only() {
     assert_eq!(s_attr(&closed, "status"), "CLOSED");
     assert!(!closed.contains_key("gsi2pk") && !closed.contains_key("gsi2sk"), "a closed position leaves the sparse index: {closed:?}");
     let src = fx.raw("SOURCE#tv-a", "SOURCE").await.unwrap();
-    assert_eq!((s_attr(&src, "gsi2pk"), s_attr(&src, "secret")), ("TVTOKEN#dddd".to_owned(), "new-secret".to_owned()));
+    assert_eq!(s_attr(&src, "gsi2pk"), "TVTOKEN#dddd");
+    assert!(!src.contains_key("secret"), "never a plain secret attribute: {src:?}");
+    assert_eq!(src.get("secret_ct"), Some(&AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(b"new-secret".to_vec()))));
+    assert_eq!(n_attr(&src, "enc_v"), 1);
+}
+
+#[tokio::test]
+async fn dynamo_open_intents_and_wallet_users() {
+    let fx = Fx::new().await;
+    check_open_intents_and_wallet_users(&fx.store).await;
+    // Resolved intents carry no entry of the sparse index; bound profiles are in gsi1.
+    for id in ["early", "mid", "late", "idle"] {
+        let item = fx.raw(&format!("INTENT#{id}"), "INTENT").await.unwrap();
+        assert!(!item.contains_key("gsi2pk") && !item.contains_key("gsi2sk"), "{id}: {item:?}");
+    }
+    let profile = fx.raw("USER#3", "PROFILE").await.unwrap();
+    assert_eq!((s_attr(&profile, "gsi1pk"), s_attr(&profile, "gsi1sk")), ("WALLET_USER".to_owned(), "USER#3".to_owned()));
+    assert!(!fx.raw("USER#7", "PROFILE").await.unwrap().contains_key("gsi1pk"), "no wallet, not listed");
 }
 
 #[tokio::test]

@@ -124,6 +124,9 @@ impl UserStore for FaultyStore {
     async fn user_by_address(&self, address: TraderAddress) -> DomainResult<Option<User>> {
         faulty!(self, "user_by_address", self.inner.user_by_address(address))
     }
+    async fn wallet_users(&self) -> DomainResult<Vec<User>> {
+        faulty!(self, "wallet_users", self.inner.wallet_users())
+    }
     async fn address_claim(&self, address: TraderAddress) -> DomainResult<Option<AddressClaim>> {
         faulty!(self, "address_claim", self.inner.address_claim(address))
     }
@@ -189,6 +192,9 @@ impl IntentStore for FaultyStore {
     }
     async fn user_intents(&self, user: TelegramUserId, limit: usize) -> DomainResult<Vec<Intent>> {
         faulty!(self, "user_intents", self.inner.user_intents(user, limit))
+    }
+    async fn open_intents(&self) -> DomainResult<Vec<Intent>> {
+        faulty!(self, "open_intents", self.inner.open_intents())
     }
     async fn audit_trail(&self, id: &IntentId) -> DomainResult<Vec<AuditEntry>> {
         faulty!(self, "audit_trail", self.inner.audit_trail(id))
@@ -446,7 +452,7 @@ impl Env {
         let s = SignalSource {
             id: SourceId::parse("strat").unwrap(),
             owner: TelegramUserId(ALICE),
-            secret: SecretText::new("k3y"),
+            secret: SecretText::new("k3y").into(),
             tv_token_hash: signals::token_hash(TV),
             active: true,
             created_at: e.clock.now(),

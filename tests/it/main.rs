@@ -2,6 +2,7 @@
 //! Integration tests against services the harness starts (moto, anvil, fake servers).
 
 mod dynamo;
+mod envelope;
 mod exits;
 mod faults;
 mod flatten;

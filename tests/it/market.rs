@@ -185,10 +185,12 @@ async fn dynamo_two_dry_instances_share_one_paper_account() {
 #[tokio::test]
 async fn dynamo_the_indexer_stores_the_catalog_and_another_instance_refuses_an_unknown_pair() {
     let fx = Fx::new().await;
+    let id = SourceId::parse("strat").unwrap();
+    let sealed = fx.b.deps.source_secrets.seal(&id, &SecretText::new("k3y")).await.unwrap();
     let s = SignalSource {
-        id: SourceId::parse("strat").unwrap(),
+        id,
         owner: TelegramUserId(7),
-        secret: SecretText::new("k3y"),
+        secret: sealed.into(),
         tv_token_hash: signals::token_hash("tv-strat"),
         active: true,
         created_at: fx.clock.now(),

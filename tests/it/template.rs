@@ -142,12 +142,23 @@ fn only_the_signal_worker_signs_and_only_with_the_delegate_keys() {
         .map(|(k, _)| k.as_str().unwrap().to_owned())
         .collect();
     assert!(functions.len() >= 5, "{functions:?}");
-    // (The webhook's kms:Decrypt on the source-secrets key is in the matrix of template_iam.rs.)
-    for function in functions.iter().filter(|f| !["SignalWorkerFunction", "TelegramFunction"].contains(&f.as_str())) {
-        for s in kms_statements(&t, function) {
-            assert!(!grants(&s, "kms:Sign") && !grants(&s, "kms:GetPublicKey"), "{function} gets no delegate-key permission: {s:?}");
-            assert!(matches!(resource(&s), Named::Other(_)), "{function} names no delegate key: {s:?}");
-        }
+    // The source-secrets key (kms:GenerateDataKey for the bot, kms:Decrypt for the webhook) is
+    // checked in tests/it/envelope.rs; it is no delegate key.
+    let signer_statements = |f: &str| -> Vec<Value> {
+        kms_statements(&t, f)
+            .into_iter()
+            .filter(|s| tagged(&s["Resource"], "!GetAtt").and_then(Value::as_str) != Some("SourceSecretsKey.Arn"))
+            .collect()
+    };
+    // The indexer's delegation scan reads the delegate addresses: public keys only, same keys.
+    let indexer = signer_statements("IndexerFunction");
+    assert!(!indexer.is_empty(), "the indexer reads the delegate public keys");
+    for s in &indexer {
+        assert_eq!(actions(s), ["kms:GetPublicKey"], "the indexer reads public keys only: {s:?}");
+        assert!(!matches!(resource(s), Named::Other(_)), "only the delegate keys: {s:?}");
+    }
+    for function in functions.iter().filter(|f| !["SignalWorkerFunction", "TelegramFunction", "IndexerFunction"].contains(&f.as_str())) {
+        assert!(signer_statements(function).is_empty(), "{function} gets no KMS permission on the delegate keys");
     }
 }
 

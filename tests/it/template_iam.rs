@@ -90,7 +90,6 @@ const MATRIX: &[(&str, &[Grant])] = &[
             ("kms:GetPublicKey", "SignerKey", NONE),
             ("kms:GetPublicKey", "SignerPoolKeyArns", NONE),
             // Creates and rotates sources: seals their secrets.
-            ("kms:Encrypt", "SourceSecretsKey", NONE),
             ("kms:GenerateDataKey", "SourceSecretsKey", NONE),
             ("ssm:GetParameter", "ssm:TelegramBotTokenParameter", NONE),
             ("ssm:GetParameter", "ssm:TelegramWebhookSecretParameter", NONE),
@@ -169,13 +168,17 @@ const MATRIX: &[(&str, &[Grant])] = &[
         &[
             (GET, TABLE, &["ADDR#*", "CONTROL", "INTENT#*", "MARKET", "RECON", "TRAILBOOK#*", "USER#*"]),
             (QUERY, TABLE, &["RECON", "USER#*"]),
-            (QUERY, GSI1, &["LEADER#*"]),
-            (QUERY, GSI2, &["LIVE_POS"]),
+            // The scans: users with a bound wallet (delegation expiry), unresolved intents.
+            (QUERY, GSI1, &["LEADER#*", "WALLET_USER"]),
+            (QUERY, GSI2, &["LIVE_POS", "OPEN_INTENT"]),
             (PUT, TABLE, &["IDEM#*", "INTENT#*", "JOBS", "MARK#*", "MARKET", "RECON", "TRAILBOOK#*", "USER#*"]),
             (UPDATE, TABLE, &["JOBS", "USER#*"]),
             (DELETE, TABLE, &["USER#*"]),
             ("sqs:SendMessage", "SignalsQueue", NONE),
             ("sqs:SendMessage", "NotificationsQueue", NONE),
+            // The delegation scan asks the venue about each user's delegate: public keys only.
+            ("kms:GetPublicKey", "SignerKey", NONE),
+            ("kms:GetPublicKey", "SignerPoolKeyArns", NONE),
             ("ssm:GetParameter", "ssm:BaseRpcUrlParameter", NONE),
         ],
     ),
@@ -482,7 +485,7 @@ fn keys_sign_encrypt_and_decrypt_only_where_the_code_does() {
     };
     assert_eq!(who("kms:Sign"), BTreeSet::from(["SignalWorkerFunction".to_owned()]));
     assert_eq!(who("kms:Decrypt"), BTreeSet::from(["WebhookFunction".to_owned()]));
-    assert_eq!(who("kms:Encrypt"), BTreeSet::from(["TelegramFunction".to_owned()]));
+    assert!(who("kms:Encrypt").is_empty(), "data keys are generated, never a plain encrypt");
     assert_eq!(who("kms:GenerateDataKey"), BTreeSet::from(["TelegramFunction".to_owned()]));
 
     // The source-secrets key: symmetric, rotated, retained; its ARN (not a secret) is given to
@@ -495,9 +498,33 @@ fn keys_sign_encrypt_and_decrypt_only_where_the_code_does() {
     assert_eq!(key["DeletionPolicy"].as_str(), Some("Retain"), "sealed secrets outlive a deleted stack");
     let mut stmts = Vec::new();
     collect_statements(&key["Properties"]["KeyPolicy"], &mut stmts);
-    assert_eq!(stmts.len(), 1, "account administration only; the roles' policies grant use: {stmts:?}");
-    let root = tagged(&stmts[0]["Principal"]["AWS"], "!Sub").and_then(Value::as_str);
-    assert_eq!(root, Some("arn:${AWS::Partition}:iam::${AWS::AccountId}:root"));
+    // The key policy: administration for the account (no use of the key), then one use
+    // statement per function, each bound to that function's role and to a source's context.
+    const USE: [&str; 5] = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt*", "kms:*"];
+    let mut uses = BTreeMap::new();
+    for st in &stmts {
+        let root = tagged(&st["Principal"]["AWS"], "!Sub").and_then(Value::as_str);
+        assert_eq!(root, Some("arn:${AWS::Partition}:iam::${AWS::AccountId}:root"), "{st:?}");
+        let acts: Vec<String> = match &st["Action"] {
+            Value::String(a) => vec![a.clone()],
+            Value::Sequence(v) => v.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            other => panic!("action {other:?}"),
+        };
+        if acts.iter().any(|a| USE.contains(&a.as_str())) {
+            assert_eq!(acts.len(), 1, "one use per statement: {st:?}");
+            let role = tagged(&st["Condition"]["ArnEquals"]["aws:PrincipalArn"], "!GetAtt").and_then(Value::as_str).map(str::to_owned);
+            assert_eq!(st["Condition"]["StringLike"]["kms:EncryptionContext:source"].as_str(), Some("?*"), "bound to a source: {st:?}");
+            uses.insert(acts[0].clone(), role);
+        }
+    }
+    assert_eq!(
+        uses,
+        BTreeMap::from([
+            ("kms:Decrypt".to_owned(), Some("WebhookFunctionRole.Arn".to_owned())),
+            ("kms:GenerateDataKey".to_owned(), Some("TelegramFunctionRole.Arn".to_owned())),
+        ]),
+        "the key policy lets the bot make data keys and the webhook open them, nobody else"
+    );
     for function in functions(&t) {
         let env = &t["Resources"][function.as_str()]["Properties"]["Environment"]["Variables"];
         let var = env.get("SOURCE_SECRETS_KEY_ID");

@@ -67,6 +67,25 @@ async fn health(deps: &Deps) -> HttpResponse {
     HttpResponse::json(200, &crate::health::health_json(deps).await)
 }
 
+/// A source secret that cannot be opened: nothing is accepted. The key unreachable or not
+/// configured is `503` (retry later); a sealed secret that does not open (tampered with, or moved
+/// from another source) is `500`, and its owner rotates it. Never verified with anything else.
+fn sealed_refusal(source: &vanta_domain::ids::SourceId, e: DomainError) -> Refusal {
+    match e {
+        DomainError::Unavailable(_) => {
+            tracing::warn!(source = %source, error = %e, "signal not accepted: the source's secret cannot be opened now");
+            Refusal::new(503, "signal secrets are unavailable right now; nothing was accepted, retry")
+        }
+        _ => {
+            tracing::error!(source = %source, error = %e, "signal not accepted: the source's stored secret does not open");
+            Refusal::new(
+                500,
+                "this source's stored secret cannot be opened; nothing was accepted. Its owner must rotate it (/signals rotate in the bot)",
+            )
+        }
+    }
+}
+
 /// Largest signal body (a signal is a few hundred bytes).
 pub const MAX_SIGNAL_BYTES: usize = 8 * 1024;
 
@@ -110,7 +129,9 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
             let secs: i64 = ts.trim().parse().map_err(|_| Refusal::new(401, "X-Vanta-Timestamp must be unix seconds"))?;
             let id = signals::peek_source(&req.body)?;
             let source = deps.store.get_source(&id).await.map_err(unavailable)?.ok_or_else(unauthorised)?;
-            if !signals::verify_signature(source.secret.expose(), ts.trim(), &req.body, sig) {
+            let secret =
+                vanta_domain::sealed::reveal(deps.source_secrets.as_ref(), &source).await.map_err(|e| sealed_refusal(&source.id, e))?;
+            if !signals::verify_signature(secret.expose(), ts.trim(), &req.body, sig) {
                 return Err(unauthorised());
             }
             let age = now.secs().saturating_sub(secs).abs();

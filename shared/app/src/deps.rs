@@ -46,6 +46,10 @@ pub struct Deps {
     pub started: Instant,
     /// The venue's pair list as the signal API checks it (per instance, short-lived).
     pub pair_catalog: Arc<crate::signals::CatalogCache>,
+    /// Seals and opens signal-source secrets. [`Deps::new`] gives the dev-only local key (tests,
+    /// `make run`); the Lambda wiring replaces it with KMS, or with
+    /// [`vanta_domain::sealed::NoSourceSecrets`] when no key is configured.
+    pub source_secrets: Arc<dyn vanta_domain::sealed::SourceSecrets>,
 }
 
 impl Deps {
@@ -59,6 +63,7 @@ impl Deps {
         paper: Arc<dyn Venue>,
     ) -> Self {
         let ops = config.operator_limits.clone();
+        let source_secrets = Arc::new(vanta_domain::sealed::local_dev(clock.clone()));
         Self {
             config: Arc::new(config),
             store,
@@ -78,7 +83,14 @@ impl Deps {
             metrics: Arc::new(Metrics::default()),
             started: Instant::now(),
             pair_catalog: Arc::default(),
+            source_secrets,
         }
+    }
+
+    /// Seals and opens signal-source secrets with `secrets`.
+    pub fn with_source_secrets(mut self, secrets: Arc<dyn vanta_domain::sealed::SourceSecrets>) -> Self {
+        self.source_secrets = secrets;
+        self
     }
 
     /// Adds the LIVE venue.

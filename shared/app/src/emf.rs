@@ -84,6 +84,9 @@ pub mod names {
     pub const AMBIGUOUS_INTENT_AGE: &str = "ambiguous_intent_age_seconds";
     /// Count: intents left SUBMITTED or AMBIGUOUS for an operator (their message reached the DLQ).
     pub const INTENTS_LEFT_FOR_OPERATOR: &str = "intents_left_for_operator";
+    /// Count: intents whose order outcome is unknown (SUBMITTED or AMBIGUOUS) now, each indexer
+    /// tick ([`crate::scans`]).
+    pub const AMBIGUOUS_INTENTS: &str = "ambiguous_intents";
 }
 
 /// How a metric aggregates on `/metrics`.
@@ -137,6 +140,7 @@ pub const SPECS: &[Spec] = &[
     spec(names::DELEGATION_EXPIRY, "Seconds", Kind::Gauge, false, "Seconds until a user's delegation expires"),
     spec(names::AMBIGUOUS_INTENT_AGE, "Seconds", Kind::Gauge, false, "Age of an intent whose outcome is unknown"),
     spec(names::INTENTS_LEFT_FOR_OPERATOR, "Count", Kind::Counter, false, "Intents left for an operator to reconcile"),
+    spec(names::AMBIGUOUS_INTENTS, "Count", Kind::Gauge, false, "Intents whose order outcome is unknown now"),
 ];
 
 /// The spec of `name` (every name in [`names`] has one).

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod notifier;
 pub mod pipeline;
 pub mod reconcile;
+pub mod scans;
 pub mod schedule;
 pub mod signals;
 pub mod telegram;
@@ -51,6 +52,8 @@ mod tests_notify;
 mod tests_obs;
 #[cfg(test)]
 mod tests_reconcile;
+#[cfg(test)]
+mod tests_scans;
 #[cfg(test)]
 mod tests_stop;
 #[cfg(test)]

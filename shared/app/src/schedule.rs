@@ -372,6 +372,9 @@ pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
     crate::emf::active_positions(deps, &live);
     heartbeat(deps, "indexer").await;
     crate::market::refresh_catalog(deps).await;
+    // Unresolved intents and delegation expiry: gauges and one-time notices (never fatal).
+    let scans = crate::scans::run(deps).await;
+    tracing::info!(open_intents = ?scans.open_intents, stuck_told = scans.stuck_told.len(), delegations = ?scans.delegations_checked, expiring_told = scans.expiring_told.len(), "indexer scans");
     let Some(venue) = deps.live.clone() else { return Ok(report) };
     let mut users: BTreeMap<TelegramUserId, Option<User>> = BTreeMap::new();
     let mut by_account: BTreeMap<(TelegramUserId, TraderAddress), Vec<Position>> = BTreeMap::new();

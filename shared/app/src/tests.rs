@@ -99,7 +99,7 @@ impl Sys {
         let s = SignalSource {
             id: SourceId::parse(id).unwrap(),
             owner: TelegramUserId(owner),
-            secret: SecretText::new(secret),
+            secret: SecretText::new(secret).into(),
             tv_token_hash: signals::token_hash(tv),
             active: true,
             created_at: self.clock.now(),

@@ -161,7 +161,7 @@ impl Sys {
         let s = SignalSource {
             id: SourceId::parse("strat").unwrap(),
             owner: TelegramUserId(owner),
-            secret: SecretText::new("k3y"),
+            secret: SecretText::new("k3y").into(),
             tv_token_hash: signals::token_hash("tvtok"),
             active: true,
             created_at: self.clock.now(),

@@ -65,7 +65,7 @@ async fn sys(price_age: Duration) -> Sys {
         .create_source(&SignalSource {
             id: SourceId::parse("strat").unwrap(),
             owner: TelegramUserId(7),
-            secret: SecretText::new("k3y"),
+            secret: SecretText::new("k3y").into(),
             tv_token_hash: signals::token_hash(TV),
             active: true,
             created_at: clock.now(),

@@ -98,7 +98,7 @@ impl Sys {
             let s = SignalSource {
                 id: sid,
                 owner: TelegramUserId(TRADER),
-                secret: SecretText::new("k3y"),
+                secret: SecretText::new("k3y").into(),
                 tv_token_hash: signals::token_hash("tv"),
                 active: true,
                 created_at: self.clock.now(),

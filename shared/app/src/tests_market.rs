@@ -115,7 +115,7 @@ impl Sys {
         let s = SignalSource {
             id: SourceId::parse("strat").unwrap(),
             owner: TelegramUserId(owner),
-            secret: SecretText::new(secret),
+            secret: SecretText::new(secret).into(),
             tv_token_hash: signals::token_hash("tv-strat"),
             active: true,
             created_at: self.clock.now(),

@@ -202,7 +202,7 @@ impl Sys {
         let s = SignalSource {
             id: SourceId::parse(&format!("strat{id}")).unwrap(),
             owner: TelegramUserId(id),
-            secret: SecretText::new("k3y"),
+            secret: SecretText::new("k3y").into(),
             tv_token_hash: signals::token_hash(&format!("tvtok{id}")),
             active: true,
             created_at: self.clock.now(),

@@ -103,7 +103,7 @@ impl Sys {
         let s = SignalSource {
             id: SourceId::parse(id).unwrap(),
             owner: TelegramUserId(owner),
-            secret: SecretText::new(secret),
+            secret: SecretText::new(secret).into(),
             tv_token_hash: signals::token_hash(&format!("tv-{id}")),
             active: true,
             created_at: self.clock.now(),

@@ -109,7 +109,7 @@ async fn sys() -> Sys {
     let src = SignalSource {
         id: SourceId::parse("strat").unwrap(),
         owner: TelegramUserId(7),
-        secret: SecretText::new("k3y"),
+        secret: SecretText::new("k3y").into(),
         tv_token_hash: signals::token_hash("tvtok"),
         active: true,
         created_at: s.clock.now(),

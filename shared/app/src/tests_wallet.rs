@@ -130,7 +130,7 @@ impl Sys {
         let s = SignalSource {
             id: SourceId::parse(id).unwrap(),
             owner: TelegramUserId(owner),
-            secret: SecretText::new("k3y"),
+            secret: SecretText::new("k3y").into(),
             tv_token_hash: signals::token_hash(&format!("tv-{id}")),
             active: true,
             created_at: self.clock.now(),
@@ -376,7 +376,7 @@ async fn a_live_open_of_an_unverified_wallet_is_refused_before_signing_and_its_e
     let src = SignalSource {
         id: SourceId::parse("eight").unwrap(),
         owner: TelegramUserId(8),
-        secret: SecretText::new("k3y"),
+        secret: SecretText::new("k3y").into(),
         tv_token_hash: signals::token_hash("tv-eight"),
         active: true,
         created_at: s.clock.now(),

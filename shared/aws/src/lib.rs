@@ -1,10 +1,12 @@
 //! AWS adapters for Vanta's ports.
 //!
 //! - [`dynamo`]: the single-table DynamoDB adapter for [`vanta_domain::ports::Store`].
+//! - [`kms_secrets`]: KMS as the master key of signal-source secrets (envelope encryption).
 //!
 //! Domain types never see SDK types: each adapter owns its wire mapping and maps SDK errors to
 //! [`vanta_domain::DomainError`] by what the caller should do about them.
 
 pub mod direct;
 pub mod dynamo;
+pub mod kms_secrets;
 pub mod sqs;

@@ -117,6 +117,11 @@ impl<S: Store> UserStore for CountingStore<S> {
         self.read("user_by_address", n(&r));
         r
     }
+    async fn wallet_users(&self) -> DomainResult<Vec<User>> {
+        let r = self.inner.wallet_users().await;
+        self.read("wallet_users", v(&r));
+        r
+    }
     async fn address_claim(&self, address: TraderAddress) -> DomainResult<Option<AddressClaim>> {
         let r = self.inner.address_claim(address).await;
         self.read("address_claim", n(&r));
@@ -195,6 +200,11 @@ impl<S: Store> IntentStore for CountingStore<S> {
     async fn user_intents(&self, user: TelegramUserId, limit: usize) -> DomainResult<Vec<Intent>> {
         let r = self.inner.user_intents(user, limit).await;
         self.read("user_intents", v(&r));
+        r
+    }
+    async fn open_intents(&self) -> DomainResult<Vec<Intent>> {
+        let r = self.inner.open_intents().await;
+        self.read("open_intents", v(&r));
         r
     }
     async fn audit_trail(&self, id: &IntentId) -> DomainResult<Vec<AuditEntry>> {

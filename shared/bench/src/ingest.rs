@@ -122,7 +122,7 @@ pub async fn run(report: &mut Report, requests: usize, connections: usize) -> Re
         let s = SignalSource {
             id: SourceId::parse(&source_id(c)).map_err(|e| e.to_string())?,
             owner: TelegramUserId(owner.id.0),
-            secret: SecretText::new(SECRET),
+            secret: SecretText::new(SECRET).into(),
             tv_token_hash: vanta_app::signals::token_hash(&format!("tv-{c}")),
             active: true,
             created_at: world.clock.now(),

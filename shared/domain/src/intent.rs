@@ -142,6 +142,11 @@ pub enum IntentState {
 }
 
 impl IntentState {
+    /// SUBMITTED or AMBIGUOUS: the order may have reached the venue and its outcome is not
+    /// known yet.
+    pub fn outcome_unknown(self) -> bool {
+        matches!(self, IntentState::Submitted | IntentState::Ambiguous)
+    }
     pub fn as_str(self) -> &'static str {
         match self {
             IntentState::Received => "RECEIVED",

@@ -20,6 +20,7 @@ pub mod position;
 pub mod recon;
 pub mod risk;
 pub mod risk_engine;
+pub mod sealed;
 pub mod sequencer;
 pub mod time;
 pub mod triggers;
@@ -30,6 +31,8 @@ pub use error::{DomainError, DomainResult};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_sealed;
 #[cfg(test)]
 mod tests_triggers;
 #[cfg(test)]

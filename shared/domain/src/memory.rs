@@ -104,6 +104,11 @@ impl UserStore for MemoryStore {
         let g = lock(&self.0)?;
         Ok(g.addresses.get(&address).and_then(|c| g.users.get(&c.owner)).cloned())
     }
+    async fn wallet_users(&self) -> DomainResult<Vec<User>> {
+        let mut v: Vec<User> = lock(&self.0)?.users.values().filter(|u| u.trader.is_some()).cloned().collect();
+        v.sort_by_key(|u| u.id);
+        Ok(v)
+    }
     async fn address_claim(&self, address: TraderAddress) -> DomainResult<Option<AddressClaim>> {
         Ok(lock(&self.0)?.addresses.get(&address).copied())
     }
@@ -282,6 +287,12 @@ impl IntentStore for MemoryStore {
     }
     async fn audit_trail(&self, id: &IntentId) -> DomainResult<Vec<AuditEntry>> {
         Ok(lock(&self.0)?.audit.get(id).cloned().unwrap_or_default())
+    }
+    async fn open_intents(&self) -> DomainResult<Vec<Intent>> {
+        let g = lock(&self.0)?;
+        let mut v: Vec<Intent> = g.intents.values().filter(|i| i.state.outcome_unknown()).cloned().collect();
+        v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(v)
     }
 }
 

@@ -39,6 +39,9 @@ pub trait UserStore: Send + Sync {
     /// same address again changes nothing).
     async fn bind_address(&self, user: TelegramUserId, address: TraderAddress) -> DomainResult<User>;
     async fn user_by_address(&self, address: TraderAddress) -> DomainResult<Option<User>>;
+    /// Every user with a bound wallet (verified or not), by id: whom the delegation scan asks
+    /// about.
+    async fn wallet_users(&self) -> DomainResult<Vec<User>>;
     /// Who holds the claim on `address`, and whether they proved it (consistent read).
     async fn address_claim(&self, address: TraderAddress) -> DomainResult<Option<AddressClaim>>;
     /// Stores a new challenge; `Conflict` if its nonce exists.
@@ -134,6 +137,9 @@ pub trait IntentStore: Send + Sync {
     /// A user's intents, newest first.
     async fn user_intents(&self, user: TelegramUserId, limit: usize) -> DomainResult<Vec<Intent>>;
     async fn audit_trail(&self, id: &IntentId) -> DomainResult<Vec<AuditEntry>>;
+    /// Every intent whose order outcome is not known yet (SUBMITTED or AMBIGUOUS), oldest
+    /// first: what the scan of unresolved intents watches. A resolved intent leaves the list.
+    async fn open_intents(&self) -> DomainResult<Vec<Intent>>;
 }
 
 /// Positions as Vanta recorded them (the venue is reconciled into them by the indexer).

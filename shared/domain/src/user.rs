@@ -86,8 +86,9 @@ pub struct SignalSource {
     /// Globally unique, chosen by its owner.
     pub id: SourceId,
     pub owner: TelegramUserId,
-    /// HMAC-SHA256 key for `POST /signals`.
-    pub secret: SecretText,
+    /// HMAC-SHA256 key for `POST /signals`: sealed ([`crate::sealed`]), or plain on sources
+    /// created before envelope encryption.
+    pub secret: crate::sealed::SourceSecret,
     /// The path token of `POST /signals/tv/{token}`; stored only as its SHA-256 hex.
     pub tv_token_hash: String,
     pub active: bool,

@@ -167,7 +167,13 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
     // Every live venue call ends within this budget (below the signal worker's timeout).
     let budget = config.venue_wait_budget();
     let notices = config.notifications_queue_url.clone().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url)));
-    let mut deps = Deps::new(config, store.clone(), queue, chat, clock.clone(), market.clone(), market);
+    // Signal-source secrets: KMS when SOURCE_SECRETS_KEY_ID is set; otherwise nothing is sealed
+    // or opened (never the dev-only local key under Lambda).
+    let source_secrets: Arc<dyn vanta_domain::sealed::SourceSecrets> = match &config.source_secrets_key_id {
+        Some(key) => Arc::new(vanta_aws::kms_secrets::kms_envelope(aws_sdk_kms::Client::new(&sdk), key.clone(), clock.clone())),
+        None => Arc::new(vanta_domain::sealed::NoSourceSecrets),
+    };
+    let mut deps = Deps::new(config, store.clone(), queue, chat, clock.clone(), market.clone(), market).with_source_secrets(source_secrets);
     // Application metrics as CloudWatch EMF lines on stdout (each main flushes per invocation).
     deps.metrics.emf.to_stdout();
     // The pair catalog is read from the table; the indexer's tick refreshes it from the venue's
@@ -186,7 +192,13 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
         let reader: Arc<dyn Signer> = Arc::new(CannotSign(TraderAddress::paper(*b"vanta-indexer-reads!")));
         let venue: Arc<dyn Venue> = Arc::new(AvantisVenue::new(avantis, reader).with_clock(clock));
         let venue = with_history(venue, &history_url);
-        return Ok(deps.with_live_venue(Arc::new(BudgetedVenue::new(venue, budget))));
+        let deps = deps.with_live_venue(Arc::new(BudgetedVenue::new(venue, budget)));
+        // The delegation scan asks the venue about each user's own delegate: the public keys
+        // only (no signer), and a start without them (the scan then skips) rather than none.
+        return Ok(match delegate_addresses(&deps.config, &sdk).await {
+            Some(pool) => deps.with_delegates(Arc::new(pool)),
+            None => deps,
+        });
     }
     if keys.is_empty() {
         return Ok(deps);
@@ -242,6 +254,34 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
     // Every venue call ends within the budget; the rest is left to reconciliation.
     deps = deps.with_delegates(pool).with_live_venue(Arc::new(BudgetedVenue::new(live, budget)));
     Ok(deps)
+}
+
+/// The delegate addresses of the pool (`KMS_KEY_ID`, then `KMS_POOL_KEY_ARNS`) from their public
+/// keys, with no signing power; None (logged) when there is no key or KMS does not answer.
+async fn delegate_addresses(config: &Config, sdk: &aws_config::SdkConfig) -> Option<DelegatePool> {
+    let main = config.kms_key_id.clone()?;
+    let kms = aws_sdk_kms::Client::new(sdk);
+    let mut ids = vec![main];
+    for arn in &config.kms_pool_key_arns {
+        if !ids.contains(arn) {
+            ids.push(arn.clone());
+        }
+    }
+    let mut keys = Vec::with_capacity(ids.len());
+    for id in ids {
+        match tokio_timeout(KmsSigner::new(kms.clone(), id.clone(), Some(config.chain_id))).await {
+            Ok(Ok(k)) => keys.push(DelegateKey { id, address: KmsSigner::address(&k), signer: None }),
+            Ok(Err(e)) => {
+                tracing::warn!(key = %id, error = %e, "delegate public key not readable; delegations are not scanned");
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(key = %id, error = %e, "delegate public key not readable; delegations are not scanned");
+                return None;
+            }
+        }
+    }
+    DelegatePool::new(keys).ok()
 }
 
 /// The notifier's dependencies: no signer, and a chat that waits out Telegram's flood control

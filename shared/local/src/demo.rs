@@ -86,10 +86,13 @@ pub async fn seed(deps: &Deps, prices: &FixedPrices) -> DomainResult<()> {
     }
     let user = User { username: Some("demo".into()), ..User::new(DEMO_USER, ChatId(DEMO_USER.0), now) };
     deps.store.get_or_create_user(user).await?;
+    let id = SourceId::parse(&deps.config.demo_source_id)?;
+    // Sealed like every source (under the dev-only local key in `make run`).
+    let sealed = deps.source_secrets.seal(&id, &SecretText::new(deps.config.demo_source_secret.expose_secret())).await?;
     let source = SignalSource {
-        id: SourceId::parse(&deps.config.demo_source_id)?,
+        id,
         owner: DEMO_USER,
-        secret: SecretText::new(deps.config.demo_source_secret.expose_secret()),
+        secret: sealed.into(),
         tv_token_hash: signals::token_hash(DEMO_TV_TOKEN),
         active: true,
         created_at: now,

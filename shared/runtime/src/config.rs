@@ -189,6 +189,9 @@ pub struct Config {
     pub telegram_api_url: String,
     pub http_addr: SocketAddr,
     pub kms_key_id: Option<String>,
+    /// `SOURCE_SECRETS_KEY_ID`: the symmetric KMS key (an ARN, not a secret) that wraps the data
+    /// keys of signal-source secrets. Unset under Lambda: no source can be created or opened.
+    pub source_secrets_key_id: Option<String>,
     pub kms_pool_key_arns: Vec<String>,
     /// `VERANTA_NETWORK`: the profile the hosts default to.
     pub veranta_network: VerantaNetwork,
@@ -374,6 +377,7 @@ impl Config {
             telegram_api_url: url("TELEGRAM_API_URL", DEFAULT_TELEGRAM_API_URL)?,
             http_addr,
             kms_key_id: opt("KMS_KEY_ID"),
+            source_secrets_key_id: opt("SOURCE_SECRETS_KEY_ID"),
             kms_pool_key_arns: opt("KMS_POOL_KEY_ARNS")
                 .unwrap_or_default()
                 .split(',')

@@ -920,10 +920,11 @@ async fn sources(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
             let token = signals::random_secret();
             let now = deps.clock.now();
             if verb == "new" {
+                let Some(sealed) = seal_source_secret(ctx, &id, &secret).await else { return Ok(()) };
                 let s = SignalSource {
                     id: id.clone(),
                     owner: ctx.user.id,
-                    secret: SecretText::new(secret.clone()),
+                    secret: sealed.into(),
                     tv_token_hash: signals::token_hash(&token),
                     active: true,
                     created_at: now,
@@ -943,7 +944,9 @@ async fn sources(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
                     ctx.reply(format!("⛔ You have no source named <code>{}</code>.", esc(id.as_str()))).await;
                     return Ok(());
                 };
-                s.secret = SecretText::new(secret.clone());
+                // Sealed afresh (a new data key), which also seals a legacy plain secret.
+                let Some(sealed) = seal_source_secret(ctx, &id, &secret).await else { return Ok(()) };
+                s.secret = sealed.into();
                 s.tv_token_hash = signals::token_hash(&token);
                 s.rotated_at = Some(now);
                 match deps.store.rotate_source(ctx.user.id, &s).await {
@@ -963,6 +966,19 @@ async fn sources(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
             ctx.reply("Usage: <code>/signals</code> · <code>/signals new &lt;name&gt;</code> · <code>/signals rotate &lt;name&gt;</code>")
                 .await;
             Ok(())
+        }
+    }
+}
+
+/// Seals a new source secret; None (after telling the user nothing changed) when it cannot be
+/// sealed now: a secret is never stored in the clear.
+async fn seal_source_secret(ctx: &Ctx<'_>, id: &SourceId, secret: &str) -> Option<vanta_domain::sealed::SealedSecret> {
+    match ctx.deps.source_secrets.seal(id, &SecretText::new(secret)).await {
+        Ok(sealed) => Some(sealed),
+        Err(e) => {
+            tracing::warn!(source = %id, error = %e, "signal source secret not sealed; nothing stored");
+            ctx.reply("⛔ Signal sources cannot be created or rotated right now (the secrets key is unavailable). Nothing was changed; try again later.").await;
+            None
         }
     }
 }

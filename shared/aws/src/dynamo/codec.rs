@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::str::FromStr;
 
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,6 +13,7 @@ use vanta_domain::exec::{ExecControl, ExecMode, StopLevel};
 use vanta_domain::ids::{PositionId, SourceId, TelegramUserId, TraderAddress};
 use vanta_domain::intent::{AuditEntry, Intent};
 use vanta_domain::position::Position;
+use vanta_domain::sealed::{SealedSecret, SourceSecret};
 use vanta_domain::time::Timestamp;
 use vanta_domain::user::{Follow, SecretText, SignalSource, User};
 use vanta_domain::wallet::{AddressClaim, WalletChallenge};
@@ -244,6 +246,12 @@ pub(crate) fn intent_item(i: &Intent, seq: u64) -> DomainResult<Item> {
     item.insert(k::GSI1PK.into(), s(k::user(i.user)));
     item.insert(k::GSI1SK.into(), s(k::intent_by_user(i.created_at, &i.id)));
     item.insert(k::STATE.into(), s(i.state.as_str()));
+    if i.state.outcome_unknown() {
+        // In the sparse list of unresolved intents while SUBMITTED or AMBIGUOUS; every
+        // transition puts the whole item, so a resolved intent drops out.
+        item.insert(k::GSI2PK.into(), s(k::OPEN_INTENT));
+        item.insert(k::GSI2SK.into(), s(k::intent_by_user(i.created_at, &i.id)));
+    }
     item.insert(k::AUDIT_SEQ.into(), n(seq));
     item.insert(k::DATA.into(), json(i)?);
     Ok(item)
@@ -331,7 +339,7 @@ impl FromItem for SignalSource {
         Ok(SignalSource {
             id: SourceId::parse(req_s(item, k::ID)?).map_err(|e| bad(item, e))?,
             owner: TelegramUserId(req_n(item, k::OWNER)?),
-            secret: SecretText::new(req_s(item, k::SECRET)?),
+            secret: source_secret(item)?,
             tv_token_hash: req_s(item, k::TV_TOKEN_HASH)?.to_owned(),
             active: req_bool(item, k::ACTIVE)?,
             created_at: Timestamp(req_n(item, k::CREATED_AT)?),
@@ -340,7 +348,31 @@ impl FromItem for SignalSource {
     }
 }
 
-pub(crate) fn source_item(src: &SignalSource) -> Item {
+/// A sealed secret when the item has `enc_v`; otherwise a legacy plain `secret`.
+fn source_secret(item: &Item) -> DomainResult<SourceSecret> {
+    let Some(version) = opt_n::<u32>(item, k::ENC_V)? else {
+        return Ok(SourceSecret::Plain(SecretText::new(req_s(item, k::SECRET)?)));
+    };
+    let bytes = |name: &str| -> DomainResult<Vec<u8>> {
+        match item.get(name) {
+            Some(AttributeValue::B(b)) => Ok(b.clone().into_inner()),
+            _ => Err(bad(item, format!("{name} is missing or not binary"))),
+        }
+    };
+    Ok(SourceSecret::Sealed(SealedSecret {
+        version,
+        ciphertext: bytes(k::SECRET_CT)?,
+        nonce: bytes(k::SECRET_NONCE)?,
+        wrapped_key: bytes(k::SECRET_DK)?,
+    }))
+}
+
+/// The source's item. Only a sealed secret is ever written: a plain one is refused, so no
+/// write path can put a secret in the table in the clear.
+pub(crate) fn source_item(src: &SignalSource) -> DomainResult<Item> {
+    let SourceSecret::Sealed(sealed) = &src.secret else {
+        return Err(DomainError::Internal(format!("source {}: refusing to store a secret that is not sealed", src.id)));
+    };
     let mut item = key(k::source(&src.id), k::SOURCE);
     item.insert(k::GSI1PK.into(), s(k::user(src.owner)));
     item.insert(k::GSI1SK.into(), s(k::source(&src.id)));
@@ -348,14 +380,17 @@ pub(crate) fn source_item(src: &SignalSource) -> Item {
     item.insert(k::GSI2SK.into(), s(k::SOURCE));
     item.insert(k::ID.into(), s(src.id.as_str()));
     item.insert(k::OWNER.into(), n(src.owner.0));
-    item.insert(k::SECRET.into(), s(src.secret.expose()));
+    item.insert(k::SECRET_CT.into(), AttributeValue::B(Blob::new(sealed.ciphertext.clone())));
+    item.insert(k::SECRET_NONCE.into(), AttributeValue::B(Blob::new(sealed.nonce.clone())));
+    item.insert(k::SECRET_DK.into(), AttributeValue::B(Blob::new(sealed.wrapped_key.clone())));
+    item.insert(k::ENC_V.into(), n(sealed.version));
     item.insert(k::TV_TOKEN_HASH.into(), s(src.tv_token_hash.clone()));
     item.insert(k::ACTIVE.into(), AttributeValue::Bool(src.active));
     item.insert(k::CREATED_AT.into(), n(src.created_at.millis()));
     if let Some(at) = src.rotated_at {
         item.insert(k::ROTATED_AT.into(), n(at.millis()));
     }
-    item
+    Ok(item)
 }
 
 // ---------------------------------------------------------------------------------------------

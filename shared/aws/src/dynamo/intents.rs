@@ -108,6 +108,12 @@ impl IntentStore for DynamoStore {
         self.query_as(Query::gsi1(k::user(user)).prefix(k::INTENT_PREFIX).newest_first().max(limit)).await
     }
 
+    async fn open_intents(&self) -> DomainResult<Vec<Intent>> {
+        let found: Vec<Intent> = self.query_as(Query::gsi2(k::OPEN_INTENT.to_owned())).await?;
+        // The index is eventually consistent: an intent resolved a moment ago is left out.
+        Ok(found.into_iter().filter(|i| i.state.outcome_unknown()).collect())
+    }
+
     async fn audit_trail(&self, id: &IntentId) -> DomainResult<Vec<AuditEntry>> {
         let mut rows: Vec<AuditRow> = self.query_as(Query::table(k::intent(id)).prefix(k::AUDIT_PREFIX)).await?;
         // Written order, even if a clock stepped back between two entries.

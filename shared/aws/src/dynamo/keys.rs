@@ -29,6 +29,11 @@ pub const CREATED_AT: &str = "created_at";
 pub const ROTATED_AT: &str = "rotated_at";
 pub const ID: &str = "id";
 pub const SECRET: &str = "secret";
+/// A sealed source secret: AES-256-GCM ciphertext, nonce, wrapped data key, envelope version.
+pub const SECRET_CT: &str = "secret_ct";
+pub const SECRET_NONCE: &str = "secret_nonce";
+pub const SECRET_DK: &str = "secret_dk";
+pub const ENC_V: &str = "enc_v";
 pub const TV_TOKEN_HASH: &str = "tv_token_hash";
 pub const ACTIVE: &str = "active";
 pub const EXPIRES_AT: &str = "expires_at";
@@ -58,6 +63,10 @@ pub const SOURCE: &str = "SOURCE";
 pub const MARK: &str = "MARK";
 pub const WINDOW: &str = "WINDOW";
 pub const LIVE_POS: &str = "LIVE_POS";
+/// gsi2 partition of intents whose order outcome is not known yet (SUBMITTED, AMBIGUOUS).
+pub const OPEN_INTENT: &str = "OPEN_INTENT";
+/// gsi1 partition of user profiles with a bound wallet.
+pub const WALLET_USER: &str = "WALLET_USER";
 pub const CHALLENGE: &str = "CHALLENGE";
 /// Sort-key prefix of the scheduled jobs' heartbeats under [`JOBS`].
 pub const HEARTBEAT_PREFIX: &str = "HEARTBEAT#";

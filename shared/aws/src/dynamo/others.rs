@@ -14,7 +14,7 @@ use super::{DynamoStore, Expr, OPTIMISTIC_ATTEMPTS, Query, new_item};
 #[async_trait]
 impl SourceStore for DynamoStore {
     async fn create_source(&self, src: &SignalSource) -> DomainResult<()> {
-        match self.put(codec::source_item(src), Some(new_item())).await {
+        match self.put(codec::source_item(src)?, Some(new_item())).await {
             Err(DomainError::Conflict(_)) => Err(DomainError::Conflict(format!("source id '{}' is taken", src.id))),
             other => other,
         }
@@ -36,7 +36,7 @@ impl SourceStore for DynamoStore {
     async fn rotate_source(&self, owner: TelegramUserId, src: &SignalSource) -> DomainResult<()> {
         if src.owner == owner {
             let cond = Expr::new("#owner = :owner").name("#owner", k::OWNER).value(":owner", n(owner.0));
-            match self.put(codec::source_item(src), Some(cond)).await {
+            match self.put(codec::source_item(src)?, Some(cond)).await {
                 Ok(()) => return Ok(()),
                 Err(DomainError::Conflict(_)) => {}
                 Err(e) => return Err(e),

@@ -31,12 +31,14 @@ pub const GSI1: &[&str] = &[
     "LEADER#*", // a leader's followers
     "TRIG#*",   // the trigger index
     "USER#*",   // a user's intents, sources and challenges
+    "WALLET_USER", // profiles with a bound wallet (the delegation-expiry scan)
 ];
 
 /// Partition keys of index `gsi2` (`gsi2pk`).
 pub const GSI2: &[&str] = &[
     "ADDR#*",    // a user by bound address
     "LIVE_POS",  // open and closing positions
+    "OPEN_INTENT", // intents whose outcome is unknown (SUBMITTED, AMBIGUOUS)
     "TVTOKEN#*", // a source by TradingView token hash
 ];
 

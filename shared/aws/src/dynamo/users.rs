@@ -106,15 +106,20 @@ impl UserStore for DynamoStore {
                 )?,
                 self.tx_update(
                     codec::key(k::user(user), k::PROFILE),
-                    Expr::new("SET #data = :data, #rev = :next, #g2pk = :g2pk, #g2sk = :g2sk")
+                    Expr::new("SET #data = :data, #rev = :next, #g2pk = :g2pk, #g2sk = :g2sk, #g1pk = :g1pk, #g1sk = :g1sk")
                         .name("#data", k::DATA)
                         .name("#rev", k::REV)
                         .name("#g2pk", k::GSI2PK)
                         .name("#g2sk", k::GSI2SK)
+                        .name("#g1pk", k::GSI1PK)
+                        .name("#g1sk", k::GSI1SK)
                         .value(":data", json(&next)?)
                         .value(":next", n(row.rev.saturating_add(1)))
                         .value(":g2pk", s(k::addr(&address)))
-                        .value(":g2sk", s(k::user(user))),
+                        .value(":g2sk", s(k::user(user)))
+                        // The sparse list of users with a wallet (the delegation scan).
+                        .value(":g1pk", s(k::WALLET_USER))
+                        .value(":g1sk", s(k::user(user))),
                     rev_is(row.rev),
                 )?,
             ];
@@ -140,6 +145,14 @@ impl UserStore for DynamoStore {
     async fn user_by_address(&self, address: TraderAddress) -> DomainResult<Option<User>> {
         let rows: Vec<UserRow> = self.query_as(Query::gsi2(k::addr(&address)).prefix("USER#")).await?;
         Ok(rows.into_iter().map(|r| r.user).find(|u| u.trader == Some(address)))
+    }
+
+    async fn wallet_users(&self) -> DomainResult<Vec<User>> {
+        let rows: Vec<UserRow> = self.query_as(Query::gsi1(k::WALLET_USER.to_owned()).prefix("USER#")).await?;
+        // The index is eventually consistent: a user who lost the wallet meanwhile is left out.
+        let mut users: Vec<User> = rows.into_iter().map(|r| r.user).filter(|u| u.trader.is_some()).collect();
+        users.sort_by_key(|u| u.id);
+        Ok(users)
     }
 
     async fn address_claim(&self, address: TraderAddress) -> DomainResult<Option<AddressClaim>> {
@@ -202,15 +215,20 @@ impl UserStore for DynamoStore {
                 self.tx_put(codec::verified_claim_item(&address, user, now), Some(claim_cond))?,
                 self.tx_update(
                     codec::key(k::user(user), k::PROFILE),
-                    Expr::new("SET #data = :data, #rev = :next, #g2pk = :g2pk, #g2sk = :g2sk")
+                    Expr::new("SET #data = :data, #rev = :next, #g2pk = :g2pk, #g2sk = :g2sk, #g1pk = :g1pk, #g1sk = :g1sk")
                         .name("#data", k::DATA)
                         .name("#rev", k::REV)
                         .name("#g2pk", k::GSI2PK)
                         .name("#g2sk", k::GSI2SK)
+                        .name("#g1pk", k::GSI1PK)
+                        .name("#g1sk", k::GSI1SK)
                         .value(":data", json(&next)?)
                         .value(":next", n(row.rev.saturating_add(1)))
                         .value(":g2pk", s(k::addr(&address)))
-                        .value(":g2sk", s(k::user(user))),
+                        .value(":g2sk", s(k::user(user)))
+                        // The sparse list of users with a wallet (the delegation scan).
+                        .value(":g1pk", s(k::WALLET_USER))
+                        .value(":g1sk", s(k::user(user))),
                     rev_is(row.rev),
                 )?,
             ];
@@ -231,11 +249,13 @@ impl UserStore for DynamoStore {
                 ops.push(
                     self.tx_update(
                         codec::key(k::user(cl.owner), k::PROFILE),
-                        Expr::new("SET #data = :data, #rev = :next REMOVE #g2pk, #g2sk")
+                        Expr::new("SET #data = :data, #rev = :next REMOVE #g2pk, #g2sk, #g1pk, #g1sk")
                             .name("#data", k::DATA)
                             .name("#rev", k::REV)
                             .name("#g2pk", k::GSI2PK)
                             .name("#g2sk", k::GSI2SK)
+                            .name("#g1pk", k::GSI1PK)
+                            .name("#g1sk", k::GSI1SK)
                             .value(":data", json(&dropped)?)
                             .value(":next", n(other.rev.saturating_add(1))),
                         rev_is(other.rev),

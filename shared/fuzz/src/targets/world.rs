@@ -124,7 +124,7 @@ impl World {
         let source = SignalSource {
             id: SourceId::parse(SOURCE).map_err(|e| err(&e))?,
             owner: TelegramUserId(ALICE),
-            secret: SecretText::new(SOURCE_SECRET),
+            secret: SecretText::new(SOURCE_SECRET).into(),
             tv_token_hash: signals::token_hash(TV_TOKEN),
             active: true,
             created_at: Timestamp(T0),
