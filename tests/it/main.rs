@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Integration tests against services the harness starts (moto, anvil, fake servers).
 
+mod compute;
 mod dynamo;
 mod exits;
 mod faults;
@@ -18,4 +19,5 @@ mod template;
 mod template_obs;
 mod template_veranta;
 mod triggers;
+mod venue_prices;
 mod wallet;
