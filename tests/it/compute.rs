@@ -65,7 +65,7 @@ fn listing() -> Value {
         "4": {"index": 4, "from": "PEPE", "to": "USD", "groupIndex": 1, "isPairListed": true,
               "leverages": {"minLeverage": 1, "maxLeverage": 25},
               "spreadP": 0.9, "openFeeP": 0.1, "closeFeeP": 0.1, "minLevPosUSDC": 10,
-              "openInterest": {"long": 900000, "short": 900000}, "coinOI": {"long": 73170731707.3170731707, "short": 73170731707},
+              "openInterest": {"long": 900000, "short": 900000}, "coinOI": {"long": "73170731707.3170731707", "short": "73170731707"},
               "values": {"maxGainP": 500, "maxSlP": 80},
               "skewEqParams": [[0, 1000], [0, 1000], [0, 1000], [0, 1000], [0, 1000], [0, 1000], [0, 1000], [0, 1000], [0, 1000], [-2, 1100]],
               "additionalPairParams2": {"openMakerFeeP": 0.05, "closeMakerFeeP": 0.05, "openTakerFeeP": 0.1, "closeTakerFeeP": 0.1}}

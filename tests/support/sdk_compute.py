@@ -58,6 +58,8 @@ def run(c):
         )
         return {"price": fig(v, 10)}
     if fn == "skew_open_fee":
+        if not c["skew"]:
+            return {"rate": None, "fee": None}  # no skew lines: the flat openFeeP applies
         fee_p, fee = compute.skew_adjusted_open_fee(
             position_size=D(c["size"]),
             is_long=c["long"],
@@ -120,6 +122,27 @@ def run(c):
         return {"accepts_ours": not tp_errors(ours - 1e-9), "refuses_above": bool(tp_errors(ours + 1e-6))}
     if fn == "net_pnl":
         upside = c["upside"]
+        gross_up = compute.gross_pnl(D(c["price"]), D(c["open"]), D(c["collateral"]), D(c["leverage"]), c["long"]) > 0
+        # On a loss the Upside branch multiplies by a float 0.0 of its own: floats then.
+        if upside and not gross_up:
+            n = compute.net_pnl(
+                current_price=float(c["price"]),
+                open_price=float(c["open"]),
+                collateral=float(c["collateral"]),
+                leverage=float(c["leverage"]),
+                is_long=c["long"],
+                is_upside=True,
+                rollover_fee=float(c["rollover"]),
+                funding_fee=float(c["funding"]),
+                pnl_tier_p=[float(t) for t in c["tiers"]],
+                pnl_fees_p=[float(f) for f in c["fees"]],
+            )
+            return {
+                "gross": fig(n.gross, 6, True),
+                "share": fig(n.profit_share_fee, 6, True),
+                "fee": fig(n.closing_fee, 6, True),
+                "net": fig(n.net, 6, True),
+            }
         if upside:
             n = compute.net_pnl(
                 current_price=D(c["price"]),
