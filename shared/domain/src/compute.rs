@@ -199,7 +199,7 @@ pub fn skew_open_fee(model: &FeeModel, side: Side, size: Usdc, flat: PercentP) -
         Side::Short => (model.oi_short.raw(), model.oi_long.raw()),
     };
     let total = u128::from(same) + u128::from(size.raw()) + u128::from(opposite);
-    let oi_pct = if total == 0 { 0 } else { u128::from(opposite) * 100 / total };
+    let oi_pct = (u128::from(opposite) * 100).checked_div(total).unwrap_or(0);
     let oi_pct = u32::try_from(oi_pct).map_err(|_| overflow("open interest"))?;
     let Some(last) = model.skew_eq.len().checked_sub(1) else {
         return Ok((flat_fee(flat, size)?, oi_pct));
@@ -337,7 +337,7 @@ pub fn open_fee(model: Option<&FeeModel>, side: Side, notional: Usdc, flat: Perc
 pub fn close_fee(model: Option<&FeeModel>, side: Side, notional: Usdc, price: Price, flat: PercentP) -> DomainResult<Usdc> {
     match model {
         Some(m) if m.upside => Ok(Usdc::ZERO),
-        Some(m) if !(m.close_maker.is_zero() && m.close_taker.is_zero()) && !price.is_zero() => {
+        Some(m) if (!m.close_maker.is_zero() || !m.close_taker.is_zero()) && !price.is_zero() => {
             Ok(close_maker_taker_fee(m, side, coin_size(notional, price)?, notional)?.amount)
         }
         _ => Ok(flat.of_usdc_ceil(notional)?),
