@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Integration tests against services the harness starts (moto, anvil, fake servers).
 
+mod compute;
 mod dynamo;
 mod envelope;
 mod exits;
@@ -20,4 +21,5 @@ mod template_iam;
 mod template_obs;
 mod template_veranta;
 mod triggers;
+mod venue_prices;
 mod wallet;

@@ -246,17 +246,20 @@ async fn open(deps: &Deps, intent: &Intent, user: &User, order: &OpenOrder) -> D
     if let Some(why) = unproved_live_entry(deps, user, exec.mode) {
         return reject(deps, intent, user, why).await;
     }
-    let approved = risk_engine::check_open(&RiskInput {
-        order,
-        pair: &pair,
-        policy: &policy,
-        ops: &ops,
-        exposure: &exposure,
-        quotes: &quotes,
-        now: deps.clock.now(),
-        exec: &exec,
-        automated: matches!(intent.origin, Origin::Signal { .. } | Origin::Copy { .. }),
-    });
+    let approved = risk_engine::check_open_with(
+        &RiskInput {
+            order,
+            pair: &pair,
+            policy: &policy,
+            ops: &ops,
+            exposure: &exposure,
+            quotes: &quotes,
+            now: deps.clock.now(),
+            exec: &exec,
+            automated: matches!(intent.origin, Origin::Signal { .. } | Origin::Copy { .. }),
+        },
+        catalog.fees(pair.index),
+    );
     let approved = match approved {
         Ok(a) => a,
         Err(refusal) => return reject(deps, intent, user, refusal.to_string()).await,

@@ -11,3 +11,4 @@ pub mod prices;
 pub mod redact;
 pub mod sequencer;
 pub mod signer;
+pub mod venue_feed;

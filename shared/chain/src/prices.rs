@@ -15,6 +15,7 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::sol;
 use async_trait::async_trait;
 use serde::Deserialize;
+use vanta_domain::feeds::{CHAINLINK_FALLBACK, FeedSettings, FeedTable};
 use vanta_domain::market::PairSymbol;
 use vanta_domain::money::{Bps, Price};
 use vanta_domain::ports::{PriceQuote, Prices};
@@ -135,7 +136,7 @@ sol! {
 }
 
 /// The source name on Chainlink quotes.
-pub const CHAINLINK_SOURCE: &str = "chainlink";
+pub const CHAINLINK_SOURCE: &str = vanta_domain::feeds::CHAINLINK;
 
 /// Chainlink AggregatorV3 proxies on Base mainnet. Facts copied from the project's research notes
 /// (`avantis-and-vanta-bot.md` §4.2, cross-checked there against independent repositories);
@@ -152,14 +153,9 @@ const BASE_MAINNET_FEEDS: [(&str, &str); 3] = [
 /// (`answeredInRound < roundId`) or was never updated (`updatedAt == 0`) gives no quote; a
 /// non-positive answer, an unreadable reply, an RPC error or a timeout is
 /// [`DomainError::Unavailable`]. Staleness is left to the risk engine (`published_at` is the
-/// A Chainlink answer older than the risk engine's freshness rule still cross-checks fresh
-/// prices for this long: Base's USD feeds publish at least hourly (heartbeat), plus a grace.
-pub const CHAINLINK_CHECK_AGE_SECS: u32 = 3_900;
-/// How far the market may move before a Chainlink feed publishes again (its deviation
-/// threshold, taken generously); added to the agreement tolerance for the cross-check.
-pub const CHAINLINK_CHECK_BAND: Bps = Bps::new_const(100);
-
-/// round's `updatedAt`).
+/// round's `updatedAt`); each quote carries its feed's heartbeat and deviation
+/// ([`FeedTable`], embedded defaults unless [`ChainlinkFeeds::with_settings`] gives others), so a
+/// quote older than the freshness rule still cross-checks fresh prices within its heartbeat.
 pub struct ChainlinkFeeds {
     provider: DynProvider,
     /// The RPC URL as given and as normalised, and its origin: error texts show the origin only
@@ -168,6 +164,7 @@ pub struct ChainlinkFeeds {
     origin: String,
     feeds: HashMap<PairSymbol, Feed>,
     timeout: Duration,
+    settings: FeedTable,
 }
 
 struct Feed {
@@ -183,7 +180,7 @@ impl ChainlinkFeeds {
         let origin = url.origin().ascii_serialization();
         let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(url).erased();
         let feeds = feeds.into_iter().map(|(pair, address)| (pair, Feed { address, decimals: tokio::sync::OnceCell::new() })).collect();
-        Ok(Self { provider, redact, origin, feeds, timeout: Duration::from_secs(4) })
+        Ok(Self { provider, redact, origin, feeds, timeout: Duration::from_secs(4), settings: FeedTable::defaults() })
     }
 
     /// Feeds given as `"BTC/USD=0x…,ETH/USD=0x…"` (see [`ChainlinkFeeds::parse_feeds`]).
@@ -217,6 +214,17 @@ impl ChainlinkFeeds {
             }
         }
         Ok(out)
+    }
+
+    /// Each feed's heartbeat and deviation (default [`FeedTable::defaults`]).
+    pub fn with_settings(mut self, settings: FeedTable) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The heartbeat and deviation the quotes of `pair` carry.
+    pub fn settings(&self, pair: &PairSymbol) -> FeedSettings {
+        self.settings.get(CHAINLINK_SOURCE, pair).unwrap_or(CHAINLINK_FALLBACK)
     }
 
     /// The time allowed for each RPC call (default 4 s).
@@ -302,14 +310,14 @@ impl Prices for ChainlinkFeeds {
         let price = chainlink_to_price(round.answer, decimals).map_err(|e| DomainError::Unavailable(format!("chainlink {pair}: {e}")))?;
         let updated_at = i64::try_from(round.updatedAt)
             .map_err(|_| DomainError::Unavailable(format!("chainlink {pair}: updatedAt {} is out of range", round.updatedAt)))?;
-        Ok(vec![PriceQuote {
+        Ok(vec![self.settings(pair).stamp(PriceQuote {
             pair: pair.clone(),
             price,
             published_at: Timestamp::from_secs(updated_at),
             source: CHAINLINK_SOURCE.into(),
-            check_age_secs: Some(CHAINLINK_CHECK_AGE_SECS),
-            check_band: CHAINLINK_CHECK_BAND,
-        }])
+            check_age_secs: None,
+            check_band: Bps::default(),
+        })])
     }
 }
 

@@ -6,8 +6,10 @@
 //! [`ports`], each of which has an in-memory adapter in [`memory`].
 
 pub mod catalog;
+pub mod compute;
 pub mod error;
 pub mod exec;
+pub mod feeds;
 pub mod ids;
 pub mod intent;
 pub mod limits;

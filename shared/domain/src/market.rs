@@ -159,6 +159,10 @@ pub struct PairCatalog {
     /// Trading hours by pair index, where the venue's feed publishes them ([`MarketHours`]).
     #[serde(default)]
     hours: BTreeMap<u16, MarketHours>,
+    /// The venue's fee maths inputs by pair index, where the listing carries them
+    /// ([`crate::compute::FeeModel`]).
+    #[serde(default)]
+    fees: BTreeMap<u16, crate::compute::FeeModel>,
 }
 
 impl PairCatalog {
@@ -210,6 +214,15 @@ impl PairCatalog {
     pub fn with_hours(mut self, index: PairIndex, hours: MarketHours) -> Self {
         self.hours.insert(index.0, hours);
         self
+    }
+    /// Records a pair's fee model (from the same listing).
+    pub fn with_fees(mut self, index: PairIndex, model: crate::compute::FeeModel) -> Self {
+        self.fees.insert(index.0, model);
+        self
+    }
+    /// A pair's fee model, where the listing carried one.
+    pub fn fees(&self, index: PairIndex) -> Option<&crate::compute::FeeModel> {
+        self.fees.get(&index.0)
     }
     /// A pair's trading hours, where the venue published them.
     pub fn hours(&self, index: PairIndex) -> Option<&MarketHours> {

@@ -712,7 +712,7 @@ impl PaperVenue {
                     return Err(DomainError::Refused(format!("price moved beyond the slippage tolerance ({fill} vs {reference_price})")));
                 }
                 let notional = leverage.notional(*collateral)?;
-                let fee = info.open_fee.of_usdc_ceil(notional)?;
+                let fee = crate::compute::open_fee(self.catalog.fees(*pair), *side, notional, info.open_fee)?;
                 let cost = collateral.checked_add(fee)?;
                 acct.cash = acct.cash.checked_sub(cost).map_err(|_| {
                     DomainError::Refused(format!("the paper balance ({}) does not cover the collateral and fee ({cost})", acct.cash))
@@ -761,11 +761,28 @@ impl PaperVenue {
                 };
                 let fill = with_half_spread(mark.ok_or_else(no_price)?, info.spread, !side.is_buy())?;
                 let closing = (*collateral).min(held);
-                let fee = info.close_fee.of_usdc_ceil(leverage.notional(closing)?)?;
+                // The venue's close: its close fee (maker/taker where the pair has rates), or on
+                // an Upside pair its share of the profit (charged like a fee here).
+                let model = self.catalog.fees(*pair);
+                let mut fee = crate::compute::close_fee(model, side, leverage.notional(closing)?, fill, info.close_fee)?;
                 let pnl = match open_price {
                     Some(o) => crate::position::pnl(side, closing, leverage, o, fill)?,
                     None => crate::money::SignedUsdc::ZERO,
                 };
+                if let (Some(m), Some(o)) = (model.filter(|m| m.upside), open_price) {
+                    let net = crate::compute::net_pnl(
+                        side,
+                        o,
+                        fill,
+                        closing,
+                        leverage,
+                        Some(m.pnl_tiers.as_slice()),
+                        PercentP::ZERO,
+                        Usdc::ZERO,
+                        crate::money::SignedUsdc::ZERO,
+                    )?;
+                    fee = net.profit_share;
+                }
                 // A trade the book holds returns its collateral plus the PnL less the fee, never
                 // below nothing (a loss beyond the collateral is the venue's). A recorded
                 // position the book does not hold (opened before the book was shared) settles

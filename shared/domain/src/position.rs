@@ -201,18 +201,10 @@ pub fn pnl(side: Side, collateral: Usdc, leverage: Leverage, open: Price, mark: 
 
 /// Liquidation price for an entry: `open ∓ open × 85 % / leverage` (long below, short above).
 /// The distance is rounded down, so the reported price is never farther than the true one.
+/// This is [`crate::compute::liquidation_price`] with no fees accrued (collateral then cancels
+/// out of the venue's formula).
 pub fn liquidation_price(side: Side, open: Price, leverage: Leverage) -> Result<Price, DomainError> {
-    let open_raw = u128::from(open.raw());
-    let dist = open_raw
-        .checked_mul(u128::from(LIQUIDATION_LOSS.raw()))
-        .and_then(|v| v.checked_mul(u128::from(Leverage::ONE_RAW)))
-        .map(|v| v / (10_000 * u128::from(leverage.raw())))
-        .ok_or_else(|| DomainError::Internal("liquidation price overflow".into()))?;
-    let raw = match side {
-        Side::Long => open_raw.saturating_sub(dist),
-        Side::Short => open_raw.saturating_add(dist),
-    };
-    u64::try_from(raw).map(Price::from_raw).map_err(|_| DomainError::Internal("liquidation price overflow".into()))
+    crate::compute::liquidation_price(side, open, Usdc::from_raw(1_000_000), leverage, Usdc::ZERO, SignedUsdc::ZERO)
 }
 
 /// Distance from `price` to `liq`, in bps of `price`, rounded down.

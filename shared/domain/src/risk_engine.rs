@@ -24,8 +24,12 @@
 //! 13. take-profit and stop-loss are on the right side of the reference price, the take-profit's
 //!     gain is at most the pair's `max_gain` and the stop-loss's loss at most its `max_sl` (both as
 //!     a percentage of collateral: `|target − ref| / ref × leverage × 100`);
+//!     On an Upside pair (with its fee model, [`check_open_with`]) the take-profit cap is net of
+//!     the profit share and the stop-loss must be at least the venue's floor;
 //! 14. the liquidation price is at least the user's minimum distance from the reference price,
 //!     and a stop-loss triggers before it.
+//!
+//! The open fee and the liquidation price follow the venue's formulas ([`crate::compute`]).
 //!
 //! The policy is bounded by the operator's limits again inside the engine
 //! ([`RiskPolicy::bounded_by`] is idempotent), so a caller that forgot cannot loosen them.
@@ -37,13 +41,14 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::compute::{self, FeeModel};
 use crate::error::DomainError;
 use crate::exec::{EffectiveExec, StopLevel};
 use crate::intent::OpenOrder;
 use crate::market::{PairInfo, PairSymbol, Side};
 use crate::money::{Bps, Leverage, PercentP, Price, SignedUsdc, SlippageP, Usdc, format_scaled};
 use crate::ports::PriceQuote;
-use crate::position::{distance_bps, liquidation_price};
+use crate::position::distance_bps;
 use crate::risk::{OperatorLimits, RiskPolicy};
 use crate::time::Timestamp;
 
@@ -263,6 +268,14 @@ pub enum Refusal {
         sl: Price,
         liquidation: Price,
     },
+    /// An Upside pair's stop-loss closer than the venue's floor
+    /// ([`crate::compute::upside_min_sl`]); `loss` is rounded down.
+    StopLossBelowUpsideFloor {
+        pair: PairSymbol,
+        sl: Price,
+        loss: PercentP,
+        min: PercentP,
+    },
     /// A number too large to check safely.
     Overflow {
         what: &'static str,
@@ -303,6 +316,7 @@ impl Refusal {
             Refusal::StopLossAboveMaxSl { .. } => "sl_above_max_sl",
             Refusal::LiquidationTooClose { .. } => "liquidation_too_close",
             Refusal::StopLossBeyondLiquidation { .. } => "sl_beyond_liquidation",
+            Refusal::StopLossBelowUpsideFloor { .. } => "sl_below_upside_floor",
             Refusal::Overflow { .. } => "overflow",
         }
     }
@@ -416,6 +430,10 @@ impl fmt::Display for Refusal {
                 };
                 write!(f, "stop-loss {sl} would trigger after liquidation at {liquidation}; for a {side} it must be {word} {liquidation}")
             }
+            Refusal::StopLossBelowUpsideFloor { pair, sl, loss, min } => write!(
+                f,
+                "stop-loss {sl} would be a loss of only {loss}% of collateral; {pair} (an Upside pair) needs at least {min}% at this leverage"
+            ),
             Refusal::Overflow { what } => write!(f, "the order's numbers are too large to check ({what}), so it was refused"),
         }
     }
@@ -594,6 +612,16 @@ fn overflow<E>(what: &'static str) -> impl Fn(E) -> Refusal {
 /// Checks an order to open a position against every rule (see the module documentation), in
 /// that order, and returns the first refusal or what the order will be sent with.
 pub fn check_open(input: &RiskInput<'_>) -> Result<Approved, Refusal> {
+    check_open_with(input, None)
+}
+
+/// [`check_open`] with the pair's fee model ([`PairCatalog::fees`](crate::market::PairCatalog::fees)):
+/// the open fee is then the venue's skew-adjusted fee (none on an Upside pair), and an Upside
+/// pair's take-profit cap is net of the profit share ([`compute::upside_max_gain`]) and its
+/// stop-loss must be at least the venue's floor ([`compute::upside_min_sl`], with the pair's
+/// spread). Without a model the pair's flat `openFeeP` applies.
+pub fn check_open_with(input: &RiskInput<'_>, model: Option<&FeeModel>) -> Result<Approved, Refusal> {
+    let upside = model.is_some_and(|m| m.upside);
     let RiskInput { order, pair, policy, ops, exposure, quotes, now, exec, automated } = *input;
     let policy = policy.bounded_by(ops);
 
@@ -701,13 +729,12 @@ pub fn check_open(input: &RiskInput<'_>) -> Result<Approved, Refusal> {
             return Err(Refusal::TakeProfitWrongSide { side: order.side, tp, reference });
         }
         let num = pct_of_collateral_numerator(reference, tp, leverage).ok_or(Refusal::Overflow { what: "take-profit" })?;
-        if !within_pct(num, reference, pair.max_gain).ok_or(Refusal::Overflow { what: "take-profit" })? {
-            return Err(Refusal::TakeProfitAboveMaxGain {
-                pair: pair.symbol.clone(),
-                tp,
-                gain: pct_ceil(num, reference),
-                max: pair.max_gain,
-            });
+        let cap = match model {
+            Some(m) if upside => compute::upside_max_gain(pair.max_gain, &m.pnl_tiers),
+            _ => pair.max_gain,
+        };
+        if !within_pct(num, reference, cap).ok_or(Refusal::Overflow { what: "take-profit" })? {
+            return Err(Refusal::TakeProfitAboveMaxGain { pair: pair.symbol.clone(), tp, gain: pct_ceil(num, reference), max: cap });
         }
     }
     if let Some(sl) = order.sl {
@@ -722,10 +749,21 @@ pub fn check_open(input: &RiskInput<'_>) -> Result<Approved, Refusal> {
         if !within_pct(num, reference, pair.max_sl).ok_or(Refusal::Overflow { what: "stop-loss" })? {
             return Err(Refusal::StopLossAboveMaxSl { pair: pair.symbol.clone(), sl, loss: pct_ceil(num, reference), max: pair.max_sl });
         }
+        if upside {
+            let min = compute::upside_min_sl(leverage, Some(pair.spread));
+            // loss% = num / reference; below the floor when num < min × reference.
+            let at_least = u128::from(min.raw()).checked_mul(u128::from(reference.raw())).ok_or(Refusal::Overflow { what: "stop-loss" })?;
+            if num < at_least {
+                let loss = PercentP::from_raw(u64::try_from(num / u128::from(reference.raw()).max(1)).unwrap_or(u64::MAX));
+                return Err(Refusal::StopLossBelowUpsideFloor { pair: pair.symbol.clone(), sl, loss, min });
+            }
+        }
     }
 
     // Liquidation.
-    let liquidation = liquidation_price(order.side, reference, leverage).map_err(overflow("liquidation price"))?;
+    // At entry no rollover or funding has accrued.
+    let liquidation = compute::liquidation_price(order.side, reference, order.collateral, leverage, Usdc::ZERO, SignedUsdc::ZERO)
+        .map_err(overflow("liquidation price"))?;
     let liq_distance = distance_bps(reference, liquidation);
     if liq_distance < policy.min_liq_distance {
         return Err(Refusal::LiquidationTooClose {
@@ -746,7 +784,7 @@ pub fn check_open(input: &RiskInput<'_>) -> Result<Approved, Refusal> {
         }
     }
 
-    let open_fee = pair.open_fee.of_usdc_ceil(notional).map_err(overflow("open fee"))?;
+    let open_fee = compute::open_fee(model, order.side, notional, pair.open_fee).map_err(overflow("open fee"))?;
     Ok(Approved { reference_price: reference, slippage, notional, open_fee, liquidation_price: liquidation, liq_distance })
 }
 

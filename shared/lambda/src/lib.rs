@@ -159,7 +159,8 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
     let market = Arc::new(
         VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), chainlink, clock.clone())
             .with_book(store.clone())
-            .with_sequencer(sequencer),
+            .with_sequencer(sequencer)
+            .with_venue_feed(config.avantis.feed.clone()),
     );
     let env = config.exec;
     let history_url = config.avantis.history.clone();
@@ -371,7 +372,7 @@ fn chainlink_feeds(config: &Config) -> Result<Option<ChainlinkFeeds>, StartError
             })
             .collect::<Result<_, _>>()?,
     };
-    Ok(Some(ChainlinkFeeds::new(&config.base_rpc_url, feeds)?))
+    Ok(Some(ChainlinkFeeds::new(&config.base_rpc_url, feeds)?.with_settings(config.price_feeds.clone())))
 }
 
 /// The venue's market data for DRY trading under Lambda: the pair catalog from Avantis and
@@ -385,6 +386,8 @@ struct VenueMarket {
     loaded: tokio::sync::OnceCell<(Arc<PaperVenue>, Arc<dyn Prices>)>,
     book: Option<Arc<dyn vanta_domain::paper::PaperStore>>,
     sequencer: Option<Arc<dyn vanta_domain::sequencer::SequencerStatus>>,
+    /// The venue's feed service: its price is a required cross-check of the oracles'.
+    venue_feed: Option<String>,
 }
 
 impl VenueMarket {
@@ -397,12 +400,19 @@ impl VenueMarket {
             loaded: tokio::sync::OnceCell::new(),
             book: None,
             sequencer: None,
+            venue_feed: None,
         }
     }
 
     /// Puts every price behind the sequencer gate.
     fn with_sequencer(mut self, sequencer: Option<Arc<dyn vanta_domain::sequencer::SequencerStatus>>) -> Self {
         self.sequencer = sequencer;
+        self
+    }
+
+    /// Cross-checks every price with the venue's own (`GET {feed}/v2/pairs/{i}/price-update-data`).
+    fn with_venue_feed(mut self, feed_url: String) -> Self {
+        self.venue_feed = Some(feed_url);
         self
     }
 
@@ -421,6 +431,10 @@ impl VenueMarket {
                 let prices: Arc<dyn Prices> = match &self.chainlink {
                     Some(chainlink) => Arc::new(CombinedPrices::new(vec![("pyth".into(), pyth), ("chainlink".into(), chainlink.clone())])),
                     None => pyth,
+                };
+                let prices = match &self.venue_feed {
+                    Some(url) => vanta_chain::venue_feed::venue_checked(prices, url, &catalog)?,
+                    None => prices,
                 };
                 let prices: Arc<dyn Prices> = match &self.sequencer {
                     Some(status) => Arc::new(vanta_domain::sequencer::SequencerGated::new(prices, status.clone(), self.clock.clone())),

@@ -200,6 +200,9 @@ pub struct Config {
     pub base_rpc_url: String,
     /// `CHAINLINK_FEEDS`: the Chainlink feeds read (through `BASE_RPC_URL`) next to Pyth.
     pub chainlink_feeds: ChainlinkFeedsSetting,
+    /// `PRICE_FEED_SETTINGS`: each feed's heartbeat and deviation, over the embedded defaults
+    /// (`source:PAIR=<s>s/<bps>bps,…`).
+    pub price_feeds: vanta_domain::feeds::FeedTable,
     pub chain_id: u64,
     /// `VERANTA_EXECUTION` (formerly `AVANTIS_ROUTE`): `relayer` (default) or `direct`.
     pub avantis_route: AvantisRoute,
@@ -391,6 +394,9 @@ impl Config {
             base_rpc_url,
             chainlink_feeds: ChainlinkFeedsSetting::parse(&opt("CHAINLINK_FEEDS").unwrap_or_default())
                 .map_err(|reason| ConfigError::Invalid { name: "CHAINLINK_FEEDS", reason })?,
+            price_feeds: vanta_domain::feeds::FeedTable::defaults()
+                .with_overrides(&opt("PRICE_FEED_SETTINGS").unwrap_or_default())
+                .map_err(|e| ConfigError::Invalid { name: "PRICE_FEED_SETTINGS", reason: e.to_string() })?,
             chain_id,
             avantis_route,
             log_json: match opt("VANTA_LOG_FORMAT").as_deref() {

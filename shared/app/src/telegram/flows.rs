@@ -145,17 +145,20 @@ pub(super) async fn propose_open(ctx: &Ctx<'_>, mut order: OpenOrder) -> DomainR
     .unwrap_or(u32::MAX);
     let quotes = deps.prices.quotes(&pair.symbol).await?;
     let policy = ctx.user.risk.bounded_by(&deps.ops);
-    let checked = risk_engine::check_open(&RiskInput {
-        order: &order,
-        pair: &pair,
-        policy: &policy,
-        ops: &deps.ops,
-        exposure: &exposure,
-        quotes: &quotes,
-        now: deps.clock.now(),
-        exec: &exec,
-        automated: false,
-    });
+    let checked = risk_engine::check_open_with(
+        &RiskInput {
+            order: &order,
+            pair: &pair,
+            policy: &policy,
+            ops: &deps.ops,
+            exposure: &exposure,
+            quotes: &quotes,
+            now: deps.clock.now(),
+            exec: &exec,
+            automated: false,
+        },
+        catalog.fees(pair.index),
+    );
     let a = match checked {
         Ok(a) => a,
         Err(refusal) => {

@@ -10,9 +10,10 @@ use vanta_domain::error::{DomainError, DomainResult};
 use vanta_domain::market::{MarketHours, PairCatalog, PairIndex, PairInfo, PairSymbol};
 use vanta_domain::money::{Leverage, PercentP, Usdc};
 
-use super::decimal::{raw_text, scaled_u64};
+use super::decimal::{raw_text, scaled_i128, scaled_u64};
 use super::parse_address;
 use crate::eip712::{AvantisDomain, DOMAIN_NAME, DOMAIN_VERSION};
+use vanta_domain::compute::{COIN_SCALE, FeeModel, PnlTier};
 
 /// What `/v2/meta` tells: chain, contract addresses and the EIP-712 domains.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +128,26 @@ struct RawPair {
     values: Option<RawValues>,
     additional_pair_params2: Option<RawParams2>,
     feed: Option<RawFeed>,
+    open_interest: Option<RawSides>,
+    #[serde(rename = "coinOI")]
+    coin_oi: Option<RawSides>,
+    skew_eq_params: Option<Vec<Vec<Box<RawValue>>>>,
+    pnl_fees: Option<RawPnlFees>,
+}
+
+#[derive(Deserialize)]
+struct RawSides {
+    long: Option<Box<RawValue>>,
+    short: Option<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPnlFees {
+    #[serde(default)]
+    tier_p: Vec<Box<RawValue>>,
+    #[serde(default)]
+    fees_p: Vec<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -165,6 +186,10 @@ struct RawValues {
 #[serde(rename_all = "camelCase")]
 struct RawParams2 {
     close_only_mode: Option<bool>,
+    open_maker_fee_p: Option<Box<RawValue>>,
+    open_taker_fee_p: Option<Box<RawValue>>,
+    close_maker_fee_p: Option<Box<RawValue>>,
+    close_taker_fee_p: Option<Box<RawValue>>,
 }
 
 fn num(raw: Option<&RawValue>, scale: u32, field: &str) -> Result<u64, String> {
@@ -223,6 +248,102 @@ fn pair_info(p: &RawPair) -> Result<Option<PairInfo>, String> {
     }))
 }
 
+/// `text × 10^scale` truncated toward zero (digits beyond the scale dropped, not refused): for
+/// the fee model's open-interest inputs, which the venue publishes with any precision.
+fn truncated(text: &str, scale: u32) -> Option<i128> {
+    if let Ok(v) = scaled_i128(text, scale) {
+        return Some(v);
+    }
+    let s = text.trim();
+    let (negative, rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (mantissa, exp) = match rest.find(['e', 'E']) {
+        Some(pos) => (rest.get(..pos)?, rest.get(pos + 1..)?.parse::<i64>().ok()?),
+        None => (rest, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: String = int_part.chars().chain(frac_part.chars()).collect();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Keep the digits up to `scale` places after the decimal point, padding with zeros.
+    let keep = i64::try_from(int_part.len()).ok()?.checked_add(exp)?.checked_add(i64::from(scale))?;
+    if keep <= 0 {
+        return Some(0);
+    }
+    let keep = usize::try_from(keep).ok()?;
+    let mut kept: String = digits.chars().take(keep).collect();
+    while kept.len() < keep {
+        kept.push('0');
+    }
+    let v: i128 = kept.trim_start_matches('0').parse().unwrap_or(0);
+    Some(if negative { -v } else { v })
+}
+
+/// The fee model of a pair (`skewEqParams`, open interest, maker/taker rates, profit-share
+/// tiers). Never fails: a value that cannot be read is left at its default (with a warning), as
+/// the SDK's models default a missing field.
+fn fee_model(p: &RawPair, upside: bool, index: u16) -> FeeModel {
+    let warn = |field: &str| tracing::warn!(pair = index, field, "unreadable fee-model field; default used");
+    let unsigned = |raw: Option<&RawValue>, scale: u32, field: &str| -> u128 {
+        let Some(r) = raw else { return 0 };
+        match raw_text(r).ok().and_then(|t| truncated(&t, scale)).and_then(|v| u128::try_from(v).ok()) {
+            Some(v) => v,
+            None => {
+                warn(field);
+                0
+            }
+        }
+    };
+    let usdc = |raw: Option<&RawValue>, field: &str| Usdc::from_raw(u64::try_from(unsigned(raw, Usdc::SCALE, field)).unwrap_or(u64::MAX));
+    let pct =
+        |raw: Option<&RawValue>, field: &str| PercentP::from_raw(u64::try_from(unsigned(raw, PercentP::SCALE, field)).unwrap_or(u64::MAX));
+    let signed = |raw: &RawValue| raw_text(raw).ok().and_then(|t| truncated(&t, 10)).and_then(|v| i64::try_from(v).ok());
+    let mut skew_eq = Vec::new();
+    for line in p.skew_eq_params.iter().flatten() {
+        match (line.first().and_then(|a| signed(a)), line.get(1).and_then(|b| signed(b))) {
+            (Some(a), Some(b)) => skew_eq.push((a, b)),
+            _ => {
+                warn("skewEqParams");
+                skew_eq.clear();
+                break;
+            }
+        }
+    }
+    let oi = p.open_interest.as_ref();
+    let coin = p.coin_oi.as_ref();
+    let a2 = p.additional_pair_params2.as_ref();
+    let pnl_tiers = p
+        .pnl_fees
+        .as_ref()
+        .map(|f| {
+            f.tier_p
+                .iter()
+                .enumerate()
+                .map(|(i, t)| PnlTier {
+                    threshold: pct(Some(t.as_ref()), "pnlFees.tierP"),
+                    share: f.fees_p.get(i).map_or(PercentP::ZERO, |v| pct(Some(v.as_ref()), "pnlFees.feesP")),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    FeeModel {
+        upside,
+        skew_eq,
+        oi_long: usdc(oi.and_then(|o| o.long.as_deref()), "openInterest.long"),
+        oi_short: usdc(oi.and_then(|o| o.short.as_deref()), "openInterest.short"),
+        coin_oi_long: unsigned(coin.and_then(|o| o.long.as_deref()), COIN_SCALE, "coinOI.long"),
+        coin_oi_short: unsigned(coin.and_then(|o| o.short.as_deref()), COIN_SCALE, "coinOI.short"),
+        open_maker: pct(a2.and_then(|a| a.open_maker_fee_p.as_deref()), "openMakerFeeP"),
+        open_taker: pct(a2.and_then(|a| a.open_taker_fee_p.as_deref()), "openTakerFeeP"),
+        close_maker: pct(a2.and_then(|a| a.close_maker_fee_p.as_deref()), "closeMakerFeeP"),
+        close_taker: pct(a2.and_then(|a| a.close_taker_fee_p.as_deref()), "closeTakerFeeP"),
+        pnl_tiers,
+    }
+}
+
 /// Builds the domain catalog from a `/v2/trading` snapshot (or its `{"data": …}` wrapper). Indices
 /// come from each entry's `index` (map keys must agree), amounts are converted exactly from their
 /// JSON text. A listed pair that cannot be converted fails the whole catalog; an unlisted one is
@@ -245,6 +366,7 @@ pub fn trading_snapshot(text: &str) -> DomainResult<(PairCatalog, HashMap<PairSy
     };
     let mut pairs = Vec::new();
     let mut hours = Vec::new();
+    let mut models = Vec::new();
     let mut feeds = HashMap::new();
     for (key, raw) in &infos {
         let listed = raw.is_pair_listed.unwrap_or(false);
@@ -268,6 +390,7 @@ pub fn trading_snapshot(text: &str) -> DomainResult<(PairCatalog, HashMap<PairSy
                     };
                     hours.push((info.index, h));
                 }
+                models.push((info.index, fee_model(raw, is_upside(&info.symbol), info.index.0)));
                 pairs.push(info);
             }
             Ok(None) => {}
@@ -276,6 +399,7 @@ pub fn trading_snapshot(text: &str) -> DomainResult<(PairCatalog, HashMap<PairSy
         }
     }
     let catalog = hours.into_iter().fold(PairCatalog::new(pairs)?, |c, (i, h)| c.with_hours(i, h));
+    let catalog = models.into_iter().fold(catalog, |c, (i, m)| c.with_fees(i, m));
     Ok((catalog, feeds))
 }
 

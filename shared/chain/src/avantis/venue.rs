@@ -257,7 +257,8 @@ impl AvantisVenue {
         collateral: Usdc,
         known: Option<KnownPosition>,
     ) -> DomainResult<VenueFill> {
-        let (_, info) = self.pair_info(pair).await?;
+        let (catalog, info) = self.pair_info(pair).await?;
+        let model = catalog.fees(pair).cloned();
         self.ensure_can_sign(trader).await?;
         let before = self.snapshot(trader).await?;
         let pos = before
@@ -293,7 +294,10 @@ impl AvantisVenue {
         let first = self.client.submit_market(&sub).await;
         let now = self.now();
         let side = if pos.buy { Side::Long } else { Side::Short };
-        let fee = info.close_fee.of_usdc_ceil(leverage.notional(closing)?)?;
+        // The venue's close fee at the fill price (its maker/taker blend where the pair has
+        // rates, none on an Upside pair; the venue's history has the exact figure).
+        let closed = leverage.notional(closing)?;
+        let flat = info.close_fee;
         let fill_of: FillFn = Arc::new(move |o: &MarketOutcome| {
             let MarketOutcome::Executed { tracking_id, payload, .. } = o else {
                 return Err(DomainError::Internal("not an execution".into()));
@@ -303,6 +307,7 @@ impl AvantisVenue {
                 .and_then(json_u64)
                 .or_else(|| payload.get("t").and_then(|t| t.get("openPrice")).and_then(json_u64))
                 .ok_or_else(|| DomainError::Internal("close execution without a price".into()))?;
+            let fee = vanta_domain::compute::close_fee(model.as_ref(), side, closed, Price::from_raw(price), flat)?;
             Ok(VenueFill {
                 pair,
                 trade_index,
