@@ -129,10 +129,9 @@ const VOLATILE: [&str; 12] =
 /// an entry here that no longer differs (the list stays true). `(endpoint, field path, why)`.
 /// Fixed and gone from the list: the untouched TP leg sent as 0 (now the live position's), the
 /// nonce our client asked the builders for (intents are built locally, the nonce derived from
-/// the intent reference), the reference price sent as `openPrice` on market opens.
-const KNOWN_DIFFERENCES: [(&str, &str, &str); 2] = [
-    // Bug: our market orders carry no EIP-7702 leg; the SDK's always do.
-    ("ExecuteBatched", "eip7702", "client bug: no EIP-7702 leg"),
+/// the intent reference), the reference price sent as `openPrice` on market opens, market
+/// orders without the EIP-7702 leg (now built from the checked `/v2/trade/*` calldata).
+const KNOWN_DIFFERENCES: [(&str, &str, &str); 1] = [
     // Accepted: an optional guard the SDK leaves out; ours pins the recorded open time.
     ("IntentClose", "openTimestamp", "accepted: optional position guard"),
 ];
@@ -162,6 +161,14 @@ fn diff(path: &str, ours: &Value, sdk: &Value, out: &mut Vec<(String, String)>) 
             for k in b.keys().filter(|k| !a.contains_key(*k)) {
                 let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
                 out.push((p, "only the SDK's".into()));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                out.push((path.to_owned(), format!("length: ours {} vs the SDK's {}", a.len(), b.len())));
+            }
+            for (i, (va, vb)) in a.iter().zip(b).enumerate() {
+                diff(&format!("{path}.{i}"), va, vb, out);
             }
         }
         _ if kind(ours) != kind(sdk) => out.push((path.to_owned(), format!("type: ours {} vs the SDK's {}", kind(ours), kind(sdk)))),
@@ -194,13 +201,13 @@ fn first_body(log: &[LoggedRequest], ep: Endpoint) -> Option<Value> {
     log.iter().find(|r| r.endpoint == Some(ep) && r.status == 200).and_then(|r| r.body.clone())
 }
 
-/// Our venue (signing with the trader's own key) opens ETH long 100 USDC × 10, sets a stop at 2700,
+/// Our venue (signing with the delegate key, as the SDK script does) opens ETH long 100 USDC × 10, sets a stop at 2700,
 /// and closes — the SDK script's flows — on the same fake; returns the requests it sent.
 async fn rust_client_flows(session: &Session) -> Vec<LoggedRequest> {
     let urls = session.fake.urls();
     let mut cfg = AvantisConfig::new(urls.tx_builder, urls.batched_market, urls.core, urls.data, session.fake.chain_id());
     cfg.status_poll_interval = Duration::from_millis(50);
-    let signer = Arc::new(LocalKeySigner::from_secret_hex(&SecretString::from(session.trader_key.clone())).unwrap());
+    let signer = Arc::new(LocalKeySigner::from_secret_hex(&SecretString::from(session.delegate_key.clone())).unwrap());
     let venue = AvantisVenue::from_config(cfg, signer).unwrap();
     let trader = TraderAddress::new(session.trader.address()).unwrap();
     session.fake.clear_requests();
@@ -235,7 +242,14 @@ async fn our_client_sends_what_the_sdk_sends_for_open_close_and_tpsl() {
     let mut unexpected = Vec::new();
     let mut report = Vec::new();
     let mut seen_known = std::collections::BTreeSet::new();
-    for ep in [Endpoint::IntentOpen, Endpoint::IntentClose, Endpoint::ExecuteBatched, Endpoint::PriceTriggerPut] {
+    for ep in [
+        Endpoint::IntentOpen,
+        Endpoint::TradeOpen,
+        Endpoint::IntentClose,
+        Endpoint::TradeClose,
+        Endpoint::ExecuteBatched,
+        Endpoint::PriceTriggerPut,
+    ] {
         let name = ep.name();
         let sdk = first_body(&sdk_log, ep).unwrap_or_else(|| panic!("the SDK sent no successful {name}"));
         let Some(rust) = first_body(&ours, ep) else {
@@ -266,7 +280,7 @@ async fn our_client_sends_what_the_sdk_sends_for_open_close_and_tpsl() {
         }
     }
     // The SDK's own requests for the same flows that our client never makes.
-    for ep in [Endpoint::TradeOpen, Endpoint::TradeClose, Endpoint::PriceUpdateData] {
+    for ep in [Endpoint::PriceUpdateData] {
         let (s, o) = (sdk_log.iter().filter(|r| r.endpoint == Some(ep)).count(), ours.iter().filter(|r| r.endpoint == Some(ep)).count());
         if s > 0 && o == 0 {
             report.push(format!("known {}: sent by the SDK ({s}), never by our client", ep.name()));

@@ -22,12 +22,14 @@
 pub mod calldata;
 mod catalog;
 pub mod decimal;
+pub mod eip7702;
 #[doc(hidden)]
 pub mod fuzzing;
 mod intents;
 pub mod local;
 mod market;
 mod reads;
+pub mod trading_call;
 mod venue;
 
 use std::collections::HashMap;

@@ -93,10 +93,24 @@ fn open_order(trader: TraderAddress, pair: u16, collateral: &str) -> VenueOrder 
         side: Side::Long,
         collateral: Usdc::from_str(collateral).unwrap(),
         leverage: Leverage::from_whole(10).unwrap(),
-        reference_price: Price::from_str("3000.5").unwrap(),
+        // Near the fake feed's price of the pair: the EIP-7702 leg's calldata is built at the
+        // feed's price and must lie within the order's slippage of the reference.
+        reference_price: Price::from_str(match pair {
+            1 => "60000",
+            2 => "150",
+            _ => "3000.5",
+        })
+        .unwrap(),
         slippage: PercentP::from_str("1").unwrap(),
         tp: None,
-        sl: Some(Price::from_str("2500").unwrap()),
+        sl: Some(
+            Price::from_str(match pair {
+                1 => "50000",
+                2 => "120",
+                _ => "2500",
+            })
+            .unwrap(),
+        ),
     }
 }
 
@@ -255,7 +269,7 @@ async fn market_open_executes_and_the_position_is_visible() {
     assert_eq!(fill.fee, Usdc::from_str("0.45").unwrap());
     assert_eq!(fill.collateral, Usdc::from_str("99.55").unwrap());
     assert_eq!(fill.leverage, Leverage::from_whole(10).unwrap());
-    assert_eq!(s.signer.calls(), 1);
+    assert_eq!(s.signer.calls(), 3, "the intent, the leg's smart-account call and its authorisation");
     assert_eq!(s.fake.submissions(), 1);
 
     // The stream carried accepted → initiated → executed; the replay has all of it.
@@ -335,7 +349,7 @@ async fn a_mismatching_api_digest_signs_nothing() {
 
     s.fake.set_wrong_digest(false);
     open_eth(&s, "digest-2").await.unwrap();
-    assert_eq!(s.signer.calls(), 1);
+    assert_eq!(s.signer.calls(), 3, "the intent, the leg's smart-account call and its authorisation");
 }
 
 #[tokio::test]
@@ -349,7 +363,7 @@ async fn a_relay_timeout_after_the_fill_reconciles_without_resubmitting() {
     assert_eq!(fill.collateral, Usdc::from_str("99.55").unwrap());
     assert_eq!(s.fake.submissions(), 1, "the order filled: no second submission");
     assert_eq!(s.fake.positions(DEV_ADDRESS).len(), 1);
-    assert_eq!(s.signer.calls(), 1);
+    assert_eq!(s.signer.calls(), 3, "the intent, the leg's smart-account call and its authorisation");
 }
 
 #[tokio::test]
@@ -361,7 +375,7 @@ async fn a_relay_timeout_before_the_book_resubmits_exactly_once() {
     assert_eq!(s.fake.submissions(), 2, "one resubmission");
     assert_eq!(s.fake.positions(DEV_ADDRESS).len(), 1, "one fill");
     assert!(s.fake.count(Endpoint::Nonce) >= 1, "the nonce was checked before resubmitting");
-    assert_eq!(s.signer.calls(), 1, "the same signed order was resubmitted, not a new one");
+    assert_eq!(s.signer.calls(), 3, "the same signed order (intent and leg) was resubmitted, not a new one");
     // Both submissions carried the identical signed payload.
     let bodies: Vec<_> = s.fake.requests().into_iter().filter(|r| r.endpoint == Some(Endpoint::ExecuteBatched)).map(|r| r.body).collect();
     assert_eq!(bodies[0], bodies[1]);
@@ -602,7 +616,7 @@ async fn a_delegate_needs_an_active_delegation() {
     let fill = venue.execute(&iid("deleg-2"), &order).await.unwrap();
     assert_eq!(fill.pair, PairIndex(1));
     assert_eq!(fake.positions(owner).len(), 1);
-    assert_eq!(delegate.calls(), 1);
+    assert_eq!(delegate.calls(), 3);
 }
 
 fn chrono_now_s() -> i64 {

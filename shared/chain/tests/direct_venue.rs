@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::{DynProvider, Provider};
+use alloy::sol_types::SolCall;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::config::Credentials;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
+use vanta_chain::avantis::trading_call::{TradingAction, TradingCall, openTradeCall};
 use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
 use vanta_chain::direct::venue::{DirectVenue, DirectVenueConfig};
 use vanta_chain::direct::{DirectCall, DirectConfig, DirectSender, MemoryNonceLease, MemoryTxStore, NonceLease, TxState, TxStore};
@@ -28,7 +30,7 @@ use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
 use vanta_domain::ports::{Lookup, Venue, VenueFill, VenueOrder};
 use vanta_domain::time::{Clock, SystemClock};
 use vanta_testkit::anvil::{Anvil, DEV_ADDRESS, DEV_KEY};
-use vanta_testkit::fake_avantis::{CALLDATA_OPEN_SELECTOR, CALLDATA_REVERT_SELECTOR, Endpoint, FAKE_CHAIN_ID, FakeAvantis};
+use vanta_testkit::fake_avantis::{CalldataTamper, Endpoint, FAKE_CHAIN_ID, FakeAvantis};
 use vanta_testkit::moto::Moto;
 
 const GWEI: u128 = 1_000_000_000;
@@ -93,6 +95,15 @@ async fn deploy_router(p: &DynProvider) -> Address {
     let runtime = artifact["deployedBytecode"].as_str().unwrap();
     assert_eq!(p.get_code_at(router).await.unwrap(), Bytes::from_str(runtime).unwrap());
     router
+}
+
+/// Pauses (or resumes) the test router: while paused every trading call reverts.
+async fn set_paused(p: &DynProvider, router: Address, on: bool) {
+    let mut data = alloy::primitives::keccak256("setPaused(bool)")[..4].to_vec();
+    data.extend_from_slice(&U256::from(u8::from(on)).to_be_bytes::<32>());
+    let tx = json!({"from": DEV_ADDRESS, "to": router, "data": Bytes::from(data), "gas": "0x100000"});
+    let hash: B256 = p.raw_request("eth_sendTransaction".into(), (tx,)).await.unwrap();
+    assert!(wait_receipt(p, hash).await.status());
 }
 
 /// A fresh key funded with 10 ETH by the dev account.
@@ -255,7 +266,15 @@ async fn market_open_is_sent_mined_executed_and_filled() {
     assert_eq!(U256::from_str(tx["value"].as_str().unwrap()).unwrap(), U256::from(EXEC_FEE_WEI));
     let input = Bytes::from_str(tx["input"].as_str().unwrap()).unwrap();
     assert_eq!(input, rec.data);
-    assert_eq!(input[..4], CALLDATA_OPEN_SELECTOR);
+    assert_eq!(input[..4], openTradeCall::SELECTOR);
+    // Real trading-contract calldata: openTrade of exactly the order, for the trader itself.
+    let call = TradingCall::decode(&input).unwrap();
+    let TradingAction::Open(open) = call.action else { panic!("{call:?}") };
+    assert_eq!(call.on_behalf_of, None);
+    assert_eq!(
+        (open.t.trader, open.t.leverage, open.t.sl),
+        (w.trader().address(), U256::from(100_000_000_000u64), U256::from(25_000_000_000_000u64))
+    );
     assert_eq!((rec.to, rec.value), (w.router, U256::from(EXEC_FEE_WEI)));
     // The builder got the order in human units; the record carries the order as a note.
     let built: Vec<_> = w.fake.requests().into_iter().filter(|r| r.endpoint == Some(Endpoint::TradeOpen)).collect();
@@ -371,19 +390,19 @@ async fn reverting_calls_are_refused_and_looked_up_as_not_executed() {
     let w = World::start().await;
     let (venue, lease, store) = w.memory_venue();
 
+    // The router reverts every trading call while paused (the calldata itself is the order's).
+    set_paused(&w.p, w.router, true).await;
     // Estimated: the simulation reverts, nothing is broadcast.
-    w.fake.revert_next_calldata(1);
     let err = venue.execute(&iid("revert-sim"), &open_order(w.trader())).await.unwrap_err();
     assert!(matches!(&err, DomainError::Refused(m) if m.contains("simulation reverted")), "{err:?}");
     let rec = store.get("revert-sim").await.unwrap().unwrap();
     assert_eq!(rec.state_path(), vec![TxState::Created, TxState::Failed]);
-    assert_eq!(rec.data[..4], CALLDATA_REVERT_SELECTOR);
+    assert_eq!(rec.data[..4], openTradeCall::SELECTOR);
     assert_eq!(venue.lookup(&iid("revert-sim")).await.unwrap(), Lookup::NotExecuted);
     assert_eq!(w.sent_transactions().await, 0);
 
     // Sent with a fixed gas limit: mined with status 0.
     let fixed = w.venue(lease.clone(), store.clone(), DirectVenueConfig { gas_limit: Some(200_000), ..venue_config() });
-    w.fake.revert_next_calldata(1);
     let err = fixed.execute(&iid("revert-mined"), &open_order(w.trader())).await.unwrap_err();
     assert!(matches!(&err, DomainError::Refused(m) if m.contains("reverted")), "{err:?}");
     let rec = store.get("revert-mined").await.unwrap().unwrap();
@@ -401,7 +420,8 @@ async fn reverting_calls_are_refused_and_looked_up_as_not_executed() {
     assert!(w.fake.executed_calls().is_empty(), "the keeper ignores reverted calls");
     assert!(w.fake.positions(w.trader().address()).is_empty());
 
-    // The next order goes through with the next nonce.
+    // Resumed: the next order goes through with the next nonce.
+    set_paused(&w.p, w.router, false).await;
     let fill = venue.execute(&iid("after-reverts"), &open_order(w.trader())).await.unwrap();
     let rec = store.get("after-reverts").await.unwrap().unwrap();
     assert_eq!(rec.nonce, Some(1));
@@ -514,4 +534,62 @@ async fn a_delegate_sends_for_the_trader_and_a_late_execution_is_found_by_lookup
     assert_open_fill(&retried, receipt.hash);
     assert_eq!(w.sent_transactions().await, 2);
     assert_eq!(w.fake.count(Endpoint::TradeOpen), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calldata that differs from the order is never signed (the trading contract's ABI)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn direct_route_calldata_that_differs_from_the_request_is_not_signed_on_anvil() {
+    let w = World::start().await;
+    let (venue, lease, store) = w.memory_venue();
+    let open_tampers = [
+        (CalldataTamper::Pair, "pair"),
+        (CalldataTamper::Side, "side"),
+        (CalldataTamper::Collateral, "collateral"),
+        (CalldataTamper::Leverage, "leverage"),
+        (CalldataTamper::OpenPrice, "open price"),
+        (CalldataTamper::Slippage, "slippage"),
+        (CalldataTamper::TakeProfit, "take profit"),
+        (CalldataTamper::StopLoss, "stop loss"),
+        (CalldataTamper::Trader, "trader"),
+        (CalldataTamper::OrderType, "order type"),
+        (CalldataTamper::DelegatedFor, "delegatedAction"),
+        (CalldataTamper::Selector, "0xdeadbeef"),
+    ];
+    for (i, (tamper, field)) in open_tampers.into_iter().enumerate() {
+        w.fake.tamper_next_calldata(tamper);
+        let id = format!("tampered-open-{i}");
+        let err = venue.execute(&iid(&id), &open_order(w.trader())).await.unwrap_err();
+        assert!(matches!(&err, DomainError::Refused(m) if m.contains(field) && m.contains("not signed")), "{tamper:?}: {err:?}");
+        assert!(store.get(&id).await.unwrap().is_none(), "{tamper:?}: nothing recorded");
+        assert_eq!(venue.lookup(&iid(&id)).await.unwrap(), Lookup::NotExecuted);
+    }
+    assert_eq!(w.fake.count(Endpoint::TradeOpen), open_tampers.len(), "each was built, then refused");
+    assert_eq!(w.sent_transactions().await, 0, "nothing signed or sent");
+    assert_eq!(lease.free_nonces(w.trader().address()).unwrap(), Vec::<u64>::new(), "no nonce leased");
+
+    // The honest calldata still goes through; then a close whose calldata is tampered with.
+    venue.execute(&iid("honest-open"), &open_order(w.trader())).await.unwrap();
+    let close = VenueOrder::Close {
+        trader: w.trader(),
+        pair: PairIndex(0),
+        trade_index: 0,
+        collateral: Usdc::from_str("10").unwrap(),
+        known: None,
+    };
+    for (i, (tamper, field)) in
+        [(CalldataTamper::Pair, "pair"), (CalldataTamper::TradeIndex, "trade index"), (CalldataTamper::Collateral, "collateral to close")]
+            .into_iter()
+            .enumerate()
+    {
+        w.fake.tamper_next_calldata(tamper);
+        let id = format!("tampered-close-{i}");
+        let err = venue.execute(&iid(&id), &close).await.unwrap_err();
+        assert!(matches!(&err, DomainError::Refused(m) if m.contains(field)), "{tamper:?}: {err:?}");
+        assert!(store.get(&id).await.unwrap().is_none());
+    }
+    assert_eq!(w.sent_transactions().await, 1, "only the honest open");
+    assert_eq!(w.fake.positions(w.trader().address())[0].collateral, 99_550_000, "untouched");
 }

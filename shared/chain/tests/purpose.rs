@@ -88,7 +88,8 @@ async fn the_venue_signs_opens_as_entries_and_closes_and_tpsl_as_exits() {
     let id = |s: &str| IntentId::parse(s).unwrap();
 
     let opened = venue.execute(&id("open-1"), &open("100")).await.unwrap();
-    assert_eq!(*gate.seen.lock().unwrap(), [Purpose::Entry]);
+    // The intent, then the EIP-7702 leg's smart-account call and authorisation: all the open's.
+    assert_eq!(*gate.seen.lock().unwrap(), [Purpose::Entry; 3]);
 
     // The stop is pulled: the next entry is refused at the signature and nothing is submitted.
     gate.stopped.store(true, Ordering::SeqCst);
@@ -116,7 +117,11 @@ async fn the_venue_signs_opens_as_entries_and_closes_and_tpsl_as_exits() {
     };
     venue.execute(&id("close-1"), &close).await.unwrap();
     assert!(venue.positions(trader()).await.unwrap().is_empty(), "closed under the stop");
-    assert_eq!(*gate.seen.lock().unwrap(), [Purpose::Entry, Purpose::Entry, Purpose::Exit, Purpose::Exit]);
+    // The refused entry stopped at its first signature; the close signs its leg as an exit too.
+    let seen = gate.seen.lock().unwrap().clone();
+    let mut expected = vec![Purpose::Entry; 4];
+    expected.extend([Purpose::Exit; 4]);
+    assert_eq!(seen, expected);
 }
 
 #[test]

@@ -20,7 +20,7 @@ use serde_json::Value;
 use vanta_chain::avantis::local::derived_nonce;
 use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
 use vanta_chain::direct::venue::DirectVenue;
-use vanta_chain::direct::{DirectConfig, DirectSender, MemoryNonceLease, MemoryTxStore};
+use vanta_chain::direct::{DirectConfig, DirectSender, MemoryNonceLease, MemoryTxStore, TxStore};
 use vanta_chain::eip712::{OpenTradeReq, UpdateTpSlReq};
 use vanta_chain::signer::LocalKeySigner;
 use vanta_domain::error::{DomainError, DomainResult};
@@ -29,7 +29,7 @@ use vanta_domain::market::{PairIndex, Side};
 use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
 use vanta_domain::ports::{Signer, Venue, VenueOrder};
 use vanta_domain::time::SystemClock;
-use vanta_testkit::fake_avantis::{Endpoint, FAKE_CHAIN_ID, FakeAvantis};
+use vanta_testkit::fake_avantis::{CalldataTamper, Endpoint, FAKE_CHAIN_ID, FakeAvantis};
 
 /// Anvil's first two dev keys (public test values).
 const TRADER_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
@@ -290,4 +290,209 @@ async fn the_direct_route_needs_can_delegated_action() {
     let err = venue.execute(&iid("open-1"), &open(None, None)).await.unwrap_err();
     assert!(matches!(&err, DomainError::Forbidden(m) if m.contains("canDelegatedAction")), "{err:?}");
     assert_eq!(fake.count(Endpoint::TradeOpen), 0, "no calldata was even built");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Direct-route calldata that differs from the request is not signed (decoded with the trading
+// contract's ABI); the same check guards the EIP-7702 leg of the relayer route
+// ---------------------------------------------------------------------------------------------
+
+/// The direct route signing with the trader's key; no node is needed: a refused calldata never
+/// gets as far as the chain.
+fn direct_venue(fake: &FakeAvantis) -> (DirectVenue, Arc<MemoryTxStore>) {
+    let key = LocalKeySigner::from_secret_hex(&SecretString::from(TRADER_KEY.to_owned())).unwrap().with_chain_id(Some(FAKE_CHAIN_ID));
+    let provider = DirectSender::http_provider("http://127.0.0.1:9").unwrap();
+    let clock: Arc<dyn vanta_domain::time::Clock> = Arc::new(SystemClock);
+    let store = Arc::new(MemoryTxStore::new());
+    let venue = DirectVenue::new(
+        AvantisClient::new(config(fake)).unwrap(),
+        provider,
+        key,
+        Arc::new(MemoryNonceLease::new(clock.clone())),
+        store.clone(),
+        clock,
+        DirectConfig::new(FAKE_CHAIN_ID),
+    );
+    (venue, store)
+}
+
+/// A direct open whose calldata carries `tamper` is refused naming `field`; nothing recorded.
+async fn direct_open_refused(tamper: CalldataTamper, field: &str) {
+    let fake = FakeAvantis::start().await.unwrap();
+    let (venue, store) = direct_venue(&fake);
+    fake.tamper_next_calldata(tamper);
+    let order = open(Some(price("3300")), Some(price("2700")));
+    let err = venue.execute(&iid("direct-open"), &order).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Refused(m) if m.contains(field) && m.contains("not signed")), "{tamper:?}: {err:?}");
+    assert_eq!(fake.count(Endpoint::TradeOpen), 1, "built, then refused");
+    assert!(store.get("direct-open").await.unwrap().is_none(), "nothing recorded, nothing signed");
+}
+
+/// A direct close (of a position opened on the relayer route) whose calldata carries `tamper`.
+async fn direct_close_refused(tamper: CalldataTamper, field: &str) {
+    let fake = FakeAvantis::start().await.unwrap();
+    let relayer = AvantisVenue::from_config(config(&fake), CountingSigner::new(TRADER_KEY)).unwrap();
+    let fill = relayer.execute(&iid("open"), &open(None, None)).await.unwrap();
+    let (venue, store) = direct_venue(&fake);
+    fake.tamper_next_calldata(tamper);
+    let close = VenueOrder::Close {
+        trader: trader(),
+        pair: PairIndex(0),
+        trade_index: fill.trade_index,
+        collateral: Usdc::from_str("10").unwrap(),
+        known: None,
+    };
+    let err = venue.execute(&iid("direct-close"), &close).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Refused(m) if m.contains(field) && m.contains("not signed")), "{tamper:?}: {err:?}");
+    assert!(store.get("direct-close").await.unwrap().is_none());
+    assert_eq!(fake.positions(TRADER)[0].collateral, fill.collateral.raw(), "untouched");
+}
+
+/// A relayer-route open whose EIP-7702 leg calldata carries `tamper`: nothing signed or sent.
+async fn relayer_open_refused(tamper: CalldataTamper, field: &str) {
+    let fake = FakeAvantis::start().await.unwrap();
+    let signer = CountingSigner::new(TRADER_KEY);
+    let venue = AvantisVenue::from_config(config(&fake), signer.clone()).unwrap();
+    fake.tamper_next_calldata(tamper);
+    let err = venue.execute(&iid("relayer-open"), &open(Some(price("3300")), Some(price("2700")))).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Refused(m) if m.contains(field) && m.contains("not signed")), "{tamper:?}: {err:?}");
+    assert_eq!((signer.calls(), fake.submissions()), (0, 0), "nothing signed, nothing sent");
+}
+
+macro_rules! refused_calldata_tests {
+    ($check:ident: $($name:ident => $tamper:ident, $field:expr;)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            $check(CalldataTamper::$tamper, $field).await;
+        }
+    )*};
+}
+
+refused_calldata_tests! { direct_open_refused:
+    direct_route_calldata_with_another_pair_is_not_signed => Pair, "pair";
+    direct_route_calldata_with_the_other_side_is_not_signed => Side, "side";
+    direct_route_calldata_with_another_collateral_is_not_signed => Collateral, "collateral";
+    direct_route_calldata_with_another_leverage_is_not_signed => Leverage, "leverage";
+    direct_route_calldata_with_another_open_price_is_not_signed => OpenPrice, "open price";
+    direct_route_calldata_with_another_slippage_is_not_signed => Slippage, "slippage";
+    direct_route_calldata_with_another_take_profit_is_not_signed => TakeProfit, "take profit";
+    direct_route_calldata_with_another_stop_loss_is_not_signed => StopLoss, "stop loss";
+    direct_route_calldata_for_another_trader_is_not_signed => Trader, "trader";
+    direct_route_calldata_with_another_order_type_is_not_signed => OrderType, "order type";
+    direct_route_calldata_wrapped_for_another_trader_is_not_signed => DelegatedFor, "delegatedAction";
+    direct_route_calldata_with_an_unknown_selector_is_not_signed => Selector, "0xdeadbeef";
+}
+
+refused_calldata_tests! { direct_close_refused:
+    direct_route_close_calldata_for_another_pair_is_not_signed => Pair, "pair";
+    direct_route_close_calldata_for_another_trade_is_not_signed => TradeIndex, "trade index";
+    direct_route_close_calldata_with_another_amount_is_not_signed => Collateral, "collateral to close";
+}
+
+refused_calldata_tests! { relayer_open_refused:
+    relayer_leg_calldata_with_another_pair_is_not_signed => Pair, "pair";
+    relayer_leg_calldata_with_another_collateral_is_not_signed => Collateral, "collateral";
+    relayer_leg_calldata_with_another_leverage_is_not_signed => Leverage, "leverage";
+    relayer_leg_calldata_with_a_price_outside_the_slippage_is_not_signed => OpenPrice, "outside";
+    relayer_leg_calldata_with_another_stop_loss_is_not_signed => StopLoss, "stop loss";
+    relayer_leg_calldata_with_an_unknown_selector_is_not_signed => Selector, "0xdeadbeef";
+}
+
+#[tokio::test]
+async fn direct_route_calldata_for_another_contract_is_not_signed() {
+    let fake = FakeAvantis::start().await.unwrap();
+    let (venue, store) = direct_venue(&fake);
+    fake.set_calldata_target(Some(Address::repeat_byte(0x66)));
+    let err = venue.execute(&iid("direct-open"), &open(None, None)).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Refused(m) if m.contains("not the trading contract")), "{err:?}");
+    assert!(store.get("direct-open").await.unwrap().is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The EIP-7702 leg of market orders
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn market_orders_carry_the_eip7702_leg_and_a_venue_in_7702_mode_takes_them() {
+    let fake = FakeAvantis::start().await.unwrap();
+    fake.require_eip7702(true);
+    let delegate = CountingSigner::new(DELEGATE_KEY);
+    let key = delegate.address().address();
+    fake.set_delegate(TRADER, key, true, far());
+    let venue = AvantisVenue::from_config(config(&fake), delegate.clone()).unwrap();
+    let fill = venue.execute(&iid("open-7702"), &open(None, Some(price("2700")))).await.unwrap();
+    let close =
+        VenueOrder::Close { trader: trader(), pair: PairIndex(0), trade_index: fill.trade_index, collateral: fill.collateral, known: None };
+    venue.execute(&iid("close-7702"), &close).await.unwrap();
+    assert!(fake.positions(TRADER).is_empty(), "opened and closed through a venue that requires the leg");
+
+    let sent = bodies(&fake, Endpoint::ExecuteBatched);
+    assert_eq!(sent.len(), 2);
+    for body in &sent {
+        let leg = &body["eip7702"];
+        assert_eq!(leg["to"].as_str().unwrap().parse::<Address>().unwrap(), key, "the delegate's own smart account");
+        assert_eq!((leg["chainId"].as_str(), leg["gas"].as_str()), (Some("31337"), Some("2000000")));
+        let auth = &leg["authorizationList"][0];
+        assert_eq!(
+            auth["address"].as_str().unwrap().parse::<Address>().unwrap(),
+            vanta_chain::avantis::eip7702::DEFAULT_DELEGATION_TEMPLATE
+        );
+        assert_eq!((auth["nonce"].as_str(), auth["chainId"].as_str()), (Some("0"), Some("31337")));
+    }
+    // The leg's call is the tx-builder's, wrapped for the trader, asked as the official client asks.
+    let built = bodies(&fake, Endpoint::TradeOpen);
+    assert_eq!(built.len(), 1);
+    assert!(built[0].get("openPrice").is_none(), "the venue resolves the price");
+    assert_eq!(built[0]["delegate"].as_str().unwrap().parse::<Address>().unwrap(), key);
+    // intent, smart-account call and authorisation for each order.
+    assert_eq!(delegate.calls(), 6);
+}
+
+#[tokio::test]
+async fn a_venue_in_7702_mode_refuses_intent_only_and_forged_legs() {
+    use vanta_chain::avantis::{MarketSubmission, SubmitError};
+    let fake = FakeAvantis::start().await.unwrap();
+    fake.require_eip7702(true);
+    let signer = CountingSigner::new(TRADER_KEY);
+    let client = AvantisClient::new(config(&fake)).unwrap();
+    let order = vanta_chain::avantis::OpenRequest {
+        trader: trader(),
+        pair: PairIndex(0),
+        side: Side::Long,
+        collateral: Usdc::from_str("100").unwrap(),
+        leverage: Leverage::from_whole(10).unwrap(),
+        open_price: price("3000"),
+        slippage: PercentP::from_str("1").unwrap(),
+        tp: None,
+        sl: None,
+        pnl: false,
+        nonce: Some(U256::from(77u8)),
+    };
+    let payload = client.open_intent(&order).await.unwrap();
+    let signed = client.sign_intent(payload, signer.as_ref()).await.unwrap();
+    let rejected = |r: Result<_, SubmitError>| match r {
+        Err(SubmitError::Rejected(e)) => e.to_string(),
+        other => panic!("{other:?}"),
+    };
+    // Intent-only.
+    let why = rejected(client.submit_market(&MarketSubmission::new(0, &signed)).await);
+    assert!(why.contains("eip7702 is required"), "{why}");
+    // A leg for another order (twice the collateral) is not the intent's order.
+    let mut bigger = order.clone();
+    bigger.collateral = Usdc::from_str("200").unwrap();
+    let other_call = client.open_leg_calldata(&bigger, trader()).await.unwrap();
+    let leg = client.sign_leg(&other_call, signer.as_ref(), vanta_domain::ports::Purpose::Entry, 1_760_000_000_000).await.unwrap();
+    let why = rejected(client.submit_market(&MarketSubmission::new(0, &signed).with_leg(&leg)).await);
+    assert!(why.contains("collateral differs"), "{why}");
+    // A leg signed by another key.
+    let call = client.open_leg_calldata(&order, trader()).await.unwrap();
+    let stranger = CountingSigner::new(DELEGATE_KEY);
+    let forged = client.sign_leg(&call, stranger.as_ref(), vanta_domain::ports::Purpose::Entry, 1_760_000_000_000).await.unwrap();
+    let why = rejected(client.submit_market(&MarketSubmission::new(0, &signed).with_leg(&forged)).await);
+    assert!(why.contains("is not the intent's signer"), "{why}");
+    assert_eq!(fake.positions(TRADER).len(), 0);
+    // The honest leg executes.
+    let good = client.sign_leg(&call, signer.as_ref(), vanta_domain::ports::Purpose::Entry, 1_760_000_000_000).await.unwrap();
+    client.submit_market(&MarketSubmission::new(0, &signed).with_leg(&good)).await.unwrap();
+    assert_eq!(fake.positions(TRADER).len(), 1);
 }

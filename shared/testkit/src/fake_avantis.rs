@@ -13,17 +13,23 @@
 //!   (global TP/SL or partial replace), `DELETE /price-triggers`;
 //! - the tx-builder calldata builders `POST /v2/trade/open` and `POST /v2/trade/close` (the direct
 //!   route): `CallData {to, from, data, value, chainId, description}` with `to` = the trading
-//!   router of `/v2/meta` (or [`FakeAvantis::set_calldata_target`]), `data` = a fake selector
-//!   ([`CALLDATA_OPEN_SELECTOR`], [`CALLDATA_CLOSE_SELECTOR`]) followed by the ABI encoding of the
-//!   order as an `OpenTradeReq` / `CloseTradeReq` (deadline and nonce 0), `value` = the execution
-//!   fee ([`FakeAvantis::set_execution_fee_wei`], `0x0` by default). Building changes nothing:
+//!   router of `/v2/meta` (or [`FakeAvantis::set_calldata_target`]), `data` = the trading
+//!   contract's real ABI calldata (`openTrade(Trade, uint8, uint256)`,
+//!   `closeTradeMarket(uint256, uint256, uint256)`, wrapped in `delegatedAction(trader, …)` when
+//!   a `delegate` is named; [`vanta_chain::avantis::trading_call`]), `value` = the execution
+//!   fee ([`FakeAvantis::set_execution_fee_wei`], `0x0` by default); a test can tamper with one
+//!   field of the next answers ([`FakeAvantis::tamper_next_calldata`]). Building changes nothing:
 //!   an order executes only once a transaction carrying its calldata is mined with success, as
 //!   the venue's keeper would do it — either reported by the test
 //!   ([`FakeAvantis::report_mined_call`]) or seen on the chain by the fake's keeper
 //!   ([`FakeAvantis::start_keeper`], which polls an RPC node for new blocks). The position then
-//!   shows in `/user-data` and `/v2/positions`, opened at the request's block timestamp. With
-//!   [`FakeAvantis::revert_next_calldata`] the next calldata starts with
-//!   [`CALLDATA_REVERT_SELECTOR`] (the test router contract reverts those).
+//!   shows in `/user-data` and `/v2/positions`, opened at the request's block timestamp.
+//! - the EIP-7702 leg of a market order (`eip7702`), when sent, is checked as the chain would
+//!   judge the type-4 transaction: the smart account is the intent's signer, its `execute` call is
+//!   signed by it and runs exactly one call, to the trading router, of the same order as the
+//!   intent; every authorisation is for the delegation template and signed by it. With
+//!   [`FakeAvantis::require_eip7702`] the fake behaves as a deployment in EIP-7702 mode: an
+//!   intent-only order is refused with 400.
 //!
 //! An in-memory book keeps positions per trader, so a market open shows up in `/user-data` and
 //! `/v2/positions`. Test switches: wrong digests, injected failures per endpoint, delays, stalled
@@ -53,6 +59,10 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
+use vanta_chain::avantis::eip7702::{
+    DEFAULT_DELEGATION_TEMPLATE, DecodedExecute, EXECUTION_MODE_OP_DATA, authorization_digest, execute_digest,
+};
+use vanta_chain::avantis::trading_call::{self, TradingAction, TradingCall};
 use vanta_chain::eip712::{
     AvantisDomain, CancelOffchainOrder, CloseTradeReq, Intent, IntentKind, OpenTradeReq, TpSlReq, Trade, UpdateTpSlReq, random_nonce,
 };
@@ -68,13 +78,41 @@ const OPEN_FEE_P: u128 = 450_000_000;
 const PERCENT_100: u128 = 1_000_000_000_000;
 const INTENT_TTL_MS: u64 = 120_000;
 const MAX_TRADES_PER_PAIR: u32 = 40;
-/// The selector of the fake's market-open calldata (`/v2/trade/open`).
-pub const CALLDATA_OPEN_SELECTOR: [u8; 4] = [0x0a, 0x7e, 0x00, 0x01];
-/// The selector of the fake's market-close calldata (`/v2/trade/close`).
-pub const CALLDATA_CLOSE_SELECTOR: [u8; 4] = [0x0a, 0x7e, 0x00, 0x02];
-/// The selector [`FakeAvantis::revert_next_calldata`] puts in front of the calldata; the test
-/// router contract (`shared/chain/tests/contracts/FakeTradingRouter.sol`) reverts it.
-pub const CALLDATA_REVERT_SELECTOR: [u8; 4] = [0xba, 0xdd, 0xca, 0xfe];
+/// The address a tampered calldata puts where the trader belongs.
+pub const TAMPER_ADDRESS: Address = alloy::primitives::address!("000000000000000000000000000000000000dEaD");
+
+/// One field of a built calldata changed ([`FakeAvantis::tamper_next_calldata`]): what a
+/// compromised or buggy tx-builder could answer. A change that does not apply to the answer
+/// (e.g. `Side` on a close) leaves it as built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalldataTamper {
+    /// Opens and closes: the next pair index.
+    Pair,
+    /// Opens: the other side.
+    Side,
+    /// Opens: 1 USDC more collateral; closes: 1 USDC more to close.
+    Collateral,
+    /// Opens: twice the leverage.
+    Leverage,
+    /// Opens: an open price 10 % above the built one.
+    OpenPrice,
+    /// Opens: five times the slippage (5 % when none).
+    Slippage,
+    /// Opens: the TP moved by 1 (a TP where none was asked).
+    TakeProfit,
+    /// Opens: the SL moved by 1 (an SL where none was asked).
+    StopLoss,
+    /// Opens: the trade's trader replaced by [`TAMPER_ADDRESS`].
+    Trader,
+    /// Opens: the other market order type (Upside ↔ fixed fee).
+    OrderType,
+    /// Closes: the next trade index.
+    TradeIndex,
+    /// The `delegatedAction` wrapper acts for [`TAMPER_ADDRESS`] (a bare call gets one).
+    DelegatedFor,
+    /// The selector becomes `0xdeadbeef`.
+    Selector,
+}
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -294,8 +332,10 @@ struct State {
     calldata_target: Option<Address>,
     /// The calldata `value`, wei.
     execution_fee_wei: u128,
-    /// How many of the next calldata answers start with the revert selector.
-    revert_calldata: usize,
+    /// Changes applied to the next calldata answers, one each.
+    calldata_tampers: VecDeque<CalldataTamper>,
+    /// EIP-7702 mode: intent-only market orders are refused.
+    require_eip7702: bool,
     /// Transactions whose calldata was executed, by hash.
     executed_calls: Vec<B256>,
     /// The feed's price per pair, 1e10: market opens without `openPrice` are built at it.
@@ -437,7 +477,8 @@ impl FakeAvantis {
             log: Vec::new(),
             calldata_target: None,
             execution_fee_wei: 0,
-            revert_calldata: 0,
+            calldata_tampers: VecDeque::new(),
+            require_eip7702: false,
             executed_calls: Vec::new(),
             pending_tpsl: Vec::new(),
             tpsl_delay: Duration::ZERO,
@@ -647,10 +688,15 @@ impl FakeAvantis {
         self.state().execution_fee_wei = wei;
     }
 
-    /// The next `n` calldata answers start with [`CALLDATA_REVERT_SELECTOR`] instead of the
-    /// order's selector (the test router reverts them; the keeper never executes them).
-    pub fn revert_next_calldata(&self, n: usize) {
-        self.state().revert_calldata = n;
+    /// The next calldata answer (`/v2/trade/open` or `/close`) carries `tamper`.
+    pub fn tamper_next_calldata(&self, tamper: CalldataTamper) {
+        self.state().calldata_tampers.push_back(tamper);
+    }
+
+    /// EIP-7702 mode (`true`): market orders without an `eip7702` leg are refused with 400, as
+    /// the venue does once its operators switch the mechanism.
+    pub fn require_eip7702(&self, on: bool) {
+        self.state().require_eip7702 = on;
     }
 
     /// Reports a transaction mined with success: when it calls the calldata target with a
@@ -1215,6 +1261,7 @@ fn meta(st: &State) -> Value {
             "tradingStorage": "0x8a311D7048c35985aa31C131B9A13e03a5f7422d",
             "usdc": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
             "referral": "0x1A110bBA13A1f16cCa4b79758BD39290f29De82D",
+            "delegationTemplate": DEFAULT_DELEGATION_TEMPLATE.to_checksum(None),
         },
         "eip712": {
             "trading": { "name": "AvantisTrading", "version": "1", "chainId": st.chain_id, "verifyingContract": router },
@@ -1469,8 +1516,9 @@ fn intent_close(st: &mut State, svc: Svc, body: &Value) -> Reply {
 // Calldata builders and the keeper (the direct route)
 // ---------------------------------------------------------------------------------------------
 
-/// The `CallData` answer for `selector ‖ args`, signed by `delegate` when given (else `trader`).
-fn calldata_reply(st: &mut State, svc: Svc, body: &Value, trader: Address, selector: [u8; 4], args: &[u8], description: String) -> Reply {
+/// The `CallData` answer for `action`, signed by `delegate` when given (else `trader`; a
+/// delegate's call is wrapped in `delegatedAction(trader, …)`), with the next tamper applied.
+fn calldata_reply(st: &mut State, svc: Svc, body: &Value, trader: Address, action: TradingAction, description: String) -> Reply {
     let from = match text(body, "delegate") {
         Some(d) => field!(svc, address(&d), "delegate must be an address"),
         None => trader,
@@ -1479,14 +1527,17 @@ fn calldata_reply(st: &mut State, svc: Svc, body: &Value, trader: Address, selec
         Some(v) => field!(svc, uint(&v), "executionFeeWei must be a uint256"),
         None => U256::from(st.execution_fee_wei),
     };
-    let selector = if st.revert_calldata > 0 {
-        st.revert_calldata -= 1;
-        CALLDATA_REVERT_SELECTOR
-    } else {
-        selector
-    };
-    let mut data = selector.to_vec();
-    data.extend_from_slice(args);
+    let mut call = TradingCall { on_behalf_of: (from != trader).then_some(trader), action };
+    let tamper = st.calldata_tampers.pop_front();
+    if let Some(t) = tamper {
+        tamper_call(&mut call, t);
+    }
+    let mut data = call.encode();
+    if tamper == Some(CalldataTamper::Selector)
+        && let Some(sel) = data.get_mut(..4)
+    {
+        sel.copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    }
     ok(
         svc,
         json!({
@@ -1496,6 +1547,61 @@ fn calldata_reply(st: &mut State, svc: Svc, body: &Value, trader: Address, selec
     )
 }
 
+fn tamper_call(call: &mut TradingCall, tamper: CalldataTamper) {
+    let one_usdc = U256::from(1_000_000u64);
+    match (&mut call.action, tamper) {
+        (_, CalldataTamper::DelegatedFor) => call.on_behalf_of = Some(TAMPER_ADDRESS),
+        (TradingAction::Open(c), CalldataTamper::Pair) => c.t.pairIndex += U256::from(1u8),
+        (TradingAction::Open(c), CalldataTamper::Side) => c.t.buy = !c.t.buy,
+        (TradingAction::Open(c), CalldataTamper::Collateral) => c.t.positionSizeUSDC += one_usdc,
+        (TradingAction::Open(c), CalldataTamper::Leverage) => c.t.leverage *= U256::from(2u8),
+        (TradingAction::Open(c), CalldataTamper::OpenPrice) => c.t.openPrice = c.t.openPrice * U256::from(11u8) / U256::from(10u8),
+        (TradingAction::Open(c), CalldataTamper::Slippage) => {
+            c._slippageP = if c._slippageP.is_zero() { U256::from(50_000_000_000u64) } else { c._slippageP * U256::from(5u8) }
+        }
+        (TradingAction::Open(c), CalldataTamper::TakeProfit) => c.t.tp += U256::from(1u8),
+        (TradingAction::Open(c), CalldataTamper::StopLoss) => c.t.sl += U256::from(1u8),
+        (TradingAction::Open(c), CalldataTamper::Trader) => c.t.trader = TAMPER_ADDRESS,
+        (TradingAction::Open(c), CalldataTamper::OrderType) => c._type ^= 3,
+        (TradingAction::Close(c), CalldataTamper::Pair) => c._pairIndex += U256::from(1u8),
+        (TradingAction::Close(c), CalldataTamper::Collateral) => c._amount += one_usdc,
+        (TradingAction::Close(c), CalldataTamper::TradeIndex) => c._index += U256::from(1u8),
+        _ => {}
+    }
+}
+
+fn call_trade(t: &Trade) -> trading_call::Trade {
+    trading_call::Trade {
+        trader: t.trader,
+        pairIndex: t.pairIndex,
+        index: t.index,
+        initialPosToken: t.initialPosToken,
+        positionSizeUSDC: t.positionSizeUSDC,
+        openPrice: t.openPrice,
+        buy: t.buy,
+        leverage: t.leverage,
+        tp: t.tp,
+        sl: t.sl,
+        timestamp: t.timestamp,
+    }
+}
+
+fn intent_trade(t: &trading_call::Trade) -> Trade {
+    Trade {
+        trader: t.trader,
+        pairIndex: t.pairIndex,
+        index: t.index,
+        initialPosToken: t.initialPosToken,
+        positionSizeUSDC: t.positionSizeUSDC,
+        openPrice: t.openPrice,
+        buy: t.buy,
+        leverage: t.leverage,
+        tp: t.tp,
+        sl: t.sl,
+        timestamp: t.timestamp,
+    }
+}
+
 fn trade_open(st: &mut State, svc: Svc, body: &Value) -> Reply {
     let (m, row) = match parse_open(st, svc, body) {
         Ok(v) => v,
@@ -1503,7 +1609,8 @@ fn trade_open(st: &mut State, svc: Svc, body: &Value) -> Reply {
     };
     let side = if m._t.buy { "long" } else { "short" };
     let description = format!("Open {side} {} (market)", row.symbol);
-    calldata_reply(st, svc, body, m._t.trader, CALLDATA_OPEN_SELECTOR, &m.abi_encode(), description)
+    let action = TradingAction::Open(trading_call::openTradeCall { t: call_trade(&m._t), _type: m._type, _slippageP: m._slippageP });
+    calldata_reply(st, svc, body, m._t.trader, action, description)
 }
 
 fn trade_close(st: &mut State, svc: Svc, body: &Value) -> Reply {
@@ -1512,10 +1619,14 @@ fn trade_close(st: &mut State, svc: Svc, body: &Value) -> Reply {
         Err(r) => return r,
     };
     let description = format!("Close trade {} on {}", m._index, row.symbol);
-    calldata_reply(st, svc, body, m._trader, CALLDATA_CLOSE_SELECTOR, &m.abi_encode(), description)
+    let action =
+        TradingAction::Close(trading_call::closeTradeMarketCall { _pairIndex: m._pairIndex, _index: m._index, _amount: m._amount });
+    calldata_reply(st, svc, body, m._trader, action, description)
 }
 
-/// Executes the order a mined call carries (see [`FakeAvantis::report_mined_call`]).
+/// Executes the order a mined call carries (see [`FakeAvantis::report_mined_call`]): the
+/// trading contract's ABI; a bare call trades for its sender, `delegatedAction` for the named
+/// trader when the sender is an active delegate.
 fn execute_call(st: &mut State, tx_hash: B256, from: Address, to: Address, data: &[u8], block_timestamp: u64) -> Result<bool, String> {
     if st.executed_calls.contains(&tx_hash) {
         return Ok(false);
@@ -1523,23 +1634,40 @@ fn execute_call(st: &mut State, tx_hash: B256, from: Address, to: Address, data:
     if to != st.calldata_target() {
         return Err(format!("{tx_hash}: {to} is not the trading contract"));
     }
-    let (selector, args) = data.split_at_checked(4).ok_or_else(|| format!("{tx_hash}: no selector"))?;
+    let call = TradingCall::decode(data).map_err(|e| format!("{tx_hash}: {e}"))?;
+    let trader = call.acting_for(from);
+    if !st.authorized(trader, from) {
+        return Err(format!("{tx_hash}: {from} may not trade for {trader}"));
+    }
     let at = block_timestamp.saturating_mul(1000);
     let order_id = st.fresh_id();
-    let event = if selector == CALLDATA_OPEN_SELECTOR {
-        let m = OpenTradeReq::abi_decode(args).map_err(|e| format!("{tx_hash}: malformed open: {e}"))?;
-        if !st.authorized(m._t.trader, from) {
-            return Err(format!("{tx_hash}: {from} may not trade for {}", m._t.trader));
+    let event = match call.action {
+        TradingAction::Open(c) => {
+            if c.t.trader != trader {
+                return Err(format!("{tx_hash}: a trade for {} sent for {trader}", c.t.trader));
+            }
+            let m = OpenTradeReq {
+                _t: intent_trade(&c.t),
+                _type: c._type,
+                _slippageP: c._slippageP,
+                _deadline: U256::ZERO,
+                _nonce: U256::ZERO,
+            };
+            execute_open(st, &m, m._type == 3, order_id, at)
         }
-        execute_open(st, &m, m._type == 3, order_id, at)
-    } else if selector == CALLDATA_CLOSE_SELECTOR {
-        let m = CloseTradeReq::abi_decode(args).map_err(|e| format!("{tx_hash}: malformed close: {e}"))?;
-        if !st.authorized(m._trader, from) {
-            return Err(format!("{tx_hash}: {from} may not trade for {}", m._trader));
+        TradingAction::Close(c) => {
+            let m = CloseTradeReq {
+                _trader: trader,
+                _pairIndex: c._pairIndex,
+                _index: c._index,
+                _openTimestamp: U256::ZERO,
+                _amount: c._amount,
+                _wantedPrice: U256::ZERO,
+                _deadline: U256::ZERO,
+                _nonce: U256::ZERO,
+            };
+            execute_close(st, &m, order_id, at).map_err(|code| format!("{tx_hash}: close failed: {code}"))?
         }
-        execute_close(st, &m, order_id, at).map_err(|code| format!("{tx_hash}: close failed: {code}"))?
-    } else {
-        return Err(format!("{tx_hash}: unknown selector 0x{}", alloy::hex::encode(selector)));
     };
     st.executed_calls.push(tx_hash);
     if event.kind == "Error" {
@@ -1719,15 +1847,23 @@ fn validate_submission(st: &State, body: &Value) -> Result<(u8, Intent, Address)
     if st.used_nonces.contains(&(signer, nonce)) {
         return Err("InvalidNonce: nonce already used".into());
     }
-    check_eip7702(st, body, signer)?;
+    check_eip7702(st, body, signer, &intent)?;
     Ok((order_type, intent, signer))
 }
 
-/// The optional EIP-7702 leg (`RelayRequestParamsDto`): when sent it must be a well-formed
-/// type-4 relay of the intent's signer — the smart account is the signer's own EOA, the calldata
-/// an ERC-7821 `execute(bytes32,bytes)`, every authorisation for this chain. Numbers are strings.
-fn check_eip7702(st: &State, body: &Value, signer: Address) -> Result<(), String> {
-    let Some(leg) = body.get("eip7702") else { return Ok(()) };
+/// The EIP-7702 leg (`RelayRequestParamsDto`), optional unless [`FakeAvantis::require_eip7702`].
+/// When sent it must be a type-4 relay the chain would run as the same order: the smart account
+/// is the intent's signer's own EOA, the calldata an ERC-7821 `execute(bytes32,bytes)` in op-data
+/// mode signed by that EOA, running one call to the trading router that is the intent's order
+/// (open price aside: the venue fills at its own), every authorisation for the delegation
+/// template, this chain, signed by the EOA. Numbers are strings.
+fn check_eip7702(st: &State, body: &Value, signer: Address, intent: &Intent) -> Result<(), String> {
+    let Some(leg) = body.get("eip7702") else {
+        if st.require_eip7702 {
+            return Err("eip7702 is required: this deployment executes market orders through EIP-7702".into());
+        }
+        return Ok(());
+    };
     let s = |name: &str| leg.get(name).and_then(Value::as_str).ok_or_else(|| format!("eip7702.{name} must be a string"));
     let digits = |name: &str, v: &str| {
         if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
@@ -1746,29 +1882,83 @@ fn check_eip7702(st: &State, body: &Value, signer: Address) -> Result<(), String
         return Err(format!("eip7702.to {to} is not the intent's signer {signer}"));
     }
     let data = hex_bytes(s("data")?).ok_or("eip7702.data must be 0x-hex")?;
-    let execute = alloy::primitives::keccak256("execute(bytes32,bytes)");
-    if data.get(..4) != execute.get(..4) {
-        return Err("eip7702.data is not an ERC-7821 execute(bytes32,bytes) call".into());
+    let exec = DecodedExecute::decode(&data).map_err(|e| format!("eip7702.data: {e}"))?;
+    if exec.mode != EXECUTION_MODE_OP_DATA {
+        return Err("eip7702.data: not the ERC-7821 op-data batch mode".into());
     }
+    let sig = Signature::from_raw(&exec.signature).map_err(|_| "eip7702.data: malformed smart-account signature")?;
+    if recover_address(execute_digest(signer, st.chain_id, &exec.calls, exec.nonce), &sig).ok() != Some(signer) {
+        return Err(format!("eip7702.data: the smart-account call is not signed by {signer}"));
+    }
+    let [call] = exec.calls.as_slice() else {
+        return Err(format!("eip7702.data runs {} calls, not the one order", exec.calls.len()));
+    };
+    if call.to != st.router {
+        return Err(format!("eip7702.data calls {}, not the trading router", call.to));
+    }
+    let order = TradingCall::decode(&call.data).map_err(|e| format!("eip7702.data: {e}"))?;
+    same_order(intent, &order, signer).map_err(|f| format!("eip7702.data is not the intent's order ({f} differs)"))?;
     digits("gas", s("gas")?)?;
     let auths = leg.get("authorizationList").and_then(Value::as_array).ok_or("eip7702.authorizationList must be an array")?;
+    if auths.is_empty() {
+        return Err("eip7702.authorizationList must not be empty (a type-4 transaction carries one)".into());
+    }
     for a in auths {
         let f =
             |name: &str| a.get(name).and_then(Value::as_str).ok_or_else(|| format!("eip7702.authorizationList[].{name} must be a string"));
-        address(f("address")?).ok_or("eip7702.authorizationList[].address must be an address")?;
+        let template = address(f("address")?).ok_or("eip7702.authorizationList[].address must be an address")?;
+        if template != DEFAULT_DELEGATION_TEMPLATE {
+            return Err(format!("eip7702.authorizationList[].address {template} is not the delegation template"));
+        }
         if f("chainId")? != st.chain_id.to_string() {
             return Err("eip7702.authorizationList[].chainId is not this chain".into());
         }
-        digits("authorizationList[].nonce", f("nonce")?)?;
+        let nonce = f("nonce")?;
+        digits("authorizationList[].nonce", nonce)?;
         digits("authorizationList[].v", f("v")?)?;
-        for rs in ["r", "s"] {
-            hex_bytes(f(rs)?).filter(|b| b.len() <= 32).ok_or_else(|| format!("eip7702.authorizationList[].{rs} must be 32-byte hex"))?;
+        let mut rs = [U256::ZERO; 2];
+        for (slot, name) in rs.iter_mut().zip(["r", "s"]) {
+            let b = hex_bytes(f(name)?)
+                .filter(|b| b.len() <= 32)
+                .ok_or_else(|| format!("eip7702.authorizationList[].{name} must be 32-byte hex"))?;
+            *slot = U256::from_be_slice(&b);
         }
-        if !matches!(a.get("yParity").and_then(Value::as_u64), Some(0 | 1)) {
-            return Err("eip7702.authorizationList[].yParity must be 0 or 1".into());
+        let parity = match a.get("yParity").and_then(Value::as_u64) {
+            Some(p @ (0 | 1)) => p == 1,
+            _ => return Err("eip7702.authorizationList[].yParity must be 0 or 1".into()),
+        };
+        let nonce: u64 = nonce.parse().map_err(|_| "eip7702.authorizationList[].nonce is too large")?;
+        let auth_sig = Signature::new(rs[0], rs[1], parity);
+        if recover_address(authorization_digest(st.chain_id, template, nonce), &auth_sig).ok() != Some(signer) {
+            return Err(format!("eip7702.authorizationList[] is not signed by {signer}"));
         }
     }
     Ok(())
+}
+
+/// Whether the leg's trading call is the intent's order; `Err` names the first field that differs.
+fn same_order(intent: &Intent, call: &TradingCall, signer: Address) -> Result<(), &'static str> {
+    let first = |checks: &[(&'static str, bool)]| checks.iter().find(|(_, same)| !same).map_or(Ok(()), |(f, _)| Err(*f));
+    match (intent, &call.action) {
+        (Intent::OpenTradeReq(m), TradingAction::Open(c)) => first(&[
+            ("trader", call.acting_for(signer) == m._t.trader && c.t.trader == m._t.trader),
+            ("pair", c.t.pairIndex == m._t.pairIndex),
+            ("side", c.t.buy == m._t.buy),
+            ("collateral", c.t.positionSizeUSDC == m._t.positionSizeUSDC),
+            ("leverage", c.t.leverage == m._t.leverage),
+            ("tp", c.t.tp == m._t.tp),
+            ("sl", c.t.sl == m._t.sl),
+            ("order type", c._type == m._type),
+            ("slippage", c._slippageP == m._slippageP),
+        ]),
+        (Intent::CloseTradeReq(m), TradingAction::Close(c)) => first(&[
+            ("trader", call.acting_for(signer) == m._trader),
+            ("pair", c._pairIndex == m._pairIndex),
+            ("trade index", c._index == m._index),
+            ("amount", c._amount == m._amount),
+        ]),
+        _ => Err("the function"),
+    }
 }
 
 /// Runs an accepted order against the book and writes its event log.

@@ -13,7 +13,9 @@
 //! What is checked here: the answer's shape (`to` an address, `data` non-empty 0x-hex, `value`
 //! exact wei from `0x` hex or a decimal string), `chainId` (when present) equal to the configured
 //! chain, and `from` (when present) equal to who will sign. Whether `to` is the trading contract
-//! is checked by the caller against `/v2/meta` ([`CallData::check_target`]).
+//! is checked by the caller against `/v2/meta` ([`CallData::check_target`]), and what the call
+//! does — decoded with the trading contract's ABI and compared with the order field by field —
+//! by [`super::trading_call`], before anything is signed.
 
 use alloy::primitives::{Address, Bytes, U256};
 use reqwest::Method;

@@ -17,7 +17,8 @@ use vanta_domain::error::DomainError;
 use super::{ApiError, AvantisClient, CallError, Safety, Service, error_from_body};
 use crate::avantis::intents::SignedIntent;
 
-/// The body of `POST /market/execute-batched` (intent-only; no EIP-7702 leg).
+/// The body of `POST /market/execute-batched`: the signed intent and, as the official client
+/// sends every market order, the EIP-7702 leg of the same order ([`super::eip7702`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MarketSubmission {
     /// Aggregator order type: 0 open, 6 open (Upside), 1 close, 7 close (Upside), …
@@ -26,15 +27,29 @@ pub struct MarketSubmission {
     pub user_intent: String,
     /// `0x` + 65-byte signature.
     pub user_signature: String,
+    /// The `eip7702` object (`RelayRequestParamsDto`), when built.
+    pub eip7702: Option<Value>,
 }
 
 impl MarketSubmission {
+    /// An intent-only submission (the market-maker fast path; refused by a venue in EIP-7702 mode).
     pub fn new(order_type: u8, signed: &SignedIntent) -> Self {
-        Self { order_type, user_intent: signed.encoded_hex(), user_signature: signed.signature_hex() }
+        Self { order_type, user_intent: signed.encoded_hex(), user_signature: signed.signature_hex(), eip7702: None }
+    }
+
+    /// With the order's EIP-7702 leg.
+    pub fn with_leg(mut self, leg: &super::eip7702::Eip7702Leg) -> Self {
+        self.eip7702 = Some(leg.body());
+        self
     }
 
     pub fn body(&self) -> Value {
-        json!({ "orderType": self.order_type, "erc712": { "userIntent": self.user_intent, "userSignature": self.user_signature } })
+        let mut body =
+            json!({ "orderType": self.order_type, "erc712": { "userIntent": self.user_intent, "userSignature": self.user_signature } });
+        if let (Some(leg), Some(o)) = (&self.eip7702, body.as_object_mut()) {
+            o.insert("eip7702".to_owned(), leg.clone());
+        }
+        body
     }
 }
 

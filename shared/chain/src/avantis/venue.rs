@@ -27,7 +27,7 @@ use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{IntentId, TraderAddress};
 use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, Side};
 use vanta_domain::money::{Leverage, Price, Usdc};
-use vanta_domain::ports::{Delegation, KnownPosition, Lookup, Signer, Venue, VenueFill, VenueOrder, VenuePosition};
+use vanta_domain::ports::{Delegation, KnownPosition, Lookup, Purpose, Signer, Venue, VenueFill, VenueOrder, VenuePosition};
 use vanta_domain::time::{Clock, SystemClock, Timestamp};
 
 use super::catalog::is_upside;
@@ -170,6 +170,11 @@ impl AvantisVenue {
         self.clock.now()
     }
 
+    /// Unix ms for the EIP-7702 leg's exec nonce key.
+    fn leg_clock_ms(&self) -> u64 {
+        u64::try_from(self.clock.now().millis()).unwrap_or(0)
+    }
+
     /// The intent nonce for `client_ref` ([`super::local::derived_nonce`] of the signer and the
     /// reference). Nonces are a per-signer bitmap, so a reference can execute at most once.
     pub fn client_nonce(&self, client_ref: &IntentId) -> Option<U256> {
@@ -204,8 +209,11 @@ impl AvantisVenue {
         self.ensure_can_sign(req.trader).await?;
         let before = self.snapshot(req.trader).await?;
         let payload = self.client.open_intent(&req).await?;
+        // The EIP-7702 leg's call, decoded and compared with the order before anything is signed.
+        let call = self.client.open_leg_calldata(&req, self.signer.address()).await?;
         let signed = self.client.sign_intent(payload, self.signer.as_ref()).await?;
-        let sub = MarketSubmission::new(if req.pnl { 6 } else { 0 }, &signed);
+        let leg = self.client.sign_leg(&call, self.signer.as_ref(), Purpose::Entry, self.leg_clock_ms()).await?;
+        let sub = MarketSubmission::new(if req.pnl { 6 } else { 0 }, &signed).with_leg(&leg);
         tracing::info!(intent = %client_ref, pair = req.pair.0, "submitting Avantis market open");
         let first = self.client.submit_market(&sub).await;
         let now = self.now();
@@ -288,8 +296,10 @@ impl AvantisVenue {
             nonce: self.client_nonce(client_ref),
         };
         let payload = self.client.close_intent(&req).await?;
+        let call = self.client.close_leg_calldata(&req, self.signer.address()).await?;
         let signed = self.client.sign_intent(payload, self.signer.as_ref()).await?;
-        let sub = MarketSubmission::new(if pos.is_pnl { 7 } else { 1 }, &signed);
+        let leg = self.client.sign_leg(&call, self.signer.as_ref(), Purpose::Exit, self.leg_clock_ms()).await?;
+        let sub = MarketSubmission::new(if pos.is_pnl { 7 } else { 1 }, &signed).with_leg(&leg);
         tracing::info!(intent = %client_ref, pair = pair.0, trade_index, "submitting Avantis market close");
         let first = self.client.submit_market(&sub).await;
         let now = self.now();

@@ -3,8 +3,11 @@
 //!
 //! For each market order:
 //! 1. the calldata is built by the client ([`AvantisClient::open_calldata`] / `close_calldata`);
-//! 2. it is checked: `to` must be the trading contract of `/v2/meta` (anything else is refused
-//!    before signing: a compromised API must not make us send a transaction elsewhere), `value`
+//! 2. it is checked: decoded with the trading contract's ABI, it must be exactly the order asked
+//!    for (function, trader or `delegatedAction` wrapper, pair, side, collateral, leverage,
+//!    open price, slippage, TP/SL; for a close pair, trade index and amount — see
+//!    [`crate::avantis::trading_call`]); `to` must be the trading contract of `/v2/meta` (anything
+//!    else is refused before signing: a compromised API must not make us send a transaction elsewhere), `value`
 //!    at most [`DirectVenueConfig::max_value`], the selector in
 //!    [`DirectVenueConfig::allowed_selectors`] when that list is set;
 //! 3. it is sent by [`DirectSender`] under the id `client_ref` (the order itself is written as a
@@ -54,6 +57,7 @@ use super::lease::NonceLease;
 use super::sender::{DirectCall, DirectConfig, DirectOutcome, DirectSender};
 use super::store::{TxAttempt, TxChange, TxNote, TxReceiptInfo, TxRecord, TxState, TxStore};
 use crate::avantis::calldata::{CallData, CallOptions};
+use crate::avantis::trading_call::{CallContext, OpenPriceRule, check_close, check_open};
 use crate::avantis::{AvantisClient, CloseRequest, OpenRequest};
 use crate::signer::with_purpose;
 
@@ -310,6 +314,8 @@ impl DirectVenue {
                 };
                 let opts = CallOptions { execution_fee_wei: self.config.execution_fee_wei, ..CallOptions::signed_by(signer, *trader) };
                 let call = self.client.open_calldata(&req, &opts).await?;
+                // We sent the reference price: the calldata must open at exactly it.
+                check_open(&call, &req, OpenPriceRule::Exact, self.call_context(signer).await?)?;
                 let before = before.iter().filter(|p| p.pair == *pair).map(|p| p.index).collect();
                 (call, OrderNote { order: order.clone(), before, position_collateral: None })
             }
@@ -343,6 +349,7 @@ impl DirectVenue {
                 };
                 let opts = CallOptions { execution_fee_wei: self.config.execution_fee_wei, ..CallOptions::signed_by(signer, *trader) };
                 let call = self.client.close_calldata(&req, &opts).await?;
+                check_close(&call, &req, self.call_context(signer).await?)?;
                 let order = VenueOrder::Close { trader: *trader, pair: *pair, trade_index: *trade_index, collateral: closing, known: None };
                 (call, OrderNote { order, before: Vec::new(), position_collateral: Some(pos.collateral.raw()) })
             }
@@ -383,6 +390,11 @@ impl DirectVenue {
             ))),
             None => Ok(()),
         }
+    }
+
+    /// The trading contract (from `/v2/meta`) and our key, for the calldata checks.
+    async fn call_context(&self, signer: TraderAddress) -> DomainResult<CallContext> {
+        Ok(CallContext { router: self.client.meta().await?.trading_router, signer: signer.address() })
     }
 
     /// Refuses calldata we must not send.
