@@ -12,6 +12,7 @@ mod lambda;
 mod market;
 mod notify;
 mod ops;
+mod recon_fake;
 mod sdk;
 mod secrets;
 mod signing_wiring;

@@ -1,13 +1,17 @@
 //! Veranta's trade history (`{history}/v2/history/trade-history/{trader}/{page}/{limit}`), read by
 //! the reconciler, and [`WithHistory`]: any venue plus that history.
 //!
-//! The SDK returns this endpoint's body raw and our reference notes do not fix the close
-//! record's fields, so the parser is lenient and names every field it reads [INFERRED]: the
-//! envelope `{"success": true, "data": [...]}` (or `{"success": false, "errorMessage"}`), each
-//! record with `pairIndex`, `index` (trade index), `openTimestamp` (unix s, optional), `buy`
-//! (long), `closePrice`, `collateral` (closed), `remainingCollateral`, `fees`, `netPnl`,
-//! `closeReason` (`TP`/`SL`/`LIQ`/`MARKET`), `timestamp` (unix s) and an `id`. Amounts are human
-//! units (the history API's convention), parsed exactly as decimals — never through floats.
+//! The SDK returns this endpoint's body raw and our reference notes do not fix the record's
+//! fields, so the parser is lenient and names every field it reads [INFERRED]: the envelope
+//! `{"success": true, "data": [...]}` (or `{"success": false, "errorMessage"}`), one record per
+//! fill (opens too), each with `pairIndex`, `index` (trade index), `openTimestamp` (unix s,
+//! optional), `buy` (long), `open` (false for a close; or a `closePrice` present), the execution
+//! price (`closePrice` or `price`), `collateral` (closed), `remainingCollateral`, the fees
+//! (`fees`, or the sum of `closeFee`, `borrowFee`, `profitSharingFee`, `liquidationFee` and a
+//! positive `funding`), `netPnl`, the reason (`closeReason` text, or the contracts' `orderType`
+//! — TP 0, SL 1, LIQ 2 — with a market fill's absent), `timestamp` (unix s) and an `id`.
+//! Amounts are human units (the history API's convention), JSON numbers or strings, parsed
+//! exactly as decimal text (an exponent is shifted into the digits) — never through floats.
 //! A record that cannot be read is skipped with a warning (the reconciler then falls back to its
 //! missing-position rule for that trade), never guessed.
 
@@ -26,10 +30,11 @@ use vanta_domain::recon::{CloseReason, VenueClose, VenueHistory};
 use vanta_domain::time::Timestamp;
 use vanta_domain::{DomainError, DomainResult};
 
-/// Records asked per page, and pages read per call at most (newest first: reading stops at the
-/// first record older than the cursor).
-pub const PAGE: u32 = 50;
-pub const MAX_PAGES: u32 = 4;
+/// Records asked per page (the SDK's default, and the largest page the venue is known to
+/// serve: a larger limit may be cut to it, which would end the paging early), and pages read per
+/// call at most (reading stops at a page with nothing at or after the cursor).
+pub const PAGE: u32 = 20;
+pub const MAX_PAGES: u32 = 10;
 
 #[derive(Clone, Debug)]
 pub struct HistoryClient {
@@ -100,10 +105,65 @@ impl HistoryClient {
 fn text(v: &Value, names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| match v.get(*n) {
         Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(x)) => Some(x.to_string()),
+        Some(Value::Number(x)) => Some(plain_decimal(&x.to_string())),
         Some(Value::Bool(b)) => Some(b.to_string()),
         _ => None,
     })
+}
+
+/// A number's text without an exponent (`1e-6` → `0.000001`, `2.5E3` → `2500`), by moving the
+/// decimal point in the digits; text without one is returned as is.
+fn plain_decimal(t: &str) -> String {
+    let Some((mantissa, exp)) = t.split_once(['e', 'E']) else { return t.to_owned() };
+    let Ok(exp) = exp.parse::<i32>() else { return t.to_owned() };
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    // Position of the decimal point within `digits` after the shift.
+    let point = i64::try_from(int.len()).unwrap_or(0).saturating_add(i64::from(exp));
+    let len = i64::try_from(digits.len()).unwrap_or(0);
+    let out = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat(usize::try_from(-point).unwrap_or(0)))
+    } else if point >= len {
+        format!("{digits}{}", "0".repeat(usize::try_from(point - len).unwrap_or(0)))
+    } else {
+        let (a, b) = digits.split_at(usize::try_from(point).unwrap_or(0));
+        format!("{a}.{b}")
+    };
+    format!("{sign}{out}")
+}
+
+/// The sum of the fee fields present (human USDC); a negative funding is a payment to the
+/// trader and is left out (it is in the net PnL).
+fn fee_sum(v: &Value) -> DomainResult<Usdc> {
+    let mut total = Usdc::ZERO;
+    for name in ["closeFee", "borrowFee", "profitSharingFee", "liquidationFee", "funding"] {
+        let Some(t) = text(v, &[name]) else { continue };
+        if t.starts_with('-') {
+            continue;
+        }
+        total = total.checked_add(Usdc::from_str(&t).map_err(|e| bad(name, e))?)?;
+    }
+    Ok(total)
+}
+
+/// The close's reason: the `closeReason` text, else the contracts' `orderType` (`LimitOrder`:
+/// TP 0, SL 1, LIQ 2) of a limit or trigger execution, else a market close.
+fn reason_of(v: &Value) -> CloseReason {
+    if let Some(t) = text(v, &["closeReason", "close_reason"]) {
+        return CloseReason::parse(&t);
+    }
+    match text(v, &["orderType", "order_type"]).as_deref() {
+        Some("0") => CloseReason::TakeProfit,
+        Some("1") => CloseReason::StopLoss,
+        Some("2") => CloseReason::Liquidation,
+        Some(t) if t.parse::<u64>().is_err() => CloseReason::parse(t),
+        Some(_) => CloseReason::Unknown,
+        None => CloseReason::Market,
+    }
 }
 
 fn need(v: &Value, names: &[&str]) -> DomainResult<String> {
@@ -116,7 +176,12 @@ fn bad(field: &str, e: impl std::fmt::Display) -> DomainError {
 
 /// One history record as a close; None for a record that is not a close (an open).
 pub fn parse_close(v: &Value) -> DomainResult<Option<VenueClose>> {
-    let Some(price) = text(v, &["closePrice", "close_price"]) else { return Ok(None) };
+    let price = match (v.get("open").and_then(Value::as_bool), text(v, &["closePrice", "close_price"])) {
+        (Some(true), _) => return Ok(None),
+        (_, Some(p)) => p,
+        (Some(false), None) => need(v, &["price"])?,
+        (None, None) => return Ok(None),
+    };
     let price = Price::from_str(&price).map_err(|e| bad("closePrice", e))?;
     if price.is_zero() {
         return Ok(None);
@@ -139,10 +204,10 @@ pub fn parse_close(v: &Value) -> DomainResult<Option<VenueClose>> {
     };
     let fee = match text(v, &["fees", "fee", "closingFee"]) {
         Some(f) => Usdc::from_str(f.trim_start_matches('-')).map_err(|e| bad("fees", e))?,
-        None => Usdc::ZERO,
+        None => fee_sum(v)?,
     };
     let net_pnl = SignedUsdc::from_str(&need(v, &["netPnl", "net_pnl", "pnl"])?).map_err(|e| bad("netPnl", e))?;
-    let reason = CloseReason::parse(&text(v, &["closeReason", "close_reason", "orderType"]).unwrap_or_default());
+    let reason = reason_of(v);
     let at = need(v, &["timestamp", "closedAt", "closed_at"])?.parse::<i64>().map_err(|e| bad("timestamp", e))?;
     let id = text(v, &["id", "_id", "txHash", "tx_hash"]).unwrap_or_else(|| format!("{pair}:{index}:{at}:{}", collateral.raw()));
     Ok(Some(VenueClose {
@@ -201,5 +266,46 @@ impl Venue for WithHistory {
     }
     async fn history(&self, trader: TraderAddress, since: Option<Timestamp>) -> DomainResult<Option<VenueHistory>> {
         Ok(Some(VenueHistory { closes: self.history.closes(trader, since).await? }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn exponents_become_plain_decimals() {
+        for (t, want) in
+            [("1e-6", "0.000001"), ("-2.5e-3", "-0.0025"), ("2.5E3", "2500"), ("1.25e1", "12.5"), ("24.76", "24.76"), ("7", "7")]
+        {
+            assert_eq!(plain_decimal(t), want, "{t}");
+        }
+    }
+
+    #[test]
+    fn a_fill_record_is_read_by_its_open_flag_order_type_and_fee_breakdown() {
+        let open = json!({"id": "a", "pairIndex": 1, "index": 0, "buy": true, "open": true, "price": 100000, "timestamp": 5});
+        assert_eq!(parse_close(&open).unwrap(), None, "an open is no close");
+        let tp = json!({"id": "b", "pairIndex": 1, "index": 0, "buy": true, "open": false, "orderType": 0, "price": 105000,
+                        "collateral": 99.775, "remainingCollateral": 0, "closeFee": 0.225, "borrowFee": 0, "funding": -0.01,
+                        "liquidationFee": 0, "netPnl": 24.775, "openTimestamp": 4, "timestamp": 6});
+        let c = parse_close(&tp).unwrap().unwrap();
+        assert_eq!(c.reason, CloseReason::TakeProfit);
+        assert_eq!(
+            (c.price, c.fee, c.net_pnl),
+            (Price::from_str("105000").unwrap(), Usdc::from_raw(225_000), SignedUsdc::from_raw(24_775_000))
+        );
+        assert_eq!((c.open_time, c.at), (Some(4), Timestamp::from_secs(6)));
+        let market = json!({"id": "c", "pairIndex": 1, "index": 0, "buy": false, "open": false, "orderType": null, "price": 99000,
+                            "collateral": 50, "remainingCollateral": 49.775, "netPnl": "-1", "timestamp": 7});
+        let c = parse_close(&market).unwrap().unwrap();
+        assert_eq!((c.reason, c.remaining), (CloseReason::Market, Usdc::from_raw(49_775_000)));
+        let liq = json!({"id": "d", "pairIndex": 1, "index": 0, "buy": true, "open": false, "orderType": 2, "price": 82000,
+                         "collateral": 99.775, "liquidationFee": 9.9, "netPnl": -99.775, "timestamp": 8});
+        assert_eq!(parse_close(&liq).unwrap().unwrap().reason, CloseReason::Liquidation);
     }
 }

@@ -116,6 +116,9 @@ pub enum CalldataTamper {
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
+mod history;
+pub use history::{HISTORY_MAX_LIMIT, HistoryFill};
+
 /// The endpoints, for switches and the request log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
@@ -141,11 +144,13 @@ pub enum Endpoint {
     PriceTriggerDelete,
     /// The feed service: `GET {feed}/v2/pairs/{i}/price-update-data`.
     PriceUpdateData,
+    /// The history service: `GET {history}/v2/history/trade-history/{trader}/{page}/{limit}`.
+    TradeHistory,
 }
 
 impl Endpoint {
     /// Every endpoint, in declaration order.
-    pub const ALL: [Endpoint; 21] = [
+    pub const ALL: [Endpoint; 22] = [
         Endpoint::Meta,
         Endpoint::Pairs,
         Endpoint::Positions,
@@ -167,6 +172,7 @@ impl Endpoint {
         Endpoint::PriceTriggerPut,
         Endpoint::PriceTriggerDelete,
         Endpoint::PriceUpdateData,
+        Endpoint::TradeHistory,
     ];
 
     /// The endpoint's name (its variant, e.g. `ExecuteBatched`).
@@ -273,6 +279,8 @@ pub struct FakeAvantisUrls {
     pub data: String,
     /// The feed service (`price-update-data`).
     pub feed: String,
+    /// The history service (`trade-history`).
+    pub history: String,
 }
 
 #[derive(Debug, Clone)]
@@ -345,6 +353,8 @@ struct State {
     pending_tpsl: Vec<PendingTpSl>,
     /// How long the operator takes to execute an accepted TP/SL update.
     tpsl_delay: Duration,
+    /// The trade history and the venue's own actions (`history`).
+    events: history::VenueEvents,
 }
 
 #[derive(Debug, Clone)]
@@ -482,6 +492,7 @@ impl FakeAvantis {
             executed_calls: Vec::new(),
             pending_tpsl: Vec::new(),
             tpsl_delay: Duration::ZERO,
+            events: history::VenueEvents::default(),
         }));
         let served = Arc::clone(&state);
         let task = tokio::spawn(async move {
@@ -517,6 +528,7 @@ impl FakeAvantis {
             core: format!("{}/core", self.base),
             data: format!("{}/data", self.base),
             feed: format!("{}/feed", self.base),
+            history: format!("{}/history", self.base),
         }
     }
 
@@ -750,6 +762,7 @@ enum Svc {
     Batched,
     Core,
     Feed,
+    History,
 }
 
 struct Reply {
@@ -774,6 +787,10 @@ fn ok(svc: Svc, data: Value) -> Reply {
 
 fn err(svc: Svc, status: u16, code: &str, message: &str) -> Reply {
     match svc {
+        // The history API answers HTTP 200 with `{success: false, errorMessage}`, except for a
+        // rate limit or an outage, which a gateway answers with its own status.
+        Svc::History if status < 429 => Reply::json(200, json!({ "success": false, "errorMessage": message })),
+        Svc::History => Reply::json(status, json!({ "success": false, "errorMessage": message })),
         Svc::TxBuilder => Reply::json(status, json!({ "ok": false, "error": { "code": code, "message": message, "details": null } })),
         _ => {
             let error = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
@@ -1000,6 +1017,8 @@ fn route(method: &Method, path: &str) -> Option<(Svc, Endpoint, String)> {
         (Svc::Core, r)
     } else if let Some(r) = path.strip_prefix("/feed") {
         (Svc::Feed, r)
+    } else if let Some(r) = path.strip_prefix("/history") {
+        (Svc::History, r)
     } else {
         return None;
     };
@@ -1025,6 +1044,7 @@ fn route(method: &Method, path: &str) -> Option<(Svc, Endpoint, String)> {
         (Svc::Core, "PUT", r) if r.starts_with("/price-triggers/") => Endpoint::PriceTriggerPut,
         (Svc::Core, "DELETE", "/price-triggers") => Endpoint::PriceTriggerDelete,
         (Svc::Feed, "GET", r) if r.starts_with("/v2/pairs/") && r.ends_with("/price-update-data") => Endpoint::PriceUpdateData,
+        (Svc::History, "GET", r) if r.starts_with("/v2/history/trade-history/") => Endpoint::TradeHistory,
         _ => return None,
     };
     Some((svc, ep, rest.to_owned()))
@@ -1100,8 +1120,12 @@ fn dispatch(state: &Mutex<State>, svc: Svc, ep: Endpoint, rest: &str, q: &HashMa
         Endpoint::Trading => Reply { status: 200, body: Value::Null, raw: Some(st.snapshot.clone()) },
         Endpoint::Positions => {
             let trader = q.get("trader").and_then(|t| address(t));
-            let trades: Vec<Value> =
-                trader.map(|t| st.book.iter().filter(|p| p.trader == t).map(onchain_trade_json).collect()).unwrap_or_default();
+            let trades: Vec<Value> = trader
+                .map(|t| st.book.iter().filter(|p| p.trader == t && !st.events.hides(p)).map(onchain_trade_json).collect())
+                .unwrap_or_default();
+            if let Some(t) = trader {
+                st.events.read_by(t);
+            }
             ok(svc, json!({ "trader": trader.map(|t| t.to_checksum(None)), "trades": trades, "limitOrders": [] }))
         }
         Endpoint::Delegation => {
@@ -1173,11 +1197,13 @@ fn dispatch(state: &Mutex<State>, svc: Svc, ep: Endpoint, rest: &str, q: &HashMa
             }
         }
         Endpoint::UserData => {
-            let positions: Vec<Value> = q
-                .get("trader")
-                .and_then(|t| address(t))
-                .map(|t| st.book.iter().filter(|p| p.trader == t).map(|p| core_position_json(&st, p)).collect())
+            let trader = q.get("trader").and_then(|t| address(t));
+            let positions: Vec<Value> = trader
+                .map(|t| st.book.iter().filter(|p| p.trader == t && !st.events.hides(p)).map(|p| core_position_json(&st, p)).collect())
                 .unwrap_or_default();
+            if let Some(t) = trader {
+                st.events.read_by(t);
+            }
             ok(svc, json!({ "positions": positions, "limitOrders": [] }))
         }
         Endpoint::PriceTriggerCreate => trigger_create(&mut st, svc, body),
@@ -1192,6 +1218,10 @@ fn dispatch(state: &Mutex<State>, svc: Svc, ep: Endpoint, rest: &str, q: &HashMa
                 None => err(svc, 404, "NOT_FOUND", &format!("no price for pair {pair}")),
                 Some((i, price)) => ok(svc, price_update_json(i, price, now_s())),
             }
+        }
+        Endpoint::TradeHistory => {
+            let (status, body) = history::trade_history(&st, rest);
+            Reply::json(status, body)
         }
         Endpoint::ExecuteBatched => err(svc, 500, "INTERNAL_ERROR", "unreachable"),
     }
@@ -2092,6 +2122,7 @@ fn execute_open(st: &mut State, m: &OpenTradeReq, is_pnl: bool, order_id: u64, a
     if let Some(b) = st.balances.get_mut(&t.trader) {
         *b = b.saturating_sub(collateral);
     }
+    history::record_open(st, &pos, fee, &tx_hash(order_id, 2), at);
     st.book.push(pos);
     LoggedEvent { seq: 2, kind: "MarketOrderExecuted".into(), payload, at }
 }
@@ -2108,6 +2139,7 @@ fn execute_close(st: &mut State, m: &CloseTradeReq, order_id: u64, at: u64) -> R
     let price = if m._wantedPrice == U256::ZERO { pos.open_price } else { u256_u64(m._wantedPrice) };
     let remaining = pos.collateral - amount;
     *st.balances.entry(m._trader).or_insert(0) += amount;
+    history::record_market_close(st, &pos, amount, price, &tx_hash(order_id, 2), at);
     let mut after = pos.clone();
     after.collateral = remaining;
     if remaining == 0 {
@@ -2157,6 +2189,12 @@ async fn execute_batched(state: &Mutex<State>, body: &Value) -> Response<Body> {
         let cut = if accepted.events.iter().any(|e| e.seq == u64::MAX) { None } else { st.cuts.pop_front() };
         (accepted, cut, st.event_delay)
     };
+    if lock(state).events.take_drop_reply() {
+        // Executed, and the reply lost: not a status line nor an event for a minute (the client
+        // gives up first), then a gateway timeout.
+        tokio::time::sleep(history::LOST_REPLY_SILENCE).await;
+        return render(err(Svc::Batched, 504, "GATEWAY_TIMEOUT", "upstream timed out"));
+    }
     tracing::debug!(tracking_id = %accepted.tracking_id, "fake Avantis accepted a market order");
     if let Some(Stall::FillThenStall(d)) = stall {
         tokio::time::sleep(d).await;

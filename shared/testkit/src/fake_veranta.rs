@@ -1,6 +1,7 @@
 //! The fake Veranta session behind the `fake-veranta` program (and the SDK-against-fake test):
 //! a [`FakeAvantis`] with a funded trader and an active delegate, the one-line JSON greeting and
 //! the one-line stdin commands (`ping`, `log`, `clear`, `fail`, `outcome`, `positions`, `balance`,
+//! `history`, `price`, `liquidate`, `app_close`,
 //! and `wrong_digest <on|off>` to make the intent builders answer a wrong digest).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -86,7 +87,7 @@ impl Session {
         let urls = self.fake.urls();
         json!({
             "urls": { "base": self.fake.base, "tx_builder": urls.tx_builder, "batched_market": urls.batched_market,
-                      "core": urls.core, "data": urls.data, "feed": urls.feed },
+                      "core": urls.core, "data": urls.data, "feed": urls.feed, "history": urls.history },
             "trader": self.trader.address().to_checksum(None), "trader_private_key": self.trader_key,
             "delegate": self.delegate.address().to_checksum(None), "delegate_private_key": self.delegate_key,
             "chain_id": self.fake.chain_id(), "trading_router": self.fake.trading_router().to_checksum(None),
@@ -148,7 +149,24 @@ fn command(fake: &FakeAvantis, trader: Address, line: &str) -> Value {
             }
             _ => refuse("usage: wrong_digest <on|off>"),
         },
+        "history" => json!({ "ok": true, "history": fake.history(trader).iter().map(|f| f.to_json()).collect::<Vec<_>>() }),
+        // The venue acting by itself: `price <pair> <raw 1e10>` (the keeper closes what the price
+        // reaches), `liquidate <pair> <index>`, `app_close <pair> <index>` (closed in the Veranta app).
+        "price" | "liquidate" | "app_close" => {
+            let mut parts = rest.split_whitespace();
+            let (Some(Ok(pair)), Some(Ok(arg))) = (parts.next().map(str::parse::<u16>), parts.next().map(str::parse::<u64>)) else {
+                return refuse(format!("usage: {name} <pair> <{}>", if name == "price" { "raw price" } else { "index" }));
+            };
+            let fills = match name {
+                "price" => fake.move_price(pair, arg),
+                "liquidate" => fake.liquidate(trader, pair, u32::try_from(arg).unwrap_or(u32::MAX)).into_iter().collect(),
+                _ => fake.close_in_app(trader, pair, u32::try_from(arg).unwrap_or(u32::MAX), None).into_iter().collect(),
+            };
+            json!({ "ok": true, "fills": fills.iter().map(|f| f.to_json()).collect::<Vec<_>>() })
+        }
         "" => refuse("empty command"),
-        other => refuse(format!("unknown command {other:?}; one of ping, log, clear, fail, outcome, positions, balance, wrong_digest")),
+        other => refuse(format!(
+            "unknown command {other:?}; one of ping, log, clear, fail, outcome, positions, balance, wrong_digest, history, price, liquidate, app_close"
+        )),
     }
 }
