@@ -155,7 +155,10 @@ pub async fn run(report: &mut Report, requests: usize, connections: usize) -> Re
     drive(addr, plan(warm, connections, noop), 202).await?;
     let warmed = drive(addr, plan(warm, connections, |c, i| signed(&world, "warm", c, i)), 202).await?;
     let base = drive(addr, plan(requests, connections, noop), 202).await?;
+    world.store.reset();
+    let sends = world.sends.sent();
     let sig = drive(addr, plan(requests, connections, |c, i| signed(&world, "run", c, i)), 202).await?;
+    let (store, sends) = (world.store.totals(), world.sends.sent() - sends);
     let _ = stop_tx.send(true);
     let _ = server.await;
     let queued = world.queue.len();
@@ -179,6 +182,8 @@ pub async fn run(report: &mut Report, requests: usize, connections: usize) -> Re
             "noop": { "wall_ms": ms(base.wall), "rps": base.rps(), "p50_ms": ms(base.p50), "p99_ms": ms(base.p99) },
             "warm_up_signals": warmed.requests,
             "intents_queued": queued,
+            // Per signal, for the cost model: its CPU is the loopback p50 (HTTP included).
+            "per_signal": crate::cost::PerUnit::of_run(sig.requests, ms(sig.p50) * sig.requests as f64, &store, sends, 0, 0),
         }),
     );
     Ok(())

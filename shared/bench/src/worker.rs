@@ -34,6 +34,8 @@ use crate::{Report, Row, median, us};
 pub struct SigningVenue {
     pub book: Arc<PaperVenue>,
     pub signer: Arc<dyn Signer>,
+    /// Signatures made (each a KMS `Sign` in production).
+    pub signatures: std::sync::atomic::AtomicU64,
 }
 
 #[async_trait]
@@ -48,6 +50,7 @@ impl Venue for SigningVenue {
         let bytes = serde_json::to_vec(order).map_err(|e| DomainError::Internal(e.to_string()))?;
         let purpose = if matches!(order, VenueOrder::Open { .. }) { Purpose::Entry } else { Purpose::Exit };
         self.signer.sign_digest_for(keccak256(bytes), purpose).await?;
+        self.signatures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.book.execute(client_ref, order).await
     }
     async fn positions(&self, trader: TraderAddress) -> DomainResult<Vec<VenuePosition>> {
@@ -70,9 +73,16 @@ fn order() -> Result<OpenOrder, String> {
     })
 }
 
+/// What the worker did over one run of intents (from the first message taken to the last).
+struct Counted {
+    store: crate::counting::Totals,
+    sends: u64,
+    notices: u64,
+}
+
 /// Queues one open intent per user `first..first+n` and runs each message through the worker;
-/// the per-message times.
-async fn run_intents(world: &World, first: i64, n: usize, verified: bool) -> Result<Vec<Duration>, String> {
+/// the per-message times and what the worker asked of the store and queue meanwhile.
+async fn run_intents(world: &World, first: i64, n: usize, verified: bool) -> Result<(Vec<Duration>, Counted), String> {
     let order = order()?;
     for k in 0..n {
         let id = first + k as i64;
@@ -90,6 +100,8 @@ async fn run_intents(world: &World, first: i64, n: usize, verified: bool) -> Res
         vanta_app::pipeline::enqueue(&world.deps, &user, &intent_id).await.map_err(|e| e.to_string())?;
     }
     let mut times = Vec::with_capacity(n);
+    world.store.reset();
+    let (sends, notices) = (world.sends.sent(), world.chat.sent());
     loop {
         let batch = world.queue.take(10).map_err(|e| e.to_string())?;
         if batch.is_empty() {
@@ -101,6 +113,7 @@ async fn run_intents(world: &World, first: i64, n: usize, verified: bool) -> Res
             times.push(t.elapsed());
         }
     }
+    let counted = Counted { store: world.store.totals(), sends: world.sends.sent() - sends, notices: world.chat.sent() - notices };
     // Every intent must have settled (nothing refused, nothing failed): otherwise the figure
     // would measure a shorter path.
     for k in 0..n {
@@ -111,7 +124,7 @@ async fn run_intents(world: &World, first: i64, n: usize, verified: bool) -> Res
             other => return Err(format!("worker bench: intent {id} ended {other:?}")),
         }
     }
-    Ok(times)
+    Ok((times, counted))
 }
 
 fn mean(times: &[Duration]) -> Duration {
@@ -122,7 +135,7 @@ pub async fn run(report: &mut Report, n: usize) -> Result<(), String> {
     // DRY.
     let dry = World::new(&[])?;
     run_intents(&dry, 1_000_000, n.min(50), false).await?; // warm-up
-    let dry_times = run_intents(&dry, 2_000_000, n, false).await?;
+    let (dry_times, dry_counted) = run_intents(&dry, 2_000_000, n, false).await?;
     // Baseline: the paper venue's fill of the same order alone.
     let mut fills = Vec::with_capacity(n);
     let reference = Price::from_str("100000").map_err(|e| e.to_string())?;
@@ -153,11 +166,14 @@ pub async fn run(report: &mut Report, n: usize) -> Result<(), String> {
     let key: Arc<dyn Signer> = Arc::new(key);
     let gated: Arc<dyn Signer> = Arc::new(GatedSigner::new(key.clone(), live.store.clone(), live.deps.config.exec));
     let book = Arc::new(PaperVenue::new(live.catalog.clone(), live.prices.clone(), live.clock.clone()));
-    live.deps = live.deps.clone().with_signer(key.clone()).with_live_venue(Arc::new(SigningVenue { book, signer: gated }));
+    let venue = Arc::new(SigningVenue { book, signer: gated, signatures: Default::default() });
+    live.deps = live.deps.clone().with_signer(key.clone()).with_live_venue(venue.clone());
     let c = ExecControl { mode: ExecMode::Live, stop: StopLevel::None, updated_by: None, updated_at: live.clock.now(), version: 1 };
     live.store.put_exec_control(&c).await.map_err(|e| e.to_string())?;
     run_intents(&live, 3_000_000, n.min(50), true).await?; // warm-up
-    let live_times = run_intents(&live, 4_000_000, n, true).await?;
+    let signed_before = venue.signatures.load(std::sync::atomic::Ordering::Relaxed);
+    let (live_times, live_counted) = run_intents(&live, 4_000_000, n, true).await?;
+    let signatures = venue.signatures.load(std::sync::atomic::Ordering::Relaxed) - signed_before;
     // The signature alone.
     let mut sigs = Vec::with_capacity(n);
     for k in 0..n {
@@ -182,6 +198,8 @@ pub async fn run(report: &mut Report, n: usize) -> Result<(), String> {
             "dry_mean_us": us(dry_mean), "dry_median_us": us(median(dry_times)),
             "live_mean_us": us(live_mean), "live_median_us": us(median(live_times)),
             "paper_fill_mean_us": us(fill_mean), "local_signature_mean_us": us(sig_mean),
+            "per_dry_intent": crate::cost::PerUnit::of_run(n, us(dry_mean) * n as f64 / 1e3, &dry_counted.store, dry_counted.sends, dry_counted.notices, 0),
+            "per_live_intent": crate::cost::PerUnit::of_run(n, us(live_mean) * n as f64 / 1e3, &live_counted.store, live_counted.sends, live_counted.notices, signatures),
         }),
     );
     Ok(())

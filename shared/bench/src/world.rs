@@ -18,7 +18,7 @@ use vanta_domain::user::User;
 use vanta_domain::wallet::{SiweSite, WalletChallenge};
 use vanta_runtime::Config;
 
-use crate::counting::CountingStore;
+use crate::counting::{CountingQueue, CountingStore};
 
 /// 2026-11-26 00:00 UTC: a fixed clock, so prices stay fresh however long a section runs.
 pub const T0: i64 = 1_795_852_800_000;
@@ -48,6 +48,8 @@ pub struct World {
     pub deps: Deps,
     pub store: Arc<CountingStore<MemoryStore>>,
     pub queue: Arc<MemoryQueue>,
+    /// The queue as handlers see it (counts every send).
+    pub sends: Arc<CountingQueue>,
     pub clock: Arc<ManualClock>,
     pub prices: Arc<FixedPrices>,
     pub paper: Arc<PaperVenue>,
@@ -91,8 +93,9 @@ impl World {
             PairCatalog::new(PAIRS.iter().map(|(i, s, _)| pair(*i, s)).collect::<Result<Vec<_>, _>>()?).map_err(|e| e.to_string())?,
         );
         let paper = Arc::new(PaperVenue::new(catalog.clone(), prices.clone(), clock.clone()));
-        let deps = Deps::new(config(env)?, store.clone(), queue.clone(), chat.clone(), clock.clone(), prices.clone(), paper.clone());
-        let w = Self { deps, store, queue, clock, prices, paper, chat, catalog };
+        let sends = Arc::new(CountingQueue::new(queue.clone()));
+        let deps = Deps::new(config(env)?, store.clone(), sends.clone(), chat.clone(), clock.clone(), prices.clone(), paper.clone());
+        let w = Self { deps, store, queue, sends, clock, prices, paper, chat, catalog };
         for (_, sym, price) in PAIRS {
             w.set_price(sym, price)?;
         }
@@ -101,8 +104,12 @@ impl World {
 
     /// Two agreeing sources at `price`, published now.
     pub fn set_price(&self, sym: &str, price: &str) -> Result<(), String> {
+        self.set_price_at(sym, Price::from_str(price).map_err(|e| e.to_string())?)
+    }
+
+    /// Two agreeing sources at `price`, published now.
+    pub fn set_price_at(&self, sym: &str, price: Price) -> Result<(), String> {
         let now = self.clock.now();
-        let price = Price::from_str(price).map_err(|e| e.to_string())?;
         let pair = PairSymbol::parse(sym).map_err(|e| e.to_string())?;
         self.prices.set(pair.clone(), "pyth", price, now).map_err(|e| e.to_string())?;
         self.prices.set(pair, "chainlink", price, now).map_err(|e| e.to_string())
