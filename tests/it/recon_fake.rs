@@ -145,7 +145,7 @@ impl World {
         let s = SignalSource {
             id: SourceId::parse(&format!("strat{id}")).unwrap(),
             owner: TelegramUserId(id),
-            secret: SecretText::new("k3y"),
+            secret: SecretText::new("k3y").into(),
             tv_token_hash: signals::token_hash(&tv_token(id)),
             active: true,
             created_at: now,
@@ -592,7 +592,7 @@ mod direct {
         let s = SignalSource {
             id: SourceId::parse("strat7").unwrap(),
             owner: TelegramUserId(7),
-            secret: SecretText::new("k3y"),
+            secret: SecretText::new("k3y").into(),
             tv_token_hash: signals::token_hash(&tv_token(7)),
             active: true,
             created_at: now,

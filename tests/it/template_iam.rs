@@ -678,7 +678,7 @@ mod stored {
     use vanta_domain::recon::ReconWallet;
     use vanta_domain::time::{Clock, ManualClock, Timestamp};
     use vanta_domain::triggers::TrailBook;
-    use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
+    use vanta_domain::user::{CopySizing, Follow, LeaderRef, SignalSource, User};
     use vanta_domain::wallet::{SiweSite, WalletChallenge};
     use vanta_testkit::moto::Moto;
 
@@ -806,7 +806,12 @@ mod stored {
         let src = SignalSource {
             id: SourceId::parse("src-1").unwrap(),
             owner: uid(1),
-            secret: SecretText::new("secret-of-src-1".to_owned()),
+            secret: vanta_domain::sealed::SourceSecret::Sealed(vanta_domain::sealed::SealedSecret {
+                version: 1,
+                ciphertext: b"sealed-secret-of-src-1".to_vec(),
+                nonce: vec![7; 12],
+                wrapped_key: b"dk-src-1".to_vec(),
+            }),
             tv_token_hash: "ab".repeat(32),
             active: true,
             created_at: Timestamp(T0),

@@ -163,8 +163,9 @@ impl<S: Store> UserStore for CountingStore<S> {
         r
     }
     async fn wallet_users(&self) -> DomainResult<Vec<User>> {
+        let started = Instant::now();
         let r = self.inner.wallet_users().await;
-        self.read("wallet_users", v(&r));
+        self.read("wallet_users", started, v(&r));
         r
     }
     async fn address_claim(&self, address: TraderAddress) -> DomainResult<Option<AddressClaim>> {
@@ -272,8 +273,9 @@ impl<S: Store> IntentStore for CountingStore<S> {
         r
     }
     async fn open_intents(&self) -> DomainResult<Vec<Intent>> {
+        let started = Instant::now();
         let r = self.inner.open_intents().await;
-        self.read("open_intents", v(&r));
+        self.read("open_intents", started, v(&r));
         r
     }
     async fn audit_trail(&self, id: &IntentId) -> DomainResult<Vec<AuditEntry>> {

@@ -126,7 +126,7 @@ pub fn venue_checked(prices: Arc<dyn Prices>, feed_url: &str, catalog: &PairCata
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
     use serde_json::json;
 
     use super::*;

@@ -174,6 +174,9 @@ impl Default for CachePolicy {
     }
 }
 
+/// Unwrapped data keys by (source id, wrapped key), with when each was unwrapped.
+type KeyCache = HashMap<(String, Vec<u8>), (PlainKey, Timestamp)>;
+
 /// Seals with a fresh data key per secret; opens with the data key unwrapped by `K`, kept for a
 /// bounded time (per warm instance) so a busy source costs one unwrap every few minutes.
 pub struct Envelope<K> {
@@ -181,7 +184,7 @@ pub struct Envelope<K> {
     clock: Arc<dyn Clock>,
     policy: CachePolicy,
     /// (source id, wrapped key) → (plain key, when it was unwrapped).
-    cache: Mutex<HashMap<(String, Vec<u8>), (PlainKey, Timestamp)>>,
+    cache: Mutex<KeyCache>,
 }
 
 impl<K: KeyWrap> Envelope<K> {

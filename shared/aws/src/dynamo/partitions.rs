@@ -27,19 +27,19 @@ pub const TABLE: &[&str] = &[
 
 /// Partition keys of index `gsi1` (`gsi1pk`).
 pub const GSI1: &[&str] = &[
-    "CLOSING",  // positions while CLOSING
-    "LEADER#*", // a leader's followers
-    "TRIG#*",   // the trigger index
-    "USER#*",   // a user's intents, sources and challenges
+    "CLOSING",     // positions while CLOSING
+    "LEADER#*",    // a leader's followers
+    "TRIG#*",      // the trigger index
+    "USER#*",      // a user's intents, sources and challenges
     "WALLET_USER", // profiles with a bound wallet (the delegation-expiry scan)
 ];
 
 /// Partition keys of index `gsi2` (`gsi2pk`).
 pub const GSI2: &[&str] = &[
-    "ADDR#*",    // a user by bound address
-    "LIVE_POS",  // open and closing positions
+    "ADDR#*",      // a user by bound address
+    "LIVE_POS",    // open and closing positions
     "OPEN_INTENT", // intents whose outcome is unknown (SUBMITTED, AMBIGUOUS)
-    "TVTOKEN#*", // a source by TradingView token hash
+    "TVTOKEN#*",   // a source by TradingView token hash
 ];
 
 /// Whether `key` matches an IAM `StringLike` pattern (`*` any run of characters, `?` one).

@@ -239,7 +239,7 @@ impl AvantisClient {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
     use std::str::FromStr;
 
     use secrecy::SecretString;

@@ -55,7 +55,7 @@ sol! {
 /// A decoded trading call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TradingAction {
-    Open(openTradeCall),
+    Open(Box<openTradeCall>),
     Close(closeTradeMarketCall),
 }
 
@@ -101,7 +101,7 @@ impl TradingCall {
 fn decode_action(data: &[u8]) -> Result<TradingAction, String> {
     let selector = data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).ok_or("no function selector")?;
     if selector == openTradeCall::SELECTOR {
-        openTradeCall::abi_decode_validate(data).map(TradingAction::Open).map_err(|e| format!("malformed openTrade: {e}"))
+        openTradeCall::abi_decode_validate(data).map(|c| TradingAction::Open(Box::new(c))).map_err(|e| format!("malformed openTrade: {e}"))
     } else if selector == closeTradeMarketCall::SELECTOR {
         closeTradeMarketCall::abi_decode_validate(data).map(TradingAction::Close).map_err(|e| format!("malformed closeTradeMarket: {e}"))
     } else {
@@ -223,7 +223,7 @@ pub fn check_close(call: &CallData, r: &CloseRequest, ctx: CallContext) -> Domai
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, clippy::type_complexity)]
     use std::str::FromStr;
 
     use alloy::primitives::{Bytes, address};
@@ -289,7 +289,7 @@ mod tests {
     fn an_exact_open_passes_and_each_tampered_field_is_named() {
         let r = request();
         let own = CallContext { router: ROUTER, signer: TRADER };
-        let good = TradingCall { on_behalf_of: None, action: TradingAction::Open(open_call(&r)) };
+        let good = TradingCall { on_behalf_of: None, action: TradingAction::Open(Box::new(open_call(&r))) };
         check_open(&calldata(good.encode()), &r, OpenPriceRule::Exact, own).unwrap();
         assert_eq!(TradingCall::decode(&good.encode()).unwrap(), good);
 
@@ -306,7 +306,7 @@ mod tests {
         for (field, tamper) in tampered {
             let mut c = open_call(&r);
             tamper(&mut c);
-            let data = TradingCall { on_behalf_of: None, action: TradingAction::Open(c) }.encode();
+            let data = TradingCall { on_behalf_of: None, action: TradingAction::Open(Box::new(c)) }.encode();
             let err = check_open(&calldata(data), &r, OpenPriceRule::Exact, own).unwrap_err();
             assert!(matches!(&err, DomainError::Refused(m) if m.contains(field) && m.contains("not signed")), "{field}: {err:?}");
         }
@@ -319,7 +319,7 @@ mod tests {
         let at = |price: &str| {
             let mut c = open_call(&r);
             c.t.openPrice = U256::from(Price::from_str(price).unwrap().raw());
-            calldata(TradingCall { on_behalf_of: None, action: TradingAction::Open(c) }.encode())
+            calldata(TradingCall { on_behalf_of: None, action: TradingAction::Open(Box::new(c)) }.encode())
         };
         assert!(check_open(&at("3001"), &r, OpenPriceRule::Exact, own).is_err());
         check_open(&at("3015"), &r, OpenPriceRule::WithinSlippage, own).unwrap();
@@ -330,7 +330,7 @@ mod tests {
     #[test]
     fn delegates_need_the_wrapper_for_the_trader_and_unknown_calls_are_refused() {
         let r = request();
-        let inner = TradingAction::Open(open_call(&r));
+        let inner = TradingAction::Open(Box::new(open_call(&r)));
         let as_delegate = CallContext { router: ROUTER, signer: DELEGATE };
         let wrapped = TradingCall { on_behalf_of: Some(TRADER), action: inner.clone() }.encode();
         check_open(&calldata(wrapped.clone()), &r, OpenPriceRule::Exact, as_delegate).unwrap();
