@@ -1639,7 +1639,8 @@ fn trade_open(st: &mut State, svc: Svc, body: &Value) -> Reply {
     };
     let side = if m._t.buy { "long" } else { "short" };
     let description = format!("Open {side} {} (market)", row.symbol);
-    let action = TradingAction::Open(Box::new(trading_call::openTradeCall { t: call_trade(&m._t), _type: m._type, _slippageP: m._slippageP }));
+    let action =
+        TradingAction::Open(Box::new(trading_call::openTradeCall { t: call_trade(&m._t), _type: m._type, _slippageP: m._slippageP }));
     calldata_reply(st, svc, body, m._t.trader, action, description)
 }
 
