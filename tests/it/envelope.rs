@@ -411,11 +411,16 @@ mod template {
             for s in stmts {
                 for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
                     if grants(&s, action) {
-                        assert_eq!(r["Type"], "AWS::IAM::Policy", "{name}: {action} only in its own policy");
+                        // In a statement of its own: a function's inline policy (its role) or
+                        // a policy attached to roles.
                         assert_eq!(actions(&s), [action], "{name}: nothing but {action}");
                         assert_eq!(tagged(&s["Resource"], "!GetAtt").and_then(Value::as_str), Some("SourceSecretsKey.Arn"), "{name}");
-                        for role in role_names(&r["Properties"]) {
-                            who.push((action.to_owned(), role));
+                        if r["Type"] == "AWS::Serverless::Function" {
+                            who.push((action.to_owned(), format!("{name}Role")));
+                        } else {
+                            for role in role_names(&r["Properties"]) {
+                                who.push((action.to_owned(), role));
+                            }
                         }
                     }
                 }

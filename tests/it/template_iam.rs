@@ -666,7 +666,7 @@ mod stored {
     use vanta_domain::catalog::{CatalogStore, StoredCatalog};
     use vanta_domain::exec::{ExecControl, ExecMode, FlattenRun, StopLevel};
     use vanta_domain::ids::{ChatId, IntentId, PositionId, SignalId, SourceId, TelegramUserId, TraderAddress};
-    use vanta_domain::intent::{Action, CreateOutcome, Intent, OpenOrder, Origin};
+    use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, OpenOrder, Origin, Transition};
     use vanta_domain::limits::StoredLimits;
     use vanta_domain::market::{PairCatalog, PairIndex, PairSymbol, Side};
     use vanta_domain::money::{Bps, Leverage, Price, Usdc};
@@ -795,6 +795,11 @@ mod stored {
         s.put_recon_wallet(&ReconWallet::new(address(1))).await.unwrap();
         // Intents, positions (open: LIVE_POS and trigger entries; closing: CLOSING), trail books.
         assert!(matches!(s.create_intent(&open_intent("sig-1", 1)).await.unwrap(), CreateOutcome::Created));
+        // Sent, outcome not yet known: the unresolved-intent entry (OPEN_INTENT).
+        let sig = IntentId::parse("sig-1").unwrap();
+        for (from, to) in [(IntentState::Received, IntentState::Validated), (IntentState::Validated, IntentState::Submitted)] {
+            s.transition(&sig, &Transition::new(from, to, Timestamp(T0 + 1)).unwrap()).await.unwrap();
+        }
         let open = position("p-open", 1, PositionStatus::Open);
         s.insert_position(&open).await.unwrap();
         let mut closing = position("p-closing", 1, PositionStatus::Open);

@@ -102,6 +102,7 @@ async fn the_venues_price_must_agree_with_the_oracles_before_anything_trades() {
     // A pair the feed has no price for is unreadable too.
     let unknown = PairSymbol::parse("DOGE/USD").unwrap();
     oracles.set(unknown.clone(), "pyth", "0.1".parse().unwrap(), now()).unwrap();
+    fake.fail_next(Endpoint::PriceUpdateData, 1, FakeFailure::new(404, "NOT_FOUND", "no price for pair"));
     assert!(prices.quotes(&unknown).await.is_err());
     // Back up: trading resumes.
     let quotes = prices.quotes(&eth).await.unwrap();

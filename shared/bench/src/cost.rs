@@ -323,6 +323,8 @@ pub fn read_template(text: &str) -> Result<Template, String> {
             "AWS::CloudWatch::Alarm" => t.alarms += 1,
             "AWS::CloudWatch::Dashboard" => t.dashboards += 1,
             "AWS::KMS::Key" => t.kms_keys += 1,
+            // A queue read through an explicit mapping (on the `live` alias) is polled all the same.
+            "AWS::Lambda::EventSourceMapping" => t.polled_queues += 1,
             "AWS::Logs::LogGroup" => {
                 if let Some(d) = number(&doc, prop("RetentionInDays")) {
                     t.log_retention_days = t.log_retention_days.max(d);
@@ -442,6 +444,7 @@ pub fn metric_series(a: &Assumptions) -> Vec<(&'static str, f64)> {
         (n::NOTIFICATION_FAILURES, 1.0),
         (n::DELEGATION_EXPIRY, 1.0), // the user is a property, not a dimension
         (n::AMBIGUOUS_INTENT_AGE, 1.0),
+        (n::AMBIGUOUS_INTENTS, 1.0),
         (n::INTENTS_LEFT_FOR_OPERATOR, 1.0),
     ]
 }
