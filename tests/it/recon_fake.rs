@@ -486,7 +486,8 @@ mod direct {
     use alloy::primitives::{Address, B256, Bytes, U256};
     use alloy::providers::{DynProvider, Provider};
     use vanta_chain::direct::venue::{DirectVenue, DirectVenueConfig};
-    use vanta_chain::direct::{DirectCall, DirectConfig, DirectSender, MemoryNonceLease, MemoryTxStore, TxState};
+    use vanta_chain::direct::{DirectCall, DirectConfig, DirectSender, TxState};
+    use vanta_domain::direct::{MemoryNonceLease, MemoryTxStore};
     use vanta_domain::time::SystemClock;
     use vanta_testkit::anvil::{Anvil, DEV_ADDRESS, DEV_KEY};
 

@@ -661,8 +661,8 @@ mod stored {
     use aws_sdk_dynamodb::types::AttributeValue;
     use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
     use vanta_aws::dynamo::{DynamoStore, create_table, partitions};
-    use vanta_chain::direct::lease::NonceLease;
-    use vanta_chain::direct::store::{TxRecord, TxStore};
+    use vanta_domain::direct::NonceLease;
+    use vanta_domain::direct::{TxRecord, TxStore};
     use vanta_domain::catalog::{CatalogStore, StoredCatalog};
     use vanta_domain::exec::{ExecControl, ExecMode, FlattenRun, StopLevel};
     use vanta_domain::ids::{ChatId, IntentId, PositionId, SignalId, SourceId, TelegramUserId, TraderAddress};

@@ -3,7 +3,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use vanta_lambda::Signing;
-use vanta_runtime::sqs_batch::fifo_batch;
+use vanta_lambda::sqs_batch::fifo_batch;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

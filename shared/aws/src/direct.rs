@@ -37,15 +37,15 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use vanta_chain::direct::lease::{DEFAULT_LEASE_TTL, Lease, NonceLease, new_token};
-use vanta_chain::direct::store::{TxAttempt, TxChange, TxEvent, TxNote, TxReceiptInfo, TxRecord, TxState, TxStore, check_change};
+use vanta_domain::direct::{
+    DEFAULT_LEASE_TTL, Lease, NonceLease, TxAttempt, TxChange, TxEvent, TxNote, TxReceiptInfo, TxRecord, TxState, TxStore, check_change,
+    new_token,
+};
 use vanta_domain::error::{DomainError, DomainResult};
 use vanta_domain::time::{Clock, Timestamp};
 
-type Item = HashMap<String, AttributeValue>;
-
-const PK: &str = "pk";
-const SK: &str = "sk";
+use crate::dynamo::codec::{Item, key, n, opt_n, req_n, req_s, s};
+use crate::dynamo::keys::{PK, SK};
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -65,44 +65,11 @@ fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> DomainError {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Attribute helpers
+// Attribute helpers (the rest is the table's codec, `crate::dynamo::codec`)
 // ---------------------------------------------------------------------------------------------
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn key(pk: &str, sk: &str) -> Item {
-    HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))])
-}
 
 fn bad(what: &str) -> DomainError {
     DomainError::Internal(format!("malformed item: {what}"))
-}
-
-fn get_s<'a>(item: &'a Item, name: &str) -> DomainResult<&'a str> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Ok(v),
-        _ => Err(bad(name)),
-    }
-}
-
-fn get_n<T: FromStr>(item: &Item, name: &str) -> DomainResult<T> {
-    match item.get(name) {
-        Some(AttributeValue::N(v)) => v.parse().map_err(|_| bad(name)),
-        _ => Err(bad(name)),
-    }
-}
-
-fn opt_n<T: FromStr>(item: &Item, name: &str) -> DomainResult<Option<T>> {
-    match item.get(name) {
-        None | Some(AttributeValue::Null(_)) => Ok(None),
-        Some(_) => get_n(item, name).map(Some),
-    }
 }
 
 fn parse<T: FromStr>(text: &str, what: &str) -> DomainResult<T> {
@@ -198,7 +165,7 @@ impl DynamoNonceLease {
     fn delete_lease(&self, pk: &str, nonce: u64, token: &str) -> DomainResult<TransactWriteItem> {
         let d = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(key(pk, &Self::lease_sk(nonce))))
+            .set_key(Some(key(pk.to_owned(), &Self::lease_sk(nonce))))
             .condition_expression("#token = :token")
             .expression_attribute_names("#token", "token")
             .expression_attribute_values(":token", s(token))
@@ -208,7 +175,7 @@ impl DynamoNonceLease {
     }
 
     fn put_free(&self, pk: &str, nonce: u64) -> DomainResult<TransactWriteItem> {
-        let mut item = key(pk, &Self::free_sk(nonce));
+        let mut item = key(pk.to_owned(), &Self::free_sk(nonce));
         item.insert("nonce".into(), n(nonce));
         let p = Put::builder()
             .table_name(&self.table)
@@ -221,7 +188,7 @@ impl DynamoNonceLease {
     }
 
     fn put_lease(&self, pk: &str, lease: &Lease) -> DomainResult<TransactWriteItem> {
-        let mut item = key(pk, &Self::lease_sk(lease.nonce));
+        let mut item = key(pk.to_owned(), &Self::lease_sk(lease.nonce));
         item.insert("nonce".into(), n(lease.nonce));
         item.insert("token".into(), s(lease.token.clone()));
         item.insert("expires_at".into(), n(lease.expires_at.millis()));
@@ -243,7 +210,7 @@ impl DynamoNonceLease {
     async fn take_free(&self, pk: &str, lease: &Lease) -> DomainResult<bool> {
         let d = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(key(pk, &Self::free_sk(lease.nonce))))
+            .set_key(Some(key(pk.to_owned(), &Self::free_sk(lease.nonce))))
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", PK)
             .build()
@@ -262,7 +229,7 @@ impl DynamoNonceLease {
         let next = lease.nonce.checked_add(1).ok_or_else(|| DomainError::Internal("nonce overflow".into()))?;
         let mut u = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(pk, "NONCE")))
+            .set_key(Some(key(pk.to_owned(), "NONCE")))
             .update_expression("SET #next = :new")
             .expression_attribute_names("#next", "next")
             .expression_attribute_values(":new", n(next));
@@ -299,13 +266,13 @@ struct NonceView {
 fn nonce_view(items: &[Item]) -> DomainResult<NonceView> {
     let mut v = NonceView::default();
     for item in items {
-        let sk = get_s(item, SK)?;
+        let sk = req_s(item, SK)?;
         if sk == "NONCE" {
             v.next = opt_n(item, "next")?;
         } else if sk.starts_with("FREE#") {
-            v.free.push(get_n(item, "nonce")?);
+            v.free.push(req_n(item, "nonce")?);
         } else if sk.starts_with("LEASE#") {
-            v.leases.push((get_n(item, "nonce")?, get_s(item, "token")?.to_string(), Timestamp(get_n(item, "expires_at")?)));
+            v.leases.push((req_n(item, "nonce")?, req_s(item, "token")?.to_string(), Timestamp(req_n(item, "expires_at")?)));
         }
     }
     v.free.sort_unstable();
@@ -346,7 +313,7 @@ impl NonceLease for DynamoNonceLease {
                 if nonce < chain_pending {
                     let d = Delete::builder()
                         .table_name(&self.table)
-                        .set_key(Some(key(&pk, &Self::free_sk(nonce))))
+                        .set_key(Some(key(pk.clone(), &Self::free_sk(nonce))))
                         .build()
                         .map_err(build_error)
                         .map(|d| TransactWriteItem::builder().delete(d).build());
@@ -419,7 +386,7 @@ impl DynamoTxStore {
     }
 
     fn put_attempt(&self, id: &str, a: &TxAttempt) -> DomainResult<TransactWriteItem> {
-        let mut item = key(&Self::pk(id), &Self::attempt_sk(a.n));
+        let mut item = key(Self::pk(id), &Self::attempt_sk(a.n));
         item.insert("n".into(), n(a.n));
         item.insert("hash".into(), s(a.hash.to_string()));
         item.insert("nonce".into(), n(a.nonce));
@@ -468,13 +435,13 @@ fn note_value(note: &TxNote) -> AttributeValue {
 
 fn attempt_from(item: &Item) -> DomainResult<TxAttempt> {
     Ok(TxAttempt {
-        n: get_n(item, "n")?,
-        hash: parse::<B256>(get_s(item, "hash")?, "hash")?,
-        nonce: get_n(item, "nonce")?,
-        gas_limit: get_n(item, "gas_limit")?,
-        max_fee_per_gas: get_n(item, "max_fee_per_gas")?,
-        max_priority_fee_per_gas: get_n(item, "max_priority_fee_per_gas")?,
-        at: Timestamp(get_n(item, "at")?),
+        n: req_n(item, "n")?,
+        hash: parse::<B256>(req_s(item, "hash")?, "hash")?,
+        nonce: req_n(item, "nonce")?,
+        gas_limit: req_n(item, "gas_limit")?,
+        max_fee_per_gas: req_n(item, "max_fee_per_gas")?,
+        max_priority_fee_per_gas: req_n(item, "max_priority_fee_per_gas")?,
+        at: Timestamp(req_n(item, "at")?),
     })
 }
 
@@ -485,9 +452,9 @@ fn record_from(item: &Item, mut attempts: Vec<TxAttempt>) -> DomainResult<TxReco
         .map(|v| {
             let m = as_map(v, "history")?;
             Ok(TxEvent {
-                at: Timestamp(get_n(m, "at")?),
-                from: get_s(m, "from")?.parse()?,
-                to: get_s(m, "to")?.parse()?,
+                at: Timestamp(req_n(m, "at")?),
+                from: req_s(m, "from")?.parse()?,
+                to: req_s(m, "to")?.parse()?,
                 note: m.get("note").and_then(|v| v.as_s().ok()).cloned(),
             })
         })
@@ -496,34 +463,34 @@ fn record_from(item: &Item, mut attempts: Vec<TxAttempt>) -> DomainResult<TxReco
         .iter()
         .map(|v| {
             let m = as_map(v, "notes")?;
-            Ok(TxNote { at: Timestamp(get_n(m, "at")?), text: get_s(m, "text")?.to_string() })
+            Ok(TxNote { at: Timestamp(req_n(m, "at")?), text: req_s(m, "text")?.to_string() })
         })
         .collect::<DomainResult<Vec<_>>>()?;
     let receipt = match item.get("receipt_hash") {
         Some(AttributeValue::S(h)) => Some(TxReceiptInfo {
             hash: parse(h, "receipt_hash")?,
-            block_number: get_n(item, "receipt_block")?,
-            gas_used: get_n(item, "receipt_gas_used")?,
-            effective_gas_price: get_n(item, "receipt_gas_price")?,
+            block_number: req_n(item, "receipt_block")?,
+            gas_used: req_n(item, "receipt_gas_used")?,
+            effective_gas_price: req_n(item, "receipt_gas_price")?,
             success: matches!(item.get("receipt_success"), Some(AttributeValue::Bool(true))),
         }),
         _ => None,
     };
     Ok(TxRecord {
-        id: get_s(item, "id")?.to_string(),
-        chain_id: get_n(item, "chain_id")?,
-        from: parse::<Address>(get_s(item, "from")?, "from")?,
-        to: parse::<Address>(get_s(item, "to")?, "to")?,
-        value: parse::<U256>(get_s(item, "value")?, "value")?,
-        data: parse::<Bytes>(get_s(item, "data")?, "data")?,
-        state: get_s(item, "state")?.parse()?,
+        id: req_s(item, "id")?.to_string(),
+        chain_id: req_n(item, "chain_id")?,
+        from: parse::<Address>(req_s(item, "from")?, "from")?,
+        to: parse::<Address>(req_s(item, "to")?, "to")?,
+        value: parse::<U256>(req_s(item, "value")?, "value")?,
+        data: parse::<Bytes>(req_s(item, "data")?, "data")?,
+        state: req_s(item, "state")?.parse()?,
         nonce: opt_n(item, "nonce")?,
         attempts,
         history,
         notes,
         receipt,
-        created_at: Timestamp(get_n(item, "created_at")?),
-        updated_at: Timestamp(get_n(item, "updated_at")?),
+        created_at: Timestamp(req_n(item, "created_at")?),
+        updated_at: Timestamp(req_n(item, "updated_at")?),
     })
 }
 
@@ -533,7 +500,7 @@ impl TxStore for DynamoTxStore {
         if r.state != TxState::Created || !r.attempts.is_empty() {
             return Err(DomainError::Internal("a transaction record is created in CREATED without attempts".into()));
         }
-        let mut item = key(&Self::pk(&r.id), "TX");
+        let mut item = key(Self::pk(&r.id), "TX");
         item.insert("id".into(), s(r.id.clone()));
         item.insert("chain_id".into(), n(r.chain_id));
         item.insert("from".into(), s(r.from.to_string()));
@@ -567,7 +534,7 @@ impl TxStore for DynamoTxStore {
         let mut head = None;
         let mut attempts = Vec::new();
         for item in &items {
-            let sk = get_s(item, SK)?;
+            let sk = req_s(item, SK)?;
             if sk == "TX" {
                 head = Some(item);
             } else if sk.starts_with("ATTEMPT#") {
@@ -626,7 +593,7 @@ impl TxStore for DynamoTxStore {
         }
         let update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(&Self::pk(id), "TX")))
+            .set_key(Some(key(Self::pk(id), "TX")))
             .update_expression(format!("SET {}", sets.join(", ")))
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
@@ -643,7 +610,7 @@ impl TxStore for DynamoTxStore {
     async fn add_attempt(&self, id: &str, expected: TxState, a: &TxAttempt) -> DomainResult<()> {
         let update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(&Self::pk(id), "TX")))
+            .set_key(Some(key(Self::pk(id), "TX")))
             .update_expression("SET #count = :n, #updated_at = :at")
             .condition_expression("#state = :expected AND #count = :prev")
             .expression_attribute_names("#count", "attempt_count")
@@ -667,7 +634,7 @@ impl TxStore for DynamoTxStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(&Self::pk(id), "TX")))
+            .set_key(Some(key(Self::pk(id), "TX")))
             .update_expression("SET #notes = list_append(if_not_exists(#notes, :empty), :note)")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#notes", "notes")

@@ -7,6 +7,7 @@ pub mod direct;
 pub mod eip1271;
 pub mod eip712;
 pub mod history;
+pub mod market_feed;
 pub mod prices;
 pub mod redact;
 pub mod sequencer;

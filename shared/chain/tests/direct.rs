@@ -16,9 +16,8 @@ use aws_sdk_dynamodb::config::Credentials;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
-use vanta_chain::direct::{
-    DirectCall, DirectConfig, DirectSender, Lease, MemoryNonceLease, MemoryTxStore, NonceLease, TxRecord, TxState, TxStore,
-};
+use vanta_chain::direct::{DirectCall, DirectConfig, DirectSender, Lease, NonceLease, TxRecord, TxState, TxStore};
+use vanta_domain::direct::{MemoryNonceLease, MemoryTxStore};
 use vanta_chain::signer::LocalKeySigner;
 use vanta_domain::error::DomainResult;
 use vanta_domain::time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -3,10 +3,11 @@
 //! Money is integers throughout ([`money`]); pairs are resolved through the venue's catalog
 //! ([`market`]); every request that can trade is an [`intent::Intent`] with a state machine; the
 //! effective execution mode fails closed ([`exec`]). Handlers reach the world only through the
-//! [`ports`], each of which has an in-memory adapter in [`memory`].
+//! [`ports`], each of which has an in-memory twin in `memory` (feature `test-fakes`).
 
 pub mod catalog;
 pub mod compute;
+pub mod direct;
 pub mod error;
 pub mod exec;
 pub mod feeds;
@@ -14,9 +15,13 @@ pub mod ids;
 pub mod intent;
 pub mod limits;
 pub mod market;
+#[cfg(any(test, feature = "test-fakes"))]
 pub mod memory;
+#[cfg(any(test, feature = "test-fakes"))]
+mod memory_direct;
 pub mod money;
 pub mod paper;
+pub mod paper_venue;
 pub mod ports;
 pub mod position;
 pub mod recon;

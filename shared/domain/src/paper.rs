@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{IntentId, TraderAddress};
-use crate::memory::DEFAULT_PAPER_EQUITY;
+use crate::paper_venue::DEFAULT_PAPER_EQUITY;
 use crate::money::Usdc;
 use crate::ports::{VenueFill, VenuePosition};
 

@@ -1,10 +1,10 @@
 //! Cold-start plumbing shared by every function and the local runner: typed configuration from
-//! the environment, tracing, AWS SDK configuration and the SQS FIFO batch rule.
+//! the environment and tracing. No Lambda or AWS dependency: the SDK configuration and the SQS
+//! FIFO batch rule live in `vanta-lambda`.
 
 pub mod config;
 pub mod http;
 pub mod operator_limits;
-pub mod sqs_batch;
 #[cfg(test)]
 mod tests_veranta;
 
@@ -17,9 +17,4 @@ pub fn init_tracing(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let _ = if json { builder.json().flatten_event(true).with_current_span(false).without_time().try_init() } else { builder.try_init() };
-}
-
-/// The AWS SDK configuration. `AWS_ENDPOINT_URL` (a local emulator) is honoured by the SDK itself.
-pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }

@@ -2,16 +2,16 @@
 //! indexes as described in `TABLE.md` next to this file (entities, key patterns, GSIs, TTL, and
 //! which writes are conditional or transactional, and why).
 //!
-//! Behaviour matches [`vanta_domain::memory::MemoryStore`], including which failures are
-//! `Conflict`, `NotFound` and `Forbidden`. SDK errors are mapped in `errors`; items are mapped
+//! Behaviour matches `vanta_domain::memory::MemoryStore` (the twin, feature `test-fakes`),
+//! including which failures are `Conflict`, `NotFound` and `Forbidden`. SDK errors are mapped in `errors`; items are mapped
 //! in `codec`; key strings are built in `keys`.
 //!
 #![doc = include_str!("TABLE.md")]
 
-mod codec;
+pub(crate) mod codec;
 pub(crate) mod errors;
 mod intents;
-mod keys;
+pub(crate) mod keys;
 mod limits;
 mod market;
 mod others;

@@ -16,8 +16,8 @@ use tokio::time::Instant;
 use vanta_domain::error::{DomainError, DomainResult};
 use vanta_domain::time::Clock;
 
-use super::lease::{Lease, NonceLease};
-use super::store::{TxAttempt, TxChange, TxNote, TxReceiptInfo, TxRecord, TxState, TxStore};
+use vanta_domain::direct::{Lease, NonceLease};
+use vanta_domain::direct::{TxAttempt, TxChange, TxNote, TxReceiptInfo, TxRecord, TxState, TxStore};
 
 /// What to send: the tx-builder's `{to, data, value}`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -53,9 +53,9 @@ use vanta_domain::money::{Leverage, Usdc};
 use vanta_domain::ports::{Lookup, Purpose, Venue, VenueFill, VenueOrder, VenuePosition};
 use vanta_domain::time::Clock;
 
-use super::lease::NonceLease;
+use vanta_domain::direct::NonceLease;
 use super::sender::{DirectCall, DirectConfig, DirectOutcome, DirectSender};
-use super::store::{TxAttempt, TxChange, TxNote, TxReceiptInfo, TxRecord, TxState, TxStore};
+use vanta_domain::direct::{TxAttempt, TxChange, TxNote, TxReceiptInfo, TxRecord, TxState, TxStore};
 use crate::avantis::calldata::{CallData, CallOptions};
 use crate::avantis::trading_call::{CallContext, OpenPriceRule, check_close, check_open};
 use crate::avantis::{AvantisClient, CloseRequest, OpenRequest};

@@ -1,20 +1,94 @@
-//! Transaction records: one per logical transaction (an idempotency id chosen by the caller),
+//! The direct route's ports: the [`NonceLease`] (each nonce of an address handed out once
+//! across processes) and the [`TxStore`] (transaction records with every attempt and the state
+//! history), with the types they carry. The direct route itself is in `vanta_chain::direct`; the
+//! DynamoDB adapters are in `vanta_aws::direct`; the in-memory twins (feature `test-fakes`) are
+//! [`MemoryNonceLease`] and [`MemoryTxStore`].
+//!
+//! ## The nonce lease
+//!
+//! Hands out each nonce of an address exactly once across many processes.
+//!
+//! Protocol (the same for every implementation):
+//!
+//! - [`NonceLease::acquire`] returns the lowest nonce that is neither on chain nor held by
+//!   anyone: first a nonce given back with [`NonceLease::release_unused`] (or reclaimed from an
+//!   expired lease), else the next value of a counter. `chain_pending` (the node's pending nonce)
+//!   moves the counter forward when the chain is ahead (another wallet or a lost record used
+//!   nonces), and drops given-back nonces the chain has consumed since.
+//! - Every acquired nonce is *leased* (a record with an owner token and an expiry) until the
+//!   holder calls [`NonceLease::confirm`] (it was broadcast: the nonce is gone for good) or
+//!   [`NonceLease::release_unused`] (it was never broadcast: the next `acquire` reuses it).
+//! - A holder that dies between `acquire` and either call leaves an expired lease behind; the
+//!   next `acquire` reclaims it (if the chain has not consumed it). So a nonce is never lost
+//!   silently, and no gap stays open longer than the lease time.
+//!
+//! A holder must broadcast before its lease expires (it checks [`Lease::expires_at`]); a
+//! `confirm` that finds the lease gone returns `Conflict` (the nonce may have been reissued, and
+//! one of the two transactions will meet "nonce too low" and lease again).
+//!
+//! ## Transaction records
+//!
+//! One record per logical transaction (an idempotency id chosen by the caller),
 //! with every signed attempt (the first one and each replacement) and the state history.
 //!
 //! States: `CREATED → SIGNED → SENT → (REPLACED →)* MINED | FAILED` (see
 //! [`TxState::can_move_to`]). Every write is conditional on the state the writer read, so two
 //! processes cannot both move the same record.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::time::Duration;
 
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::{Address, B256, Bytes, U256};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use vanta_domain::error::{DomainError, DomainResult};
-use vanta_domain::time::Timestamp;
+
+use crate::error::{DomainError, DomainResult};
+use crate::time::Timestamp;
+
+#[cfg(any(test, feature = "test-fakes"))]
+pub use crate::memory_direct::{MemoryNonceLease, MemoryTxStore};
+
+// ---------------------------------------------------------------------------------------------
+// The nonce lease
+// ---------------------------------------------------------------------------------------------
+
+/// How long a lease is held by default before another process may reclaim it.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(60);
+
+/// A leased nonce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub address: Address,
+    pub nonce: u64,
+    /// The holder's random token; `confirm` and `release_unused` check it.
+    pub token: String,
+    /// After this, another process may reclaim the nonce.
+    pub expires_at: Timestamp,
+}
+
+/// The nonce-lease port. See the module documentation for the protocol.
+#[async_trait]
+pub trait NonceLease: Send + Sync {
+    /// Leases the lowest free nonce of `address`, at least `chain_pending`.
+    async fn acquire(&self, address: Address, chain_pending: u64) -> DomainResult<Lease>;
+    /// The nonce was never broadcast: give it back for reuse. A lease already reclaimed by
+    /// someone else is left alone (Ok).
+    async fn release_unused(&self, lease: &Lease) -> DomainResult<()>;
+    /// The nonce was broadcast: it is used for good. `Conflict` if the lease had expired and was
+    /// reclaimed meanwhile.
+    async fn confirm(&self, lease: &Lease) -> DomainResult<()>;
+}
+
+/// A fresh random lease token (128 bits, hex).
+pub fn new_token() -> String {
+    let bytes: [u8; 16] = rand::random();
+    alloy_primitives::hex::encode(bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transaction records
+// ---------------------------------------------------------------------------------------------
 
 /// Where a transaction is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -253,92 +327,9 @@ pub fn check_change(record_attempts: usize, expected: TxState, change: &TxChange
     Ok(())
 }
 
-fn check_attempt_number(record_attempts: usize, a: &TxAttempt) -> DomainResult<()> {
+pub(crate) fn check_attempt_number(record_attempts: usize, a: &TxAttempt) -> DomainResult<()> {
     if usize::try_from(a.n).ok() != record_attempts.checked_add(1) {
         return Err(DomainError::Conflict(format!("attempt {} is not the next one (there are {record_attempts})", a.n)));
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// In memory
-// ---------------------------------------------------------------------------------------------
-
-/// The in-memory store.
-#[derive(Debug, Default)]
-pub struct MemoryTxStore {
-    records: Mutex<HashMap<String, TxRecord>>,
-}
-
-impl MemoryTxStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> DomainResult<std::sync::MutexGuard<'_, HashMap<String, TxRecord>>> {
-        self.records.lock().map_err(|_| DomainError::Internal("the tx store lock is poisoned".into()))
-    }
-
-    fn with_record<T>(&self, id: &str, f: impl FnOnce(&mut TxRecord) -> DomainResult<T>) -> DomainResult<T> {
-        let mut all = self.lock()?;
-        let rec = all.get_mut(id).ok_or_else(|| DomainError::NotFound(format!("transaction {id}")))?;
-        f(rec)
-    }
-}
-
-#[async_trait]
-impl TxStore for MemoryTxStore {
-    async fn create(&self, record: &TxRecord) -> DomainResult<()> {
-        let mut all = self.lock()?;
-        if all.contains_key(&record.id) {
-            return Err(DomainError::Conflict(format!("transaction {} exists", record.id)));
-        }
-        all.insert(record.id.clone(), record.clone());
-        Ok(())
-    }
-
-    async fn get(&self, id: &str) -> DomainResult<Option<TxRecord>> {
-        Ok(self.lock()?.get(id).cloned())
-    }
-
-    async fn transition(&self, id: &str, expected: TxState, change: &TxChange) -> DomainResult<()> {
-        self.with_record(id, |rec| {
-            if rec.state != expected {
-                return Err(DomainError::Conflict(format!("transaction {id} is {}, not {expected}", rec.state)));
-            }
-            check_change(rec.attempts.len(), expected, change)?;
-            if let Some(a) = &change.attempt {
-                rec.attempts.push(a.clone());
-            }
-            if let Some(n) = change.nonce {
-                rec.nonce = Some(n);
-            }
-            if let Some(r) = &change.receipt {
-                rec.receipt = Some(r.clone());
-            }
-            rec.history.push(TxEvent { at: change.at, from: expected, to: change.to, note: change.note.clone() });
-            rec.state = change.to;
-            rec.updated_at = change.at;
-            Ok(())
-        })
-    }
-
-    async fn add_attempt(&self, id: &str, expected: TxState, attempt: &TxAttempt) -> DomainResult<()> {
-        self.with_record(id, |rec| {
-            if rec.state != expected {
-                return Err(DomainError::Conflict(format!("transaction {id} is {}, not {expected}", rec.state)));
-            }
-            check_attempt_number(rec.attempts.len(), attempt)?;
-            rec.attempts.push(attempt.clone());
-            rec.updated_at = attempt.at;
-            Ok(())
-        })
-    }
-
-    async fn annotate(&self, id: &str, note: &TxNote) -> DomainResult<()> {
-        self.with_record(id, |rec| {
-            rec.notes.push(note.clone());
-            Ok(())
-        })
-    }
 }

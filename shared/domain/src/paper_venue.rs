@@ -1,0 +1,306 @@
+//! The paper venue: the DRY adapter of the [`Venue`] port (production: every DRY trade under
+//! Lambda and in the local runner fills here).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::{DomainError, DomainResult};
+use crate::exec::ExecMode;
+use crate::ids::{IntentId, TraderAddress};
+use crate::market::{PairCatalog, PairSymbol, Side};
+use crate::money::{PercentP, Price, Usdc};
+use crate::paper::{MemoryPaperBook, PaperAccount, PaperStore};
+use crate::ports::{Lookup, Prices, Venue, VenueFill, VenueOrder, VenuePosition};
+use crate::time::Clock;
+
+/// The paper venue: fills market orders at the freshest oracle quote, moved against the trader by
+/// half the pair's spread, and charges the pair's open/close fee on notional. Slippage beyond the
+/// order's tolerance is refused, as the venue would. Its book (cash, open trades, fills) lives
+/// in a [`PaperStore`]: in memory by default, in the table under Lambda
+/// ([`PaperVenue::with_book`]), so every instance trades one paper account per trader.
+pub struct PaperVenue {
+    catalog: Arc<PairCatalog>,
+    prices: Arc<dyn Prices>,
+    clock: Arc<dyn Clock>,
+    book: Arc<dyn PaperStore>,
+}
+
+/// Paper equity of an account nobody set a balance for.
+pub const DEFAULT_PAPER_EQUITY: Usdc = Usdc::from_raw(10_000_000_000);
+
+/// How often a paper write is tried again when another writer changed the account meanwhile.
+const PAPER_ATTEMPTS: usize = 8;
+
+impl PaperVenue {
+    pub fn new(catalog: Arc<PairCatalog>, prices: Arc<dyn Prices>, clock: Arc<dyn Clock>) -> Self {
+        Self { catalog, prices, clock, book: Arc::new(MemoryPaperBook::new()) }
+    }
+
+    /// Keeps the book in `book` (shared by every instance that uses the same store).
+    pub fn with_book(mut self, book: Arc<dyn PaperStore>) -> Self {
+        self.book = book;
+        self
+    }
+
+    /// Sets an account's paper equity (default [`DEFAULT_PAPER_EQUITY`]): its cash becomes
+    /// `equity` less the margin of its open paper trades.
+    pub async fn set_equity(&self, trader: TraderAddress, equity: Usdc) -> DomainResult<()> {
+        for _ in 0..PAPER_ATTEMPTS {
+            let mut acct = self.account(trader).await?;
+            acct.cash = equity.checked_sub(acct.margin()?).unwrap_or(Usdc::ZERO);
+            match self.book.commit_paper(&acct, None).await {
+                Err(DomainError::Conflict(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(DomainError::Unavailable("the paper account is busy; try again".into()))
+    }
+
+    async fn account(&self, trader: TraderAddress) -> DomainResult<PaperAccount> {
+        Ok(self.book.paper_account(trader).await?.unwrap_or_else(|| PaperAccount::fresh(trader)))
+    }
+
+    async fn mark(&self, pair: &PairSymbol) -> DomainResult<Price> {
+        let quotes = self.prices.quotes(pair).await?;
+        quotes
+            .iter()
+            .max_by_key(|q| q.published_at)
+            .map(|q| q.price)
+            .ok_or_else(|| DomainError::Unavailable(format!("no price for {pair}")))
+    }
+}
+
+/// `price` moved against the trader by half of `spread` (percent × 1e10), rounded against them.
+fn with_half_spread(price: Price, spread: PercentP, buy: bool) -> DomainResult<Price> {
+    let p = u128::from(price.raw());
+    let half = crate::money::mul_div_ceil(p, u128::from(spread.raw()), 2 * u128::from(PercentP::HUNDRED.raw()))
+        .ok_or_else(|| DomainError::Internal("spread overflow".into()))?;
+    let v = if buy { p + half } else { p.saturating_sub(half) };
+    u64::try_from(v).map(Price::from_raw).map_err(|_| DomainError::Internal("price overflow".into()))
+}
+
+#[async_trait]
+impl Venue for PaperVenue {
+    fn mode(&self) -> ExecMode {
+        ExecMode::Dry
+    }
+    async fn pairs(&self) -> DomainResult<Arc<PairCatalog>> {
+        Ok(self.catalog.clone())
+    }
+    async fn execute(&self, client_ref: &IntentId, order: &VenueOrder) -> DomainResult<VenueFill> {
+        // The paper venue, like a careful real one, never executes the same order twice, whichever
+        // instance sees it again.
+        if let Some(done) = self.book.paper_fill(client_ref).await? {
+            return Ok(done);
+        }
+        let trader = match order {
+            VenueOrder::Open { trader, .. } | VenueOrder::Close { trader, .. } | VenueOrder::UpdateTpSl { trader, .. } => *trader,
+        };
+        let mark = match order {
+            VenueOrder::UpdateTpSl { .. } => None,
+            VenueOrder::Open { pair, .. } | VenueOrder::Close { pair, .. } => {
+                let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
+                Some(self.mark(&info.symbol).await?)
+            }
+        };
+        for _ in 0..PAPER_ATTEMPTS {
+            let mut acct = self.account(trader).await?;
+            let fill = self.apply(client_ref, order, mark, &mut acct)?;
+            match self.book.commit_paper(&acct, Some((client_ref, &fill))).await {
+                Ok(()) => return Ok(fill),
+                Err(DomainError::Conflict(_)) => {
+                    if let Some(done) = self.book.paper_fill(client_ref).await? {
+                        return Ok(done);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(DomainError::Unavailable("the paper account is busy; try again".into()))
+    }
+    async fn positions(&self, trader: TraderAddress) -> DomainResult<Vec<VenuePosition>> {
+        Ok(self.book.paper_account(trader).await?.map(|a| a.positions).unwrap_or_default())
+    }
+    async fn lookup(&self, client_ref: &IntentId) -> DomainResult<Lookup> {
+        Ok(match self.book.paper_fill(client_ref).await? {
+            Some(f) => Lookup::Filled(f),
+            None => Lookup::NotExecuted,
+        })
+    }
+    async fn equity(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
+        self.account(trader).await?.equity().map(Some)
+    }
+    async fn wallet_usdc(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
+        Ok(Some(self.account(trader).await?.cash))
+    }
+}
+
+impl PaperVenue {
+    /// Applies `order` to `acct` (read just now) and returns the fill; `mark` is the pair's
+    /// latest price (None for a TP/SL update).
+    fn apply(&self, client_ref: &IntentId, order: &VenueOrder, mark: Option<Price>, acct: &mut PaperAccount) -> DomainResult<VenueFill> {
+        let now = self.clock.now();
+        let no_price = || DomainError::Unavailable("no price for the paper fill".into());
+        match order {
+            VenueOrder::Open { trader, pair, side, collateral, leverage, reference_price, slippage, tp, sl } => {
+                let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
+                let fill = with_half_spread(mark.ok_or_else(no_price)?, info.spread, side.is_buy())?;
+                let limit = crate::money::mul_div_floor(
+                    u128::from(reference_price.raw()),
+                    u128::from(slippage.raw()),
+                    u128::from(PercentP::HUNDRED.raw()),
+                )
+                .ok_or_else(|| DomainError::Internal("slippage overflow".into()))?;
+                let (f, r) = (u128::from(fill.raw()), u128::from(reference_price.raw()));
+                let slipped = match side {
+                    Side::Long => f > r + limit,
+                    Side::Short => f + limit < r,
+                };
+                if slipped {
+                    return Err(DomainError::Refused(format!("price moved beyond the slippage tolerance ({fill} vs {reference_price})")));
+                }
+                let notional = leverage.notional(*collateral)?;
+                let fee = crate::compute::open_fee(self.catalog.fees(*pair), *side, notional, info.open_fee)?;
+                let cost = collateral.checked_add(fee)?;
+                acct.cash = acct.cash.checked_sub(cost).map_err(|_| {
+                    DomainError::Refused(format!("the paper balance ({}) does not cover the collateral and fee ({cost})", acct.cash))
+                })?;
+                let open_time = u64::try_from(now.secs()).unwrap_or(0);
+                let used: Vec<u32> = acct.positions.iter().filter(|p| p.pair == *pair).map(|p| p.trade_index).collect();
+                let trade_index = (0..40u32)
+                    .find(|i| !used.contains(i))
+                    .ok_or_else(|| DomainError::Refused("40 trades open on this pair already".into()))?;
+                acct.positions.push(VenuePosition {
+                    trader: *trader,
+                    pair: *pair,
+                    trade_index,
+                    side: *side,
+                    collateral: *collateral,
+                    leverage: *leverage,
+                    open_price: fill,
+                    tp: *tp,
+                    sl: *sl,
+                    open_time: Some(open_time),
+                });
+                Ok(VenueFill {
+                    pair: *pair,
+                    trade_index,
+                    side: *side,
+                    price: fill,
+                    collateral: *collateral,
+                    leverage: *leverage,
+                    fee,
+                    at: now,
+                    venue_ref: format!("paper:{client_ref}"),
+                    open_time: Some(open_time),
+                })
+            }
+            VenueOrder::Close { pair, trade_index, collateral, known, .. } => {
+                let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
+                // The book's trade at (pair, index) is closed only when it is the recorded
+                // position (same identity); what Vanta recorded decides side and leverage.
+                let is_it = |p: &VenuePosition| known.is_none_or(|k| k.check(p.side, p.leverage, p.open_price, p.open_time).is_ok());
+                let at = acct.positions.iter().position(|p| p.pair == *pair && p.trade_index == *trade_index && is_it(p));
+                let booked = at.and_then(|i| acct.positions.get(i)).cloned();
+                let (side, leverage, held, open_price) = match (known, &booked) {
+                    (_, Some(p)) => (p.side, p.leverage, p.collateral, Some(p.open_price)),
+                    (Some(k), None) => (k.side, k.leverage, *collateral, k.open_price),
+                    (None, None) => return Err(DomainError::NotFound("no such open trade".into())),
+                };
+                let fill = with_half_spread(mark.ok_or_else(no_price)?, info.spread, !side.is_buy())?;
+                let closing = (*collateral).min(held);
+                // The venue's close: its close fee (maker/taker where the pair has rates), or on
+                // an Upside pair its share of the profit (charged like a fee here).
+                let model = self.catalog.fees(*pair);
+                let mut fee = crate::compute::close_fee(model, side, leverage.notional(closing)?, fill, info.close_fee)?;
+                let pnl = match open_price {
+                    Some(o) => crate::position::pnl(side, closing, leverage, o, fill)?,
+                    None => crate::money::SignedUsdc::ZERO,
+                };
+                if let (Some(m), Some(o)) = (model.filter(|m| m.upside), open_price) {
+                    let net = crate::compute::net_pnl(
+                        side,
+                        o,
+                        fill,
+                        closing,
+                        leverage,
+                        Some(m.pnl_tiers.as_slice()),
+                        PercentP::ZERO,
+                        Usdc::ZERO,
+                        crate::money::SignedUsdc::ZERO,
+                    )?;
+                    fee = net.profit_share;
+                }
+                // A trade the book holds returns its collateral plus the PnL less the fee, never
+                // below nothing (a loss beyond the collateral is the venue's). A recorded
+                // position the book does not hold (opened before the book was shared) settles
+                // its net PnL against the cash, which never goes below nothing.
+                let net = i128::from(pnl.raw()) - i128::from(fee.raw());
+                let cash = i128::from(acct.cash.raw());
+                let cash = match booked {
+                    Some(_) => cash + (i128::from(closing.raw()) + net).max(0),
+                    None => (cash + net).max(0),
+                };
+                acct.cash = Usdc::from_raw(u64::try_from(cash).map_err(|_| DomainError::Internal("paper cash overflow".into()))?);
+                if let Some(i) = at
+                    && let Some(p) = acct.positions.get_mut(i)
+                {
+                    match p.collateral.checked_sub(closing) {
+                        Ok(left) if !left.is_zero() => p.collateral = left,
+                        _ => {
+                            acct.positions.remove(i);
+                        }
+                    }
+                }
+                Ok(VenueFill {
+                    pair: *pair,
+                    trade_index: *trade_index,
+                    side,
+                    price: fill,
+                    collateral: closing,
+                    leverage,
+                    fee,
+                    at: now,
+                    venue_ref: format!("paper:{client_ref}"),
+                    open_time: None,
+                })
+            }
+            VenueOrder::UpdateTpSl { pair, trade_index, tp, sl, known, .. } => {
+                // The paper venue has no triggers of its own (Vanta's TP/SL executor watches DRY
+                // positions), so a trade the book does not hold is not an error here (nor is
+                // another trade at the same index: it is left alone).
+                let is_it = |p: &VenuePosition| known.is_none_or(|k| k.check(p.side, p.leverage, p.open_price, p.open_time).is_ok());
+                let Some(p) = acct.positions.iter_mut().find(|p| p.pair == *pair && p.trade_index == *trade_index && is_it(p)) else {
+                    return Ok(VenueFill {
+                        pair: *pair,
+                        trade_index: *trade_index,
+                        side: Side::Long, // an update carries no fill; callers ignore it
+                        price: Price::ZERO,
+                        collateral: Usdc::ZERO,
+                        leverage: crate::money::Leverage::ONE,
+                        fee: Usdc::ZERO,
+                        at: now,
+                        venue_ref: format!("paper:{client_ref}"),
+                        open_time: None,
+                    });
+                };
+                // A leg not given stays as it is.
+                p.tp = tp.or(p.tp);
+                p.sl = sl.or(p.sl);
+                Ok(VenueFill {
+                    pair: *pair,
+                    trade_index: *trade_index,
+                    side: p.side,
+                    price: p.open_price,
+                    collateral: p.collateral,
+                    leverage: p.leverage,
+                    fee: Usdc::ZERO,
+                    at: now,
+                    venue_ref: format!("paper:{client_ref}"),
+                    open_time: p.open_time,
+                })
+            }
+        }
+    }
+}

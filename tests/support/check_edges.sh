@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Crate edges that match the architecture (issue 12): exits non-zero on the first violation.
+#
+# - runtime and app depend on no Lambda or AWS crate (runtime's lambda_http excepted until the
+#   HTTP router replaces runtime/src/http.rs);
+# - aws does not depend on chain;
+# - no production crate compiles the in-memory twins (vanta-domain's `test-fakes`);
+# - webhook links no Telegram client; notifier links no alloy stack and no vanta-chain.
+#
+# `alloy-primitives` (and its small helpers alloy-rlp, alloy-sol-*) are the domain's own types
+# (addresses, hashes), so "no alloy" means none of the alloy client stack: the `alloy` umbrella
+# crate, its providers, signers, transports, contract and network crates.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+fail=0
+tree() { cargo tree --quiet --locked "$@" 2>/dev/null || cargo tree --quiet "$@"; }
+must_not_match() { # <what> <pattern> <cargo tree args...>
+    local what=$1 pattern=$2
+    shift 2
+    local hits
+    hits=$(tree "$@" | grep -E "$pattern" | sort -u || true)
+    if [[ -n $hits ]]; then
+        echo "edge violation: $what"
+        echo "$hits" | sed 's/^/    /'
+        fail=1
+    else
+        echo "ok: $what"
+    fi
+}
+
+ALLOY_STACK=' (alloy|alloy-(provider|signer|signer-aws|signer-local|transport|transport-http|contract|network|rpc-client|rpc-types-eth|consensus)) v'
+
+# Until the HTTP router replaces runtime/src/http.rs, runtime keeps lambda_http (which brings
+# aws_lambda_events with it): that one edge and what hangs from it are left out of the check.
+pending=()
+if tree -p vanta-runtime -e normal --depth 1 | grep -qE ' lambda_http v'; then
+    echo "note: vanta-runtime still depends on lambda_http (the router task removes it); its subtree is not checked"
+    pending=(--prune lambda_http)
+fi
+must_not_match "vanta-app depends on no Lambda or AWS config crate" ' (lambda_http|aws_lambda_events|aws-config) v' -p vanta-app -e normal "${pending[@]}"
+must_not_match "vanta-runtime depends on no AWS config or Lambda events crate" ' (aws-config|aws_lambda_events) v' -p vanta-runtime -e normal "${pending[@]}"
+must_not_match "vanta-aws does not depend on vanta-chain" ' vanta-chain v' -p vanta-aws
+must_not_match "webhook links no Telegram client" ' (vanta-telegram|teloxide-core) v' -p vanta-fn-webhook -e normal
+must_not_match "notifier links no alloy stack or vanta-chain" "$ALLOY_STACK| vanta-chain v" -p vanta-fn-notifier -e normal
+for fn in webhook telegram signal-worker tpsl indexer notifier; do
+    must_not_match "$fn compiles no in-memory twins (test-fakes)" 'vanta-domain feature "test-fakes"' -p "vanta-fn-$fn" -e normal,features
+done
+
+exit $fail
