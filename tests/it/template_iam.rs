@@ -661,9 +661,9 @@ mod stored {
     use aws_sdk_dynamodb::types::AttributeValue;
     use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
     use vanta_aws::dynamo::{DynamoStore, create_table, partitions};
+    use vanta_domain::catalog::{CatalogStore, StoredCatalog};
     use vanta_domain::direct::NonceLease;
     use vanta_domain::direct::{TxRecord, TxStore};
-    use vanta_domain::catalog::{CatalogStore, StoredCatalog};
     use vanta_domain::exec::{ExecControl, ExecMode, FlattenRun, StopLevel};
     use vanta_domain::ids::{ChatId, IntentId, PositionId, SignalId, SourceId, TelegramUserId, TraderAddress};
     use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, OpenOrder, Origin, Transition};

@@ -153,8 +153,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let published = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let body = serde_json::json!({"parsed": [{"id": feed, "price": {"price": price, "conf": "1000", "expo": -8, "publish_time": published}}]})
-            .to_string();
+        let body =
+            serde_json::json!({"parsed": [{"id": feed, "price": {"price": price, "conf": "1000", "expo": -8, "publish_time": published}}]})
+                .to_string();
         tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
                 let body = body.clone();
@@ -167,7 +168,10 @@ mod tests {
                             Ok(n) => seen.extend_from_slice(&buf[..n]),
                         }
                     }
-                    let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
                     let _ = conn.write_all(head.as_bytes()).await;
                     let _ = conn.write_all(body.as_bytes()).await;
                     let _ = conn.shutdown().await;

@@ -22,8 +22,8 @@ use vanta_chain::avantis::trading_call::{TradingAction, TradingCall, openTradeCa
 use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
 use vanta_chain::direct::venue::{DirectVenue, DirectVenueConfig};
 use vanta_chain::direct::{DirectCall, DirectConfig, DirectSender, NonceLease, TxState, TxStore};
-use vanta_domain::direct::{MemoryNonceLease, MemoryTxStore};
 use vanta_chain::signer::LocalKeySigner;
+use vanta_domain::direct::{MemoryNonceLease, MemoryTxStore};
 use vanta_domain::error::DomainError;
 use vanta_domain::ids::{IntentId, TraderAddress};
 use vanta_domain::market::{PairIndex, Side};

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{IntentId, TraderAddress};
-use crate::paper_venue::DEFAULT_PAPER_EQUITY;
 use crate::money::Usdc;
+use crate::paper_venue::DEFAULT_PAPER_EQUITY;
 use crate::ports::{VenueFill, VenuePosition};
 
 /// One trader's paper account.

@@ -1,30 +1,25 @@
 //! Cold-start wiring shared by the Lambda functions: one place that turns a [`Config`] into the
-//! AWS adapters behind [`Deps`]. A function's `main.rs` is then: tracing, config, deps, run.
+//! AWS adapters behind `vanta_app::Deps`. A function's `main.rs` is then: tracing, config, deps, run.
 //!
-//! Each function links only what it uses. The base ([`base`]: DynamoDB store, SQS queues, signal
+//! Each function links only what it uses. The base (`base.rs`: DynamoDB store, SQS queues, signal
 //! secrets) is always there; two cargo features add the rest:
 //!
 //! - `chain` (vanta-chain, alloy): the venue's market (pair catalog, Pyth/Chainlink prices, the
 //!   DRY paper book), EIP-1271 wallet checks and, for the functions that trade, the KMS delegate
-//!   keys and the live venue ([`deps`], [`api_deps`]).
-//! - `telegram` (vanta-telegram, teloxide): the Telegram chat ([`notifier_deps`],
-//!   [`register_bot_commands`]).
+//!   keys and the live venue (`deps`, `api_deps`).
+//! - `telegram` (vanta-telegram, teloxide): the Telegram chat (`notifier_deps`,
+//!   `register_bot_commands`).
 //!
 //! The wiring functions are separate too, so a binary that never calls the signing path does not
-//! link it even when a workspace build turns every feature on: `webhook` calls [`api_deps`]
-//! (market reads, no key, no chat), `notifier` calls [`notifier_deps`] (store, queue, chat; no
-//! venue: its `Prices`/`Venue` refuse), the others [`deps`].
+//! link it even when a workspace build turns every feature on: `webhook` calls `api_deps`
+//! (market reads, no key, no chat), `notifier` calls `notifier_deps` (store, queue, chat; no
+//! venue: its `Prices`/`Venue` refuse), the others `deps`.
 
-use std::sync::Arc;
-
-use vanta_app::Deps;
-use vanta_aws::dynamo::DynamoStore;
-use vanta_aws::sqs::SqsQueue;
-use vanta_domain::ports::{Chat, Prices, Queue, Venue};
-use vanta_domain::time::{Clock, SystemClock};
 use vanta_domain::DomainError;
 use vanta_runtime::{Config, ConfigError};
 
+#[cfg(any(feature = "chain", feature = "telegram"))]
+mod base;
 pub mod secrets;
 pub mod sqs_batch;
 mod stubs;
@@ -95,97 +90,22 @@ pub async fn open_secrets(config: Config, sdk: &aws_config::SdkConfig) -> Result
     secrets::open(config, &aws_sdk_ssm::Client::new(sdk), &names).await
 }
 
-/// The table every function works on, and the clock.
-pub(crate) struct Table {
-    pub name: String,
-    pub store: Arc<DynamoStore>,
-    pub clock: Arc<dyn Clock>,
-}
-
-impl Table {
-    pub(crate) fn open(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, StartError> {
-        let name = config.require_table()?.to_owned();
-        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), name.clone()));
-        Ok(Self { name, store, clock: Arc::new(SystemClock) })
-    }
-}
-
-/// The base [`Deps`]: the table's store (also the pair catalog's home), the signal queue (and
-/// its depths), `notifications.fifo`, the signal-source secrets (KMS), `chat`, and
-/// `prices`/`paper` as given (the venue's market, or [`NoMarket`]).
-pub(crate) fn base(
-    config: Config,
-    sdk: &aws_config::SdkConfig,
-    table: &Table,
-    chat: Arc<dyn Chat>,
-    prices: Arc<dyn Prices>,
-    paper: Arc<dyn Venue>,
-) -> Deps {
-    let sqs = config.signals_queue_url.as_ref().map(|url| {
-        let q = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url.clone());
-        Arc::new(match &config.signals_dlq_url {
-            Some(dlq) => q.with_dlq(dlq.clone()),
-            None => q,
-        })
-    });
-    let queue: Arc<dyn Queue> = match &sqs {
-        Some(q) => q.clone(),
-        None => Arc::new(NoQueue),
-    };
-    let notices = config.notifications_queue_url.clone().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url)));
-    // Signal-source secrets: KMS when SOURCE_SECRETS_KEY_ID is set; otherwise nothing is sealed
-    // or opened (never the dev-only local key under Lambda).
-    let source_secrets: Arc<dyn vanta_domain::sealed::SourceSecrets> = match &config.source_secrets_key_id {
-        Some(key) => Arc::new(vanta_aws::kms_secrets::kms_envelope(aws_sdk_kms::Client::new(sdk), key.clone(), table.clock.clone())),
-        None => Arc::new(vanta_domain::sealed::NoSourceSecrets),
-    };
-    let mut deps =
-        Deps::new(config, table.store.clone(), queue, chat, table.clock.clone(), prices, paper).with_source_secrets(source_secrets);
-    // Application metrics as CloudWatch EMF lines on stdout (each main flushes per invocation).
-    deps.metrics.emf.to_stdout();
-    // The pair catalog is read from the table; the indexer's tick refreshes it from the venue
-    // (the `chain` wiring adds that source).
-    deps = deps.with_catalog_store(table.store.clone(), None);
-    if let Some(q) = sqs {
-        deps = deps.with_queue_stats(q);
-    }
-    if let Some(n) = notices {
-        // Notices go through notifications.fifo and the notifier (retried through outages).
-        deps = deps.with_notifications_queue(n);
-    }
-    deps
-}
-
-/// The chat of a function: Telegram when a bot token is configured (and the function is built
-/// with the `telegram` feature), else [`NoChat`].
-pub(crate) fn chat(config: &Config) -> Result<Arc<dyn Chat>, StartError> {
-    #[cfg(feature = "telegram")]
-    if let Some(token) = &config.telegram_bot_token {
-        use secrecy::ExposeSecret;
-        return Ok(Arc::new(vanta_telegram::TelegramChat::new(token.expose_secret(), &config.telegram_api_url)?));
-    }
-    #[cfg(not(feature = "telegram"))]
-    if config.telegram_bot_token.is_some() {
-        tracing::warn!("TELEGRAM_BOT_TOKEN is set but this function is built without the Telegram chat; messages are not sent");
-    }
-    Ok(Arc::new(NoChat))
-}
-
 /// The notifier's dependencies: the store, the queues and a chat that waits out Telegram's flood
 /// control only briefly ([`vanta_app::notifier::MAX_RETRY_WAIT`]): a longer `retry_after` leaves
 /// the notice to the queue's redelivery, so one invocation stays well inside the function's
 /// timeout. No signer and no venue: its prices and paper venue refuse ([`NoMarket`]).
 #[cfg(feature = "telegram")]
-pub async fn notifier_deps(config: Config) -> Result<Deps, StartError> {
+pub async fn notifier_deps(config: Config) -> Result<vanta_app::Deps, StartError> {
     use secrecy::ExposeSecret;
+    use std::sync::Arc;
     let sdk = aws_sdk_config().await;
     let config = open_secrets(config, &sdk).await?;
     let token = config.telegram_bot_token.clone().ok_or(ConfigError::Missing("TELEGRAM_BOT_TOKEN"))?;
     let chat = vanta_telegram::TelegramChat::new(token.expose_secret(), &config.telegram_api_url)?
         .with_max_retry_wait(vanta_app::notifier::MAX_RETRY_WAIT);
-    let table = Table::open(&config, &sdk)?;
+    let table = base::Table::open(&config, &sdk)?;
     let market = Arc::new(NoMarket("the notifier"));
-    let mut deps = base(config, &sdk, &table, Arc::new(chat), market.clone(), market);
+    let mut deps = base::base(config, &sdk, &table, Arc::new(chat), market.clone(), market);
     // The notifier sends; it never queues notices for itself.
     deps.notices = None;
     Ok(deps)

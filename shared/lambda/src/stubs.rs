@@ -7,7 +7,9 @@ use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{IntentId, TraderAddress};
 use vanta_domain::market::{PairCatalog, PairSymbol};
 use vanta_domain::money::Usdc;
-use vanta_domain::ports::{Chat, Lookup, OutgoingMessage, PriceQuote, Prices, Queue, QueueMessage, Venue, VenueFill, VenueOrder, VenuePosition};
+use vanta_domain::ports::{
+    Chat, Lookup, OutgoingMessage, PriceQuote, Prices, Queue, QueueMessage, Venue, VenueFill, VenueOrder, VenuePosition,
+};
 use vanta_domain::{DomainError, DomainResult};
 
 /// The queue of a function that has no `SIGNALS_QUEUE_URL`: refuses to enqueue (nothing is lost:

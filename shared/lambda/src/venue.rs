@@ -27,7 +27,8 @@ use vanta_runtime::AvantisRoute;
 use vanta_runtime::config::{BASE_CHAIN_ID, ChainlinkFeedsSetting};
 use vanta_runtime::{Config, ConfigError};
 
-use crate::{NoChat, Signing, StartError, Table, aws_sdk_config, base, open_secrets};
+use crate::base::{Table, base};
+use crate::{NoChat, Signing, StartError, aws_sdk_config, open_secrets};
 
 /// Builds the handlers' dependencies from AWS: DynamoDB store, SQS queue, the venue's market,
 /// the Telegram chat (with the `telegram` feature) and, for signing functions, the KMS delegate
@@ -84,7 +85,7 @@ fn reads(config: Config, sdk: &aws_config::SdkConfig, chat: Arc<dyn Chat>) -> Re
 }
 
 async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> Result<Deps, StartError> {
-    let chat = crate::chat(&config)?;
+    let chat = crate::base::chat(&config)?;
     // The delegate-key pool: KMS_KEY_ID first, then KMS_POOL_KEY_ARNS (each key once).
     let keys: Vec<(String, Arc<KmsSigner>)> = match signing {
         Signing::No | Signing::ReadsOnly => Vec::new(),
@@ -181,7 +182,6 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
     deps = deps.with_delegates(pool).with_live_venue(Arc::new(BudgetedVenue::new(live, budget)));
     Ok(deps)
 }
-
 
 /// The delegate addresses of the pool (`KMS_KEY_ID`, then `KMS_POOL_KEY_ARNS`) from their public
 /// keys, with no signing power; None (logged) when there is no key or KMS does not answer.

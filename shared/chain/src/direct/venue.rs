@@ -53,13 +53,13 @@ use vanta_domain::money::{Leverage, Usdc};
 use vanta_domain::ports::{Lookup, Purpose, Venue, VenueFill, VenueOrder, VenuePosition};
 use vanta_domain::time::Clock;
 
-use vanta_domain::direct::NonceLease;
 use super::sender::{DirectCall, DirectConfig, DirectOutcome, DirectSender};
-use vanta_domain::direct::{TxAttempt, TxChange, TxNote, TxReceiptInfo, TxRecord, TxState, TxStore};
 use crate::avantis::calldata::{CallData, CallOptions};
 use crate::avantis::trading_call::{CallContext, OpenPriceRule, check_close, check_open};
 use crate::avantis::{AvantisClient, CloseRequest, OpenRequest};
 use crate::signer::with_purpose;
+use vanta_domain::direct::NonceLease;
+use vanta_domain::direct::{TxAttempt, TxChange, TxNote, TxReceiptInfo, TxRecord, TxState, TxStore};
 
 /// The prefix of the note that carries the order on its transaction record.
 const ORDER_NOTE: &str = "vanta:direct-order:v1 ";
