@@ -30,7 +30,6 @@ use vanta_domain::{DomainError, DomainResult};
 use crate::Deps;
 use crate::outbox::{enqueue, enqueue_fanout, notify};
 
-
 /// The copy intent of `follower` for the leader's position `position_ref`.
 pub fn copy_intent_id(position_ref: &str, follower: TelegramUserId) -> IntentId {
     derived_id("copy", &[position_ref, &follower.to_string()])
@@ -63,7 +62,6 @@ pub async fn on_leader_open(deps: &Deps, leader: &User, position: &Position, int
     fan_out(deps, &event).await
 }
 
-
 /// Called by the pipeline when a close of `fraction` is applied to a Vanta user's position (and
 /// again on a redelivery: exits have stable ids too).
 pub async fn on_leader_close(deps: &Deps, leader: &User, position: &Position, fraction: Bps, leg: &IntentId) -> DomainResult<()> {
@@ -82,8 +80,6 @@ pub const FANOUT_PAGE: usize = 25;
 /// Time one fan-out message spends on followers before it hands the rest to the next message
 /// (well inside the worker's time budget, whatever the venue's latency).
 pub const FANOUT_TIME: Duration = Duration::from_secs(8);
-
-
 
 /// The leader position an event is about (what a fan-out's log lines carry).
 fn event_position(event: &LeaderEvent) -> &str {

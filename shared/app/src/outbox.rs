@@ -111,4 +111,3 @@ pub async fn mark_inactive(deps: &Deps, user: &User) {
         tracing::warn!(user = %user.id, error = %e, "user not marked inactive");
     }
 }
-

@@ -230,7 +230,8 @@ async fn open(
     // The limits in force now (the stored item may have tightened them); unreadable: no entry.
     let ops = deps.operator_limits().await?;
     let automated = matches!(intent.origin, Origin::Signal { .. } | Origin::Copy { .. });
-    let check = risk_check::check_open(deps, user, order, &OpenContext { catalog: &catalog, pair: &pair, exec, ops: &ops, automated }).await?;
+    let check =
+        risk_check::check_open(deps, user, order, &OpenContext { catalog: &catalog, pair: &pair, exec, ops: &ops, automated }).await?;
     pause_on_daily_loss(deps, Some(exec.mode), user, &check.policy, &check.exposure).await;
     // Any doubt is DRY or no trade; the gate reads the mode again before anything is signed.
     if let Some(why) = unproved_live_entry(deps, user, exec.mode) {
@@ -806,7 +807,8 @@ async fn update_tpsl(
                 |level: Option<vanta_domain::money::Price>, above: bool| level.is_some_and(|l| if above { l <= mark } else { l >= mark });
             let (tp_above, sl_above) = (side == Side::Long, side == Side::Short);
             if wrong(tp, tp_above) || wrong(sl, sl_above) {
-                return reject(deps, exec, intent, user, format!("TP must be beyond and SL before the current price {mark} for a {side}")).await;
+                return reject(deps, exec, intent, user, format!("TP must be beyond and SL before the current price {mark} for a {side}"))
+                    .await;
             }
         }
     }

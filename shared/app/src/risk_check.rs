@@ -38,10 +38,9 @@ pub struct OpenCheck {
 pub async fn check_open(deps: &Deps, user: &User, order: &OpenOrder, ctx: &OpenContext<'_>) -> DomainResult<OpenCheck> {
     let positions = deps.store.user_positions(user.id, false).await?;
     let mut exposure = exposure_of(deps, user, &positions).await?;
-    exposure.positions_on_pair_side = u32::try_from(
-        positions.iter().filter(|p| p.status.is_live() && p.pair == ctx.pair.symbol && p.side == order.side).count(),
-    )
-    .unwrap_or(u32::MAX);
+    exposure.positions_on_pair_side =
+        u32::try_from(positions.iter().filter(|p| p.status.is_live() && p.pair == ctx.pair.symbol && p.side == order.side).count())
+            .unwrap_or(u32::MAX);
     let quotes = deps.prices.quotes(&ctx.pair.symbol).await?;
     let policy = user.risk.bounded_by(ctx.ops);
     let verdict = risk_engine::check_open_with(

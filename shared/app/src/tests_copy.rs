@@ -169,3 +169,34 @@ async fn copies_carry_their_origin() {
     assert!(matches!(intents[0].origin, Origin::Copy { .. }));
     assert!(matches!(intents[0].action, Action::Open(OpenOrder { side: Side::Long, .. })));
 }
+
+#[tokio::test]
+async fn a_copy_records_the_leaders_position_and_copies_recorded_before_still_count() {
+    let s = sys();
+    s.source(1, "leader", "k3y", "tvtok").await;
+    s.lead(1).await;
+    s.user(2).await;
+    s.store.put_follow(&follow(2, 1, CopySizing::Fixed { collateral: Usdc::from_str("150").unwrap() }, 20, s.clock.now())).await.unwrap();
+    s.clock.advance(std::time::Duration::from_secs(1));
+    let open = |id: &str| serde_json::json!({"source":"leader","id":id,"action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"});
+    assert_eq!(signal(&s, open("L1")).await, 202);
+    s.drain().await;
+    let leader = s.positions(1).await.into_iter().next().expect("the leader's position");
+    let copy = s.positions(2).await.into_iter().next().expect("the copy");
+    assert_eq!(copy.copy_of.as_deref(), Some(leader.id.as_str()), "the copy names the leader's position");
+    assert!(copy.is_copy() && !leader.is_copy());
+    // A copy recorded before the field: only its `copy:` intent id says what it is. It still
+    // counts toward the daily copy cap ($2000): $150 + $1800 used leaves $50 for the next copy.
+    let mut legacy = copy.clone();
+    legacy.id = vanta_domain::ids::PositionId::parse("pos:legacy").unwrap();
+    legacy.opened_by = IntentId::parse("copy:0123456789abcdef").unwrap();
+    legacy.copy_of = None;
+    legacy.collateral = Usdc::from_str("1800").unwrap();
+    s.store.insert_position(&legacy).await.unwrap();
+    assert!(legacy.is_copy());
+    assert_eq!(signal(&s, open("L2")).await, 202);
+    s.drain().await;
+    let newest = s.positions(2).await.into_iter().filter(|p| p.id != copy.id && p.id != legacy.id).collect::<Vec<_>>();
+    assert_eq!(newest.len(), 1, "the second copy");
+    assert_eq!(newest[0].collateral, Usdc::from_str("50").unwrap(), "what the old and the new copy left of the daily cap");
+}

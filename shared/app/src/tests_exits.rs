@@ -23,8 +23,8 @@ use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
 use vanta_runtime::http::HttpRequest;
 
-use crate::{Deps, api, pipeline, schedule, signals, worker};
 use crate::tests_support::pair;
+use crate::{Deps, api, pipeline, schedule, signals, worker};
 
 const T0: i64 = 1_795_852_800_000;
 

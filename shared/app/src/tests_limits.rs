@@ -20,8 +20,8 @@ use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_runtime::Config;
 use vanta_runtime::http::HttpRequest;
 
-use crate::{Deps, api, signals, telegram, worker};
 use crate::tests_support::pair;
+use crate::{Deps, api, signals, telegram, worker};
 
 const T0: i64 = 1_795_852_800_000;
 const ADMIN: i64 = 2;

@@ -20,8 +20,8 @@ use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::http::HttpRequest;
 
 use crate::emf::names;
-use crate::{Deps, alarms, api, emf, notifier, schedule, signals, worker};
 use crate::tests_support::pair;
+use crate::{Deps, alarms, api, emf, notifier, schedule, signals, worker};
 
 const T0: i64 = 1_750_000_000_000;
 

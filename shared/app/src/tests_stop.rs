@@ -25,8 +25,8 @@ use vanta_runtime::http::HttpRequest;
 
 use crate::delegates::{DelegateKey, DelegatePool, PooledVenue};
 use crate::gate::GatedSigner;
-use crate::{Deps, api, delegates, flatten, schedule, signals, telegram, worker};
 use crate::tests_support::pair;
+use crate::{Deps, api, delegates, flatten, schedule, signals, telegram, worker};
 
 const T0: i64 = 1_795_852_800_000;
 const SUPER: i64 = 1;

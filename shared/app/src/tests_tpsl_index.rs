@@ -23,8 +23,8 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::User;
 use vanta_runtime::Config;
 
-use crate::{Deps, schedule, tpsl_index};
 use crate::tests_support::pair;
+use crate::{Deps, schedule, tpsl_index};
 
 const T0: i64 = 1_795_852_800_000;
 

@@ -88,8 +88,7 @@ impl Instances {
         let batch = self.queue.take(10).unwrap();
         assert_eq!(batch.len(), 1, "one message queued");
         worker::handle_message(&self.worker, &batch[0].body).await.unwrap();
-        let worker =
-            (self.calls("get_exec_control"), self.catalogs.reads.load(Ordering::SeqCst) as u64, self.calls("user_positions"));
+        let worker = (self.calls("get_exec_control"), self.catalogs.reads.load(Ordering::SeqCst) as u64, self.calls("user_positions"));
         (api.0, api.1, api.2, worker.0, worker.1, worker.2)
     }
 }
@@ -177,7 +176,8 @@ async fn every_log_line_from_receive_to_fill_carries_the_intent_id() {
         assert!(!ids.is_empty(), "a line without the intent id: {line}");
         assert!(ids.iter().all(|id| id == "sig:strat:a-1"), "a line with another intent id: {line}");
     }
-    let spans: Vec<&str> = path.iter().flat_map(|l| l["spans"].as_array().into_iter().flatten()).filter_map(|s| s["name"].as_str()).collect();
+    let spans: Vec<&str> =
+        path.iter().flat_map(|l| l["spans"].as_array().into_iter().flatten()).filter_map(|s| s["name"].as_str()).collect();
     for name in ["post_signal", "handle_delivery", "run"] {
         assert!(spans.contains(&name), "no line in the {name} span:\n{text}");
     }

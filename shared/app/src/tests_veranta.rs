@@ -15,8 +15,8 @@ use vanta_domain::user::User;
 use vanta_runtime::Config;
 use vanta_runtime::http::HttpRequest;
 
-use crate::{Deps, telegram, wallet};
 use crate::tests_support::pair;
+use crate::{Deps, telegram, wallet};
 
 const T0: i64 = 1_795_852_800_000;
 const SECRET: &str = "veranta_test_secret";

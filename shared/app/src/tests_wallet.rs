@@ -23,8 +23,8 @@ use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource
 use vanta_domain::wallet::{ChallengeState, WalletChallenge};
 use vanta_runtime::http::HttpRequest;
 
-use crate::{Deps, api, signals, wallet, worker};
 use crate::tests_support::pair;
+use crate::{Deps, api, signals, wallet, worker};
 
 const T0: i64 = 1_795_852_800_000;
 

@@ -241,4 +241,29 @@ mod tests {
         assert_eq!(close_fraction(usdc("300"), usdc("100")), Bps::new(3_333).unwrap());
         assert_eq!(close_fraction(usdc("1000000"), usdc("0.000001")), Bps::new(1).unwrap());
     }
+
+    #[test]
+    fn copies_are_told_by_their_field_and_records_from_before_it_by_their_intent_id() {
+        let record = |extra: serde_json::Value| -> crate::position::Position {
+            let mut v = serde_json::json!({
+                "id": "pos:1", "user": 2, "pair": "BTC/USD", "pair_index": 1, "trade_index": 0, "side": "long",
+                "collateral": "100", "leverage": "5", "open_price": "100000", "tp": null, "sl": null, "mode": "DRY",
+                "status": "OPEN", "opened_by": "sig:s:1", "opened_at": 0, "closed_at": null, "close_price": null,
+                "realised_pnl": null, "fees": "0"
+            });
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            serde_json::from_value(v).unwrap()
+        };
+        let own = record(serde_json::json!({}));
+        assert_eq!(own.copy_of, None, "a record without the field reads");
+        assert!(!own.is_copy());
+        let legacy = record(serde_json::json!({ "opened_by": "copy:0123456789abcdef" }));
+        assert!(legacy.is_copy(), "a copy recorded before the field, by its intent id");
+        let copy = record(serde_json::json!({ "opened_by": "tg:1", "copy_of": "pos:leader" }));
+        assert!(copy.is_copy());
+        assert_eq!(serde_json::to_value(&copy).unwrap()["copy_of"], "pos:leader");
+        assert!(serde_json::to_value(&own).unwrap().get("copy_of").is_none(), "nothing written for a trader's own position");
+    }
 }
