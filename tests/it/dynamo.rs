@@ -178,6 +178,7 @@ fn position(id: &str, user: i64, opened_at: i64, status: PositionStatus) -> Posi
         trail: None,
         wallet: None,
         venue_open_time: None,
+        copy_of: None,
         version: 0,
     }
 }

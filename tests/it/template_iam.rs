@@ -719,6 +719,7 @@ mod stored {
             trail: None,
             wallet: None,
             venue_open_time: None,
+            copy_of: None,
             version: 0,
         }
     }

@@ -111,6 +111,7 @@ fn position(id: &str, side: Side) -> Position {
         trail: None,
         wallet: None,
         venue_open_time: None,
+        copy_of: None,
         version: 0,
     }
 }

@@ -14,7 +14,7 @@ use vanta_domain::ports::OutgoingMessage;
 use vanta_domain::{DomainError, DomainResult};
 
 use crate::Deps;
-use crate::pipeline::html_escape;
+use crate::outbox::html_escape;
 
 /// The runbook sections alarms link to (`RUNBOOK.md#<anchor>`), with the alarm-name suffix that
 /// selects each when a description carries no link.

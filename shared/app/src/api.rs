@@ -9,7 +9,7 @@ use vanta_runtime::http::{HttpRequest, HttpResponse};
 
 use crate::metrics::Metrics;
 use crate::signals::{self, Refusal};
-use crate::{Deps, pipeline};
+use crate::{Deps, outbox};
 
 /// Routes one request. Never panics; every refusal carries a reason.
 pub async fn handle(deps: &Deps, req: HttpRequest) -> HttpResponse {
@@ -93,6 +93,7 @@ pub const MAX_SIGNAL_BYTES: usize = 8 * 1024;
 ///
 /// 202 accepted · 200 duplicate · 409 same id, other payload · 401 bad auth or stale · 400/422
 /// invalid · 413 too large · 429 rate limited · 503 try again (nothing was lost: retry).
+#[tracing::instrument(skip_all, fields(intent = tracing::field::Empty))]
 async fn post_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -> HttpResponse {
     match accept_signal(deps, req, tv_token).await {
         Ok(resp) => resp,
@@ -110,6 +111,8 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
     };
     let unauthorised = || Refusal::new(401, "unknown source or bad signature");
     let now = deps.clock.now();
+    // Parsed once: the source finds the secret, the signal is refused only once authenticated.
+    let body = signals::read_body(&req.body);
     let source = match tv_token {
         Some(token) => {
             if token.is_empty() || token.len() > 128 || token.contains('/') {
@@ -118,7 +121,7 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
             let source =
                 deps.store.source_by_tv_token_hash(&signals::token_hash(token)).await.map_err(unavailable)?.ok_or_else(unauthorised)?;
             // TradingView cannot sign, so the path token is the credential and the body's source must match it.
-            if signals::peek_source(&req.body)? != source.id {
+            if body.source.clone()? != source.id {
                 return Err(unauthorised());
             }
             source
@@ -127,7 +130,7 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
             let ts = req.header(signals::TIMESTAMP_HEADER).ok_or_else(|| Refusal::new(401, "X-Vanta-Timestamp header is required"))?;
             let sig = req.header(signals::SIGNATURE_HEADER).ok_or_else(|| Refusal::new(401, "X-Vanta-Signature header is required"))?;
             let secs: i64 = ts.trim().parse().map_err(|_| Refusal::new(401, "X-Vanta-Timestamp must be unix seconds"))?;
-            let id = signals::peek_source(&req.body)?;
+            let id = body.source.clone()?;
             let source = deps.store.get_source(&id).await.map_err(unavailable)?.ok_or_else(unauthorised)?;
             let secret =
                 vanta_domain::sealed::reveal(deps.source_secrets.as_ref(), &source).await.map_err(|e| sealed_refusal(&source.id, e))?;
@@ -144,7 +147,7 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
     if !source.active {
         return Err(Refusal::new(401, "this source is disabled"));
     }
-    let signal = signals::parse(&req.body)?;
+    let signal = body.signal?;
     if signal.source != source.id {
         return Err(unauthorised());
     }
@@ -170,6 +173,7 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
             intent_id = legacy;
         }
     }
+    tracing::Span::current().record("intent", tracing::field::display(&intent_id));
     let intent = Intent::new(
         intent_id.clone(),
         user.id,
@@ -184,7 +188,7 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
     };
     match created {
         CreateOutcome::Created => {
-            pipeline::enqueue(deps, &user, &intent_id).await.map_err(unavailable)?;
+            outbox::enqueue(deps, &user, &intent_id).await.map_err(unavailable)?;
             tracing::info!(source = %source.id, signal = %signal.id, action = signal.action.name(), "signal accepted");
             Ok(reply(202, "accepted", IntentState::Received))
         }
@@ -192,7 +196,7 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
             // Not yet picked up (say the first enqueue failed): send it again; the queue and the
             // pipeline both drop repeats, so this cannot trade twice.
             if existing.state == IntentState::Received {
-                pipeline::enqueue(deps, &user, &intent_id).await.map_err(unavailable)?;
+                outbox::enqueue(deps, &user, &intent_id).await.map_err(unavailable)?;
             }
             Ok(reply(200, "duplicate", existing.state))
         }

@@ -19,124 +19,16 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use vanta_domain::ids::{IntentId, TelegramUserId};
+pub use vanta_domain::copy::{CopySize, FanoutJob, LeaderEvent, Skip, close_fraction, size_copy};
+use vanta_domain::ids::{IntentId, TelegramUserId, derived_id, payload_hash, position_id, trading_account as account};
 use vanta_domain::intent::{Action, CreateOutcome, Intent, OpenOrder, Origin};
-use vanta_domain::market::{PairInfo, PairSymbol, Side};
-use vanta_domain::money::{Bps, Leverage, Price, SignedUsdc, Usdc, mul_div_floor};
-use vanta_domain::ports::QueueMessage;
+use vanta_domain::money::{Bps, SignedUsdc, Usdc};
 use vanta_domain::position::Position;
-use vanta_domain::time::Timestamp;
-use vanta_domain::user::{CopySizing, Follow, LeaderRef, User};
+use vanta_domain::user::{Follow, LeaderRef, User};
 use vanta_domain::{DomainError, DomainResult};
 
 use crate::Deps;
-use crate::pipeline::{account, derived_id, enqueue, notify, position_id};
-
-/// Something a leader did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum LeaderEvent {
-    Opened {
-        leader: LeaderRef,
-        /// The leader's position (a Vanta position id, or `addr:<trader>:<pair>:<index>`).
-        position_ref: String,
-        pair: PairSymbol,
-        side: Side,
-        collateral: Usdc,
-        leverage: Leverage,
-        price: Price,
-        tp: Option<Price>,
-        sl: Option<Price>,
-        /// The leader's equity when known (proportional sizing needs it).
-        leader_equity: Option<Usdc>,
-        at: Timestamp,
-    },
-    Closed {
-        leader: LeaderRef,
-        position_ref: String,
-        /// A reference unique to this close (the leader's close leg).
-        close_ref: String,
-        fraction: Bps,
-        at: Timestamp,
-    },
-}
-
-/// Why a copy was not made (the follower is told).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Skip {
-    BelowMinimum { notional: Usdc, minimum: Usdc },
-    DailyCap { used: Usdc, cap: Usdc },
-    EquityUnknown,
-    Breaker(String),
-    Zero,
-}
-
-impl std::fmt::Display for Skip {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Skip::BelowMinimum { notional, minimum } => write!(f, "the copy's size ${notional} is below the venue minimum of ${minimum}"),
-            Skip::DailyCap { used, cap } => write!(f, "your daily copy cap of ${cap} is reached (${used} used today)"),
-            Skip::EquityUnknown => f.write_str("equity is unknown, so a proportional copy cannot be sized"),
-            Skip::Breaker(why) => write!(f, "copying stopped: {why}"),
-            Skip::Zero => f.write_str("the copy's size rounds to zero"),
-        }
-    }
-}
-
-/// A copy's size: collateral and leverage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CopySize {
-    pub collateral: Usdc,
-    pub leverage: Leverage,
-}
-
-/// Sizes one copy (pure). Caps apply after sizing; the venue minimum is checked last.
-pub fn size_copy(
-    follow: &Follow,
-    leader_collateral: Usdc,
-    leader_leverage: Leverage,
-    follower_equity: Option<Usdc>,
-    leader_equity: Option<Usdc>,
-    used_today: Usdc,
-    pair: &PairInfo,
-) -> Result<CopySize, Skip> {
-    let raw = match &follow.sizing {
-        CopySizing::Fixed { collateral } => *collateral,
-        CopySizing::Ratio { ratio } => leader_collateral.mul_bps_floor(*ratio).map_err(|_| Skip::Zero)?,
-        CopySizing::Proportional => {
-            let (Some(fe), Some(le)) = (follower_equity, leader_equity) else { return Err(Skip::EquityUnknown) };
-            if le.is_zero() {
-                return Err(Skip::EquityUnknown);
-            }
-            mul_div_floor(u128::from(leader_collateral.raw()), u128::from(fe.raw()), u128::from(le.raw()))
-                .and_then(|v| u64::try_from(v).ok())
-                .map(Usdc::from_raw)
-                .ok_or(Skip::Zero)?
-        }
-    };
-    let mut collateral = raw;
-    if !follow.per_trade_cap.is_zero() {
-        collateral = collateral.min(follow.per_trade_cap);
-    }
-    if !follow.daily_cap.is_zero() {
-        let left = follow.daily_cap.checked_sub(used_today).unwrap_or(Usdc::ZERO);
-        if left.is_zero() {
-            return Err(Skip::DailyCap { used: used_today, cap: follow.daily_cap });
-        }
-        collateral = collateral.min(left);
-    }
-    if collateral.is_zero() {
-        return Err(Skip::Zero);
-    }
-    let leverage = leader_leverage.min(follow.max_leverage).min(pair.max_leverage);
-    let notional = leverage.notional(collateral).map_err(|_| Skip::Zero)?;
-    if notional < pair.min_position {
-        return Err(Skip::BelowMinimum { notional, minimum: pair.min_position });
-    }
-    Ok(CopySize { collateral, leverage })
-}
+use crate::outbox::{enqueue, enqueue_fanout, notify};
 
 /// The copy intent of `follower` for the leader's position `position_ref`.
 pub fn copy_intent_id(position_ref: &str, follower: TelegramUserId) -> IntentId {
@@ -170,15 +62,6 @@ pub async fn on_leader_open(deps: &Deps, leader: &User, position: &Position, int
     fan_out(deps, &event).await
 }
 
-/// The share of `before` that closing `closed` collateral is (rounded down, at least 1 bp).
-pub fn close_fraction(before: Usdc, closed: Usdc) -> Bps {
-    if before.is_zero() || closed >= before {
-        return Bps::FULL;
-    }
-    let bps = mul_div_floor(u128::from(closed.raw()), 10_000, u128::from(before.raw())).unwrap_or(10_000);
-    Bps::new(u32::try_from(bps).unwrap_or(10_000).max(1)).unwrap_or(Bps::FULL)
-}
-
 /// Called by the pipeline when a close of `fraction` is applied to a Vanta user's position (and
 /// again on a redelivery: exits have stable ids too).
 pub async fn on_leader_close(deps: &Deps, leader: &User, position: &Position, fraction: Bps, leg: &IntentId) -> DomainResult<()> {
@@ -198,41 +81,16 @@ pub const FANOUT_PAGE: usize = 25;
 /// (well inside the worker's time budget, whatever the venue's latency).
 pub const FANOUT_TIME: Duration = Duration::from_secs(8);
 
-/// A page of a leader event's fan-out: the followers after `after` (by user id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FanoutJob {
-    pub event: LeaderEvent,
-    #[serde(default)]
-    pub after: Option<TelegramUserId>,
-}
-
-impl FanoutJob {
-    /// The leader event this job fans out, as text unique to it (position or close leg).
-    fn event_ref(&self) -> (&'static str, &str) {
-        match &self.event {
-            LeaderEvent::Opened { position_ref, .. } => ("open", position_ref),
-            LeaderEvent::Closed { close_ref, .. } => ("close", close_ref),
-        }
-    }
-    /// One group per leader position, so a position's pages run in order and never hold up a
-    /// trader account's own queue.
-    pub fn group(&self) -> String {
-        let position = match &self.event {
-            LeaderEvent::Opened { position_ref, .. } | LeaderEvent::Closed { position_ref, .. } => position_ref,
-        };
-        format!("fanout:{position}")
-    }
-    /// Stable per (event, page): a redelivered leader message queues the same job again, and
-    /// the queue drops the repeat.
-    pub fn dedup_id(&self) -> String {
-        let (kind, r) = self.event_ref();
-        let after = self.after.map_or_else(|| "start".to_owned(), |a| a.to_string());
-        derived_id("fanout", &[kind, r, &after]).as_str().to_owned()
+/// The leader position an event is about (what a fan-out's log lines carry).
+fn event_position(event: &LeaderEvent) -> &str {
+    match event {
+        LeaderEvent::Opened { position_ref, .. } | LeaderEvent::Closed { position_ref, .. } => position_ref,
     }
 }
 
 /// Queues the fan-out of a leader's event (its first page) on `signals.fifo`; nothing when the
 /// leader has no active follower.
+#[tracing::instrument(skip(deps, event), fields(leader_position = event_position(event)))]
 pub async fn fan_out(deps: &Deps, event: &LeaderEvent) -> DomainResult<()> {
     let leader = match event {
         LeaderEvent::Opened { leader, .. } | LeaderEvent::Closed { leader, .. } => leader,
@@ -243,21 +101,17 @@ pub async fn fan_out(deps: &Deps, event: &LeaderEvent) -> DomainResult<()> {
     if !has_followers(deps, leader).await? {
         return Ok(());
     }
-    enqueue_job(deps, &FanoutJob { event: event.clone(), after: None }).await
+    enqueue_fanout(deps, &FanoutJob { event: event.clone(), after: None }).await
 }
 
 async fn has_followers(deps: &Deps, leader: &LeaderRef) -> DomainResult<bool> {
     Ok(deps.store.followers(leader).await?.iter().any(|f| f.active && LeaderRef::User(f.follower) != *leader))
 }
 
-async fn enqueue_job(deps: &Deps, job: &FanoutJob) -> DomainResult<()> {
-    let body = serde_json::json!({ "fanout": job }).to_string();
-    deps.queue.send(QueueMessage { group: job.group(), dedup_id: job.dedup_id(), body }).await
-}
-
 /// Runs one page of a fan-out (the worker, for a `fanout` message): one intent per active
 /// follower, then the next page queued if followers are left. `Err` (retryable) means some
 /// follower's copy is not queued yet: the page runs again (the copies made stay made).
+#[tracing::instrument(skip(deps, job), fields(fanout = %job.group(), after = ?job.after))]
 pub async fn run_fanout(deps: &Deps, job: &FanoutJob) -> DomainResult<usize> {
     let started = Instant::now();
     let leader = match &job.event {
@@ -290,7 +144,7 @@ pub async fn run_fanout(deps: &Deps, job: &FanoutJob) -> DomainResult<usize> {
     if let Some(after) = last
         && handled < total
     {
-        enqueue_job(deps, &FanoutJob { event: job.event.clone(), after: Some(after) }).await?;
+        enqueue_fanout(deps, &FanoutJob { event: job.event.clone(), after: Some(after) }).await?;
     }
     match retry {
         Some(e) => Err(e),
@@ -378,7 +232,7 @@ async fn copy_close(deps: &Deps, follower: &User, event: &LeaderEvent) -> Domain
 }
 
 async fn create_and_enqueue(deps: &Deps, user: &User, id: IntentId, origin: Origin, action: Action) -> DomainResult<bool> {
-    let hash = hex::encode(Sha256::digest(serde_json::to_vec(&(&origin, &action)).map_err(|e| DomainError::Internal(e.to_string()))?));
+    let hash = payload_hash(&serde_json::to_vec(&(&origin, &action)).map_err(|e| DomainError::Internal(e.to_string()))?);
     let intent = Intent::new(id.clone(), user.id, origin, action, hash, deps.clock.now());
     match deps.store.create_intent(&intent).await? {
         CreateOutcome::Created => {}
@@ -395,7 +249,7 @@ async fn used_today(deps: &Deps, follower: &User) -> DomainResult<Usdc> {
     let today = deps.clock.now().day();
     let mut used = Usdc::ZERO;
     for p in deps.store.user_positions(follower.id, false).await? {
-        if p.opened_at.day() == today && p.opened_by.as_str().starts_with("copy:") {
+        if p.opened_at.day() == today && p.is_copy() {
             used = used.checked_add(p.collateral)?;
         }
     }
@@ -412,7 +266,7 @@ async fn breaker(deps: &Deps, follow: &Follow) -> DomainResult<Option<String>> {
         .user_positions(follow.follower, false)
         .await?
         .into_iter()
-        .filter(|p| p.opened_by.as_str().starts_with("copy:") && !p.status.is_live() && p.opened_at >= follow.since)
+        .filter(|p| p.is_copy() && !p.status.is_live() && p.opened_at >= follow.since)
         .collect();
     copies.sort_by_key(|p| std::cmp::Reverse(p.closed_at));
     let streak = copies.iter().take_while(|p| p.realised_pnl.is_some_and(|x| x.is_negative())).count();

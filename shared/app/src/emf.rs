@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use vanta_domain::exec::{ExecMode, StopLevel};
 use vanta_domain::ids::TelegramUserId;
-use vanta_domain::intent::Intent;
+use vanta_domain::intent::{Intent, Outcome};
 use vanta_domain::market::PairSymbol;
 use vanta_domain::money::{Leverage, Usdc};
 use vanta_domain::ports::{Delegation, PriceQuote};
@@ -30,7 +30,6 @@ use vanta_domain::position::{Position, PositionStatus};
 use vanta_domain::time::Timestamp;
 
 use crate::Deps;
-use crate::pipeline::Outcome;
 
 /// The CloudWatch namespace of every Vanta metric.
 pub const NAMESPACE: &str = "Vanta";

@@ -22,13 +22,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 use vanta_domain::DomainResult;
 use vanta_domain::exec::{ExecMode, FlattenRun, StopLevel};
-use vanta_domain::ids::{ChatId, IntentId, PositionId, TelegramUserId};
+use vanta_domain::ids::{ChatId, IntentId, PositionId, TelegramUserId, derived_id};
 use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, Origin};
 use vanta_domain::ports::OutgoingMessage;
 use vanta_domain::position::Position;
 
 use crate::Deps;
-use crate::pipeline::{banner, derived_id, enqueue, html_escape};
+use crate::outbox::{banner, enqueue, html_escape};
 
 /// Flatten intents per user and stop: the first and at most two retries.
 pub const MAX_ATTEMPTS: u32 = 3;

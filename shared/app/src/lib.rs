@@ -20,14 +20,17 @@ pub mod limits;
 pub mod market;
 pub mod metrics;
 pub mod notifier;
+pub mod outbox;
 pub mod pipeline;
 pub mod reconcile;
+pub mod risk_check;
 pub mod scans;
 pub mod schedule;
 pub mod signals;
 pub mod telegram;
 pub mod tpsl_index;
 pub mod wallet;
+pub mod watch;
 pub mod worker;
 // Observability: EMF metrics, per-component health, alarms to the admins.
 pub mod alarms;
@@ -37,11 +40,17 @@ pub mod health;
 pub use deps::Deps;
 
 #[cfg(test)]
-mod tests;
+mod tests_actions;
+#[cfg(test)]
+mod tests_copy;
+#[cfg(test)]
+mod tests_counting;
 #[cfg(test)]
 mod tests_exits;
 #[cfg(test)]
 mod tests_faults;
+#[cfg(test)]
+mod tests_gate;
 #[cfg(test)]
 mod tests_limits;
 #[cfg(test)]
@@ -51,15 +60,27 @@ mod tests_notify;
 #[cfg(test)]
 mod tests_obs;
 #[cfg(test)]
+mod tests_once;
+#[cfg(test)]
+mod tests_plumbing;
+#[cfg(test)]
 mod tests_reconcile;
 #[cfg(test)]
 mod tests_scans;
 #[cfg(test)]
+mod tests_signals;
+#[cfg(test)]
 mod tests_stop;
+#[cfg(test)]
+mod tests_support;
+#[cfg(test)]
+mod tests_tpsl;
 #[cfg(test)]
 mod tests_tpsl_index;
 #[cfg(test)]
 mod tests_tpsl_venue;
+#[cfg(test)]
+mod tests_trace;
 #[cfg(test)]
 mod tests_veranta;
 #[cfg(test)]

@@ -20,35 +20,42 @@
 
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-use vanta_domain::exec::ExecMode;
+use vanta_domain::copy::close_fraction;
+use vanta_domain::exec::{EffectiveExec, ExecMode};
 use vanta_domain::ids::{IntentId, PositionId, TraderAddress};
 use vanta_domain::intent::{Action, Intent, IntentState, OpenOrder, Origin, Transition};
 use vanta_domain::market::{PairCatalog, PairInfo, Side};
 use vanta_domain::money::{Bps, SignedUsdc};
-use vanta_domain::ports::{Lookup, OutgoingMessage, Venue, VenueFill, VenueOrder};
+use vanta_domain::ports::{Lookup, Venue, VenueFill, VenueOrder};
 use vanta_domain::position::{PendingClose, Position, PositionStatus, pnl};
-use vanta_domain::risk_engine::{self, Exposure, RiskInput};
+use vanta_domain::risk_engine::{self, Exposure};
 use vanta_domain::user::User;
 use vanta_domain::{DomainError, DomainResult};
 
 use crate::Deps;
 use crate::copy;
+use crate::risk_check::{self, OpenContext};
+
+// Moved out of this module: the id derivations to `vanta_domain::ids`, queueing and notices to
+// `crate::outbox`, the exposure to `crate::risk_check`. Re-exported here only while callers
+// elsewhere still name them through the pipeline; new code imports them from where they live.
+pub use crate::outbox::{banner, enqueue, html_escape, notify, queue_group};
+pub use crate::risk_check::exposure;
+pub use vanta_domain::ids::{derived_id, position_id, trading_account as account};
 
 /// Sends of one order to a venue, first try included.
 pub const MAX_ATTEMPTS: u32 = 2;
 
-/// What running an intent came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Settled,
-    Rejected(String),
-    Failed(String),
-    /// Already final when it arrived (a redelivery).
-    AlreadyFinal(IntentState),
-}
+/// What running an intent came to (in the domain, so metrics and callers read it without
+/// importing the pipeline).
+pub use vanta_domain::intent::Outcome;
 
 /// Runs an intent as far as it can go. `Err` means "try again later" (the queue redelivers).
+///
+/// One step reads what it needs once: the intent, the user, the effective exec mode (the gate
+/// in front of the signer reads it again immediately before anything is signed, and that read
+/// is the safety check), for an open the pair list and the user's positions.
+#[tracing::instrument(skip(deps), fields(intent = %id))]
 pub async fn run(deps: &Deps, id: &IntentId) -> DomainResult<Outcome> {
     let intent = deps.store.get_intent(id).await?.ok_or_else(|| DomainError::NotFound(format!("intent {id}")))?;
     if intent.state.is_final() {
@@ -57,42 +64,43 @@ pub async fn run(deps: &Deps, id: &IntentId) -> DomainResult<Outcome> {
         // keeps it from reaching the user twice when the first one was queued.
         if let Some(user) = deps.store.get_user(intent.user).await? {
             retell_final(deps, &intent, &user).await?;
-        }
-        if intent.state == IntentState::Settled && matches!(intent.action, Action::Open(_) | Action::Flip(_)) {
-            // A redelivery after the fill: finish the copy fan-out (idempotent) if it was cut short.
-            if let (Some(user), Some(p)) =
-                (deps.store.get_user(intent.user).await?, deps.store.get_position(intent.user, &position_id(&intent.id)).await?)
-            {
-                copy::on_leader_open(deps, &user, &p, &intent).await?;
+            if intent.state == IntentState::Settled && matches!(intent.action, Action::Open(_) | Action::Flip(_)) {
+                // A redelivery after the fill: finish the copy fan-out (idempotent) if it was cut short.
+                if let Some(p) = deps.store.get_position(intent.user, &position_id(&intent.id)).await? {
+                    copy::on_leader_open(deps, &user, &p, &intent).await?;
+                }
             }
         }
         return Ok(Outcome::AlreadyFinal(intent.state));
     }
     let user = deps.store.get_user(intent.user).await?.ok_or_else(|| DomainError::NotFound(format!("user {}", intent.user)))?;
+    // The effective exec mode, read once for this step.
+    let exec = deps.effective_exec().await;
+    let mut resolved = None;
     let intent = match intent.state {
-        IntentState::Received => match validate(deps, &intent, &user).await? {
-            Ok(()) => {
+        IntentState::Received => match validate(deps, &exec, &intent, &user).await? {
+            Ok(pair) => {
+                resolved = pair;
                 deps.store
                     .transition(&intent.id, &Transition::new(IntentState::Received, IntentState::Validated, deps.clock.now())?)
                     .await?
             }
-            Err(reason) => return reject(deps, &intent, &user, reason).await,
+            Err(reason) => return reject(deps, &exec, &intent, &user, reason).await,
         },
         _ => intent,
     };
     match &intent.action {
-        Action::Open(order) => open(deps, &intent, &user, order).await,
+        Action::Open(order) => open(deps, &exec, &intent, &user, order, resolved).await,
         Action::Flip(order) => {
             // Close first, then open, in that order; each half is idempotent on its own. The close
             // half is an exit and always runs; the open half is an entry and its rules apply.
             let opposite = positions_matching(deps, &intent, &user, |p| p.pair == order.pair && p.side == order.side.opposite()).await?;
             let closed_any = !opposite.is_empty();
-            if let Some(outcome) = close_legs(deps, &intent, &user, opposite, Bps::FULL, true).await? {
+            if let Some(outcome) = close_legs(deps, &exec, &intent, &user, opposite, Bps::FULL, true).await? {
                 return Ok(outcome);
             }
             let intent = deps.store.get_intent(&intent.id).await?.ok_or_else(|| DomainError::NotFound(format!("intent {}", intent.id)))?;
             if intent.state == IntentState::Validated {
-                let exec = deps.effective_exec().await;
                 let refusal = entry_refusal(&intent, &user)
                     .or_else(|| (!exec.allows_entries()).then(|| "emergency stop: new entries are paused".to_owned()))
                     .or_else(|| unproved_live_entry(deps, &user, exec.mode));
@@ -102,52 +110,62 @@ pub async fn run(deps: &Deps, id: &IntentId) -> DomainResult<Outcome> {
                     } else {
                         format!("{why}. Nothing was open to close; the {} was not opened", order.side)
                     };
-                    return reject(deps, &intent, &user, reason).await;
+                    return reject(deps, &exec, &intent, &user, reason).await;
                 }
             }
-            open(deps, &intent, &user, order).await
+            open(deps, &exec, &intent, &user, order, None).await
         }
         Action::Close { pair, side, fraction } => {
             let targets = positions_matching(deps, &intent, &user, |p| &p.pair == pair && p.side == *side).await?;
             if targets.is_empty() && intent.state == IntentState::Validated {
-                return reject(deps, &intent, &user, format!("no open {side} position on {pair}")).await;
+                return reject(deps, &exec, &intent, &user, format!("no open {side} position on {pair}")).await;
             }
-            finish_closes(deps, &intent, &user, targets, *fraction).await
+            finish_closes(deps, &exec, &intent, &user, targets, *fraction).await
         }
         Action::ClosePosition { position, fraction } => {
             let targets = positions_matching(deps, &intent, &user, |p| &p.id == position).await?;
             if targets.is_empty() && intent.state == IntentState::Validated {
-                return reject(deps, &intent, &user, format!("position {position} is not open")).await;
+                return reject(deps, &exec, &intent, &user, format!("position {position} is not open")).await;
             }
-            finish_closes(deps, &intent, &user, targets, *fraction).await
+            finish_closes(deps, &exec, &intent, &user, targets, *fraction).await
         }
         Action::Flatten => {
             let targets = positions_matching(deps, &intent, &user, |_| true).await?;
-            finish_closes(deps, &intent, &user, targets, Bps::FULL).await
+            finish_closes(deps, &exec, &intent, &user, targets, Bps::FULL).await
         }
-        Action::UpdateTpSl { pair, side, tp, sl } => update_tpsl(deps, &intent, &user, pair.clone(), *side, *tp, *sl).await,
+        Action::UpdateTpSl { pair, side, tp, sl } => update_tpsl(deps, &exec, &intent, &user, pair.clone(), *side, *tp, *sl).await,
         Action::Pause => {
             let mut u = user.clone();
             u.automation_paused = true;
             deps.store.update_user(&u).await?;
-            settle(deps, &intent, "automation paused").await?;
+            settle(deps, &exec, &intent, "automation paused").await?;
             notify(deps, &user, intent.mode.unwrap_or(ExecMode::Dry), "⏸ Automation paused by your signal. /resume to restart.").await;
             Ok(Outcome::Settled)
         }
     }
 }
 
+/// The pair an open resolved to, with the catalog it was resolved in.
+type Resolved = (Arc<PairCatalog>, PairInfo);
+
 /// Checks that need no venue, made before anything runs. Only an open can be refused here:
 /// reduce-only actions ([`Action::is_reduce_only`]) and a flip's close half run for an inactive
 /// or paused user, under every stop level and without the market list (they act on recorded
-/// positions). A market list that cannot be read is retryable (`Err`), never a refusal.
-async fn validate(deps: &Deps, intent: &Intent, user: &User) -> DomainResult<Result<(), String>> {
-    let Action::Open(order) = &intent.action else { return Ok(Ok(())) };
+/// positions). A market list that cannot be read is retryable (`Err`), never a refusal. An open
+/// that passes comes back with its pair resolved, so the step resolves it once.
+async fn validate(deps: &Deps, exec: &EffectiveExec, intent: &Intent, user: &User) -> DomainResult<Result<Option<Resolved>, String>> {
+    let Action::Open(order) = &intent.action else { return Ok(Ok(None)) };
     if let Some(why) = entry_refusal(intent, user) {
         return Ok(Err(why));
     }
-    let catalog = catalog(deps).await.map_err(|e| DomainError::Unavailable(format!("the venue's market list is unavailable ({e})")))?;
-    Ok(catalog.resolve(order.pair.as_str()).map(|_| ()).map_err(|e| e.to_string()))
+    let catalog = crate::market::catalog_for_open(deps, deps.venue(exec.mode).1.as_ref())
+        .await
+        .map_err(|e| DomainError::Unavailable(format!("the venue's market list is unavailable ({e})")))?;
+    let pair = match catalog.resolve(order.pair.as_str()) {
+        Ok(p) => p.clone(),
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    Ok(Ok(Some((catalog, pair))))
 }
 
 /// Why a new entry of this user is refused before the risk engine looks at it (inactive
@@ -163,11 +181,6 @@ fn entry_refusal(intent: &Intent, user: &User) -> Option<String> {
     None
 }
 
-async fn catalog(deps: &Deps) -> DomainResult<Arc<PairCatalog>> {
-    let exec = deps.effective_exec().await;
-    crate::market::catalog_for_open(deps, deps.venue(exec.mode).1.as_ref()).await
-}
-
 /// Why a LIVE entry may not be signed for this user: only a wallet its owner proved with a
 /// signature opens LIVE positions (exits are never refused for it).
 fn unproved_live_entry(deps: &Deps, user: &User, mode: ExecMode) -> Option<String> {
@@ -180,89 +193,53 @@ fn unproved_live_entry(deps: &Deps, user: &User, mode: ExecMode) -> Option<Strin
     })
 }
 
-/// The account a user trades: the bound address, or (DRY only) a stable paper address.
-pub fn account(user: &User) -> TraderAddress {
-    if let Some(t) = user.trader {
-        return t;
-    }
-    let h = Sha256::digest(format!("vanta-paper-account:{}", user.id).as_bytes());
-    let mut seed = [0u8; 20];
-    seed.copy_from_slice(h.get(..20).unwrap_or(&[1u8; 20]));
-    TraderAddress::paper(seed)
-}
-
-/// The queue group of a user: their trading account, so each account's intents run in order.
-pub fn queue_group(user: &User) -> String {
-    account(user).key()
-}
-
-/// A stable venue reference made of parts (fits [`IntentId`]'s alphabet and length).
-pub fn derived_id(prefix: &str, parts: &[&str]) -> IntentId {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0u8]);
-    }
-    IntentId::derived(prefix, &h.finalize())
-}
-
-/// The position an open intent creates.
-pub fn position_id(intent: &IntentId) -> PositionId {
-    PositionId::derived("pos", &Sha256::digest([intent.as_str().as_bytes(), &[0u8]].concat()))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Opens
 // ---------------------------------------------------------------------------------------------
 
-async fn open(deps: &Deps, intent: &Intent, user: &User, order: &OpenOrder) -> DomainResult<Outcome> {
+#[allow(clippy::too_many_arguments)]
+async fn open(
+    deps: &Deps,
+    exec: &EffectiveExec,
+    intent: &Intent,
+    user: &User,
+    order: &OpenOrder,
+    resolved: Option<Resolved>,
+) -> DomainResult<Outcome> {
     match intent.state {
         IntentState::Validated => {}
-        IntentState::Submitted | IntentState::Ambiguous => return reconcile_open(deps, intent, user, order).await,
+        IntentState::Submitted | IntentState::Ambiguous => return reconcile_open(deps, exec, intent, user, order).await,
         s => return Ok(Outcome::AlreadyFinal(s)),
     }
-    let mode_hint = deps.effective_exec().await.mode;
-    let (_, venue) = deps.venue(mode_hint);
-    let catalog = crate::market::catalog_for_open(deps, venue.as_ref()).await?;
-    let pair = match catalog.resolve(order.pair.as_str()) {
-        Ok(p) => p.clone(),
-        Err(e) => return reject(deps, intent, user, e.to_string()).await,
+    let (catalog, pair) = match resolved {
+        Some(r) => r,
+        None => {
+            let catalog = crate::market::catalog_for_open(deps, deps.venue(exec.mode).1.as_ref()).await?;
+            match catalog.resolve(order.pair.as_str()) {
+                Ok(p) => {
+                    let p = p.clone();
+                    (catalog, p)
+                }
+                Err(e) => return reject(deps, exec, intent, user, e.to_string()).await,
+            }
+        }
     };
     if let Some(why) = crate::market::closed_market(deps, &catalog, &pair) {
-        return reject(deps, intent, user, why).await;
+        return reject(deps, exec, intent, user, why).await;
     }
-    let mut exposure = exposure(deps, user).await?;
-    exposure.positions_on_pair_side = u32::try_from(
-        deps.store.user_positions(user.id, true).await?.iter().filter(|p| p.pair == pair.symbol && p.side == order.side).count(),
-    )
-    .unwrap_or(u32::MAX);
-    let quotes = deps.prices.quotes(&pair.symbol).await?;
     // The limits in force now (the stored item may have tightened them); unreadable: no entry.
     let ops = deps.operator_limits().await?;
-    let policy = user.risk.bounded_by(&ops);
-    pause_on_daily_loss(deps, user, &policy, &exposure).await;
-    // The gate, read right before the order is recorded and sent: any doubt is DRY or no trade.
-    let exec = deps.effective_exec().await;
+    let automated = matches!(intent.origin, Origin::Signal { .. } | Origin::Copy { .. });
+    let check =
+        risk_check::check_open(deps, user, order, &OpenContext { catalog: &catalog, pair: &pair, exec, ops: &ops, automated }).await?;
+    pause_on_daily_loss(deps, Some(exec.mode), user, &check.policy, &check.exposure).await;
+    // Any doubt is DRY or no trade; the gate reads the mode again before anything is signed.
     if let Some(why) = unproved_live_entry(deps, user, exec.mode) {
-        return reject(deps, intent, user, why).await;
+        return reject(deps, exec, intent, user, why).await;
     }
-    let approved = risk_engine::check_open_with(
-        &RiskInput {
-            order,
-            pair: &pair,
-            policy: &policy,
-            ops: &ops,
-            exposure: &exposure,
-            quotes: &quotes,
-            now: deps.clock.now(),
-            exec: &exec,
-            automated: matches!(intent.origin, Origin::Signal { .. } | Origin::Copy { .. }),
-        },
-        catalog.fees(pair.index),
-    );
-    let approved = match approved {
+    let approved = match check.verdict {
         Ok(a) => a,
-        Err(refusal) => return reject(deps, intent, user, refusal.to_string()).await,
+        Err(refusal) => return reject(deps, exec, intent, user, refusal.to_string()).await,
     };
     let (mode, venue) = deps.venue(exec.mode);
     let venue_order = VenueOrder::Open {
@@ -304,7 +281,7 @@ async fn send_open(
             let t = Transition::new(intent.state, IntentState::Ambiguous, deps.clock.now())?.with_detail(e.to_string());
             deps.store.transition(&intent.id, &t).await?;
             if let VenueOrder::Open { trader, .. } = order {
-                crate::reconcile::watch_intent(deps, *trader, user.id, &intent.id).await; // the reconciler resolves it too
+                crate::watch::watch_intent(deps, *trader, user.id, &intent.id).await; // the reconciler resolves it too
             }
             crate::emf::ambiguous(deps, intent);
             Err(DomainError::Unavailable(format!("order outcome unknown, will reconcile: {e}")))
@@ -313,7 +290,7 @@ async fn send_open(
     }
 }
 
-async fn reconcile_open(deps: &Deps, intent: &Intent, user: &User, order: &OpenOrder) -> DomainResult<Outcome> {
+async fn reconcile_open(deps: &Deps, exec: &EffectiveExec, intent: &Intent, user: &User, order: &OpenOrder) -> DomainResult<Outcome> {
     let (_, venue) = deps.venue(intent.mode.unwrap_or(ExecMode::Dry));
     let catalog = venue.pairs().await?;
     let pair = catalog.resolve(order.pair.as_str())?.clone();
@@ -342,7 +319,6 @@ async fn reconcile_open(deps: &Deps, intent: &Intent, user: &User, order: &OpenO
                     .transition(&intent.id, &Transition::new(IntentState::Submitted, IntentState::Ambiguous, deps.clock.now())?)
                     .await?;
             }
-            let exec = deps.effective_exec().await;
             if order_adds_exposure(&current) && !exec.allows_entries() {
                 return fail(deps, &current, user, "emergency stop: new entries are paused".into()).await;
             }
@@ -428,6 +404,10 @@ async fn settle_open(
         trail: None,
         wallet: Some(wallet),
         venue_open_time: fill.open_time,
+        copy_of: match &intent.origin {
+            Origin::Copy { leader_ref, .. } => Some(leader_ref.clone()),
+            _ => None,
+        },
         version: 0,
     };
     let mut detail = format!("filled at {} ({}), fee {}", fill.price, fill.venue_ref, fill.fee);
@@ -448,6 +428,7 @@ async fn settle_open(
         }
         Err(e) => return Err(e),
     }
+    tracing::info!(position = %position.id, mode = %position.mode, price = %fill.price, "open filled");
     crate::emf::trade(deps, position.mode, position.leverage, position.collateral);
     notify(deps, user, position.mode, &opened_text(&position, fill.fee)).await;
     copy::on_leader_open(deps, user, &position, intent).await?;
@@ -468,11 +449,18 @@ fn leg_ref(intent: &Intent, p: &Position) -> IntentId {
     derived_id("leg", &[intent.id.as_str(), p.id.as_str()])
 }
 
-async fn finish_closes(deps: &Deps, intent: &Intent, user: &User, targets: Vec<Position>, fraction: Bps) -> DomainResult<Outcome> {
-    match close_legs(deps, intent, user, targets, fraction, false).await? {
+async fn finish_closes(
+    deps: &Deps,
+    exec: &EffectiveExec,
+    intent: &Intent,
+    user: &User,
+    targets: Vec<Position>,
+    fraction: Bps,
+) -> DomainResult<Outcome> {
+    match close_legs(deps, exec, intent, user, targets, fraction, false).await? {
         Some(outcome) => Ok(outcome),
         None => {
-            settle(deps, intent, "closed").await?;
+            settle(deps, exec, intent, "closed").await?;
             Ok(Outcome::Settled)
         }
     }
@@ -488,8 +476,10 @@ async fn finish_closes(deps: &Deps, intent: &Intent, user: &User, targets: Vec<P
 ///   goes back to OPEN and the intent ends FAILED with the reason, which the user is told;
 /// - outcome unknown or venue unavailable: the position stays CLOSING with its leg, and the
 ///   message is retried and the leg reconciled with the venue before anything is sent again.
+#[allow(clippy::too_many_arguments)]
 async fn close_legs(
     deps: &Deps,
+    exec: &EffectiveExec,
     intent: &Intent,
     user: &User,
     targets: Vec<Position>,
@@ -500,7 +490,6 @@ async fn close_legs(
     if intent.state == IntentState::Validated && !part_of_flip && !targets.is_empty() {
         // A flip's closes stay under VALIDATED: its open is what gets SUBMITTED (the closes are
         // idempotent through the positions themselves).
-        let exec = deps.effective_exec().await;
         let t = Transition::new(IntentState::Validated, IntentState::Submitted, deps.clock.now())?.with_mode(exec.mode);
         intent = deps.store.transition(&intent.id, &t).await?;
     }
@@ -519,7 +508,7 @@ async fn close_legs(
         let pending = match (&p.status, &p.closing) {
             (PositionStatus::Closing, Some(c)) if c.leg == leg.as_str() => match venue.lookup(&leg).await? {
                 Lookup::Filled(fill) => {
-                    apply_close(deps, &intent, user, &p, &fill, &leg).await?;
+                    apply_close(deps, exec, &intent, user, &p, &fill, &leg).await?;
                     continue;
                 }
                 Lookup::Unknown => {
@@ -527,7 +516,7 @@ async fn close_legs(
                     continue;
                 }
                 Lookup::NotExecuted => {
-                    if let Some(why) = live_exit_blocked(deps, &p).await {
+                    if let Some(why) = live_exit_blocked(deps, exec, &p).await {
                         restore_open(deps, &p, &leg).await?;
                         failed.push(why);
                         continue;
@@ -541,7 +530,7 @@ async fn close_legs(
             }
             (PositionStatus::Open, _) => {
                 // Nothing is marked CLOSING for an order that would not be signed.
-                if let Some(why) = live_exit_blocked(deps, &p).await {
+                if let Some(why) = live_exit_blocked(deps, exec, &p).await {
                     failed.push(why);
                     continue;
                 }
@@ -565,7 +554,7 @@ async fn close_legs(
             known: Some(pending.identity()),
         };
         match venue.execute(&leg, &order).await {
-            Ok(fill) => apply_close(deps, &intent, user, &pending, &fill, &leg).await?,
+            Ok(fill) => apply_close(deps, exec, &intent, user, &pending, &fill, &leg).await?,
             Err(e @ (DomainError::Ambiguous(_) | DomainError::Unavailable(_) | DomainError::Internal(_))) => {
                 tracing::warn!(position = %pending.id, error = %e, "close not confirmed; it stays CLOSING and is reconciled");
                 unknown = true;
@@ -609,6 +598,7 @@ pub const POSITION_WRITE_ATTEMPTS: usize = 5;
 /// change made from a stale read never undoes another writer's. `change` returns false when
 /// there is nothing to write (then, and when the position is gone, the answer is None);
 /// otherwise the answer is the position as stored.
+#[tracing::instrument(skip(deps, change), fields(position = %id))]
 pub async fn modify_position(
     deps: &Deps,
     user: vanta_domain::ids::TelegramUserId,
@@ -695,15 +685,14 @@ pub(crate) async fn restore_open(deps: &Deps, p: &Position, leg: &IntentId) -> D
 /// Why an order for the LIVE position `p` must not be signed now: the effective mode is DRY (an
 /// operator's setting, the deployment's ceiling, an unreadable setting) or no LIVE venue is
 /// configured. The words are for the user. None for DRY positions and when LIVE is on.
-async fn live_exit_blocked(deps: &Deps, p: &Position) -> Option<String> {
+async fn live_exit_blocked(deps: &Deps, exec: &EffectiveExec, p: &Position) -> Option<String> {
     if p.mode != ExecMode::Live {
         return None;
     }
-    let exec = deps.effective_exec().await;
     if exec.mode == ExecMode::Live && deps.live.is_some() {
         return None;
     }
-    let why = exec.why.unwrap_or_else(|| "the operators switched to DRY".to_owned());
+    let why = exec.why.clone().unwrap_or_else(|| "the operators switched to DRY".to_owned());
     Some(format!(
         "your LIVE {} {} is still open: Vanta is running DRY ({why}) and signs nothing on Veranta. Close it in the Veranta app, \
          or wait until Vanta is LIVE again",
@@ -711,7 +700,16 @@ async fn live_exit_blocked(deps: &Deps, p: &Position) -> Option<String> {
     ))
 }
 
-async fn apply_close(deps: &Deps, intent: &Intent, user: &User, p: &Position, fill: &VenueFill, leg: &IntentId) -> DomainResult<()> {
+#[allow(clippy::too_many_arguments)]
+async fn apply_close(
+    deps: &Deps,
+    exec: &EffectiveExec,
+    intent: &Intent,
+    user: &User,
+    p: &Position,
+    fill: &VenueFill,
+    leg: &IntentId,
+) -> DomainResult<()> {
     let closed = fill.collateral.min(p.collateral);
     let gross = pnl(p.side, closed, p.leverage, p.open_price, fill.price)?;
     let net = gross.checked_sub(SignedUsdc::from_usdc(fill.fee)?)?;
@@ -721,7 +719,7 @@ async fn apply_close(deps: &Deps, intent: &Intent, user: &User, p: &Position, fi
     next.realised_pnl = Some(p.realised_pnl.unwrap_or(SignedUsdc::ZERO).checked_add(net)?);
     next.closing = None;
     next.last_close = Some(leg.as_str().to_owned());
-    let fraction = copy::close_fraction(p.collateral, closed);
+    let fraction = close_fraction(p.collateral, closed);
     next.last_close_fraction = Some(fraction);
     next.close_price = Some(fill.price);
     let trigger = match &intent.origin {
@@ -748,15 +746,22 @@ async fn apply_close(deps: &Deps, intent: &Intent, user: &User, p: &Position, fi
     if next.realised_pnl.is_some_and(|x| x.is_negative()) {
         let policy = user.risk.bounded_by(&deps.ops);
         if let Ok(exp) = exposure(deps, user).await {
-            pause_on_daily_loss(deps, user, &policy, &exp).await;
+            pause_on_daily_loss(deps, Some(exec.mode), user, &policy, &exp).await;
         }
     }
     copy::on_leader_close(deps, user, p, fraction, leg).await
 }
 
 /// Pauses the user's automation once the day's loss (realised + unrealised) reaches their limit,
-/// and tells them. Manual trades are still refused by the risk engine for the rest of the day.
-async fn pause_on_daily_loss(deps: &Deps, user: &User, policy: &vanta_domain::risk::RiskPolicy, exposure: &Exposure) {
+/// and tells them (under `mode`, the step's, or read now when the caller has none). Manual
+/// trades are still refused by the risk engine for the rest of the day.
+async fn pause_on_daily_loss(
+    deps: &Deps,
+    mode: Option<ExecMode>,
+    user: &User,
+    policy: &vanta_domain::risk::RiskPolicy,
+    exposure: &Exposure,
+) {
     if user.automation_paused || !risk_engine::daily_loss_breached(policy, exposure) {
         return;
     }
@@ -769,15 +774,20 @@ async fn pause_on_daily_loss(deps: &Deps, user: &User, policy: &vanta_domain::ri
         notify(
             deps,
             user,
-            deps.effective_exec().await.mode,
+            match mode {
+                Some(m) => m,
+                None => deps.effective_exec().await.mode,
+            },
             &format!("⏸ Daily loss limit of ${} reached: your automation is paused. /resume when you are ready.", policy.daily_loss_limit),
         )
         .await;
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn update_tpsl(
     deps: &Deps,
+    exec: &EffectiveExec,
     intent: &Intent,
     user: &User,
     pair: vanta_domain::market::PairSymbol,
@@ -788,7 +798,7 @@ async fn update_tpsl(
     let targets: Vec<Position> =
         deps.store.user_positions(user.id, true).await?.into_iter().filter(|p| p.pair == pair && p.side == side).collect();
     if targets.is_empty() {
-        return reject(deps, intent, user, format!("no open {side} position on {pair}")).await;
+        return reject(deps, exec, intent, user, format!("no open {side} position on {pair}")).await;
     }
     for p in &targets {
         let mark = deps.prices.quotes(&p.pair).await?.into_iter().max_by_key(|q| q.published_at).map(|q| q.price);
@@ -797,11 +807,11 @@ async fn update_tpsl(
                 |level: Option<vanta_domain::money::Price>, above: bool| level.is_some_and(|l| if above { l <= mark } else { l >= mark });
             let (tp_above, sl_above) = (side == Side::Long, side == Side::Short);
             if wrong(tp, tp_above) || wrong(sl, sl_above) {
-                return reject(deps, intent, user, format!("TP must be beyond and SL before the current price {mark} for a {side}")).await;
+                return reject(deps, exec, intent, user, format!("TP must be beyond and SL before the current price {mark} for a {side}"))
+                    .await;
             }
         }
     }
-    let exec = deps.effective_exec().await;
     let mut intent = intent.clone();
     if intent.state == IntentState::Validated {
         intent = deps
@@ -816,7 +826,7 @@ async fn update_tpsl(
     let mut failed: Vec<String> = Vec::new();
     let mut not_visible: Vec<String> = Vec::new();
     for p in targets {
-        if let Some(why) = live_exit_blocked(deps, &p).await {
+        if let Some(why) = live_exit_blocked(deps, exec, &p).await {
             failed.push(format!("TP/SL not changed: {why}"));
             continue;
         }
@@ -865,7 +875,7 @@ async fn update_tpsl(
         return fail(deps, &intent, user, failed.join("; ")).await;
     }
     if !not_visible.is_empty() {
-        settle(deps, &intent, "TP/SL accepted by the venue, not yet visible").await?;
+        settle(deps, exec, &intent, "TP/SL accepted by the venue, not yet visible").await?;
         let text = format!(
             "⏳ TP/SL change on {side} {pair} accepted by the venue but not yet visible on the position, so Vanta does not show it as set ({}). Check /positions in a minute.",
             not_visible.join("; ")
@@ -873,7 +883,7 @@ async fn update_tpsl(
         notify(deps, user, exec.mode, &text).await;
         return Ok(Outcome::Settled);
     }
-    settle(deps, &intent, "TP/SL updated").await?;
+    settle(deps, exec, &intent, "TP/SL updated").await?;
     notify(deps, user, exec.mode, &format!("🎯 TP/SL updated on {side} {pair}.")).await;
     Ok(Outcome::Settled)
 }
@@ -882,48 +892,11 @@ async fn update_tpsl(
 // Exposure, endings, notifications
 // ---------------------------------------------------------------------------------------------
 
-/// What the risk engine needs to know about the user now.
-pub async fn exposure(deps: &Deps, user: &User) -> DomainResult<Exposure> {
-    let now = deps.clock.now();
-    let all = deps.store.user_positions(user.id, false).await?;
-    let mut e = Exposure { automation_paused: user.automation_paused, ..Exposure::default() };
-    let mut closed: Vec<&Position> = Vec::new();
-    for p in &all {
-        if p.status.is_live() {
-            e.open_positions += 1;
-            if let Some(mark) = deps.prices.quotes(&p.pair).await?.into_iter().max_by_key(|q| q.published_at).map(|q| q.price) {
-                e.unrealised_pnl = e.unrealised_pnl.checked_add(p.pnl_at(mark)?)?;
-            }
-        } else {
-            closed.push(p);
-        }
-        if p.opened_at.day() == now.day() {
-            e.trades_today += 1;
-            e.volume_today = e.volume_today.checked_add(p.notional()?)?;
-        }
-        if p.closed_at.is_some_and(|t| t.day() == now.day()) {
-            e.today_realised_pnl = e.today_realised_pnl.checked_add(p.realised_pnl.unwrap_or(SignedUsdc::ZERO))?;
-        }
-    }
-    closed.sort_by_key(|p| std::cmp::Reverse(p.closed_at));
-    for p in closed {
-        if p.realised_pnl.is_some_and(|x| x.is_negative()) {
-            e.loss_streak += 1;
-            if e.last_loss_at.is_none() {
-                e.last_loss_at = p.closed_at;
-            }
-        } else {
-            break;
-        }
-    }
-    Ok(e)
-}
-
 /// Settles an intent whose work is done (from whatever state it reached).
-async fn settle(deps: &Deps, intent: &Intent, detail: &str) -> DomainResult<()> {
+async fn settle(deps: &Deps, exec: &EffectiveExec, intent: &Intent, detail: &str) -> DomainResult<()> {
     let mut state = deps.store.get_intent(&intent.id).await?.map_or(intent.state, |i| i.state);
     if state == IntentState::Validated {
-        let mode = deps.effective_exec().await.mode;
+        let mode = exec.mode;
         state = deps
             .store
             .transition(&intent.id, &Transition::new(state, IntentState::Submitted, deps.clock.now())?.with_mode(mode))
@@ -971,10 +944,10 @@ async fn retell_final(deps: &Deps, intent: &Intent, user: &User) -> DomainResult
     Ok(())
 }
 
-async fn reject(deps: &Deps, intent: &Intent, user: &User, reason: String) -> DomainResult<Outcome> {
+async fn reject(deps: &Deps, exec: &EffectiveExec, intent: &Intent, user: &User, reason: String) -> DomainResult<Outcome> {
     let t = Transition::new(intent.state, IntentState::Rejected, deps.clock.now())?.with_reason(reason.clone());
     deps.store.transition(&intent.id, &t).await?;
-    notify(deps, user, deps.effective_exec().await.mode, &refused_text(&intent.action, &reason)).await;
+    notify(deps, user, exec.mode, &refused_text(&intent.action, &reason)).await;
     Ok(Outcome::Rejected(reason))
 }
 
@@ -1003,50 +976,6 @@ fn describe(a: &Action) -> String {
         Action::Pause => "Pause".into(),
         Action::Flatten => "Flatten".into(),
     }
-}
-
-/// Escapes text for Telegram's HTML parse mode.
-pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-/// The banner on every trading message.
-pub fn banner(mode: ExecMode) -> &'static str {
-    match mode {
-        ExecMode::Dry => "🧪 <b>DRY</b>",
-        ExecMode::Live => "🔴 <b>LIVE</b>",
-    }
-}
-
-/// Tells the user something; a chat failure never fails the trade. With a notifications queue
-/// (the Lambda functions) the notice is queued for the notifier, which retries it through a
-/// Telegram outage; without one, or if queueing fails, it is sent at once.
-pub async fn notify(deps: &Deps, user: &User, mode: ExecMode, text: &str) {
-    if !user.active {
-        return;
-    }
-    let msg = OutgoingMessage::text(user.chat, format!("{} · {text}", banner(mode)));
-    if let Some(queue) = &deps.notices {
-        let notice = crate::notifier::Notice { user: user.id, chat: user.chat, html: msg.html.clone() };
-        match crate::notifier::enqueue(queue.as_ref(), &notice).await {
-            Ok(()) => return,
-            Err(e) => tracing::warn!(user = %user.id, error = %e, "notice not queued; sending it directly"),
-        }
-    }
-    if let Err(e) = deps.chat.send(&msg).await {
-        tracing::warn!(user = %user.id, error = %e, "notification not delivered");
-        if matches!(e, DomainError::Forbidden(_)) {
-            let mut u = user.clone();
-            u.active = false;
-            let _ = deps.store.update_user(&u).await;
-        }
-    }
-}
-
-/// Enqueues an intent for the pipeline (group = the user's account, dedup = the intent id).
-pub async fn enqueue(deps: &Deps, user: &User, intent: &IntentId) -> DomainResult<()> {
-    let body = serde_json::json!({ "intent_id": intent }).to_string();
-    deps.queue.send(vanta_domain::ports::QueueMessage { group: queue_group(user), dedup_id: intent.as_str().to_owned(), body }).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1080,6 +1009,6 @@ pub async fn fail_unfilled_open(deps: &Deps, intent: &Intent, reason: String) ->
 pub async fn after_realised_loss(deps: &Deps, user: &User) {
     let policy = user.risk.bounded_by(&deps.ops);
     if let Ok(exp) = exposure(deps, user).await {
-        pause_on_daily_loss(deps, user, &policy, &exp).await;
+        pause_on_daily_loss(deps, None, user, &policy, &exp).await;
     }
 }

@@ -31,7 +31,7 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 use vanta_domain::exec::ExecMode;
-use vanta_domain::ids::{IntentId, PositionId, TelegramUserId, TraderAddress};
+use vanta_domain::ids::{IntentId, PositionId, TelegramUserId, TraderAddress, derived_id, position_id};
 use vanta_domain::intent::{Action, Intent, IntentState, Transition};
 use vanta_domain::money::{SignedUsdc, Usdc};
 use vanta_domain::ports::{Lookup, Venue, VenueFill, VenuePosition};
@@ -43,7 +43,8 @@ use vanta_domain::{DomainError, DomainResult};
 
 use crate::Deps;
 use crate::copy::{self, LeaderEvent};
-use crate::pipeline::{self, derived_id, notify};
+use crate::outbox::notify;
+use crate::pipeline;
 
 /// How patient the reconciler is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,61 +103,16 @@ impl ReconReport {
 /// Marks how long the "told once" markers of closes live.
 const CLOSE_MARKER_DAYS: i64 = 30;
 
-// ---------------------------------------------------------------------------------------------
-// Registration (cheap, best effort: the next run also finds wallets from positions)
-// ---------------------------------------------------------------------------------------------
-
-/// Changes the wallet's record (created if absent), retrying on a concurrent write.
-async fn update_watch(deps: &Deps, wallet: TraderAddress, change: impl Fn(&mut ReconWallet) -> bool) -> DomainResult<()> {
-    for _ in 0..5 {
-        let mut w = deps.store.get_recon_wallet(wallet).await?.unwrap_or_else(|| ReconWallet::new(wallet));
-        if !change(&mut w) {
-            return Ok(());
-        }
-        match deps.store.put_recon_wallet(&w).await {
-            Ok(()) => return Ok(()),
-            Err(DomainError::Conflict(_)) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(DomainError::Unavailable(format!("reconciler record of {wallet} kept changing")))
-}
-
-/// Asks the reconciler to resolve an open whose outcome is unknown (a lost relayer reply).
-pub async fn watch_intent(deps: &Deps, wallet: TraderAddress, user: TelegramUserId, intent: &IntentId) {
-    if let Err(e) = update_watch(deps, wallet, |w| w.pending.insert(intent.clone(), user).is_none()).await {
-        tracing::warn!(intent = %intent, error = %e, "intent not registered with the reconciler; the worker's redeliveries still reconcile it");
-    }
-}
-
-/// Watches a wallet its owner proved, for trades opened outside Vanta.
-pub async fn watch_owner(deps: &Deps, wallet: TraderAddress, owner: TelegramUserId) {
-    if let Err(e) = update_watch(deps, wallet, |w| {
-        let changed = w.owner != Some(owner);
-        w.owner = Some(owner);
-        changed
-    })
-    .await
-    {
-        tracing::warn!(wallet = %wallet, error = %e, "wallet not registered with the reconciler");
-    }
-}
-
-/// Watches an outside address someone follows: its opens and exits are copied.
-pub async fn watch_leader(deps: &Deps, wallet: TraderAddress) -> DomainResult<()> {
-    update_watch(deps, wallet, |w| {
-        let changed = !w.leader;
-        w.leader = true;
-        changed
-    })
-    .await
-}
+// Registration lives in `crate::watch` (the pipeline registers intents without importing the
+// reconciler); re-exported here for the callers that name it through the reconciler.
+pub use crate::watch::{watch_intent, watch_leader, watch_owner};
 
 // ---------------------------------------------------------------------------------------------
 // Runs
 // ---------------------------------------------------------------------------------------------
 
 /// One run over every wallet (the indexer, every minute). Nothing without a LIVE venue.
+#[tracing::instrument(skip(deps, settings))]
 pub async fn run_all(deps: &Deps, settings: &Settings) -> DomainResult<ReconReport> {
     let mut report = ReconReport::default();
     let Some(venue) = deps.live.clone() else { return Ok(report) };
@@ -527,7 +483,7 @@ async fn resolve_open(
     };
     if let Some(fill) = fill {
         pipeline::settle_found_open(deps, intent, &fill, wallet).await?;
-        let p = deps.store.get_position(intent.user, &pipeline::position_id(&intent.id)).await?;
+        let p = deps.store.get_position(intent.user, &position_id(&intent.id)).await?;
         return Ok(match p {
             Some(p) => Resolution::Filled(Box::new(p)),
             None => Resolution::Wait,
@@ -602,6 +558,7 @@ async fn adopt(deps: &Deps, owner: TelegramUserId, wallet: TraderAddress, v: &Ve
         trail: None,
         wallet: Some(wallet),
         venue_open_time: v.open_time,
+        copy_of: None,
         version: 0,
     };
     match deps.store.insert_position(&p).await {

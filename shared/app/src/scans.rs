@@ -25,7 +25,7 @@ use vanta_domain::user::User;
 
 use crate::Deps;
 use crate::emf::names;
-use crate::pipeline::html_escape;
+use crate::outbox::html_escape;
 
 /// An unresolved intent older than this is an operator's matter (the alarm's threshold).
 pub const STUCK_AFTER_SECS: i64 = 600;

@@ -103,6 +103,7 @@ pub fn trigger(p: &Position, mark: Price) -> Option<Trigger> {
 }
 
 /// The TP/SL tick: its reads are O(pairs + triggered), see [`crate::tpsl_index`].
+#[tracing::instrument(skip(deps))]
 pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
     Metrics::inc(&deps.metrics.schedule_ticks);
     crate::flatten::on_tick(deps).await;
@@ -364,6 +365,7 @@ pub async fn set_trail(
 /// account: found there with the same side, leverage and open price, they are stamped with that
 /// account; not found, they are left as they are (they may live on a wallet the user bound
 /// before) and logged, never marked closed on that evidence.
+#[tracing::instrument(skip(deps))]
 pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
     Metrics::inc(&deps.metrics.schedule_ticks);
     let live = deps.store.live_positions().await?;

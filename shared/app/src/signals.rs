@@ -71,7 +71,7 @@ impl Signal {
     /// amount under the same id is not.
     pub fn payload_hash(&self) -> String {
         let canonical = serde_json::json!({ "source": self.source, "id": self.id, "action": self.action });
-        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+        vanta_domain::ids::payload_hash(canonical.to_string().as_bytes())
     }
 }
 
@@ -80,19 +80,49 @@ const FIELDS: &[&str] = &["source", "id", "action", "pair", "side", "collateral_
 
 /// Reads just the `source` field (to find the secret before the signature is checked).
 pub fn peek_source(body: &[u8]) -> Result<SourceId, Refusal> {
-    let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).map_err(|_| bad("body is not a JSON object"))?;
-    match obj.get("source") {
-        Some(serde_json::Value::String(s)) => SourceId::parse(s).map_err(|e| invalid(format!("source: {e}"))),
-        Some(_) => Err(bad("source must be a string")),
-        None => Err(invalid("source is required")),
-    }
+    read_body(body).source
 }
+
+/// A signal body read once: its `source` (needed before the signature is checked, to find the
+/// secret) and the whole signal, each with its own refusal, so the caller reports a body's
+/// faults only once the sender is authenticated.
+#[derive(Debug, Clone)]
+pub struct Body {
+    pub source: Result<SourceId, Refusal>,
+    pub signal: Result<Signal, Refusal>,
+}
+
+/// Parses a signal body once into its [`Body`]. The source is refused as [`peek_source`] always
+/// refused it; the signal as [`parse`] does.
+pub fn read_body(body: &[u8]) -> Body {
+    let fields: Fields = match serde_json::from_slice(body) {
+        Ok(f) => f,
+        Err(_) => {
+            let not_object = bad("body is not a JSON object");
+            let signal = if std::str::from_utf8(body).is_err() { bad("body is not UTF-8") } else { not_object.clone() };
+            return Body { source: Err(not_object), signal: Err(signal) };
+        }
+    };
+    let source = match fields.get("source").map(|v| v.get()) {
+        None => Err(invalid("source is required")),
+        Some(raw) => match serde_json::from_str::<String>(raw) {
+            Ok(s) => SourceId::parse(&s).map_err(|e| invalid(format!("source: {e}"))),
+            Err(_) => Err(bad("source must be a string")),
+        },
+    };
+    Body { source, signal: parse_fields(&fields) }
+}
+
+type Fields = std::collections::BTreeMap<String, Box<RawValue>>;
 
 /// Parses and validates a signal body. 400: not JSON / wrong types; 422: well-formed but invalid.
 pub fn parse(body: &[u8]) -> Result<Signal, Refusal> {
     let text = std::str::from_utf8(body).map_err(|_| bad("body is not UTF-8"))?;
-    let fields: std::collections::BTreeMap<String, Box<RawValue>> =
-        serde_json::from_str(text.trim()).map_err(|_| bad("body is not a JSON object"))?;
+    let fields: Fields = serde_json::from_str(text.trim()).map_err(|_| bad("body is not a JSON object"))?;
+    parse_fields(&fields)
+}
+
+fn parse_fields(fields: &Fields) -> Result<Signal, Refusal> {
     if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(invalid(format!("unknown field '{unknown}' (allowed: {})", FIELDS.join(", "))));
     }

@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use vanta_domain::exec::{ExecControl, ExecMode, StopLevel};
 use vanta_domain::ids::{ChatId, IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
 use vanta_domain::intent::IntentState;
-use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol, Side};
+use vanta_domain::market::{PairCatalog, PairSymbol, Side};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, RecordingChat};
-use vanta_domain::money::{Bps, Leverage, PercentP, Price, Usdc};
+use vanta_domain::money::{Bps, Leverage, Price, Usdc};
 use vanta_domain::ports::*;
 use vanta_domain::position::{Position, PositionStatus};
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
@@ -23,29 +23,12 @@ use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
 use vanta_runtime::http::HttpRequest;
 
+use crate::tests_support::pair;
 use crate::{Deps, api, pipeline, schedule, signals, worker};
 
 const T0: i64 = 1_795_852_800_000;
 
 // ----- harness ---------------------------------------------------------------------------------
-
-fn pair(index: u16, sym: &str) -> PairInfo {
-    PairInfo {
-        index: PairIndex(index),
-        symbol: PairSymbol::parse(sym).unwrap(),
-        group: 0,
-        listed: true,
-        close_only: false,
-        min_leverage: Leverage::ONE,
-        max_leverage: Leverage::from_whole(75).unwrap(),
-        min_position: Usdc::from_str("100").unwrap(),
-        open_fee: PercentP::from_str("0.045").unwrap(),
-        close_fee: PercentP::from_str("0.045").unwrap(),
-        spread: PercentP::from_str("0.01").unwrap(),
-        max_gain: PercentP::from_str("2500").unwrap(),
-        max_sl: PercentP::from_str("80").unwrap(),
-    }
-}
 
 fn catalog() -> Arc<PairCatalog> {
     Arc::new(PairCatalog::new([pair(0, "ETH/USD"), pair(1, "BTC/USD")]).unwrap())
@@ -132,8 +115,7 @@ fn sys_with(env: &[(&str, &str)]) -> Sys {
     let prices = Arc::new(FixedPrices::new());
     let paper = Arc::new(TestVenue::new(ExecMode::Dry, prices.clone(), clock.clone()));
     let live = Arc::new(TestVenue::new(ExecMode::Live, prices.clone(), clock.clone()));
-    let m: std::collections::HashMap<String, String> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
-    let config = Config::from_lookup(|k| m.get(k).cloned()).unwrap();
+    let config = crate::tests_support::config(env);
     let deps = Deps::new(config, store.clone(), queue.clone(), chat.clone(), clock.clone(), prices.clone(), paper.clone())
         .with_live_venue(live.clone());
     let s = Sys { deps, store, queue, chat, clock, prices, paper, live };

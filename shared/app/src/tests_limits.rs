@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vanta_domain::ids::{ChatId, SourceId, TelegramUserId};
 use vanta_domain::limits::StoredLimits;
-use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol};
+use vanta_domain::market::{PairCatalog, PairSymbol};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, RecordingChat};
-use vanta_domain::money::{Bps, Leverage, PercentP, Price, Usdc};
+use vanta_domain::money::{Bps, Leverage, Price, Usdc};
 use vanta_domain::ports::*;
 use vanta_domain::risk::OperatorLimits;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
@@ -20,29 +20,12 @@ use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_runtime::Config;
 use vanta_runtime::http::HttpRequest;
 
+use crate::tests_support::pair;
 use crate::{Deps, api, signals, telegram, worker};
 
 const T0: i64 = 1_795_852_800_000;
 const ADMIN: i64 = 2;
 const TRADER: i64 = 7;
-
-fn pair(index: u16, sym: &str) -> PairInfo {
-    PairInfo {
-        index: PairIndex(index),
-        symbol: PairSymbol::parse(sym).unwrap(),
-        group: 0,
-        listed: true,
-        close_only: false,
-        min_leverage: Leverage::ONE,
-        max_leverage: Leverage::from_whole(75).unwrap(),
-        min_position: Usdc::from_str("100").unwrap(),
-        open_fee: PercentP::from_str("0.045").unwrap(),
-        close_fee: PercentP::from_str("0.045").unwrap(),
-        spread: PercentP::from_str("0.01").unwrap(),
-        max_gain: PercentP::from_str("2500").unwrap(),
-        max_sl: PercentP::from_str("80").unwrap(),
-    }
-}
 
 struct Sys {
     deps: Deps,

@@ -10,17 +10,17 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use vanta_domain::exec::{ExecControl, ExecMode, StopLevel};
 use vanta_domain::ids::{ChatId, SourceId, TelegramUserId};
-use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol};
+use vanta_domain::market::{PairCatalog, PairSymbol};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, RecordingChat};
-use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
+use vanta_domain::money::Price;
 use vanta_domain::ports::*;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
-use vanta_runtime::Config;
 use vanta_runtime::http::HttpRequest;
 
 use crate::emf::names;
+use crate::tests_support::pair;
 use crate::{Deps, alarms, api, emf, notifier, schedule, signals, worker};
 
 const T0: i64 = 1_750_000_000_000;
@@ -34,27 +34,8 @@ struct Sys {
     prices: Arc<FixedPrices>,
 }
 
-fn pair(index: u16, sym: &str) -> PairInfo {
-    PairInfo {
-        index: PairIndex(index),
-        symbol: PairSymbol::parse(sym).unwrap(),
-        group: 0,
-        listed: true,
-        close_only: false,
-        min_leverage: Leverage::ONE,
-        max_leverage: Leverage::from_whole(75).unwrap(),
-        min_position: Usdc::from_str("100").unwrap(),
-        open_fee: PercentP::from_str("0.045").unwrap(),
-        close_fee: PercentP::from_str("0.045").unwrap(),
-        spread: PercentP::from_str("0.01").unwrap(),
-        max_gain: PercentP::from_str("2500").unwrap(),
-        max_sl: PercentP::from_str("80").unwrap(),
-    }
-}
-
 fn sys_with(env: &[(&str, &str)]) -> Sys {
-    let m: std::collections::HashMap<String, String> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
-    let config = Config::from_lookup(|k| m.get(k).cloned()).unwrap();
+    let config = crate::tests_support::config(env);
     let clock = Arc::new(ManualClock::new(Timestamp(T0)));
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new(clock.clone()));

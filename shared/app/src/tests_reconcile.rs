@@ -12,40 +12,22 @@ use async_trait::async_trait;
 use vanta_domain::exec::{ExecControl, ExecMode, StopLevel};
 use vanta_domain::ids::{ChatId, IntentId, SourceId, TelegramUserId, TraderAddress};
 use vanta_domain::intent::IntentState;
-use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol, Side};
+use vanta_domain::market::{PairCatalog, PairIndex, PairSymbol, Side};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, RecordingChat};
-use vanta_domain::money::{Leverage, PercentP, Price, SignedUsdc, SlippageP, Usdc};
+use vanta_domain::money::{Leverage, Price, SignedUsdc, SlippageP, Usdc};
 use vanta_domain::ports::*;
 use vanta_domain::position::{Position, PositionStatus};
 use vanta_domain::recon::{CloseReason, ReconWallet, VenueClose, VenueHistory};
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
-use vanta_runtime::Config;
 use vanta_runtime::http::HttpRequest;
 
 use crate::reconcile::{self, Settings};
+use crate::tests_support::pair;
 use crate::{Deps, api, schedule, signals, worker};
 
 const T0: i64 = 1_795_852_800_000;
-
-fn pair(index: u16, sym: &str) -> PairInfo {
-    PairInfo {
-        index: PairIndex(index),
-        symbol: PairSymbol::parse(sym).unwrap(),
-        group: 0,
-        listed: true,
-        close_only: false,
-        min_leverage: Leverage::ONE,
-        max_leverage: Leverage::from_whole(75).unwrap(),
-        min_position: Usdc::from_str("100").unwrap(),
-        open_fee: PercentP::from_str("0.045").unwrap(),
-        close_fee: PercentP::from_str("0.045").unwrap(),
-        spread: PercentP::from_str("0.01").unwrap(),
-        max_gain: PercentP::from_str("2500").unwrap(),
-        max_sl: PercentP::from_str("80").unwrap(),
-    }
-}
 
 /// A LIVE venue over a paper book, with a trade history the test writes, and a switch that
 /// loses the reply of the next open (executed, or not, as asked).
@@ -158,9 +140,7 @@ fn sys() -> Sys {
     let prices = Arc::new(FixedPrices::new());
     let paper = Arc::new(HistVenue::new(ExecMode::Dry, prices.clone(), clock.clone()));
     let live = Arc::new(HistVenue::new(ExecMode::Live, prices.clone(), clock.clone()));
-    let m: std::collections::HashMap<String, String> =
-        [("COPY_EXECUTION_MODE", "LIVE")].iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
-    let config = Config::from_lookup(|k| m.get(k).cloned()).unwrap();
+    let config = crate::tests_support::config(&[("COPY_EXECUTION_MODE", "LIVE")]);
     let deps =
         Deps::new(config, store.clone(), queue.clone(), chat.clone(), clock.clone(), prices.clone(), paper).with_live_venue(live.clone());
     let s = Sys { deps, store, queue, chat, clock, prices, live };

@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use vanta_domain::exec::{EnvExec, ExecControl, ExecMode, StopLevel};
 use vanta_domain::ids::{ChatId, IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
 use vanta_domain::intent::{IntentState, Origin};
-use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol, Side};
+use vanta_domain::market::{PairCatalog, PairIndex, PairSymbol, Side};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, RecordingChat};
-use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
+use vanta_domain::money::{Leverage, Price, Usdc};
 use vanta_domain::ports::*;
 use vanta_domain::position::Position;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
@@ -25,6 +25,7 @@ use vanta_runtime::http::HttpRequest;
 
 use crate::delegates::{DelegateKey, DelegatePool, PooledVenue};
 use crate::gate::GatedSigner;
+use crate::tests_support::pair;
 use crate::{Deps, api, delegates, flatten, schedule, signals, telegram, worker};
 
 const T0: i64 = 1_795_852_800_000;
@@ -32,24 +33,6 @@ const SUPER: i64 = 1;
 const ADMIN: i64 = 2;
 
 // ----- harness --------------------------------------------------------------------------------
-
-fn pair(index: u16, sym: &str) -> PairInfo {
-    PairInfo {
-        index: PairIndex(index),
-        symbol: PairSymbol::parse(sym).unwrap(),
-        group: 0,
-        listed: true,
-        close_only: false,
-        min_leverage: Leverage::ONE,
-        max_leverage: Leverage::from_whole(75).unwrap(),
-        min_position: Usdc::from_str("100").unwrap(),
-        open_fee: PercentP::from_str("0.045").unwrap(),
-        close_fee: PercentP::from_str("0.045").unwrap(),
-        spread: PercentP::from_str("0.01").unwrap(),
-        max_gain: PercentP::from_str("2500").unwrap(),
-        max_sl: PercentP::from_str("80").unwrap(),
-    }
-}
 
 fn catalog() -> Arc<PairCatalog> {
     Arc::new(PairCatalog::new([pair(0, "ETH/USD"), pair(1, "BTC/USD")]).unwrap())

@@ -14,39 +14,22 @@ use async_trait::async_trait;
 use vanta_domain::DomainResult;
 use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{ChatId, IntentId, PositionId, TelegramUserId};
-use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol, Side};
+use vanta_domain::market::{PairCatalog, PairIndex, PairSymbol, Side};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, RecordingChat};
-use vanta_domain::money::{Bps, Leverage, PercentP, Price, Usdc};
+use vanta_domain::money::{Bps, Leverage, Price, Usdc};
 use vanta_domain::ports::*;
 use vanta_domain::position::{Position, PositionStatus, TrailingStop};
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::User;
 use vanta_runtime::Config;
 
+use crate::tests_support::pair;
 use crate::{Deps, schedule, tpsl_index};
 
 const T0: i64 = 1_795_852_800_000;
 
 fn px(s: &str) -> Price {
     Price::from_str(s).unwrap()
-}
-
-fn pair(index: u16, sym: &str) -> PairInfo {
-    PairInfo {
-        index: PairIndex(index),
-        symbol: PairSymbol::parse(sym).unwrap(),
-        group: 0,
-        listed: true,
-        close_only: false,
-        min_leverage: Leverage::ONE,
-        max_leverage: Leverage::from_whole(75).unwrap(),
-        min_position: Usdc::from_str("100").unwrap(),
-        open_fee: PercentP::from_str("0.045").unwrap(),
-        close_fee: PercentP::from_str("0.045").unwrap(),
-        spread: PercentP::from_str("0.01").unwrap(),
-        max_gain: PercentP::from_str("2500").unwrap(),
-        max_sl: PercentP::from_str("80").unwrap(),
-    }
 }
 
 /// Prices that count fetches per pair and how many were in flight at once.
@@ -140,6 +123,7 @@ impl Sys {
             trail: None,
             wallet: None,
             venue_open_time: None,
+            copy_of: None,
             version: 0,
         };
         self.store.insert_position(&p).await.unwrap();

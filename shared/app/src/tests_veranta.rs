@@ -6,37 +6,20 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use vanta_domain::ids::{ChatId, TelegramUserId, TraderAddress};
-use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol};
+use vanta_domain::market::{PairCatalog, PairSymbol};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, RecordingChat};
-use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
+use vanta_domain::money::Price;
 use vanta_domain::ports::*;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::User;
 use vanta_runtime::Config;
 use vanta_runtime::http::HttpRequest;
 
+use crate::tests_support::pair;
 use crate::{Deps, telegram, wallet};
 
 const T0: i64 = 1_795_852_800_000;
 const SECRET: &str = "veranta_test_secret";
-
-fn pair(index: u16, sym: &str) -> PairInfo {
-    PairInfo {
-        index: PairIndex(index),
-        symbol: PairSymbol::parse(sym).unwrap(),
-        group: 0,
-        listed: true,
-        close_only: false,
-        min_leverage: Leverage::ONE,
-        max_leverage: Leverage::from_whole(75).unwrap(),
-        min_position: Usdc::from_str("100").unwrap(),
-        open_fee: PercentP::from_str("0.045").unwrap(),
-        close_fee: PercentP::from_str("0.045").unwrap(),
-        spread: PercentP::from_str("0.01").unwrap(),
-        max_gain: PercentP::from_str("2500").unwrap(),
-        max_sl: PercentP::from_str("80").unwrap(),
-    }
-}
 
 struct Sys {
     deps: Deps,

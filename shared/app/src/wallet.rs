@@ -186,7 +186,7 @@ pub async fn complete(deps: &Deps, user: &User, c: &WalletChallenge, sig: &[u8])
                     "⚠️ The wallet <code>{}</code> is no longer bound to you: you had not proved it, and its owner just did. /bind your own wallet and sign the message to trade LIVE.",
                     c.address
                 );
-                crate::pipeline::notify(deps, &o, deps.effective_exec().await.mode, &text).await;
+                crate::outbox::notify(deps, &o, deps.effective_exec().await.mode, &text).await;
             }
             Ok(u)
         }
@@ -338,7 +338,7 @@ fn page(title: &str, body: &str, with_script: bool) -> String {
 
 /// Escapes text for HTML, quotes included.
 pub fn html(s: &str) -> String {
-    crate::pipeline::html_escape(s).replace('"', "&quot;").replace('\'', "&#39;")
+    crate::outbox::html_escape(s).replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 /// The page that signs challenge `c`.
@@ -418,7 +418,7 @@ pub async fn link_post(deps: &Deps, req: &vanta_runtime::http::HttpRequest, nonc
             let text =
                 format!("Wallet {} verified for Telegram user {}. You can close this page and return to Telegram.", c.address, user.id);
             let mode = deps.effective_exec().await.mode;
-            crate::pipeline::notify(deps, &user, mode, &verified_html(deps, &user, &c.address)).await;
+            crate::outbox::notify(deps, &user, mode, &verified_html(deps, &user, &c.address)).await;
             HttpResponse::json(200, &serde_json::json!({ "status": "verified", "address": c.address, "message": text }))
         }
         Err(r) => HttpResponse::error(r.status, r.reason),

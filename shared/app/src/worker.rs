@@ -13,29 +13,20 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use vanta_domain::DomainError;
 use vanta_domain::DomainResult;
 use vanta_domain::ids::IntentId;
 use vanta_domain::intent::{IntentState, Transition};
 
 use crate::Deps;
-use crate::copy::{self, FanoutJob};
+use crate::copy;
 use crate::metrics::Metrics;
 use crate::notifier;
+use crate::outbox::{self, Delivery};
 use crate::pipeline;
 
-/// The body of a `signals.fifo` message that carries an intent.
-#[derive(Debug, Deserialize)]
-pub struct Envelope {
-    pub intent_id: IntentId,
-}
-
-/// The body of a `signals.fifo` message that carries a fan-out page.
-#[derive(Debug, Deserialize)]
-pub struct FanoutEnvelope {
-    pub fanout: FanoutJob,
-}
+/// The message bodies, written and read in [`crate::outbox`] (re-exported for older callers).
+pub use crate::outbox::{Envelope, FanoutEnvelope};
 
 /// How many times SQS delivers a message before moving it to the DLQ (the template's
 /// `maxReceiveCount`). With the 30 s visibility timeout that is about five minutes: longer than
@@ -52,36 +43,32 @@ pub async fn handle_message(deps: &Deps, body: &str) -> DomainResult<()> {
     handle_delivery(deps, body, 1).await
 }
 
-enum Message {
-    Intent(IntentId),
-    Fanout(Box<FanoutJob>),
-}
-
-fn parse(body: &str) -> DomainResult<Message> {
-    if let Ok(env) = serde_json::from_str::<Envelope>(body) {
-        return Ok(Message::Intent(env.intent_id));
-    }
-    match serde_json::from_str::<FanoutEnvelope>(body) {
-        Ok(env) => Ok(Message::Fanout(Box::new(env.fanout))),
-        Err(e) => Err(DomainError::Invalid(format!("unreadable queue message: {e}"))),
-    }
-}
-
 /// One delivery of a message; `receive_count` is SQS's `ApproximateReceiveCount`. On the last
 /// delivery a failure is recorded on the intent (when nothing can have reached a venue) and the
 /// user is told, so the DLQ never holds a trade the user still thinks is pending.
+#[tracing::instrument(skip(deps, body), fields(intent = tracing::field::Empty, fanout = tracing::field::Empty))]
 pub async fn handle_delivery(deps: &Deps, body: &str, receive_count: u32) -> DomainResult<()> {
     Metrics::inc(&deps.metrics.worker_messages);
-    let msg = parse(body);
+    let msg = Delivery::read(body);
+    let span = tracing::Span::current();
+    match &msg {
+        Ok(Delivery::Intent(id)) => {
+            span.record("intent", tracing::field::display(id));
+        }
+        Ok(Delivery::Fanout(job)) => {
+            span.record("fanout", tracing::field::display(job.group()));
+        }
+        Err(_) => {}
+    }
     let result = match &msg {
-        Ok(Message::Intent(id)) => {
+        Ok(Delivery::Intent(id)) => {
             let work = notifier::scope(format!("intent:{id}"), pipeline::run(deps, id));
             bounded(work).await.map(|outcome| {
                 crate::emf::intent_outcome(deps, &outcome);
                 tracing::info!(intent = %id, outcome = ?outcome, "intent processed")
             })
         }
-        Ok(Message::Fanout(job)) => {
+        Ok(Delivery::Fanout(job)) => {
             let work = notifier::scope(job.dedup_id(), copy::run_fanout(deps, job));
             bounded(work).await.map(|made| tracing::info!(group = %job.group(), copies = made, "fan-out page processed"))
         }
@@ -93,7 +80,7 @@ pub async fn handle_delivery(deps: &Deps, body: &str, receive_count: u32) -> Dom
             Metrics::inc(&deps.metrics.worker_failures);
             if receive_count >= MAX_RECEIVES {
                 tracing::error!(error = %e, receive_count, "message goes to the DLQ");
-                if let Ok(Message::Intent(id)) = &msg {
+                if let Ok(Delivery::Intent(id)) = &msg {
                     give_up(deps, id, &e).await;
                 }
             } else {
@@ -132,11 +119,11 @@ async fn give_up(deps: &Deps, id: &IntentId, e: &DomainError) {
         let _ = deps.store.transition(id, &t.with_reason(reason.clone())).await;
     }
     if let Ok(Some(user)) = deps.store.get_user(intent.user).await {
-        pipeline::notify(
+        outbox::notify(
             deps,
             &user,
             intent.mode.unwrap_or_default(),
-            &format!("❌ A request could not be processed and was dropped: {}", pipeline::html_escape(&reason)),
+            &format!("❌ A request could not be processed and was dropped: {}", outbox::html_escape(&reason)),
         )
         .await;
     }

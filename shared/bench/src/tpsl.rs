@@ -157,6 +157,7 @@ async fn book(world: &World, n: usize, triggering: usize) -> Result<usize, Strin
             trail,
             wallet: None,
             venue_open_time: None,
+            copy_of: None,
             version: 0,
         };
         world.store.insert_position(&p).await.map_err(|e| e.to_string())?;

@@ -1,12 +1,17 @@
-//! Identifiers: Telegram users and chats, trader addresses, intents and signal sources.
+//! Identifiers: Telegram users and chats, trader addresses, intents and signal sources, and the
+//! derivations every handler shares: the account a user trades ([`trading_account`]), stable
+//! derived references ([`derived_id`], [`position_id`]) and request fingerprints
+//! ([`payload_hash`]).
 
 use std::fmt;
 use std::str::FromStr;
 
 use alloy_primitives::Address;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::DomainError;
+use crate::user::User;
 
 /// A Telegram user id: the only identity Vanta authorises by (never a chat id or a name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -179,3 +184,62 @@ text_id!(
     /// Vanta's id of a position.
     PositionId, 200, "a position id"
 );
+
+// ---------------------------------------------------------------------------------------------
+// Derivations
+// ---------------------------------------------------------------------------------------------
+
+/// The account a user trades: the bound address, or (DRY only) a stable paper address.
+pub fn trading_account(user: &User) -> TraderAddress {
+    if let Some(t) = user.trader {
+        return t;
+    }
+    let h = Sha256::digest(format!("vanta-paper-account:{}", user.id).as_bytes());
+    let mut seed = [0u8; 20];
+    seed.copy_from_slice(h.get(..20).unwrap_or(&[1u8; 20]));
+    TraderAddress::paper(seed)
+}
+
+/// A stable venue reference made of parts (fits [`IntentId`]'s alphabet and length).
+pub fn derived_id(prefix: &str, parts: &[&str]) -> IntentId {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    IntentId::derived(prefix, &h.finalize())
+}
+
+/// The position an open intent creates.
+pub fn position_id(intent: &IntentId) -> PositionId {
+    PositionId::derived("pos", &Sha256::digest([intent.as_str().as_bytes(), &[0u8]].concat()))
+}
+
+/// SHA-256 hex of a request's canonical bytes: what tells a retry of an intent (the same hash)
+/// from a conflicting reuse of its id.
+pub fn payload_hash(canonical: &[u8]) -> String {
+    alloy_primitives::hex::encode(Sha256::digest(canonical))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+    use super::*;
+    use crate::time::Timestamp;
+
+    #[test]
+    fn derivations_are_stable() {
+        // Stored ids depend on these: they must never change.
+        let user = User::new(TelegramUserId(7), ChatId(7), Timestamp(0));
+        assert_eq!(trading_account(&user), trading_account(&user));
+        assert_ne!(trading_account(&user), trading_account(&User::new(TelegramUserId(8), ChatId(8), Timestamp(0))));
+        let bound: TraderAddress = "0x00000000000000000000000000000000000000aa".parse().unwrap();
+        assert_eq!(trading_account(&User { trader: Some(bound), ..user }), bound);
+        let id = derived_id("leg", &["a", "b"]);
+        assert!(id.as_str().starts_with("leg:") && id.as_str().len() == 44, "{id}");
+        assert_ne!(id, derived_id("leg", &["ab", ""]), "parts are separated");
+        assert!(position_id(&IntentId::parse("sig:s:1").unwrap()).as_str().starts_with("pos:"));
+        assert_eq!(payload_hash(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

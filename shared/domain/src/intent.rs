@@ -309,3 +309,13 @@ pub enum CreateOutcome {
     /// Same key, different payload: a client bug or an attack. Nothing was stored.
     Mismatch(Intent),
 }
+
+/// What running an intent came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Settled,
+    Rejected(String),
+    Failed(String),
+    /// Already final when it arrived (a redelivery).
+    AlreadyFinal(IntentState),
+}

@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod compute;
+pub mod copy;
 pub mod direct;
 pub mod error;
 pub mod exec;

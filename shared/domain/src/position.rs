@@ -90,6 +90,11 @@ pub struct Position {
     /// reuses the index.
     #[serde(default)]
     pub venue_open_time: Option<u64>,
+    /// The leader's position (or event) this position copies: set on every copy opened since
+    /// copies were recorded so. None for a trader's own positions, and on copies recorded
+    /// before, which [`Position::is_copy`] still tells by their opening intent's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
     /// Optimistic-lock version: every stored update must carry the version it read and the
     /// store increments it (records from before versions read as 0).
     #[serde(default)]
@@ -148,7 +153,16 @@ pub struct PendingClose {
     pub intent: Option<IntentId>,
 }
 
+/// The id prefix of copy intents ([`Position::is_copy`] reads it only on records from before
+/// [`Position::copy_of`]).
+const LEGACY_COPY_PREFIX: &str = "copy:";
+
 impl Position {
+    /// Whether this position is a follower's copy of a leader's trade: by [`Position::copy_of`],
+    /// or, on records from before that field, by the opening intent's `copy:` id.
+    pub fn is_copy(&self) -> bool {
+        self.copy_of.is_some() || self.opened_by.as_str().starts_with(LEGACY_COPY_PREFIX)
+    }
     /// The account this position lives on: the recorded wallet, or for a record from before
     /// wallets were recorded, `current` (the user's account now). Such a legacy position is
     /// only ever closed after the venue shows a trade with its side, leverage and open price at

@@ -45,6 +45,7 @@ fn position(id: &str, side: Side, mode: ExecMode) -> Position {
         trail: None,
         wallet: None,
         venue_open_time: None,
+        copy_of: None,
         version: 0,
     }
 }

@@ -15,7 +15,6 @@ use vanta_domain::market::{PairIndex, Side};
 use vanta_domain::money::{Bps, Leverage, Usdc};
 use vanta_domain::ports::{Button, OutgoingMessage};
 use vanta_domain::position::{Position, distance_bps};
-use vanta_domain::risk_engine::{self, RiskInput};
 use vanta_domain::{DomainError, DomainResult};
 
 use super::render::{esc, pct, signed_usd, usd};
@@ -138,27 +137,8 @@ pub(super) async fn propose_open(ctx: &Ctx<'_>, mut order: OpenOrder) -> DomainR
         return Ok(());
     }
     order.pair = pair.symbol.clone();
-    let mut exposure = pipeline::exposure(deps, &ctx.user).await?;
-    exposure.positions_on_pair_side = u32::try_from(
-        deps.store.user_positions(ctx.user.id, true).await?.iter().filter(|p| p.pair == pair.symbol && p.side == order.side).count(),
-    )
-    .unwrap_or(u32::MAX);
-    let quotes = deps.prices.quotes(&pair.symbol).await?;
-    let policy = ctx.user.risk.bounded_by(&deps.ops);
-    let checked = risk_engine::check_open_with(
-        &RiskInput {
-            order: &order,
-            pair: &pair,
-            policy: &policy,
-            ops: &deps.ops,
-            exposure: &exposure,
-            quotes: &quotes,
-            now: deps.clock.now(),
-            exec: &exec,
-            automated: false,
-        },
-        catalog.fees(pair.index),
-    );
+    let ctx_check = crate::risk_check::OpenContext { catalog: &catalog, pair: &pair, exec: &exec, ops: &deps.ops, automated: false };
+    let checked = crate::risk_check::check_open(deps, &ctx.user, &order, &ctx_check).await?.verdict;
     let a = match checked {
         Ok(a) => a,
         Err(refusal) => {
