@@ -95,7 +95,8 @@ async fn position_action(ctx: &Ctx<'_>, action: &str, id: &str) -> DomainResult<
     let base = esc(p.pair.base());
     match action {
         "c" => {
-            flows::propose(ctx, Action::ClosePosition { position: p.id.clone(), fraction: Bps::FULL }, &format!("<b>Close</b> {what}")).await?;
+            flows::propose(ctx, Action::ClosePosition { position: p.id.clone(), fraction: Bps::FULL }, &format!("<b>Close</b> {what}"))
+                .await?;
             Ok(Answer::ok())
         }
         "b" => {

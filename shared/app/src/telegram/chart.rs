@@ -137,11 +137,13 @@ impl PnlChart<'_> {
                 .axis_desc_style((FAMILY, 15).into_font().color(&INK))
                 .draw()
                 .map_err(|e| draw_err(&e))?;
+            // A gap of about a sixth of a bar's slot on each side.
+            let gap = u32::try_from((WIDTH - 104) as usize / n / 6).unwrap_or(1).clamp(1, 16);
             let bars = self.buckets.iter().enumerate().filter(|(_, v)| **v != 0).map(|(i, v)| {
                 let color = if *v > 0 { UP } else { DOWN };
                 let right = if i + 1 < n { SegmentValue::Exact(i + 1) } else { SegmentValue::Last };
                 let mut bar = Rectangle::new([(SegmentValue::Exact(i), 0), (right, clip(*v))], color.filled());
-                bar.set_margin(0, 0, 2, 2);
+                bar.set_margin(0, 0, gap, gap);
                 bar
             });
             chart.draw_series(bars).map_err(|e| draw_err(&e))?;
@@ -149,7 +151,7 @@ impl PnlChart<'_> {
             chart.draw_series(std::iter::once(zero)).map_err(|e| draw_err(&e))?;
             if self.buckets.iter().all(|v| *v == 0) {
                 let note = (FAMILY, 18).into_font().color(&INK).pos(Pos::new(HPos::Center, VPos::Bottom));
-                let middle = (i32::try_from(WIDTH / 2).unwrap_or(0), i32::try_from(HEIGHT / 2).unwrap_or(0) - 8);
+                let middle = (i32::try_from(WIDTH / 2).unwrap_or(0), i32::try_from(HEIGHT / 2).unwrap_or(0) - 24);
                 root.draw(&Text::new("No closed positions in this period", middle, note)).map_err(|e| draw_err(&e))?;
             }
             root.present().map_err(|e| draw_err(&e))?;

@@ -37,7 +37,7 @@ fn names_and_descriptions_fit_botfather() {
         assert!(c.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'), "/{}: lowercase", c.name);
         let len = c.about.chars().count();
         assert!((3..=256).contains(&len), "/{}: description of {len} characters", c.name);
-        assert!(find(c.name).is_some_and(|f| std::ptr::eq(f, c)), "/{} is found as itself", c.name);
+        assert!(find(c.name).is_some_and(|f| f.name == c.name && f.about == c.about), "/{} is found as itself", c.name);
         // Only market data is answered in groups.
         if c.group {
             assert!(matches!(c.name, "start" | "help" | "markets" | "price"), "/{} answered in groups", c.name);
@@ -312,7 +312,14 @@ fn no_two_bot_modules_import_each_other() {
     }
     let edges = imports(&modules);
     // The scan sees the edges that are there.
-    for want in [("callbacks", "flows"), ("callbacks", "admin"), ("admin", "ui"), ("ui", "ctx"), ("", "commands"), ("commands", "commands::trading")] {
+    for want in [
+        ("callbacks", "flows"),
+        ("callbacks", "admin"),
+        ("admin", "ui"),
+        ("ui", "ctx"),
+        ("", "commands"),
+        ("commands", "commands::trading"),
+    ] {
         assert!(edges.contains(&(want.0.to_owned(), want.1.to_owned())), "{want:?} in {edges:?}");
     }
     let cycles: Vec<_> = edges.iter().filter(|(a, b)| a < b && edges.contains(&(b.clone(), a.clone()))).collect();

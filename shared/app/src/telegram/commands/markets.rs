@@ -1,23 +1,13 @@
 //! Market data, answered in groups too: `/markets`, `/price`.
 
-use std::str::FromStr;
+use vanta_domain::DomainResult;
+use vanta_domain::market::PairSymbol;
+use vanta_domain::money::Price;
 
-use vanta_domain::exec::ExecMode;
-use vanta_domain::ids::{SourceId, TelegramUserId, TraderAddress};
-use vanta_domain::intent::{Action, IntentState, OpenOrder, Origin};
-use vanta_domain::market::{PairSymbol, Side};
-use vanta_domain::money::{Bps, Leverage, Price, SignedUsdc, Usdc};
-use vanta_domain::position::Position;
-use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
-use vanta_domain::{DomainError, DomainResult};
-
-use crate::telegram::ctx::{CONFIRM_TTL, Ctx};
-use crate::telegram::flows::{self, describe_action, propose, propose_open};
-use crate::telegram::parse;
-use crate::telegram::render::{self, ago, esc, pct, signed_usd, usd};
-use crate::telegram::ui::{self, mode, reply_banner};
-use crate::pipeline::{self, banner};
-use crate::{copy, signals, wallet};
+use crate::pipeline::banner;
+use crate::telegram::ctx::Ctx;
+use crate::telegram::render::{ago, esc, usd};
+use crate::telegram::ui::mode;
 
 pub(super) async fn mark(ctx: &Ctx<'_>, pair: &PairSymbol) -> Option<Price> {
     ctx.deps.prices.quotes(pair).await.ok()?.into_iter().max_by_key(|q| q.published_at).map(|q| q.price)

@@ -126,9 +126,7 @@ pub(crate) const TABLE: &[Spec] = &[
     Spec::new("start", Start, "", "Welcome and first steps", |c, _| Box::pin(onboarding::start(c))).group(),
     Spec::new("help", Start, "[section]", "All commands", |c, a| Box::pin(help(c, a))).group(),
     Spec::new("bind", Start, "&lt;0x address&gt;", "Bind your Veranta wallet: /bind 0x…", |c, a| Box::pin(onboarding::bind(c, a))),
-    Spec::new("verify", Start, "&lt;signature&gt;", "Prove your wallet: /verify 0x<signature>", |c, a| {
-        Box::pin(onboarding::verify(c, a))
-    }),
+    Spec::new("verify", Start, "&lt;signature&gt;", "Prove your wallet: /verify 0x<signature>", |c, a| Box::pin(onboarding::verify(c, a))),
     Spec::new("wallet", Start, "", "Your wallet, delegate and mode", |c, _| Box::pin(onboarding::wallet(c))),
     Spec::new("balance", Start, "", "Equity and margin in use", |c, _| Box::pin(onboarding::balance(c))),
     // Markets
@@ -186,8 +184,7 @@ pub(crate) const TABLE: &[Spec] = &[
     Spec::new("health", Operators, "", "Store, markets and counters", |c, _| Box::pin(admin::health(c))).admin(),
     Spec::new("exec", Operators, "DRY|LIVE", "Switch the exec mode (confirmed)", |c, a| Box::pin(admin::exec(c, a))).admin(),
     Spec::new("flatten_all", Operators, "", "Close every live position (confirmed)", |c, _| Box::pin(admin::flatten(c))).admin(),
-    Spec::new("emergency_stop", Operators, "[flatten]", "Pull the emergency stop", |c, a| Box::pin(admin::emergency(c, true, a)))
-        .admin(),
+    Spec::new("emergency_stop", Operators, "[flatten]", "Pull the emergency stop", |c, a| Box::pin(admin::emergency(c, true, a))).admin(),
     Spec::new("emergency_resume", Operators, "", "Release the emergency stop", |c, a| Box::pin(admin::emergency(c, false, a))).admin(),
 ];
 

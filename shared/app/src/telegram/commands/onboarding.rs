@@ -3,22 +3,17 @@
 use std::str::FromStr;
 
 use vanta_domain::exec::ExecMode;
-use vanta_domain::ids::{SourceId, TelegramUserId, TraderAddress};
-use vanta_domain::intent::{Action, IntentState, OpenOrder, Origin};
-use vanta_domain::market::{PairSymbol, Side};
-use vanta_domain::money::{Bps, Leverage, Price, SignedUsdc, Usdc};
-use vanta_domain::position::Position;
-use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
+use vanta_domain::ids::TraderAddress;
+use vanta_domain::money::{SignedUsdc, Usdc};
+use vanta_domain::user::User;
 use vanta_domain::{DomainError, DomainResult};
 
 use super::markets::mark;
-use crate::telegram::ctx::{CONFIRM_TTL, Ctx};
-use crate::telegram::flows::{self, describe_action, propose, propose_open};
-use crate::telegram::parse;
-use crate::telegram::render::{self, ago, esc, pct, signed_usd, usd};
-use crate::telegram::ui::{self, mode, reply_banner};
 use crate::pipeline::{self, banner};
-use crate::{copy, signals, wallet};
+use crate::telegram::ctx::Ctx;
+use crate::telegram::render::{self, esc, signed_usd, usd};
+use crate::telegram::ui::mode;
+use crate::wallet;
 
 pub(super) async fn start(ctx: &Ctx<'_>) -> DomainResult<()> {
     let m = mode(ctx.deps).await;
@@ -153,9 +148,7 @@ pub(super) async fn wallet(ctx: &Ctx<'_>) -> DomainResult<()> {
             c.state_at(now) == vanta_domain::wallet::ChallengeState::Open
                 && !(ctx.user.wallet_verified() && ctx.user.trader == Some(c.address))
         })
-        .map(|c| {
-            format!("\nPending proof: <code>{}</code>, until {} UTC (/verify 0x…signature)", c.address, render::utc(c.expires_at))
-        })
+        .map(|c| format!("\nPending proof: <code>{}</code>, until {} UTC (/verify 0x…signature)", c.address, render::utc(c.expires_at)))
         .unwrap_or_default();
     let leader = if ctx.user.leader_opt_in { "on (others may /follow you)" } else { "off" };
     let paper = if ctx.user.trader.is_none() {

@@ -1,23 +1,9 @@
 //! Risk limits: `/risk`, `/setrisk`.
 
-use std::str::FromStr;
+use vanta_domain::DomainResult;
 
-use vanta_domain::exec::ExecMode;
-use vanta_domain::ids::{SourceId, TelegramUserId, TraderAddress};
-use vanta_domain::intent::{Action, IntentState, OpenOrder, Origin};
-use vanta_domain::market::{PairSymbol, Side};
-use vanta_domain::money::{Bps, Leverage, Price, SignedUsdc, Usdc};
-use vanta_domain::position::Position;
-use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
-use vanta_domain::{DomainError, DomainResult};
-
-use crate::telegram::ctx::{CONFIRM_TTL, Ctx};
-use crate::telegram::flows::{self, describe_action, propose, propose_open};
-use crate::telegram::parse;
-use crate::telegram::render::{self, ago, esc, pct, signed_usd, usd};
-use crate::telegram::ui::{self, mode, reply_banner};
-use crate::pipeline::{self, banner};
-use crate::{copy, signals, wallet};
+use crate::telegram::ctx::Ctx;
+use crate::telegram::render::{esc, pct, usd};
 
 pub(super) async fn risk(ctx: &Ctx<'_>) -> DomainResult<()> {
     let ops = &ctx.deps.operator_limits().await?;

@@ -4,25 +4,21 @@
 
 use std::str::FromStr;
 
-use vanta_domain::exec::ExecMode;
-use vanta_domain::ids::{SourceId, TelegramUserId, TraderAddress};
-use vanta_domain::intent::{Action, IntentState, OpenOrder, Origin};
+use vanta_domain::DomainResult;
+use vanta_domain::intent::{Action, IntentState, Origin};
 use vanta_domain::market::{PairSymbol, Side};
-use vanta_domain::money::{Bps, Leverage, Price, SignedUsdc, Usdc};
+use vanta_domain::money::{Bps, Price, SignedUsdc};
 use vanta_domain::position::Position;
-use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
-use vanta_domain::{DomainError, DomainResult};
 
 use super::markets::mark;
-use crate::telegram::chart::PnlChart;
+use crate::pipeline::banner;
 use crate::telegram::callbacks;
+use crate::telegram::chart::PnlChart;
 use crate::telegram::ctx::{CONFIRM_TTL, Ctx};
 use crate::telegram::flows::{self, describe_action, propose, propose_open};
 use crate::telegram::parse;
-use crate::telegram::render::{self, ago, esc, pct, signed_usd, usd};
+use crate::telegram::render::{ago, esc, pct, signed_usd, usd};
 use crate::telegram::ui::{self, mode, reply_banner};
-use crate::pipeline::{self, banner};
-use crate::{copy, signals, wallet};
 
 /// `/open`: the first step of the guided flow.
 pub(super) async fn open(ctx: &Ctx<'_>) -> DomainResult<()> {
