@@ -16,9 +16,9 @@ use vanta_domain::exec::{ExecControl, ExecMode, StopLevel};
 use vanta_domain::intent::{Action, CreateOutcome, Intent, Origin};
 use vanta_domain::{DomainError, DomainResult};
 
-use super::flows::{self, Answer, button, nonce};
+use super::ctx::{CONFIRM_TTL, Ctx, DEDUP_TTL};
 use super::render::ago;
-use super::{CONFIRM_TTL, Ctx, DEDUP_TTL};
+use super::ui::{Answer, button, edit, nonce};
 use crate::Deps;
 use crate::pipeline::{self, banner, derived_id};
 
@@ -59,7 +59,7 @@ pub(super) async fn confirm(ctx: &Ctx<'_>, kind: &str, n: &str, message_id: Opti
         return Ok(Answer::alert("This confirmation expired or is not yours; nothing was done."));
     }
     if !yes {
-        flows::edit(ctx, message_id, "✖ Cancelled; nothing changed.".to_owned()).await;
+        edit(ctx, message_id, "✖ Cancelled; nothing changed.".to_owned()).await;
         return Ok(Answer::toast("Cancelled"));
     }
     let text = match kind {
@@ -87,7 +87,7 @@ pub(super) async fn confirm(ctx: &Ctx<'_>, kind: &str, n: &str, message_id: Opti
         }
         _ => return Ok(Answer::alert("This button is no longer valid.")),
     };
-    flows::edit(ctx, message_id, text).await;
+    edit(ctx, message_id, text).await;
     Ok(Answer::toast("Done"))
 }
 

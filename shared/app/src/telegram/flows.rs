@@ -1,4 +1,4 @@
-//! Confirmations, buttons and the guided `/open` flow.
+//! Confirmations and the guided `/open` flow (the button router is [`super::callbacks`]).
 //!
 //! A trade asked for in Telegram becomes a *pending* intent (`tg:<nonce>`, state RECEIVED, not
 //! queued) and a message with Confirm/Cancel buttons whose data is `c:<nonce>` / `x:<nonce>`.
@@ -9,17 +9,17 @@
 
 use sha2::{Digest, Sha256};
 use vanta_domain::exec::ExecMode;
-use vanta_domain::ids::{ChatId, IntentId, PositionId};
+use vanta_domain::ids::IntentId;
 use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, OpenOrder, Origin, Transition};
 use vanta_domain::market::{PairIndex, Side};
-use vanta_domain::money::{Bps, Leverage, Usdc};
-use vanta_domain::ports::{Button, OutgoingMessage};
+use vanta_domain::money::{Leverage, Usdc};
+use vanta_domain::ports::Button;
 use vanta_domain::position::{Position, distance_bps};
 use vanta_domain::{DomainError, DomainResult};
 
+use super::ctx::{CONFIRM_TTL, Ctx, DEDUP_TTL};
 use super::render::{esc, pct, signed_usd, usd};
-use super::update::CallbackQuery;
-use super::{CONFIRM_TTL, Ctx, admin, load_user};
+use super::ui::{Answer, button, edit, edit_with_buttons, mode, nonce, reply_banner};
 use crate::Deps;
 use crate::pipeline::{self, banner};
 
@@ -28,23 +28,8 @@ pub const FLOW_LEVERAGES: [u64; 6] = [2, 3, 5, 10, 15, 20];
 /// Collateral choices (USDC) of the guided flow.
 pub const FLOW_COLLATERALS: [u64; 6] = [10, 25, 50, 100, 250, 500];
 
-/// 128 random bits, hex.
-pub(super) fn nonce() -> String {
-    let b: [u8; 16] = rand::random();
-    hex::encode(b)
-}
-
-pub(super) fn button(label: impl Into<String>, data: impl Into<String>) -> Button {
-    Button { label: label.into(), data: data.into() }
-}
-
-pub(super) fn intent_id(nonce: &str) -> DomainResult<IntentId> {
+pub(crate) fn intent_id(nonce: &str) -> DomainResult<IntentId> {
     IntentId::parse(&format!("tg:{nonce}"))
-}
-
-/// Current effective mode (for banners).
-pub(super) async fn mode(deps: &Deps) -> ExecMode {
-    deps.effective_exec().await.mode
 }
 
 /// Rejects the user's own confirmations that expired unpressed ("confirmation expired"), so they
@@ -59,7 +44,7 @@ async fn expire_unconfirmed(ctx: &Ctx<'_>) {
         if i.state == IntentState::Received && matches!(i.origin, Origin::Telegram { .. }) && now.since(i.created_at) > ttl {
             // Pressed in time (and queued)? The press left its mark; claiming the mark here
             // also keeps any later press of the expired button from queueing it.
-            match ctx.deps.store.mark_once(&confirmed_key(&i.id), now, now.plus(super::DEDUP_TTL)).await {
+            match ctx.deps.store.mark_once(&confirmed_key(&i.id), now, now.plus(DEDUP_TTL)).await {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {
@@ -83,7 +68,7 @@ fn confirmed_key(id: &IntentId) -> String {
 }
 
 /// Stores `action` as a pending intent of the user and asks them to confirm it.
-pub(super) async fn propose(ctx: &Ctx<'_>, action: Action, summary_html: &str) -> DomainResult<()> {
+pub(crate) async fn propose(ctx: &Ctx<'_>, action: Action, summary_html: &str) -> DomainResult<()> {
     expire_unconfirmed(ctx).await;
     let n = nonce();
     let id = intent_id(&n)?;
@@ -105,7 +90,7 @@ pub(super) async fn propose(ctx: &Ctx<'_>, action: Action, summary_html: &str) -
 }
 
 /// Checks an order as the pipeline will, and proposes it with its size, fee and liquidation price.
-pub(super) async fn propose_open(ctx: &Ctx<'_>, mut order: OpenOrder) -> DomainResult<()> {
+pub(crate) async fn propose_open(ctx: &Ctx<'_>, mut order: OpenOrder) -> DomainResult<()> {
     let deps = ctx.deps;
     let exec = deps.effective_exec().await;
     if exec.mode == ExecMode::Live && !ctx.user.wallet_verified() {
@@ -121,19 +106,19 @@ pub(super) async fn propose_open(ctx: &Ctx<'_>, mut order: OpenOrder) -> DomainR
         Err(e) => {
             tracing::warn!(error = %e, "open not proposed: the venue's market list is unavailable");
             let why = "the venue's market list is unavailable right now, so no new position can be checked; try again in a minute (closing positions still works)";
-            ctx.reply(format!("{} · ⛔ {why}", banner(exec.mode))).await;
+            reply_banner(ctx, exec.mode, &format!("⛔ {why}")).await;
             return Ok(());
         }
     };
     let pair = match catalog.resolve(order.pair.as_str()) {
         Ok(p) => p.clone(),
         Err(e) => {
-            ctx.reply(format!("{} · ⛔ {}", banner(exec.mode), esc(&e.to_string()))).await;
+            reply_banner(ctx, exec.mode, &format!("⛔ {}", esc(&e.to_string()))).await;
             return Ok(());
         }
     };
     if let Some(why) = crate::market::closed_market(deps, &catalog, &pair) {
-        ctx.reply(format!("{} · ⛔ {}", banner(exec.mode), esc(&why))).await;
+        reply_banner(ctx, exec.mode, &format!("⛔ {}", esc(&why))).await;
         return Ok(());
     }
     order.pair = pair.symbol.clone();
@@ -172,7 +157,7 @@ pub(super) async fn propose_open(ctx: &Ctx<'_>, mut order: OpenOrder) -> DomainR
 }
 
 /// A one-line description of a live position.
-pub(super) async fn describe_position(deps: &Deps, p: &Position) -> String {
+pub(crate) async fn describe_position(deps: &Deps, p: &Position) -> String {
     let mark = deps.prices.quotes(&p.pair).await.ok().and_then(|q| q.into_iter().max_by_key(|q| q.published_at).map(|q| q.price));
     let pnl = mark.and_then(|m| p.pnl_at(m).ok()).map_or_else(|| "unknown (no price)".to_owned(), signed_usd);
     format!(
@@ -186,75 +171,8 @@ pub(super) async fn describe_position(deps: &Deps, p: &Position) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Button presses
+// Confirm and Cancel
 // ---------------------------------------------------------------------------------------------
-
-/// What to answer a button press with (every press gets exactly one answer).
-pub(super) struct Answer {
-    pub text: Option<String>,
-    pub alert: bool,
-}
-
-impl Answer {
-    pub fn ok() -> Self {
-        Self { text: None, alert: false }
-    }
-    pub fn toast(t: impl Into<String>) -> Self {
-        Self { text: Some(t.into()), alert: false }
-    }
-    pub fn alert(t: impl Into<String>) -> Self {
-        Self { text: Some(t.into()), alert: true }
-    }
-}
-
-pub(super) async fn on_callback(deps: &Deps, update_id: i64, q: CallbackQuery) -> DomainResult<()> {
-    if q.from.is_bot {
-        return Ok(());
-    }
-    let chat = q.message.as_ref().map_or(ChatId(q.from.id), |m| ChatId(m.chat.id));
-    if !super::within_rate(deps, q.from.id, chat).await? {
-        return deps.chat.answer_callback(&q.id, Some("Too many presses; wait a minute."), false).await;
-    }
-    let answer = match press(deps, update_id, &q).await {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::warn!(update_id, error = %e, "button press failed");
-            Answer::alert("Something went wrong; nothing was done. Please try again.")
-        }
-    };
-    deps.chat.answer_callback(&q.id, answer.text.as_deref(), answer.alert).await
-}
-
-async fn press(deps: &Deps, update_id: i64, q: &CallbackQuery) -> DomainResult<Answer> {
-    let Some(data) = q.data.as_deref() else { return Ok(Answer::ok()) };
-    let (chat, private, message_id) = match &q.message {
-        Some(m) => (ChatId(m.chat.id), m.chat.is_private(), Some(m.message_id)),
-        None => (ChatId(q.from.id), true, None),
-    };
-    if !private {
-        return Ok(Answer::alert("For your safety, Vanta acts on accounts only in a private chat with the bot."));
-    }
-    let user = load_user(deps, &q.from).await?;
-    let ctx = Ctx { deps, user, chat, private, update_id };
-    let parts: Vec<&str> = data.split(':').collect();
-    match parts.as_slice() {
-        ["c", n] => confirm(&ctx, n, message_id).await,
-        ["x", n] => cancel(&ctx, n, message_id).await,
-        ["a", kind, n] => admin::confirm(&ctx, kind, n, message_id, true).await,
-        ["ax", kind, n] => admin::confirm(&ctx, kind, n, message_id, false).await,
-        ["p", action, rest @ ..] => position_action(&ctx, action, &rest.join(":")).await,
-        ["ca"] => {
-            let live = deps.store.user_positions(ctx.user.id, true).await?;
-            if live.is_empty() {
-                return Ok(Answer::toast("You have no open positions."));
-            }
-            propose(&ctx, Action::Flatten, &format!("<b>Close ALL {} of your positions</b>", live.len())).await?;
-            Ok(Answer::ok())
-        }
-        ["o", rest @ ..] => guided_open(&ctx, rest, message_id).await,
-        _ => Ok(Answer::alert("This button is no longer valid.")),
-    }
-}
 
 /// Loads a pending intent for the presser; `Err(answer)` when the press must do nothing.
 async fn pending(ctx: &Ctx<'_>, n: &str) -> DomainResult<Result<Intent, Answer>> {
@@ -272,7 +190,7 @@ async fn pending(ctx: &Ctx<'_>, n: &str) -> DomainResult<Result<Intent, Answer>>
     Ok(Ok(intent))
 }
 
-async fn confirm(ctx: &Ctx<'_>, n: &str, message_id: Option<i64>) -> DomainResult<Answer> {
+pub(crate) async fn confirm(ctx: &Ctx<'_>, n: &str, message_id: Option<i64>) -> DomainResult<Answer> {
     let intent = match pending(ctx, n).await? {
         Ok(i) => i,
         Err(a) => return Ok(a),
@@ -289,7 +207,7 @@ async fn confirm(ctx: &Ctx<'_>, n: &str, message_id: Option<i64>) -> DomainResul
     // Marked first: a confirmed intent is never expired by `expire_unconfirmed`, even while it
     // waits in the queue. A second press finds the mark and queues it again (the queue and the
     // pipeline drop the repeat), so a failed enqueue is recovered by pressing again.
-    let first = deps.store.mark_once(&confirmed_key(&intent.id), now, now.plus(super::DEDUP_TTL)).await?;
+    let first = deps.store.mark_once(&confirmed_key(&intent.id), now, now.plus(DEDUP_TTL)).await?;
     pipeline::enqueue(deps, &ctx.user, &intent.id).await?;
     if !first {
         return Ok(Answer::toast("Already confirmed."));
@@ -304,7 +222,7 @@ async fn confirm(ctx: &Ctx<'_>, n: &str, message_id: Option<i64>) -> DomainResul
     Ok(Answer::toast("Confirmed"))
 }
 
-async fn cancel(ctx: &Ctx<'_>, n: &str, message_id: Option<i64>) -> DomainResult<Answer> {
+pub(crate) async fn cancel(ctx: &Ctx<'_>, n: &str, message_id: Option<i64>) -> DomainResult<Answer> {
     let intent = match pending(ctx, n).await? {
         Ok(i) => i,
         Err(a) => return Ok(a),
@@ -320,19 +238,7 @@ async fn cancel(ctx: &Ctx<'_>, n: &str, message_id: Option<i64>) -> DomainResult
     Ok(Answer::toast("Cancelled"))
 }
 
-/// Replaces the message a button hangs under (or sends a new one).
-pub(super) async fn edit(ctx: &Ctx<'_>, message_id: Option<i64>, html: String) {
-    let msg = OutgoingMessage::text(ctx.chat, html);
-    let result = match message_id {
-        Some(id) => ctx.deps.chat.edit(id, &msg).await,
-        None => ctx.deps.chat.send(&msg).await,
-    };
-    if let Err(e) = result {
-        tracing::warn!(user = %ctx.user.id, error = %e, "message not updated");
-    }
-}
-
-pub(super) fn describe_action(a: &Action) -> String {
+pub(crate) fn describe_action(a: &Action) -> String {
     match a {
         Action::Open(o) => {
             format!("open {} {} {}x with {}", o.side.as_str().to_uppercase(), esc(o.pair.as_str()), o.leverage, usd(o.collateral))
@@ -347,71 +253,11 @@ pub(super) fn describe_action(a: &Action) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Position menu
-// ---------------------------------------------------------------------------------------------
-
-/// The buttons under one position in `/positions`.
-pub(super) fn position_buttons(p: &Position) -> Vec<Vec<Button>> {
-    let id = p.id.as_str();
-    let name = format!("{} {}", p.pair.base(), p.side.as_str());
-    vec![vec![
-        button(format!("✖ Close {name}"), format!("p:c:{id}")),
-        button("🎯 TP/SL", format!("p:s:{id}")),
-        button("⚖ SL→BE", format!("p:b:{id}")),
-        button("〰 Trail", format!("p:t:{id}")),
-    ]]
-}
-
-async fn position_action(ctx: &Ctx<'_>, action: &str, id: &str) -> DomainResult<Answer> {
-    let not_found = || Ok(Answer::alert("Position not found: it is closed, or it is not yours."));
-    let Ok(pid) = PositionId::parse(id) else { return not_found() };
-    // Looked up under the presser's own id: another user's position is simply not there.
-    let Some(p) = ctx.deps.store.get_position(ctx.user.id, &pid).await?.filter(|p| p.status.is_live() && p.user == ctx.user.id) else {
-        return not_found();
-    };
-    let what = describe_position(ctx.deps, &p).await;
-    let base = esc(p.pair.base());
-    match action {
-        "c" => {
-            propose(ctx, Action::ClosePosition { position: p.id.clone(), fraction: Bps::FULL }, &format!("<b>Close</b> {what}")).await?;
-            Ok(Answer::ok())
-        }
-        "b" => {
-            let action = Action::UpdateTpSl { pair: p.pair.clone(), side: p.side, tp: None, sl: Some(p.open_price) };
-            let note = "The stop must stay on the losing side of the current price, so this works only while the position is in profit.";
-            propose(ctx, action, &format!("<b>Move SL to break-even ({})</b> on {what}\n{note}", p.open_price)).await?;
-            Ok(Answer::ok())
-        }
-        "s" => {
-            let level = |x: Option<vanta_domain::money::Price>| x.map_or_else(|| "none".to_owned(), |x| x.to_string());
-            ctx.reply(format!(
-                "{} · 🎯 {what}\nTP: {} · SL: {}\nSet them with <code>/tp {base} &lt;price&gt;</code> or <code>/sl {base} &lt;price&gt;</code>.",
-                banner(p.mode),
-                level(p.tp),
-                level(p.sl)
-            ))
-            .await;
-            Ok(Answer::ok())
-        }
-        "t" => {
-            ctx.reply(format!(
-                "{} · 〰 <code>/trail {base} &lt;percent&gt;</code> sets a stop that follows the best price by that distance; <code>/trail {base} off</code> removes it.{}",
-                banner(p.mode),
-                p.trail.map(|t| format!("\nNow: {} behind the best price {}, stop at {}.", pct(t.distance), t.best, t.level(p.side))).unwrap_or_default()
-            ))
-            .await;
-            Ok(Answer::ok())
-        }
-        _ => Ok(Answer::alert("This button is no longer valid.")),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Guided /open: pair → side → leverage → collateral → confirmation
 // ---------------------------------------------------------------------------------------------
 
 /// The first step: the pair buttons.
-pub(super) async fn open_menu(deps: &Deps) -> DomainResult<(String, Vec<Vec<Button>>)> {
+pub(crate) async fn open_menu(deps: &Deps) -> DomainResult<(String, Vec<Vec<Button>>)> {
     let m = mode(deps).await;
     let catalog = deps.venue(m).1.pairs().await?;
     let buttons: Vec<Button> = catalog
@@ -424,7 +270,7 @@ pub(super) async fn open_menu(deps: &Deps) -> DomainResult<(String, Vec<Vec<Butt
     Ok((format!("{} · <b>Open a position</b>\nStep 1 of 4: choose a market.", banner(m)), rows))
 }
 
-async fn guided_open(ctx: &Ctx<'_>, steps: &[&str], message_id: Option<i64>) -> DomainResult<Answer> {
+pub(crate) async fn guided_open(ctx: &Ctx<'_>, steps: &[&str], message_id: Option<i64>) -> DomainResult<Answer> {
     let deps = ctx.deps;
     let m = mode(deps).await;
     let catalog = deps.venue(m).1.pairs().await?;
@@ -454,16 +300,7 @@ async fn guided_open(ctx: &Ctx<'_>, steps: &[&str], message_id: Option<i64>) -> 
     };
     let sym = esc(pair.symbol.as_str());
     let prefix = steps.join(":");
-    let show = |text: String, rows: Vec<Vec<Button>>| async move {
-        let msg = OutgoingMessage { chat: ctx.chat, html: text, buttons: rows };
-        let r = match message_id {
-            Some(id) => deps.chat.edit(id, &msg).await,
-            None => deps.chat.send(&msg).await,
-        };
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "open flow message not updated");
-        }
-    };
+    let show = |text: String, rows: Vec<Vec<Button>>| edit_with_buttons(ctx, message_id, text, rows);
     match (side, lev, coll) {
         (None, _, _) => {
             show(
@@ -513,7 +350,7 @@ async fn guided_open(ctx: &Ctx<'_>, steps: &[&str], message_id: Option<i64>) -> 
 }
 
 /// Distance of a position's mark from its liquidation price, for `/positions`.
-pub(super) fn liq_line(p: &Position, mark: Option<vanta_domain::money::Price>) -> String {
+pub(crate) fn liq_line(p: &Position, mark: Option<vanta_domain::money::Price>) -> String {
     match (p.liquidation_price(), mark) {
         (Ok(liq), Some(mark)) => format!("liq {liq} ({} away)", pct(distance_bps(mark, liq))),
         (Ok(liq), None) => format!("liq {liq}"),
