@@ -109,9 +109,9 @@ pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
     let mut report = TickReport { job: "tpsl", ..TickReport::default() };
     let closing = crate::tpsl_index::run(deps, &mut report).await?;
     requeue_stalled_closes(deps, &closing, &mut report).await?;
-    crate::emf::tick_gauges(deps).await;
     tracing::info!(examined = report.live_positions, triggered = report.triggered.len(), "tpsl tick");
-    heartbeat(deps, "tpsl").await;
+    // The gauges' reads and the run's record are independent: one round trip, not two.
+    tokio::join!(crate::emf::tick_gauges(deps), heartbeat(deps, "tpsl"));
     Ok(report)
 }
 
@@ -391,8 +391,8 @@ async fn indexer_tick_within(deps: &Deps, catalog_budget: std::time::Duration) -
     let mut report = TickReport { job: "indexer", live_positions: live.len(), ..TickReport::default() };
     // The indexer reads the whole live book anyway; the TP/SL tick never does.
     crate::emf::active_positions(deps, &live);
-    heartbeat(deps, "indexer").await;
-    refresh_catalog_within(deps, catalog_budget).await;
+    // The run's record and the catalog refresh are independent: the tick waits for the longer.
+    tokio::join!(heartbeat(deps, "indexer"), refresh_catalog_within(deps, catalog_budget));
     // Unresolved intents and delegation expiry: gauges and one-time notices (never fatal).
     let scans = crate::scans::run(deps).await;
     tracing::info!(open_intents = ?scans.open_intents, stuck_told = scans.stuck_told.len(), delegations = ?scans.delegations_checked, expiring_told = scans.expiring_told.len(), "indexer scans");
