@@ -181,7 +181,11 @@ pub const PRICE_SOURCES: [&str; 3] = ["pyth", vanta_domain::feeds::CHAINLINK, va
 
 /// Every metric this module records.
 pub const SPECS: &[Spec] = &[
-    by("outcome", &OUTCOMES, spec(names::INTENT_OUTCOMES, "Count", Kind::Counter, "Intents by outcome (filled, refused, failed, ambiguous)")),
+    by(
+        "outcome",
+        &OUTCOMES,
+        spec(names::INTENT_OUTCOMES, "Count", Kind::Counter, "Intents by outcome (filled, refused, failed, ambiguous)"),
+    ),
     spec(names::INTENT_SUCCESS_RATE, "Percent", Kind::Mean, "Percent of ended intents that filled"),
     by("source", &PRICE_SOURCES, spec(names::PRICE_AGE, "Seconds", Kind::Gauge, "Age of each source's latest quote")),
     spec(names::PRICE_STALENESS, "Seconds", Kind::Gauge, "Age of a pair's freshest quote"),

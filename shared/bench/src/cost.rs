@@ -839,9 +839,12 @@ pub fn run(report: &mut Report, template: &std::path::Path) -> Result<String, St
             row = row.goal("≤ $10 a month");
         }
         report.rows.push(row);
-        report.rows.push(Row::new(s, format!("{size}: without the dashboard"), e.without_dashboard(), "USD").against(GOAL_USD, "the $10 goal"));
+        report
+            .rows
+            .push(Row::new(s, format!("{size}: without the dashboard"), e.without_dashboard(), "USD").against(GOAL_USD, "the $10 goal"));
         report.rows.push(
-            Row::new(s, format!("{size}: physical ({})", PHYSICAL.join(", ")), e.physical(), "USD").against(e.total_usd, "the month's total"),
+            Row::new(s, format!("{size}: physical ({})", PHYSICAL.join(", ")), e.physical(), "USD")
+                .against(e.total_usd, "the month's total"),
         );
         for (service, usd) in e.by_service().into_iter().take(3) {
             report.rows.push(Row::new(s, format!("{size}: {service}"), usd, "USD").against(e.total_usd, "the month's total"));

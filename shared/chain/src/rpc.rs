@@ -75,10 +75,8 @@ mod tests {
     #[tokio::test]
     async fn the_client_is_made_on_the_first_request_only() {
         let transport = LazyHttp::new("http://127.0.0.1:9/".parse().unwrap());
-        let provider = ProviderBuilder::new()
-            .disable_recommended_fillers()
-            .connect_client(RpcClient::new(transport.clone(), true))
-            .erased();
+        let provider =
+            ProviderBuilder::new().disable_recommended_fillers().connect_client(RpcClient::new(transport.clone(), true)).erased();
         assert!(!transport.is_built(), "building the provider makes no client");
         // Nothing listens on port 9: the request fails, after making the client.
         assert!(provider.get_chain_id().await.is_err());
