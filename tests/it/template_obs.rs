@@ -162,10 +162,66 @@ fn each_application_alarm_watches_the_emitted_metric_with_its_threshold() {
 
 #[test]
 fn the_emitted_dimensions_match_what_the_alarms_read() {
-    // The stale-price alarm reads the dimensionless rollup; the schedule alarms the job dimension.
-    assert!(emf::spec_of(names::PRICE_STALENESS).unwrap().rollup);
-    for name in [names::INTENT_SUCCESS_RATE, names::EMERGENCY_STOP, names::DELEGATION_EXPIRY] {
-        assert!(!emf::spec_of(name).unwrap().rollup, "{name} has no dimensions at all");
+    // Each alarm's metric is written to CloudWatch with exactly the dimensions the alarm names:
+    // none (the stale-price alarm reads the one all-pairs series), or the spec's one key with a
+    // value the code can write (the schedule alarms' job).
+    for e in EXPECTED {
+        let spec = emf::spec_of(e.metric).unwrap();
+        assert!(spec.cloudwatch, "{}: {} is written to CloudWatch", e.id, e.metric);
+        match (spec.dimension, e.dims) {
+            (None, []) => {}
+            (Some(d), [(key, value)]) => {
+                assert_eq!(d.key, *key, "{}", e.id);
+                assert!(d.values.contains(value), "{}: {value} is a value the code writes", e.id);
+            }
+            (d, dims) => panic!("{}: the metric is written with {d:?}, the alarm reads {dims:?}", e.id),
+        }
+    }
+    assert!(emf::spec_of(names::PRICE_STALENESS).unwrap().dimension.is_none(), "no series per pair");
+}
+
+/// Every `Vanta` metric an alarm reads (plain or in metric math), with the dimensions it names.
+fn vanta_metrics_of_alarms(t: &Value) -> Vec<(String, String, Vec<(String, String)>)> {
+    let dims_of = |m: &Value| -> Vec<(String, String)> {
+        m.get("Dimensions")
+            .and_then(Value::as_sequence)
+            .map(|d| d.iter().map(|x| (text(x.get("Name").unwrap()), text(x.get("Value").unwrap()))).collect())
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for (id, r) in resources(t) {
+        if r.get("Type").and_then(Value::as_str) != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let p = r.get("Properties").unwrap();
+        let id = id.as_str().unwrap().to_owned();
+        if p.get("Namespace").and_then(Value::as_str) == Some(emf::NAMESPACE) {
+            out.push((id.clone(), text(p.get("MetricName").unwrap()), dims_of(p)));
+        }
+        for m in p.get("Metrics").and_then(Value::as_sequence).into_iter().flatten() {
+            if let Some(metric) = m.get("MetricStat").and_then(|s| s.get("Metric"))
+                && metric.get("Namespace").map(text).as_deref() == Some(emf::NAMESPACE)
+            {
+                out.push((id.clone(), text(metric.get("MetricName").unwrap()), dims_of(metric)));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_alarm_on_an_application_metric_reads_a_series_the_code_writes() {
+    let t = template();
+    let watched = vanta_metrics_of_alarms(&t);
+    assert!(watched.len() >= 8, "{watched:?}");
+    for (id, metric, dims) in watched {
+        let spec = emf::spec_of(&metric).unwrap_or_else(|| panic!("{id}: {metric} is not a metric the code emits"));
+        assert!(spec.cloudwatch, "{id}: {metric} is /metrics-only, CloudWatch never receives it");
+        match (spec.dimension, dims.as_slice()) {
+            (None, []) => {}
+            (Some(d), [(key, value)]) => assert!(d.key == key && d.values.contains(&value.as_str()), "{id}: {key}={value} for {metric}"),
+            (d, dims) => panic!("{id}: {metric} is written with {d:?}, the alarm reads {dims:?}"),
+        }
     }
 }
 
@@ -323,12 +379,10 @@ fn the_dashboard_shows_every_application_metric_and_alarm() {
     let parsed: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("dashboard JSON: {e}\n{json}"));
     let widgets = parsed["widgets"].as_array().unwrap();
     let shown = serde_json::to_string(widgets).unwrap();
+    let on_dashboard = |name: &str| shown.contains(&format!("\\\"{name}\\\"")) || shown.contains(&format!("\"{name}\""));
     for spec in emf::SPECS {
-        assert!(
-            shown.contains(&format!("\\\"{}\\\"", spec.name)) || shown.contains(&format!("\"{}\"", spec.name)),
-            "{} on the dashboard",
-            spec.name
-        );
+        // What CloudWatch receives is shown; a /metrics-only figure would be an empty graph.
+        assert_eq!(on_dashboard(spec.name), spec.cloudwatch, "{} on the dashboard", spec.name);
     }
     let alarms: Vec<String> = resources(&t)
         .iter()

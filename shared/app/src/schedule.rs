@@ -110,9 +110,9 @@ pub async fn tpsl_tick(deps: &Deps) -> DomainResult<TickReport> {
     let mut report = TickReport { job: "tpsl", ..TickReport::default() };
     let closing = crate::tpsl_index::run(deps, &mut report).await?;
     requeue_stalled_closes(deps, &closing, &mut report).await?;
-    crate::emf::tick_gauges(deps).await;
     tracing::info!(examined = report.live_positions, triggered = report.triggered.len(), "tpsl tick");
-    heartbeat(deps, "tpsl").await;
+    // The gauges' reads and the run's record are independent: one round trip, not two.
+    tokio::join!(crate::emf::tick_gauges(deps), heartbeat(deps, "tpsl"));
     Ok(report)
 }
 
@@ -367,13 +367,34 @@ pub async fn set_trail(
 /// before) and logged, never marked closed on that evidence.
 #[tracing::instrument(skip(deps))]
 pub async fn indexer_tick(deps: &Deps) -> DomainResult<TickReport> {
+    indexer_tick_within(deps, CATALOG_REFRESH_BUDGET).await
+}
+
+/// How long the indexer's tick waits for the venue's pair catalog. A slower venue leaves the
+/// stored copy to age (it serves opens for [`crate::signals::STORED_CATALOG_MAX_AGE`], ten
+/// ticks) rather than holding the reconciler and the scans behind it; the next tick tries again.
+pub const CATALOG_REFRESH_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The catalog refresh within `budget` (a refresh cut short stores nothing: the catalog is
+/// written whole or not at all).
+async fn refresh_catalog_within(deps: &Deps, budget: std::time::Duration) -> crate::market::Refresh {
+    match tokio::time::timeout(budget, crate::market::refresh_catalog(deps)).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!(budget_ms = budget.as_millis(), "pair catalog not refreshed within its budget; the stored copy ages");
+            crate::market::Refresh::Failed(format!("no answer within {} ms", budget.as_millis()))
+        }
+    }
+}
+
+async fn indexer_tick_within(deps: &Deps, catalog_budget: std::time::Duration) -> DomainResult<TickReport> {
     Metrics::inc(&deps.metrics.schedule_ticks);
     let live = deps.store.live_positions().await?;
     let mut report = TickReport { job: "indexer", live_positions: live.len(), ..TickReport::default() };
     // The indexer reads the whole live book anyway; the TP/SL tick never does.
     crate::emf::active_positions(deps, &live);
-    heartbeat(deps, "indexer").await;
-    crate::market::refresh_catalog(deps).await;
+    // The run's record and the catalog refresh are independent: the tick waits for the longer.
+    tokio::join!(heartbeat(deps, "indexer"), refresh_catalog_within(deps, catalog_budget));
     // Unresolved intents and delegation expiry: gauges and one-time notices (never fatal).
     let scans = crate::scans::run(deps).await;
     tracing::info!(open_intents = ?scans.open_intents, stuck_told = scans.stuck_told.len(), delegations = ?scans.delegations_checked, expiring_told = scans.expiring_told.len(), "indexer scans");
@@ -448,5 +469,67 @@ async fn adopt_legacy(deps: &Deps, p: &Position, wallet: TraderAddress, at: Opti
             Ok(())
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod catalog_budget_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use vanta_domain::DomainResult;
+    use vanta_domain::catalog::{CatalogSource, CatalogStore, MemoryCatalogStore, StoredCatalog};
+    use vanta_domain::market::PairCatalog;
+    use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, RecordingChat};
+    use vanta_domain::ports::ControlStore as _;
+    use vanta_domain::time::{ManualClock, Timestamp};
+    use vanta_runtime::Config;
+
+    use crate::Deps;
+
+    /// A venue whose `/v2/trading` never answers.
+    struct Silent(AtomicUsize);
+
+    #[async_trait]
+    impl CatalogSource for Silent {
+        async fn fetch_catalog(&self) -> DomainResult<PairCatalog> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_venue_that_never_answers_leaves_the_stored_catalog_and_the_tick_completes() {
+        let clock = Arc::new(ManualClock::new(Timestamp(1_795_852_800_000)));
+        let store = Arc::new(MemoryStore::new());
+        let prices = Arc::new(FixedPrices::new());
+        let paper = Arc::new(PaperVenue::new(Arc::new(PairCatalog::new([]).unwrap()), prices.clone(), clock.clone()));
+        let catalogs = Arc::new(MemoryCatalogStore::new());
+        let stored = StoredCatalog { catalog: PairCatalog::new([]).unwrap(), fetched_at: Timestamp(1_795_852_700_000) };
+        catalogs.put_catalog(&stored).await.unwrap();
+        let source = Arc::new(Silent(AtomicUsize::new(0)));
+        let deps = Deps::new(
+            Config::from_lookup(|_| None).unwrap(),
+            store.clone(),
+            Arc::new(MemoryQueue::new(clock.clone())),
+            Arc::new(RecordingChat::new()),
+            clock.clone(),
+            prices,
+            paper,
+        )
+        .with_catalog_store(catalogs.clone(), Some(source.clone()));
+        // Without the budget this tick would never end; the bound here only keeps a failure from hanging the run.
+        let report = tokio::time::timeout(Duration::from_secs(60), super::indexer_tick_within(&deps, Duration::from_millis(20)))
+            .await
+            .expect("the tick answers although the venue does not")
+            .unwrap();
+        assert_eq!(report.job, "indexer");
+        assert_eq!(source.0.load(Ordering::SeqCst), 1, "the refresh was asked");
+        assert_eq!(catalogs.get_catalog().await.unwrap().unwrap().fetched_at, stored.fetched_at, "the stored copy is kept");
+        assert!(store.heartbeats().await.unwrap().iter().any(|(job, _)| job == "indexer"), "the run is recorded");
     }
 }

@@ -153,7 +153,7 @@ async fn a_fill_and_a_refusal_are_intent_outcomes_with_the_success_rate_and_volu
     assert_eq!(trades[0]["mode"], "DRY");
     // 100 USDC at 5x: 500 USDC of notional, written exactly from the integer.
     assert_eq!(trades[0][names::TRADE_VOLUME_USDC], 500);
-    assert_eq!(trades[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["mode"], []]), "also the all-modes total");
+    assert_eq!(trades[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["mode"]]), "per mode only (no all-modes series)");
 
     // Refused by a rule: counted, and not a failure of the success rate.
     let lev = json!({"source":"strat","id":"a-2","action":"open","pair":"BTC/USD","side":"long","collateral_usdc":"100","leverage":"75"});
@@ -206,18 +206,24 @@ async fn the_tpsl_tick_reports_prices_positions_queue_stop_and_its_run() {
     let ages = with_metric(&lines, names::PRICE_AGE);
     assert_eq!(ages.len(), 2, "one per source");
     assert!(ages.iter().all(|l| l["pair"] == "BTC/USD" && l[names::PRICE_AGE] == 40));
+    assert!(
+        ages.iter().all(|l| l["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == json!([["source"]])),
+        "the pair is a property, not a dimension"
+    );
     let stale = with_metric(&lines, names::PRICE_STALENESS);
     assert_eq!((stale[0]["pair"].as_str(), stale[0][names::PRICE_STALENESS].as_i64()), (Some("BTC/USD"), Some(40)));
-    assert_eq!(stale[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["pair"], []]), "the alarm reads the rollup");
+    assert_eq!(stale[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([[]]), "the alarm's one series; the pair a property");
     assert!(with_metric(&lines, names::ACTIVE_POSITIONS).is_empty(), "the tick reads no live book");
-    assert_eq!(with_metric(&lines, names::DLQ_DEPTH)[0][names::DLQ_DEPTH], 0);
-    assert_eq!(with_metric(&lines, names::QUEUE_DEPTH)[0][names::QUEUE_DEPTH], 0);
+    // The queue depths and schedule ages are on /metrics only (AWS/SQS publishes the depths).
+    for name in [names::DLQ_DEPTH, names::QUEUE_DEPTH, names::QUEUE_IN_FLIGHT, names::SCHEDULE_LAST_SUCCESS_AGE] {
+        assert!(with_metric(&lines, name).is_empty(), "{name} is not written to CloudWatch");
+    }
+    let text = s.deps.metrics.render();
+    assert!(text.contains("\ndlq_depth 0\n") && text.contains("\nqueue_depth 0\n"), "{text}");
+    assert!(text.contains("schedule_last_success_age_seconds{job=\"indexer\"} 130"), "{text}");
     assert_eq!(with_metric(&lines, names::EMERGENCY_STOP)[0][names::EMERGENCY_STOP], 1, "pause is level 1");
     let runs = with_metric(&lines, names::SCHEDULE_RUNS);
     assert_eq!((runs[0]["job"].as_str(), runs[0][names::SCHEDULE_RUNS].as_i64()), (Some("tpsl"), Some(1)));
-    let ages = with_metric(&lines, names::SCHEDULE_LAST_SUCCESS_AGE);
-    let indexer = ages.iter().find(|l| l["job"] == "indexer").unwrap();
-    assert_eq!(indexer[names::SCHEDULE_LAST_SUCCESS_AGE], 130);
     assert_eq!(with_metric(&lines, names::RECONCILER_LAG)[0][names::RECONCILER_LAG], 130);
     // Active positions come from the indexer, which reads the live book every run.
     schedule::indexer_tick(&s.deps).await.unwrap();
@@ -232,7 +238,9 @@ async fn a_dead_lettered_message_shows_in_the_dlq_depth() {
     let s = sys();
     s.queue.dead_letter(QueueMessage { group: "g".into(), dedup_id: "d".into(), body: "{}".into() }).unwrap();
     schedule::tpsl_tick(&s.deps).await.unwrap();
-    assert_eq!(with_metric(&s.lines(), names::DLQ_DEPTH)[0][names::DLQ_DEPTH], 1);
+    assert!(with_metric(&s.lines(), names::DLQ_DEPTH).is_empty(), "AWS/SQS has it in CloudWatch");
+    let text = s.deps.metrics.render();
+    assert!(text.contains("\ndlq_depth 1\n"), "{text}");
 }
 
 struct DownChat;
@@ -313,10 +321,39 @@ fn every_name_has_a_spec_and_unknown_names_are_not_recorded() {
     e.record("made_up", 1, &[], &[]);
     assert!(e.take_lines(Timestamp(T0)).is_empty());
     // Decimal volume without floating point: 1.5 USDC.
-    e.record(names::TRADE_VOLUME_USDC, 1_500_000, &[], &[]);
+    e.record(names::TRADE_VOLUME_USDC, 1_500_000, &[("mode", "DRY")], &[]);
     let lines = e.take_lines(Timestamp(T0));
     assert!(lines[0].contains("\"trade_volume_usdc\":1.5"), "{lines:?}");
-    assert!(e.render_prometheus().contains("trade_volume_usdc 1.5"));
+    assert!(e.render_prometheus().contains("trade_volume_usdc{mode=\"DRY\"} 1.5"));
+}
+
+#[test]
+fn a_dimension_outside_the_spec_is_not_recorded_so_the_series_are_counted_from_the_specs() {
+    let e = emf::Emf::default();
+    e.capture();
+    // A pair as a dimension, an unknown mode, a missing dimension, a dimension on a metric without one.
+    e.record(names::PRICE_STALENESS, 5, &[("pair", "BTC/USD")], &[]);
+    e.record(names::TRADES, 1, &[("mode", "PAPER")], &[]);
+    e.record(names::TRADES, 1, &[], &[]);
+    e.record(names::EMERGENCY_STOP, 1, &[("user", "42")], &[]);
+    assert!(e.take_lines(Timestamp(T0)).is_empty());
+    assert!(!e.render_prometheus().contains("trades{"), "nothing on /metrics either");
+    // Every value a spec declares is recorded, each its own series.
+    for mode in emf::MODES {
+        e.record(names::TRADES, 1, &[("mode", mode)], &[]);
+    }
+    e.record(names::PRICE_STALENESS, 5, &[], &[("pair", "BTC/USD")]);
+    let lines = e.take_lines(Timestamp(T0));
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    // The series CloudWatch can bill: each declared value of each metric it receives.
+    let series = emf::cloudwatch_series();
+    let count = |n: &str| series.iter().find(|(m, _, _)| *m == n).map(|(_, c, _)| *c);
+    assert_eq!(count(names::INTENT_OUTCOMES), Some(4));
+    assert_eq!(count(names::PRICE_AGE), Some(emf::PRICE_SOURCES.len()));
+    assert_eq!(count(names::PRICE_STALENESS), Some(1));
+    assert_eq!(count(names::TRADES), Some(2));
+    assert_eq!(count(names::DLQ_DEPTH), None, "not written to CloudWatch");
+    assert_eq!(series.iter().map(|(_, c, _)| c).sum::<usize>(), 26);
 }
 
 // ----- /health and /readyz ------------------------------------------------------------------------

@@ -4,9 +4,11 @@
 //!
 //! 1. **The template** (`template.yaml`, read with serde_yaml): each function's memory and
 //!    architecture (its own or the `Globals`, `!Ref Architecture` resolved to the parameter's
-//!    default), its schedule (`rate(...)` events), the binary it runs; the number of alarms,
-//!    dashboards, KMS keys and FIFO queues with a Lambda event source; whether tracing is on;
-//!    the log retention.
+//!    default), its schedule (`rate(...)` events), the binary it runs; the number of alarms and
+//!    the metrics they read (a metric-math alarm is billed per metric), dashboards, KMS keys and
+//!    FIFO queues with a Lambda event source; whether tracing is on (`!Ref Tracing`); the log
+//!    retention. A resource under a `Condition` counts when the condition holds for the
+//!    parameters' defaults.
 //! 2. **The bench's per-request figures** ([`Measured`]): for a signal at the webhook, an intent
 //!    in the worker (LIVE: the exec-mode gate and one signature per order) and a TP/SL tick, the
 //!    CPU time measured on loopback and the store calls, items read and written, queue sends,
@@ -15,6 +17,11 @@
 //!    tick) are [`Assumptions`], as are the network round trips a function waits for in AWS
 //!    (DynamoDB, SQS, KMS, the venue, Telegram), which Lambda bills as duration.
 //! 3. **A dated price list** ([`US_EAST_1`]): AWS list prices in us-east-1, without the free tier.
+//!
+//! The custom metrics are counted from [`vanta_app::emf::SPECS`] ([`vanta_app::emf::cloudwatch_series`]):
+//! the code cannot write a series its specs do not declare. Lambda's CPU is proportional to
+//! memory (one vCPU at [`Assumptions::vcpu_mb`]), so the CPU the bench measures on a full core
+//! is scaled up for a function configured smaller.
 //!
 //! Every figure is an estimate (floating point, like the timings; no trading amount is computed
 //! here). [`estimate`] is pure: the unit test checks its arithmetic on fixed inputs.
@@ -50,9 +57,10 @@ pub struct PriceList {
     pub http_api_per_million: f64,
     pub logs_ingest_gb: f64,
     pub logs_storage_gb_month: f64,
-    /// A custom metric (EMF extracts them from the logs at no other charge), first 10 000.
+    /// A custom metric (EMF extracts them from the logs at no other charge), first 10 000;
+    /// prorated by the hour: a series pays for the hours in which it receives data.
     pub metric_month: f64,
-    /// A standard-resolution alarm on one metric.
+    /// A standard-resolution alarm, per metric it reads (metric math: each metric).
     pub alarm_month: f64,
     pub dashboard_month: f64,
     pub xray_per_million_traces: f64,
@@ -143,6 +151,11 @@ pub struct Assumptions {
     pub price_sources: f64,
     /// X-Ray's default sampling: the first request each second, then this share.
     pub xray_extra_share: f64,
+    /// Hours a month in which the incident-only metrics ([`vanta_app::emf::Cadence::OnIncident`])
+    /// receive data: a day of incidents a month.
+    pub incident_hours_per_month: f64,
+    /// The memory at which a Lambda function has one full vCPU; below it, CPU time stretches.
+    pub vcpu_mb: f64,
 }
 
 pub const ASSUMPTIONS: Assumptions = Assumptions {
@@ -182,6 +195,8 @@ pub const ASSUMPTIONS: Assumptions = Assumptions {
     pairs_traded: 10.0,
     price_sources: 2.0,
     xray_extra_share: 0.05,
+    incident_hours_per_month: 24.0,
+    vcpu_mb: 1769.0,
 };
 
 /// What one unit of work (a signal, an intent, a tick) does, per unit.
@@ -248,6 +263,9 @@ pub struct Function {
 pub struct Template {
     pub functions: Vec<Function>,
     pub alarms: usize,
+    /// Metrics the alarms read (billed each): one per plain alarm, each `MetricStat` of a
+    /// metric-math alarm.
+    pub alarm_metrics: usize,
     pub dashboards: usize,
     pub kms_keys: usize,
     /// FIFO queues that feed a function (each polled by its event source).
@@ -273,6 +291,36 @@ fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
         return default;
     }
     tag_free(v)
+}
+
+/// Whether condition `name` of the template holds for the parameters' defaults (`!Equals`,
+/// `!Not`, `!And`, `!Or` over `!Ref`s and literals; anything else holds).
+pub fn condition_holds(doc: &Value, name: &str) -> bool {
+    let Some(c) = doc.get("Conditions").and_then(|c| c.get(name)) else { return true };
+    eval_condition(doc, c, 0).unwrap_or(true)
+}
+
+fn eval_condition(doc: &Value, v: &Value, depth: u8) -> Option<bool> {
+    if depth > 8 {
+        return None;
+    }
+    let Value::Tagged(t) = v else { return None };
+    let args = t.value.as_sequence();
+    let scalar = |v: &Value| -> Option<String> {
+        let v = resolve(doc, v);
+        v.as_str().map(str::to_owned).or_else(|| v.as_f64().map(|n| n.to_string())).or_else(|| v.as_bool().map(|b| b.to_string()))
+    };
+    match t.tag.to_string().trim_start_matches('!') {
+        "Equals" => match args?.as_slice() {
+            [a, b] => Some(scalar(a)? == scalar(b)?),
+            _ => None,
+        },
+        "Not" => Some(!eval_condition(doc, args?.first()?, depth + 1)?),
+        "And" => args?.iter().map(|a| eval_condition(doc, a, depth + 1)).try_fold(true, |acc, x| Some(acc && x?)),
+        "Or" => args?.iter().map(|a| eval_condition(doc, a, depth + 1)).try_fold(false, |acc, x| Some(acc || x?)),
+        "Condition" => Some(condition_holds(doc, t.value.as_str()?)),
+        _ => None,
+    }
 }
 
 fn number(doc: &Value, v: Option<&Value>) -> Option<f64> {
@@ -306,6 +354,7 @@ pub fn read_template(text: &str) -> Result<Template, String> {
     let mut t = Template {
         functions: Vec::new(),
         alarms: 0,
+        alarm_metrics: 0,
         dashboards: 0,
         kms_keys: 0,
         polled_queues: 0,
@@ -317,10 +366,19 @@ pub fn read_template(text: &str) -> Result<Template, String> {
     for (id, r) in resources {
         let id = id.as_str().unwrap_or_default().to_owned();
         let kind = r.get("Type").and_then(Value::as_str).unwrap_or_default();
+        if let Some(c) = r.get("Condition").and_then(Value::as_str)
+            && !condition_holds(&doc, c)
+        {
+            continue;
+        }
         let props = r.get("Properties");
         let prop = |key: &str| props.and_then(|p| p.get(key));
         match kind {
-            "AWS::CloudWatch::Alarm" => t.alarms += 1,
+            "AWS::CloudWatch::Alarm" => {
+                t.alarms += 1;
+                let math = prop("Metrics").and_then(Value::as_sequence).map(|m| m.iter().filter(|x| x.get("MetricStat").is_some()).count());
+                t.alarm_metrics += math.unwrap_or(1).max(1);
+            }
             "AWS::CloudWatch::Dashboard" => t.dashboards += 1,
             "AWS::KMS::Key" => t.kms_keys += 1,
             // A queue read through an explicit mapping (on the `live` alias) is polled all the same.
@@ -406,7 +464,22 @@ pub struct Estimate {
     pub total_usd: f64,
 }
 
+/// The services whose cost follows from the work itself and no setting of the template: KMS
+/// (the keys and one `Sign` per LIVE order), DynamoDB (the exactly-once records), SQS (each
+/// intent and notice through a FIFO queue) and API Gateway (each signal and update).
+pub const PHYSICAL: [&str; 4] = ["KMS", "DynamoDB", "SQS", "API Gateway"];
+
 impl Estimate {
+    /// The month without the dashboard (`CreateDashboard` = false).
+    pub fn without_dashboard(&self) -> f64 {
+        self.total_usd - self.lines.iter().filter(|l| l.service == "CloudWatch" && l.item == "dashboards").map(|l| l.usd).sum::<f64>()
+    }
+
+    /// The part of the month no template setting changes ([`PHYSICAL`]).
+    pub fn physical(&self) -> f64 {
+        self.lines.iter().filter(|l| PHYSICAL.contains(&l.service)).map(|l| l.usd).sum()
+    }
+
     /// Cost by service, largest first.
     pub fn by_service(&self) -> Vec<(&'static str, f64)> {
         let mut m: BTreeMap<&'static str, f64> = BTreeMap::new();
@@ -419,34 +492,27 @@ impl Estimate {
     }
 }
 
-/// Metric series (name × dimension values) the functions publish, by metric name; every name
-/// in [`vanta_app::emf::SPECS`] has an entry (the unit test checks).
-pub fn metric_series(a: &Assumptions) -> Vec<(&'static str, f64)> {
-    use vanta_app::emf::names as n;
-    let modes = 2.0; // DRY, LIVE
-    vec![
-        (n::INTENT_OUTCOMES, 4.0), // filled, refused, failed, ambiguous
-        (n::INTENT_SUCCESS_RATE, 1.0),
-        (n::PRICE_AGE, a.price_sources * a.pairs_traded),
-        (n::PRICE_STALENESS, a.pairs_traded + 1.0),
-        (n::QUEUE_DEPTH, 1.0),
-        (n::QUEUE_IN_FLIGHT, 1.0),
-        (n::DLQ_DEPTH, 1.0),
-        (n::ACTIVE_POSITIONS, modes + 1.0),
-        (n::TRADE_VOLUME_USDC, modes + 1.0),
-        (n::TRADES, modes + 1.0),
-        (n::EMERGENCY_STOP_ACTIVATIONS, 1.0),
-        (n::EMERGENCY_STOP, 1.0),
-        (n::SCHEDULE_RUNS, 2.0), // job = tpsl, indexer
-        (n::SCHEDULE_LAST_SUCCESS_AGE, 2.0),
-        (n::RECONCILER_LAG, 1.0),
-        (n::NOTIFICATIONS_SENT, 1.0),
-        (n::NOTIFICATION_FAILURES, 1.0),
-        (n::DELEGATION_EXPIRY, 1.0), // the user is a property, not a dimension
-        (n::AMBIGUOUS_INTENT_AGE, 1.0),
-        (n::AMBIGUOUS_INTENTS, 1.0),
-        (n::INTENTS_LEFT_FOR_OPERATOR, 1.0),
-    ]
+/// The CloudWatch series the functions can write, by metric name, from
+/// [`vanta_app::emf::cloudwatch_series`]: (metric, series, metric-months billed). A series
+/// written every hour is one metric-month; one written only during incidents pays for
+/// [`Assumptions::incident_hours_per_month`] of the month's hours.
+pub fn metric_series(a: &Assumptions) -> Vec<(&'static str, f64, f64)> {
+    vanta_app::emf::cloudwatch_series()
+        .into_iter()
+        .map(|(name, n, cadence)| {
+            let n = n as f64;
+            let share = match cadence {
+                vanta_app::emf::Cadence::Steady => 1.0,
+                vanta_app::emf::Cadence::OnIncident => (a.incident_hours_per_month / MONTH_HOURS).min(1.0),
+            };
+            (name, n, n * share)
+        })
+        .collect()
+}
+
+/// How much longer CPU work takes at `memory_mb` than on one full vCPU.
+pub fn cpu_stretch(a: &Assumptions, memory_mb: f64) -> f64 {
+    if memory_mb <= 0.0 { 1.0 } else { (a.vcpu_mb / memory_mb).max(1.0) }
 }
 
 fn lambda_cost(p: &PriceList, f: &Function, invocations: f64, ms_each: f64, init_ms: f64, a: &Assumptions) -> (f64, f64) {
@@ -474,32 +540,40 @@ pub fn estimate(t: &Template, m: &Measured, a: &Assumptions, p: &PriceList, scal
     let notices = live * m.live_intent.notices + dry * m.dry_intent.notices + signals * m.signal.notices;
     let positions = scale.users * a.open_positions_per_user;
 
-    // Duration of one unit in AWS: its CPU plus the round trips it waits for.
-    let wait = |u: &PerUnit| {
-        u.cpu_ms
+    // Duration of one unit in AWS: its CPU (at the function's share of a vCPU) plus the round
+    // trips it waits for.
+    let mem = |binary: &str| t.functions.iter().find(|f| f.binary == binary).map_or(a.vcpu_mb, |f| f.memory_mb);
+    let wait_at = |u: &PerUnit, memory_mb: f64| {
+        u.cpu_ms * cpu_stretch(a, memory_mb)
             + u.store_calls * a.dynamo_call_ms
             + u.queue_sends * a.sqs_call_ms
             + u.signatures * a.kms_sign_ms
             + u.telegram_calls * a.telegram_call_ms
     };
-    let worker_ms =
-        if intents > 0.0 { (live * (wait(&m.live_intent) + a.venue_wait_ms) + dry * wait(&m.dry_intent)) / intents } else { 0.0 };
+    let worker_mb = mem("signal-worker");
+    let worker_ms = if intents > 0.0 {
+        (live * (wait_at(&m.live_intent, worker_mb) + a.venue_wait_ms) + dry * wait_at(&m.dry_intent, worker_mb)) / intents
+    } else {
+        0.0
+    };
     let indexer_pages = (positions / a.items_per_page).ceil().max(1.0);
 
     // Invocations and duration by binary.
     let mut invocations_total = 0.0;
     let mut traces = 0.0;
     for f in &t.functions {
+        let stretch = cpu_stretch(a, f.memory_mb);
         let (n, ms) = match f.binary.as_str() {
-            "webhook" => (signals, wait(&m.signal)),
-            "telegram" => (updates, wait(&a.telegram_update)),
+            "webhook" => (signals, wait_at(&m.signal, f.memory_mb)),
+            "telegram" => (updates, wait_at(&a.telegram_update, f.memory_mb)),
             "signal-worker" => (intents, worker_ms),
-            "notifier" => (notices, a.notifier_cpu_ms + a.telegram_call_ms),
-            "tpsl" => (f.scheduled_per_month, wait(&m.tick) + a.price_fetch_ms + a.queue_stats_per_tick * a.sqs_call_ms),
+            "notifier" => (notices, a.notifier_cpu_ms * stretch + a.telegram_call_ms),
+            "tpsl" => (f.scheduled_per_month, wait_at(&m.tick, f.memory_mb) + a.price_fetch_ms + a.queue_stats_per_tick * a.sqs_call_ms),
             "indexer" => (f.scheduled_per_month, a.indexer_tick_ms + indexer_pages * a.dynamo_call_ms),
             _ => (f.scheduled_per_month, a.cold_start_ms),
         };
-        let init = m.cold_start_ms.get(&f.binary).copied().unwrap_or(a.cold_start_ms);
+        // The measured start is CPU on a full core (moto answers in about a millisecond).
+        let init = m.cold_start_ms.get(&f.binary).copied().unwrap_or(a.cold_start_ms) * stretch;
         let (gb_s, usd) = lambda_cost(p, f, n, ms, init, a);
         push(
             "Lambda",
@@ -626,20 +700,35 @@ pub fn estimate(t: &Template, m: &Measured, a: &Assumptions, p: &PriceList, scal
         "GB-month",
         stored * p.logs_storage_gb_month,
     );
-    let series: f64 = metric_series(a).iter().map(|(_, n)| n).sum();
-    push("CloudWatch", "custom metrics (EMF)".into(), String::new(), series, "metrics", series * p.metric_month);
-    push("CloudWatch", "alarms".into(), String::new(), t.alarms as f64, "alarms", t.alarms as f64 * p.alarm_month);
+    let series = metric_series(a);
+    let count: f64 = series.iter().map(|(_, n, _)| n).sum();
+    let billed: f64 = series.iter().map(|(_, _, b)| b).sum();
+    push(
+        "CloudWatch",
+        "custom metrics (EMF)".into(),
+        format!("{count:.0} series in emf.rs, {billed:.1} metric-months (incident-only series prorated)"),
+        billed,
+        "metric-months",
+        billed * p.metric_month,
+    );
+    push(
+        "CloudWatch",
+        "alarms".into(),
+        format!("{} alarms reading {} metrics", t.alarms, t.alarm_metrics),
+        t.alarm_metrics as f64,
+        "alarm metrics",
+        t.alarm_metrics as f64 * p.alarm_month,
+    );
     push("CloudWatch", "dashboards".into(), String::new(), t.dashboards as f64, "dashboards", t.dashboards as f64 * p.dashboard_month);
-    if t.tracing {
-        push(
-            "X-Ray",
-            "traces recorded (default sampling)".into(),
-            String::new(),
-            traces,
-            "traces",
-            traces * p.xray_per_million_traces / 1e6,
-        );
-    }
+    let traced = if t.tracing { traces } else { 0.0 };
+    push(
+        "X-Ray",
+        if t.tracing { "traces recorded (default sampling)".into() } else { "traces (Tracing = PassThrough: none recorded)".into() },
+        String::new(),
+        traced,
+        "traces",
+        traced * p.xray_per_million_traces / 1e6,
+    );
 
     let total_usd = lines.iter().map(|l| l.usd).sum();
     Estimate { scale, lines, total_usd }
@@ -710,6 +799,28 @@ pub fn table(estimates: &[Estimate]) -> String {
         out.push_str(&format!("**${:.2}** | ", e.total_usd));
     }
     out.push('\n');
+    out.push_str("| total without the dashboard | CreateDashboard = false | ");
+    for e in estimates {
+        out.push_str(&format!("${:.2} | ", e.without_dashboard()));
+    }
+    out.push('\n');
+    out.push_str(&format!("| of which physical | {} | ", PHYSICAL.join(", ")));
+    for e in estimates {
+        out.push_str(&format!("${:.2} | ", e.physical()));
+    }
+    out.push('\n');
+    if let Some(first) = estimates.first() {
+        let verdict = if first.total_usd <= GOAL_USD { "met" } else { "not met" };
+        out.push_str(&format!(
+            "\ngoal ≤ ${GOAL_USD:.0} a month at {:.0} users / {:.0} signals a day: {verdict} (${:.2}; ${:.2} without the dashboard; ${:.2} of it physical: {})\n",
+            first.scale.users,
+            first.scale.signals_per_day,
+            first.total_usd,
+            first.without_dashboard(),
+            first.physical(),
+            first.by_service().iter().filter(|(s, _)| PHYSICAL.contains(s)).map(|(s, u)| format!("{s} ${u:.2}")).collect::<Vec<_>>().join(", "),
+        ));
+    }
     out
 }
 
@@ -728,6 +839,13 @@ pub fn run(report: &mut Report, template: &std::path::Path) -> Result<String, St
             row = row.goal("≤ $10 a month");
         }
         report.rows.push(row);
+        report
+            .rows
+            .push(Row::new(s, format!("{size}: without the dashboard"), e.without_dashboard(), "USD").against(GOAL_USD, "the $10 goal"));
+        report.rows.push(
+            Row::new(s, format!("{size}: physical ({})", PHYSICAL.join(", ")), e.physical(), "USD")
+                .against(e.total_usd, "the month's total"),
+        );
         for (service, usd) in e.by_service().into_iter().take(3) {
             report.rows.push(Row::new(s, format!("{size}: {service}"), usd, "USD").against(e.total_usd, "the month's total"));
         }

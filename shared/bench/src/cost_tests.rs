@@ -11,11 +11,20 @@ Parameters:
   Retention:
     Type: Number
     Default: 30
+  Tracing:
+    Type: String
+    Default: Active
+  SecondBoard:
+    Type: String
+    Default: "false"
+Conditions:
+  HasSecondBoard: !Equals [!Ref SecondBoard, "true"]
+  NoSecondBoard: !Not [!Equals [!Ref SecondBoard, "true"]]
 Globals:
   Function:
     Architectures: [!Ref Architecture]
     MemorySize: 256
-    Tracing: Active
+    Tracing: !Ref Tracing
 Resources:
   WebhookFunction:
     Type: AWS::Serverless::Function
@@ -58,8 +67,20 @@ Resources:
     Type: AWS::CloudWatch::Alarm
   A2:
     Type: AWS::CloudWatch::Alarm
+    Properties:
+      Metrics:
+        - Id: a
+          MetricStat: { Metric: { Namespace: Vanta, MetricName: x }, Period: 60, Stat: Sum }
+        - Id: b
+          MetricStat: { Metric: { Namespace: Vanta, MetricName: y }, Period: 60, Stat: Sum }
+        - Id: both
+          Expression: "a + b"
   Board:
     Type: AWS::CloudWatch::Dashboard
+    Condition: NoSecondBoard
+  Board2:
+    Type: AWS::CloudWatch::Dashboard
+    Condition: HasSecondBoard
 "#;
 
 fn close(a: f64, b: f64) -> bool {
@@ -74,7 +95,13 @@ fn the_template_gives_memory_architecture_schedules_and_fixed_resources() {
     assert_eq!((f("tpsl").memory_mb, f("tpsl").arch.as_str()), (256.0, "x86_64"));
     assert_eq!(f("tpsl").scheduled_per_month, 730.0 * 60.0);
     assert_eq!(f("signal-worker").arch, "arm64");
-    assert_eq!((t.alarms, t.dashboards, t.kms_keys, t.polled_queues, t.tracing, t.log_retention_days), (2, 1, 1, 1, true, 30.0));
+    // Two alarms reading three metrics (the metric-math one two); the second board's condition is false.
+    assert_eq!((t.alarms, t.alarm_metrics, t.dashboards, t.kms_keys, t.polled_queues), (2, 3, 1, 1, 1));
+    assert_eq!((t.tracing, t.log_retention_days), (true, 30.0));
+    let passthrough = read_template(&TEMPLATE.replace("Default: Active", "Default: PassThrough")).unwrap();
+    assert!(!passthrough.tracing);
+    let both = read_template(&TEMPLATE.replace("Default: \"false\"", "Default: \"true\"")).unwrap();
+    assert_eq!(both.dashboards, 1, "the other board instead");
     assert_eq!(rate_per_month("rate(5 minutes)").unwrap(), 730.0 * 12.0);
     assert_eq!(rate_per_month("rate(1 hour)").unwrap(), 730.0);
     assert!(rate_per_month("cron(0 * * * ? *)").is_err());
@@ -93,12 +120,26 @@ fn the_repository_template_parses_with_every_function() {
 }
 
 #[test]
-fn every_published_metric_is_priced() {
+fn every_series_the_code_can_write_to_cloudwatch_is_priced() {
     let series = metric_series(&ASSUMPTIONS);
     for spec in vanta_app::emf::SPECS {
-        assert!(series.iter().any(|(n, c)| *n == spec.name && *c >= 1.0), "{} is not in the cost model", spec.name);
+        let priced = series.iter().find(|(n, _, _)| *n == spec.name);
+        if spec.cloudwatch {
+            let (_, n, billed) = priced.unwrap_or_else(|| panic!("{} is not in the cost model", spec.name));
+            assert_eq!(*n, spec.series() as f64, "{}", spec.name);
+            assert!(*billed > 0.0 && billed <= n, "{}", spec.name);
+        } else {
+            assert!(priced.is_none(), "{} is /metrics only", spec.name);
+        }
     }
-    assert_eq!(series.len(), vanta_app::emf::SPECS.len());
+    assert_eq!(series.len(), vanta_app::emf::SPECS.iter().filter(|s| s.cloudwatch).count());
+    // The repository's metrics: 26 series, 3 of them written only during incidents.
+    assert_eq!(series.iter().map(|(_, n, _)| n).sum::<f64>(), 26.0);
+    let incident = 3.0 * 24.0 / 730.0;
+    assert!(close(series.iter().map(|(_, _, b)| b).sum::<f64>(), 23.0 + incident));
+    // Lambda's CPU share: a full vCPU at 1 769 MB, 1/13.8 at 128 MB; never faster than one core.
+    assert!(close(cpu_stretch(&ASSUMPTIONS, 128.0), 1769.0 / 128.0));
+    assert_eq!(cpu_stretch(&ASSUMPTIONS, 3008.0), 1.0);
 }
 
 /// Fixed inputs with round numbers: one signal, one intent and one tick each cost a known
@@ -151,6 +192,9 @@ fn the_estimate_adds_up_on_fixed_inputs() {
         pairs_traded: 1.0,
         price_sources: 1.0,
         xray_extra_share: 0.0,
+        // A tenth of the month's hours; one vCPU at 512 MB (the 256 MB functions run at half speed).
+        incident_hours_per_month: 73.0,
+        vcpu_mb: 512.0,
     };
     // 730 signals a day: 730 × 730/24 = 22 204.1666… a month.
     let scale = Scale { users: 10.0, signals_per_day: 730.0 };
@@ -158,14 +202,14 @@ fn the_estimate_adds_up_on_fixed_inputs() {
     let line = |service: &str, starts: &str| e.lines.iter().find(|l| l.service == service && l.item.starts_with(starts)).unwrap().clone();
     let signals = 730.0 * 730.0 / 24.0;
 
-    // Webhook: 1 + 2 × 5 + 1 × 10 = 21 ms, plus half the invocations' 20 ms init: 31 ms each at 1 GB arm64.
+    // Webhook (1 GB: a full vCPU): 1 + 2 × 5 + 1 × 10 = 21 ms, plus half the invocations' 20 ms init: 31 ms each at 1 GB arm64.
     let w = line("Lambda", "webhook");
     assert!(close(w.quantity, signals * 31.0 / 1000.0), "{w:?}");
     assert!(close(w.usd, signals * 0.031 * 0.000_013_333_4 + signals * 0.2e-6), "{w:?}");
-    // Worker: 2 + 4 × 5 + 10 + 20 + 1 000 venue wait = 1 052 ms, init 0: 1.052 s at 0.25 GB arm64.
+    // Worker (256 MB: half a vCPU, its 2 ms of CPU take 4): 4 + 4 × 5 + 10 + 20 + 1 000 venue wait = 1 054 ms, init 0: 1.054 s at 0.25 GB arm64.
     let k = line("Lambda", "signal-worker");
-    assert!(close(k.quantity, signals * 1.052 * 0.25), "{k:?}");
-    // Notifier absent from this template: no line. Tick: 0.5 + 50 + 10 × 5 = 100.5 ms → 101 ms billed, x86, 43 800 a month.
+    assert!(close(k.quantity, signals * 1.054 * 0.25), "{k:?}");
+    // Notifier absent from this template: no line. Tick: 0.5 × 2 + 50 + 10 × 5 = 101 ms billed, x86, 43 800 a month.
     let ticks = 43_800.0;
     let p = line("Lambda", "tpsl");
     assert!(close(p.quantity, ticks * 0.101 * 0.25), "{p:?}");
@@ -189,16 +233,19 @@ fn the_estimate_adds_up_on_fixed_inputs() {
     assert!(close(line("KMS", "secp256k1").usd, signals * 1.5 * 0.15 / 1e4));
     assert!(close(line("API Gateway", "HTTP").usd, signals * 1e-6));
 
-    // CloudWatch: 1 000 log bytes per invocation, 30 days kept; 2 alarms, 1 dashboard; the metric
-    // series with one pair and one source.
+    // CloudWatch: 1 000 log bytes per invocation, 30 days kept; 2 alarms reading 3 metrics, 1
+    // dashboard; the metric series of emf.rs, the incident-only ones a tenth of the month.
     let invocations = signals * 2.0 + ticks; // webhook + worker + tick
     assert!(close(line("CloudWatch", "logs ingested").usd, invocations * 1_000.0 / 1e9 * 0.5));
     assert!(close(line("CloudWatch", "logs stored").quantity, invocations * 1_000.0 / 1e9 * 30.0 / (730.0 / 24.0)));
-    let series: f64 = metric_series(&a).iter().map(|(_, n)| n).sum();
-    assert_eq!(series, 4.0 + 1.0 + 1.0 + 2.0 + 3.0 + 9.0 + 2.0 + 4.0 + 1.0 + 5.0 + 1.0); // the last: ambiguous_intents
-    assert!(close(line("CloudWatch", "custom metrics").usd, series * 0.30));
-    assert!(close(line("CloudWatch", "alarms").usd, 0.2));
+    let billed = 23.0 + 3.0 * 0.1;
+    assert!(close(line("CloudWatch", "custom metrics").quantity, billed));
+    assert!(close(line("CloudWatch", "custom metrics").usd, billed * 0.30));
+    assert!(close(line("CloudWatch", "alarms").usd, 0.3));
     assert!(close(line("CloudWatch", "dashboards").usd, 3.0));
+    assert!(close(e.without_dashboard(), e.total_usd - 3.0));
+    let physical: f64 = e.lines.iter().filter(|l| ["KMS", "DynamoDB", "SQS", "API Gateway"].contains(&l.service)).map(|l| l.usd).sum();
+    assert!(close(e.physical(), physical) && physical > 1.0);
     // X-Ray: each function's invocations are under one a second, so all are traced.
     assert!(close(line("X-Ray", "traces").quantity, invocations));
 
@@ -212,5 +259,5 @@ fn the_estimate_adds_up_on_fixed_inputs() {
         |service: &str, starts: &str| big.lines.iter().find(|l| l.service == service && l.item.starts_with(starts)).unwrap().clone();
     assert!(close(big_line("Lambda", "webhook").usd, w.usd * 100.0));
     assert!(close(big_line("Lambda", "tpsl").usd, p.usd));
-    assert!(close(big_line("CloudWatch", "alarms").usd, 0.2));
+    assert!(close(big_line("CloudWatch", "alarms").usd, 0.3));
 }

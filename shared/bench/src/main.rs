@@ -3,8 +3,9 @@
 //! `vanta-bench [--tiny] [--no-cold-start] [--only SECTION] [--bin-dir DIR] [--out PATH]`:
 //! `--tiny` runs the same code at smoke sizes; without `--no-cold-start` the function binaries
 //! must be built in `DIR` (default `target/release`; `make bench` builds them). `--only tpsl`
-//! (or `ingest`, `worker`, `fanout`) runs that one in-process section (no cold start; the cost
-//! model needs every section and is left out).
+//! (or `ingest`, `worker`, `fanout`) runs that one in-process section (no cold start), and
+//! `--only coldstart` the cold starts alone (the binaries in `DIR`); the cost model needs every
+//! section and is left out of both.
 
 use std::path::PathBuf;
 
@@ -20,7 +21,11 @@ async fn main() {
     let out = value("--out").unwrap_or_else(|| coldstart::release_dir().with_file_name("bench.json"));
     let bins = value("--bin-dir").unwrap_or_else(coldstart::release_dir);
     let mut report = Report::new(if tiny { Sizes::tiny() } else { Sizes::full() });
-    if let Err(e) = run(&mut report, cold.then_some(bins), only.as_deref()).await {
+    let result = match only.as_deref() {
+        Some("coldstart") => coldstart::run(&mut report, &bins).await,
+        _ => run(&mut report, cold.then_some(bins), only.as_deref()).await,
+    };
+    if let Err(e) = result {
         eprintln!("bench failed: {e}");
         std::process::exit(1);
     }

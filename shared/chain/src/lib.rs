@@ -10,6 +10,7 @@ pub mod history;
 pub mod market_feed;
 pub mod prices;
 pub mod redact;
+pub mod rpc;
 pub mod sequencer;
 pub mod signer;
 pub mod venue_feed;

@@ -10,7 +10,11 @@
 //!   `getUpdates` for long polling.
 //!
 //! The token is part of every request URL; errors are mapped without echoing requests or URLs.
+//!
+//! The HTTP clients are made on first use (a cold start that sends nothing builds none), and
+//! clones share them.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,10 +44,12 @@ pub const SERVER_ERROR_DELAY: Duration = Duration::from_secs(10);
 /// Sends through the Bot API.
 #[derive(Clone)]
 pub struct TelegramChat {
-    bot: Bot,
+    /// teloxide's bot over its own client (the send timeout), made on the first send.
+    bot: Arc<OnceLock<Result<Bot, String>>>,
     api_url: url::Url,
     token: String,
-    http: reqwest::Client,
+    /// The long-polling client (`getUpdates`, the local runner), made on its first poll.
+    http: Arc<OnceLock<Result<reqwest::Client, String>>>,
     max_retry_wait: Duration,
 }
 
@@ -57,21 +63,25 @@ impl TelegramChat {
     /// `api_url` is the Bot API root (`https://api.telegram.org` or a fake server).
     pub fn new(token: &str, api_url: &str) -> DomainResult<Self> {
         let url = url::Url::parse(api_url).map_err(|_| DomainError::Invalid("TELEGRAM_API_URL is not a URL".into()))?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|_| DomainError::Internal("cannot build the HTTP client".into()))?;
-        let client = teloxide_core::net::default_reqwest_settings()
-            .timeout(SEND_TIMEOUT)
-            .build()
-            .map_err(|_| DomainError::Internal("cannot build the HTTP client".into()))?;
         Ok(Self {
-            bot: Bot::with_client(token, client).set_api_url(url.clone()),
+            bot: Arc::new(OnceLock::new()),
             api_url: url,
             token: token.to_owned(),
-            http,
+            http: Arc::new(OnceLock::new()),
             max_retry_wait: Duration::from_secs(30),
         })
+    }
+
+    /// Whether an HTTP client has been made (a request was sent).
+    pub fn has_client(&self) -> bool {
+        self.bot.get().is_some() || self.http.get().is_some()
+    }
+
+    fn http(&self) -> DomainResult<&reqwest::Client> {
+        let made = self.http.get_or_init(|| {
+            reqwest::Client::builder().timeout(Duration::from_secs(60)).build().map_err(|_| "cannot build the HTTP client".to_owned())
+        });
+        made.as_ref().map_err(|e| DomainError::Internal(e.clone()))
     }
 
     /// The longest `retry_after` waited out (default 30 s); longer ones fail as `Unavailable`.
@@ -83,14 +93,23 @@ impl TelegramChat {
         self.max_retry_wait
     }
 
-    pub fn bot(&self) -> &Bot {
-        &self.bot
+    /// The bot (its HTTP client is made on the first call).
+    pub fn bot(&self) -> DomainResult<&Bot> {
+        let made = self.bot.get_or_init(|| {
+            teloxide_core::net::default_reqwest_settings()
+                .timeout(SEND_TIMEOUT)
+                .build()
+                .map(|client| Bot::with_client(&self.token, client).set_api_url(self.api_url.clone()))
+                .map_err(|_| "cannot build the HTTP client".to_owned())
+        });
+        made.as_ref().map_err(|e| DomainError::Internal(e.clone()))
     }
 
     /// Registers the command list shown in Telegram's menu (`setMyCommands`).
     pub async fn set_my_commands(&self, commands: &[(&str, &str)]) -> DomainResult<()> {
         let list: Vec<BotCommand> = commands.iter().map(|(c, d)| BotCommand::new(*c, *d)).collect();
-        self.retrying(|| self.bot.set_my_commands(list.clone())).await.map(|_| ())
+        let bot = self.bot()?;
+        self.retrying(|| bot.set_my_commands(list.clone())).await.map(|_| ())
     }
 
     /// One long-polling call of `getUpdates`: the updates as raw JSON (so the webhook's parser
@@ -99,7 +118,7 @@ impl TelegramChat {
         let url = self.method_url("getUpdates")?;
         let body = serde_json::json!({ "offset": offset, "timeout": timeout_secs, "allowed_updates": ["message", "edited_message", "callback_query"] });
         let resp = self
-            .http
+            .http()?
             .post(url)
             .timeout(Duration::from_secs(u64::from(timeout_secs) + 15))
             .json(&body)
@@ -158,13 +177,14 @@ fn keyboard(buttons: &[Vec<Button>]) -> InlineKeyboardMarkup {
 #[async_trait]
 impl Chat for TelegramChat {
     async fn send(&self, msg: &OutgoingMessage) -> DomainResult<()> {
+        let bot = self.bot()?;
         let parts = split_html(&msg.html, MAX_MESSAGE_LEN);
         let last = parts.len().saturating_sub(1);
         for (i, part) in parts.into_iter().enumerate() {
             let chat = TgChatId(msg.chat.0);
             let buttons = (i == last && !msg.buttons.is_empty()).then(|| keyboard(&msg.buttons));
             self.retrying(|| {
-                let mut req = self.bot.send_message(chat, part.clone()).parse_mode(ParseMode::Html);
+                let mut req = bot.send_message(chat, part.clone()).parse_mode(ParseMode::Html);
                 if let Some(k) = &buttons {
                     req = req.reply_markup(k.clone());
                 }
@@ -178,9 +198,9 @@ impl Chat for TelegramChat {
     async fn send_photo(&self, photo: &OutgoingPhoto) -> DomainResult<()> {
         let caption = split_html(&photo.caption_html, MAX_CAPTION_LEN).into_iter().next().unwrap_or_default();
         let png = bytes::Bytes::from(photo.png.clone());
+        let bot = self.bot()?;
         self.retrying(|| {
-            self.bot
-                .send_photo(TgChatId(photo.chat.0), InputFile::memory(png.clone()).file_name("chart.png"))
+            bot.send_photo(TgChatId(photo.chat.0), InputFile::memory(png.clone()).file_name("chart.png"))
                 .caption(caption.clone())
                 .parse_mode(ParseMode::Html)
         })
@@ -190,8 +210,9 @@ impl Chat for TelegramChat {
 
     async fn answer_callback(&self, callback_id: &str, text: Option<&str>, alert: bool) -> DomainResult<()> {
         let id = CallbackQueryId(callback_id.to_owned());
+        let bot = self.bot()?;
         self.retrying(|| {
-            let mut req = self.bot.answer_callback_query(id.clone());
+            let mut req = bot.answer_callback_query(id.clone());
             if let Some(t) = text {
                 req = req.text(t.chars().take(200).collect::<String>());
             }
@@ -207,9 +228,10 @@ impl Chat for TelegramChat {
     async fn edit(&self, message_id: i64, msg: &OutgoingMessage) -> DomainResult<()> {
         let Ok(id) = i32::try_from(message_id) else { return self.send(msg).await };
         let text = split_html(&msg.html, MAX_MESSAGE_LEN).into_iter().next().unwrap_or_default();
+        let bot = self.bot()?;
         let result = self
             .retrying(|| {
-                let mut req = self.bot.edit_message_text(TgChatId(msg.chat.0), MessageId(id), text.clone()).parse_mode(ParseMode::Html);
+                let mut req = bot.edit_message_text(TgChatId(msg.chat.0), MessageId(id), text.clone()).parse_mode(ParseMode::Html);
                 // Always set the markup: an empty one removes the old buttons.
                 req = req.reply_markup(keyboard(&msg.buttons));
                 req
@@ -460,6 +482,15 @@ mod tests {
             }
         }
         stack.is_empty()
+    }
+
+    #[test]
+    fn no_http_client_is_made_before_the_first_request() {
+        let chat = TelegramChat::new("123:abc", "http://127.0.0.1:9").unwrap();
+        let clone = chat.clone();
+        assert!(!chat.has_client(), "a cold start that sends nothing builds no client");
+        assert!(chat.bot().is_ok());
+        assert!(clone.has_client(), "clones share the client made once");
     }
 
     #[test]
