@@ -15,6 +15,7 @@ mod ops;
 mod recon_fake;
 mod sdk;
 mod secrets;
+mod sequencer;
 mod signing_wiring;
 mod telegram;
 mod template;

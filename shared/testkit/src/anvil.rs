@@ -8,11 +8,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
 
 use tokio::process::{Child, Command};
 
-use crate::net::{free_port, repo_root, wait_for_port};
+use crate::net::{free_port, repo_root};
+use crate::probe;
 
 /// The first of anvil's well-known dev accounts (funded with 10,000 ETH, unlocked). Public
 /// knowledge; for tests only.
@@ -90,8 +92,24 @@ impl Anvil {
         Self::start_with(AnvilOptions::default()).await
     }
 
-    /// Starts anvil with `options` and waits until it answers.
+    /// Starts anvil with `options` and waits until it answers JSON-RPC with its chain id.
+    ///
+    /// A port from [`free_port`] is released before anvil binds it, so another process can take
+    /// it in between (tests run in parallel): an open port alone proves nothing. Anvil counts as
+    /// started only when it is still running and answers `eth_chainId` with its own chain id;
+    /// otherwise it is stopped and started again on a fresh port (three attempts).
     pub async fn start_with(options: AnvilOptions) -> Result<Self, String> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::start_once(&options).await {
+                Ok(anvil) => return Ok(anvil),
+                Err(e) => last = e,
+            }
+        }
+        Err(format!("anvil did not start: {last}"))
+    }
+
+    async fn start_once(options: &AnvilOptions) -> Result<Self, String> {
         let bin = Self::binary()?;
         let port = free_port().map_err(|e| e.to_string())?;
         let chain_id = options.chain_id.unwrap_or(31337);
@@ -108,8 +126,8 @@ impl Anvil {
             args.push("--base-fee".into());
             args.push(wei.to_string());
         }
-        args.extend(options.extra_args);
-        let child = Command::new(&bin)
+        args.extend(options.extra_args.iter().cloned());
+        let mut child = Command::new(&bin)
             .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -117,13 +135,25 @@ impl Anvil {
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        wait_for_port(addr, Duration::from_secs(30)).await.map_err(|e| format!("anvil did not start: {e}"))?;
-        Ok(Self { child, endpoint: format!("http://{addr}"), port, chain_id })
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("anvil exited on port {port} ({status})"));
+            }
+            if answers_chain_id(addr, chain_id).await {
+                return Ok(Self { child, endpoint: format!("http://{addr}"), port, chain_id });
+            }
+            if Instant::now() > deadline {
+                let _ = child.start_kill();
+                return Err(format!("no JSON-RPC answer on port {port} within 30 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
+/// Whether the JSON-RPC server on `addr` answers `eth_chainId` with `chain_id`.
+async fn answers_chain_id(addr: SocketAddr, chain_id: u64) -> bool {
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
+    matches!(probe::exchange(addr, "POST", "/", body).await, Some(reply) if reply.contains(&format!("\"0x{chain_id:x}\"")))
 }

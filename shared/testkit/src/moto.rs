@@ -12,11 +12,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
-use crate::net::{free_port, repo_root, wait_for_port};
+use crate::net::{free_port, repo_root};
+use crate::probe;
 
 /// A running moto server; killed on drop.
 pub struct Moto {
@@ -36,12 +37,25 @@ impl Moto {
         Err(format!("moto not found at {}: run `make tools` (or `make test`), or set VANTA_MOTO_SERVER", moto_server.display()))
     }
 
-    /// Starts moto and waits until it answers.
+    /// Starts moto and waits until it answers as moto (`GET /moto-api/data.json` is 200) while still
+    /// running; on a port taken in between by another process, starts again on a fresh port
+    /// (three attempts).
     pub async fn start() -> Result<Self, String> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::start_once().await {
+                Ok(moto) => return Ok(moto),
+                Err(e) => last = e,
+            }
+        }
+        Err(format!("moto did not start: {last}"))
+    }
+
+    async fn start_once() -> Result<Self, String> {
         let bin = Self::python()?;
         let launcher = repo_root().join("tests/support/moto_serial.py");
         let port = free_port().map_err(|e| e.to_string())?;
-        let child = Command::new(&bin)
+        let mut child = Command::new(&bin)
             .arg(&launcher)
             .arg(port.to_string())
             .stdout(Stdio::null())
@@ -50,8 +64,22 @@ impl Moto {
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        wait_for_port(addr, Duration::from_secs(30)).await.map_err(|e| format!("moto did not start: {e}"))?;
-        Ok(Self { child, endpoint: format!("http://{addr}") })
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("moto exited on port {port} ({status})"));
+            }
+            if let Some(reply) = probe::exchange(addr, "GET", "/moto-api/data.json", "").await {
+                if (reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200")) && child.try_wait().ok().flatten().is_none() {
+                    return Ok(Self { child, endpoint: format!("http://{addr}") });
+                }
+            }
+            if Instant::now() > deadline {
+                let _ = child.start_kill();
+                return Err(format!("no answer on port {port} within 30 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
