@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod compute;
+pub mod decimal;
 pub mod error;
 pub mod exec;
 pub mod feeds;
