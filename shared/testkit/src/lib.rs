@@ -9,3 +9,4 @@ pub mod fake_veranta;
 pub mod lambda_api;
 pub mod moto;
 pub mod net;
+pub mod server;

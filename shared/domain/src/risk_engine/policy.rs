@@ -14,7 +14,6 @@ use crate::time::Timestamp;
 /// The venue's cap on open trades per pair (Avantis: 40 per trader and pair).
 pub const MAX_TRADES_PER_PAIR: u32 = 40;
 
-
 /// What the engine knows about the user right now (the caller loads it from the store).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exposure {

@@ -236,7 +236,6 @@ fn daily_loss_reached() {
     assert!(daily_loss_breached(&c.policy, &c.exposure));
 }
 
-
 #[test]
 fn loss_streak_cooldown() {
     let mut c = Case::good();
@@ -604,8 +603,8 @@ fn wild_case() -> impl Strategy<Value = Case> {
             max_sl: PercentP::from_raw(max_sl),
         },
     );
-    let policy = (lev_raw(), any::<(u64, u32, u64, u32, u32, u32, u64)>(), any::<(u64, u64)>(), 0u32..=1_000_000, any::<bool>())
-        .prop_map(|(l, (pos, open, loss, streak, cooldown, trades, volume), (max_slip, def_slip), min_liq, allow)| RiskPolicy {
+    let policy = (lev_raw(), any::<(u64, u32, u64, u32, u32, u32, u64)>(), any::<(u64, u64)>(), 0u32..=1_000_000, any::<bool>()).prop_map(
+        |(l, (pos, open, loss, streak, cooldown, trades, volume), (max_slip, def_slip), min_liq, allow)| RiskPolicy {
             max_leverage: Leverage::from_raw(l).unwrap(),
             max_position: Usdc::from_raw(pos),
             max_open_positions: open,
@@ -618,7 +617,8 @@ fn wild_case() -> impl Strategy<Value = Case> {
             default_slippage: PercentP::from_raw(def_slip),
             min_liq_distance: Bps::new(min_liq).unwrap(),
             allowed_pairs: if allow { vec![sym("BTC/USD")] } else { Vec::new() },
-        });
+        },
+    );
     let ops = (lev_raw(), any::<(u64, u32, u64, u32, u64, u64)>(), 0u32..=1_000_000, any::<u32>(), 0u32..=1_000_000).prop_map(
         |(l, (pos, open, loss, trades, volume, slip), min_liq, age, dev)| OperatorLimits {
             max_leverage: Leverage::from_raw(l).unwrap(),
@@ -742,8 +742,7 @@ fn assert_within_limits(c: &Case, a: &Approved) -> Result<(), TestCaseError> {
         prop_assert!(i128::from(q.published_at.0) - i128::from(c.now.0) <= i128::from(MAX_FUTURE_SKEW_MS));
     }
     let max_age = i128::from(ops.max_price_age_secs) * 1000;
-    let fresh: Vec<&PriceQuote> =
-        mine.iter().copied().filter(|q| i128::from(c.now.0) - i128::from(q.published_at.0) <= max_age).collect();
+    let fresh: Vec<&PriceQuote> = mine.iter().copied().filter(|q| i128::from(c.now.0) - i128::from(q.published_at.0) <= max_age).collect();
     prop_assert!(!fresh.is_empty());
     let mut used: Vec<u128> = Vec::new();
     for q in &fresh {
