@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod compute;
 pub mod copy;
+pub mod decimal;
 pub mod direct;
 pub mod error;
 pub mod exec;

@@ -19,6 +19,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::decimal::format_scaled;
+use crate::decimal::{self, DecimalFault, Notation};
 use crate::error::DomainError;
 
 /// Why a decimal string was refused. The message is shown to users as-is.
@@ -46,53 +48,15 @@ impl From<AmountError> for DomainError {
 
 /// Parses a plain decimal (`"12"`, `"-3.5"`, `"+0.25"`, `".5"`, `"1_000"` is refused) into an
 /// integer count of `10^-scale` units. Exponent notation is refused (`1e3` is ambiguous in
-/// user input and TradingView never sends it).
+/// user input and TradingView never sends it). The parser is [`crate::decimal::parse`]; this
+/// gives its refusals the sentences users see.
 pub fn parse_scaled(input: &str, scale: u32) -> Result<i128, AmountError> {
     let s = input.trim();
-    let nan = || AmountError::NotANumber(input.trim().to_owned());
-    let (negative, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, s.get(1..).unwrap_or_default()),
-        Some(b'+') => (false, s.get(1..).unwrap_or_default()),
-        Some(_) => (false, s),
-        None => return Err(nan()),
-    };
-    let (int_part, frac_part) = match digits.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (digits, ""),
-    };
-    if int_part.is_empty() && frac_part.is_empty() {
-        return Err(nan());
-    }
-    if !int_part.bytes().all(|b| b.is_ascii_digit()) || !frac_part.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(nan());
-    }
-    // Trailing zeros beyond the scale carry no value: "1.500000000" is fine at scale 6.
-    let frac_trimmed = frac_part.trim_end_matches('0');
-    if frac_trimmed.len() > scale as usize {
-        return Err(AmountError::TooPrecise { input: s.to_owned(), scale });
-    }
-    let too_large = || AmountError::TooLarge(s.to_owned());
-    let mut value: i128 = 0;
-    for b in int_part.bytes().chain(frac_trimmed.bytes()) {
-        value = value.checked_mul(10).and_then(|v| v.checked_add(i128::from(b - b'0'))).ok_or_else(too_large)?;
-    }
-    let pad = scale - frac_trimmed.len() as u32;
-    value = value.checked_mul(10i128.checked_pow(pad).ok_or_else(too_large)?).ok_or_else(too_large)?;
-    Ok(if negative { -value } else { value })
-}
-
-/// Formats `units` of `10^-scale` as the shortest exact decimal (`1500000` at 6 → `"1.5"`).
-pub fn format_scaled(units: i128, scale: u32) -> String {
-    let sign = if units < 0 { "-" } else { "" };
-    let abs = units.unsigned_abs();
-    let one = 10u128.pow(scale);
-    let int = abs / one;
-    let frac = abs % one;
-    if frac == 0 {
-        return format!("{sign}{int}");
-    }
-    let frac = format!("{frac:0width$}", width = scale as usize);
-    format!("{sign}{int}.{}", frac.trim_end_matches('0'))
+    decimal::parse(s, scale, Notation::Plain).map_err(|fault| match fault {
+        DecimalFault::NotANumber => AmountError::NotANumber(s.to_owned()),
+        DecimalFault::TooPrecise => AmountError::TooPrecise { input: s.to_owned(), scale },
+        DecimalFault::TooLarge => AmountError::TooLarge(s.to_owned()),
+    })
 }
 
 /// `a * b / d`, rounding toward zero, without intermediate overflow for our magnitudes.

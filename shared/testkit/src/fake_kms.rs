@@ -9,7 +9,6 @@
 //! one-shot injected errors, disabled keys, and a log of every request.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,18 +17,15 @@ use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use k256::ecdsa::signature::hazmat::PrehashSigner;
 use k256::ecdsa::{Signature, SigningKey};
 use k256::pkcs8::EncodePublicKey;
 use rand::RngCore;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+
+use crate::server::Server;
 
 const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "123456789012";
@@ -83,37 +79,18 @@ pub struct FakeKms {
     /// `http://127.0.0.1:<port>`, for the SDK's `endpoint_url`.
     pub endpoint: String,
     state: Arc<Mutex<State>>,
-    task: JoinHandle<()>,
+    _server: Server,
 }
 
 impl FakeKms {
     /// Binds a free loopback port and serves until dropped. Needs a Tokio runtime.
     pub async fn start() -> Result<Self, String> {
-        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("fake KMS cannot bind: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| format!("fake KMS has no address: {e}"))?;
         let state = Arc::new(Mutex::new(State::default()));
         let served = Arc::clone(&state);
-        let task = tokio::spawn(async move {
-            // Connections live in the set, so aborting this task closes them too.
-            let mut conns = JoinSet::new();
-            loop {
-                let stream = match listener.accept().await {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "fake KMS accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let state = Arc::clone(&served);
-                conns.spawn(async move {
-                    let svc = service_fn(move |req| handle(Arc::clone(&state), req));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                });
-                while conns.try_join_next().is_some() {}
-            }
-        });
-        Ok(Self { endpoint: format!("http://{addr}"), state, task })
+        let server = Server::start("fake KMS", move |req| handle(Arc::clone(&served), req))
+            .await
+            .map_err(|e| format!("fake KMS cannot bind: {e}"))?;
+        Ok(Self { endpoint: server.url(), state, _server: server })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -188,12 +165,6 @@ impl FakeKms {
     }
 }
 
-impl Drop for FakeKms {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -259,7 +230,7 @@ impl KmsError {
     }
 }
 
-async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let operation = req
         .headers()
         .get("x-amz-target")
@@ -270,7 +241,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
     let is_post = req.method() == Method::POST;
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return Ok(reply(400, &error_body("SerializationException", &format!("cannot read the body: {e}")))),
+        Err(e) => return reply(400, &error_body("SerializationException", &format!("cannot read the body: {e}"))),
     };
     let input: Value = if body.is_empty() { json!({}) } else { serde_json::from_slice(&body).unwrap_or(Value::Null) };
     let field = |name: &str| input.get(name).and_then(Value::as_str).map(str::to_string);
@@ -308,7 +279,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
         }
     };
     st.log.push(entry);
-    Ok(response)
+    response
 }
 
 fn dispatch(st: &mut State, operation: &str, input: &Value) -> Result<Value, KmsError> {

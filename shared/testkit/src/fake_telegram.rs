@@ -8,19 +8,15 @@
 //! status, e.g. 502, until it ends), and queued updates for `getUpdates`.
 
 use std::collections::{HashSet, VecDeque};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
-use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+
+use crate::server::Server;
 
 /// One call as the fake saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +88,7 @@ pub struct FakeTelegram {
     /// `http://127.0.0.1:<port>`, for `TELEGRAM_API_URL`.
     pub url: String,
     state: Arc<Mutex<State>>,
-    task: JoinHandle<()>,
+    _server: Server,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -102,26 +98,12 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 impl FakeTelegram {
     /// Binds a free loopback port and serves until dropped. Needs a Tokio runtime.
     pub async fn start() -> Result<Self, String> {
-        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("fake Telegram cannot bind: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| format!("fake Telegram has no address: {e}"))?;
         let state = Arc::new(Mutex::new(State { next_message_id: 1000, ..State::default() }));
         let served = Arc::clone(&state);
-        let task = tokio::spawn(async move {
-            let mut conns = JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    continue;
-                };
-                let state = Arc::clone(&served);
-                conns.spawn(async move {
-                    let svc = service_fn(move |req| handle(Arc::clone(&state), req));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                });
-                while conns.try_join_next().is_some() {}
-            }
-        });
-        Ok(Self { url: format!("http://{addr}"), state, task })
+        let server = Server::start("fake Telegram", move |req| handle(Arc::clone(&served), req))
+            .await
+            .map_err(|e| format!("fake Telegram cannot bind: {e}"))?;
+        Ok(Self { url: server.url(), state, _server: server })
     }
 
     /// Every call so far, oldest first (refused ones included, with their status).
@@ -170,12 +152,6 @@ impl FakeTelegram {
     }
 }
 
-impl Drop for FakeTelegram {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
@@ -183,7 +159,7 @@ fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
     r
 }
 
-async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let long_poll = req.uri().path().to_ascii_lowercase().ends_with("/getupdates");
     let resp = answer(Arc::clone(&state), req).await;
     // Long polling: with nothing queued, hold the call a little (as Telegram holds it up to
@@ -191,7 +167,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
     if long_poll && resp.status() == StatusCode::OK && lock(&state).updates.is_empty() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    Ok(resp)
+    resp
 }
 
 async fn answer(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full<Bytes>> {

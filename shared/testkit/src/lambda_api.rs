@@ -3,7 +3,6 @@
 //! hands it an event and waits for what it posts back.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,12 +10,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
+
+use crate::server::Server;
 
 /// What the function answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,26 +35,16 @@ pub struct FakeLambdaApi {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
     ready: Arc<Notify>,
-    task: tokio::task::JoinHandle<()>,
+    _server: Server,
 }
 
 impl FakeLambdaApi {
     pub async fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
         let ready = Arc::new(Notify::new());
         let (s, r) = (state.clone(), ready.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (s, r) = (s.clone(), r.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| handle(req, s.clone(), r.clone()));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                });
-            }
-        });
-        Ok(Self { addr, state, ready, task })
+        let server = Server::start("fake Lambda runtime API", move |req| handle(req, s.clone(), r.clone())).await?;
+        Ok(Self { addr: server.addr(), state, ready, _server: server })
     }
 
     /// `AWS_LAMBDA_RUNTIME_API` for the function process.
@@ -92,12 +79,6 @@ impl FakeLambdaApi {
     }
 }
 
-impl Drop for FakeLambdaApi {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 fn reply(status: StatusCode, body: Bytes, headers: &[(&str, String)]) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(body));
     *r.status_mut() = status;
@@ -109,7 +90,7 @@ fn reply(status: StatusCode, body: Bytes, headers: &[(&str, String)]) -> Respons
     r
 }
 
-async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, ready: Arc<Notify>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, ready: Arc<Notify>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -121,7 +102,7 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, ready: Arc<Not
             if let Some((id, event)) = state.lock().ok().and_then(|mut s| s.queue.pop_front()) {
                 let deadline =
                     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() + 30_000).unwrap_or_default();
-                return Ok(reply(
+                return reply(
                     StatusCode::OK,
                     event,
                     &[
@@ -131,7 +112,7 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, ready: Arc<Not
                         ("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0".into()),
                         ("content-type", "application/json".into()),
                     ],
-                ));
+                );
             }
             notified.await;
         }
@@ -140,19 +121,19 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, ready: Arc<Not
         if let Ok(mut s) = state.lock() {
             s.init_error = Some(json());
         }
-        return Ok(accepted());
+        return accepted();
     }
     if let Some(rest) = path.strip_prefix("/2018-06-01/runtime/invocation/") {
         let (id, kind) = rest.rsplit_once('/').unwrap_or((rest, ""));
         let outcome = match kind {
             "response" => Outcome::Response(json()),
             "error" => Outcome::Error(json()),
-            _ => return Ok(reply(StatusCode::NOT_FOUND, Bytes::new(), &[])),
+            _ => return reply(StatusCode::NOT_FOUND, Bytes::new(), &[]),
         };
         if let Some(tx) = state.lock().ok().and_then(|mut s| s.waiting.remove(id)) {
             let _ = tx.send(outcome);
         }
-        return Ok(accepted());
+        return accepted();
     }
-    Ok(reply(StatusCode::NOT_FOUND, Bytes::new(), &[]))
+    reply(StatusCode::NOT_FOUND, Bytes::new(), &[])
 }

@@ -10,3 +10,4 @@ pub mod lambda_api;
 pub mod moto;
 pub mod net;
 pub mod probe;
+pub mod server;

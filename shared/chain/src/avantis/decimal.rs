@@ -1,7 +1,10 @@
 //! Exact decimal text → fixed-point integers, for numbers the Avantis APIs send in human units
-//! (`0.045`, `1e-08`, `"100"`). The text is read digit by digit; nothing goes through `f64`.
+//! (`0.045`, `1e-08`, `"100"`). An adapter: the text of a JSON value ([`raw_text`]) read by the
+//! domain's one exact parser ([`vanta_domain::decimal`]) in scientific notation, its refusals
+//! named as this crate reports them ([`DecimalError`]). Nothing goes through `f64`.
 
 use serde_json::value::RawValue;
+use vanta_domain::decimal::{self, DecimalFault, Notation};
 
 /// Why a decimal could not be converted exactly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,63 +31,15 @@ pub fn raw_text(raw: &RawValue) -> Result<String, DecimalError> {
 
 /// `text × 10^scale` as an exact signed integer. Accepts an optional sign, digits with an
 /// optional fraction and an optional exponent (`1.5`, `-0.25`, `3e-09`, `1E+3`). Refuses any value
-/// that is not a whole number of `10^-scale` units.
+/// that is not a whole number of `10^-scale` units. The parser is the domain's
+/// ([`vanta_domain::decimal::parse`], scientific notation); this names its refusals.
 pub fn scaled_i128(text: &str, scale: u32) -> Result<i128, DecimalError> {
     let s = text.trim();
-    let nan = || DecimalError::NotANumber(s.to_owned());
-    let (negative, rest) = match s.as_bytes().first() {
-        Some(b'-') => (true, s.get(1..).unwrap_or_default()),
-        Some(b'+') => (false, s.get(1..).unwrap_or_default()),
-        Some(_) => (false, s),
-        None => return Err(nan()),
-    };
-    let (mantissa, exponent) = match rest.find(['e', 'E']) {
-        Some(pos) => {
-            let exp_text = rest.get(pos + 1..).unwrap_or_default();
-            let exp: i64 = exp_text.parse().map_err(|_| nan())?;
-            (rest.get(..pos).unwrap_or_default(), exp)
-        }
-        None => (rest, 0),
-    };
-    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if (int_part.is_empty() && frac_part.is_empty())
-        || !int_part.bytes().all(|b| b.is_ascii_digit())
-        || !frac_part.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err(nan());
-    }
-    let digits: String = int_part.chars().chain(frac_part.chars()).collect();
-    let digits = digits.trim_start_matches('0');
-    // value = digits × 10^(exponent − frac_len + scale)
-    let frac_len = i64::try_from(frac_part.len()).map_err(|_| nan())?;
-    let shift = exponent.checked_sub(frac_len).and_then(|v| v.checked_add(i64::from(scale))).ok_or_else(nan)?;
-    let out_of_range = || DecimalError::OutOfRange(s.to_owned());
-    let kept: &str = if shift >= 0 {
-        digits
-    } else {
-        let drop = usize::try_from(shift.unsigned_abs()).map_err(|_| out_of_range())?;
-        if drop >= digits.len() {
-            if digits.bytes().any(|b| b != b'0') {
-                return Err(DecimalError::Inexact { text: s.to_owned(), scale });
-            }
-            ""
-        } else {
-            let (keep, dropped) = digits.split_at(digits.len() - drop);
-            if dropped.bytes().any(|b| b != b'0') {
-                return Err(DecimalError::Inexact { text: s.to_owned(), scale });
-            }
-            keep
-        }
-    };
-    let mut value: i128 = 0;
-    for b in kept.bytes() {
-        value = value.checked_mul(10).and_then(|v| v.checked_add(i128::from(b - b'0'))).ok_or_else(out_of_range)?;
-    }
-    if shift > 0 && value != 0 {
-        let pow = u32::try_from(shift).map_err(|_| out_of_range())?;
-        value = value.checked_mul(10i128.checked_pow(pow).ok_or_else(out_of_range)?).ok_or_else(out_of_range)?;
-    }
-    Ok(if negative { -value } else { value })
+    decimal::parse(s, scale, Notation::Scientific).map_err(|fault| match fault {
+        DecimalFault::NotANumber => DecimalError::NotANumber(s.to_owned()),
+        DecimalFault::TooPrecise => DecimalError::Inexact { text: s.to_owned(), scale },
+        DecimalFault::TooLarge => DecimalError::OutOfRange(s.to_owned()),
+    })
 }
 
 /// [`scaled_i128`] for values that must be non-negative and fit a `u64`.
@@ -132,5 +87,25 @@ mod tests {
         assert!(scaled_i128("", 6).is_err());
         assert!(scaled_i128(".", 6).is_err());
         assert!(scaled_u64("-1", 6).is_err());
+    }
+
+    /// The adapter names the domain parser's refusals as this crate always has.
+    #[test]
+    fn refusals_keep_their_names_and_texts() {
+        assert_eq!(scaled_i128(" abc ", 6), Err(DecimalError::NotANumber("abc".into())));
+        assert_eq!(scaled_i128("1.5e-09", 6), Err(DecimalError::Inexact { text: "1.5e-09".into(), scale: 6 }));
+        assert_eq!(scaled_i128("1e400", 0), Err(DecimalError::OutOfRange("1e400".into())));
+        assert_eq!(scaled_u64("-1", 6), Err(DecimalError::Negative("-1".into())));
+        assert_eq!(scaled_u64("18446744073709551616", 0), Err(DecimalError::OutOfRange("18446744073709551616".into())));
+        assert_eq!(scaled_u64("1.5e-09", 6).unwrap_err().to_string(), "\"1.5e-09\" has more precision than 1e-6");
+        assert_eq!(scaled_i128("x", 6).unwrap_err().to_string(), "\"x\" is not a decimal number");
+    }
+
+    #[test]
+    fn raw_text_reads_strings_and_numbers() {
+        let raw = |s: &str| serde_json::from_str::<Box<RawValue>>(s).unwrap();
+        assert_eq!(raw_text(&raw(r#""0.045""#)).unwrap(), "0.045");
+        assert_eq!(raw_text(&raw("1e-08")).unwrap(), "1e-08");
+        assert_eq!(scaled_u64(&raw_text(&raw("1e-08")).unwrap(), 10).unwrap(), 100);
     }
 }

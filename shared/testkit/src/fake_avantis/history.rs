@@ -26,8 +26,9 @@ use alloy::primitives::Address;
 use serde_json::{Value, json};
 use vanta_domain::money::format_scaled;
 
-use super::{FakeAvantis, FakePosition, MAX_TRADES_PER_PAIR, OPEN_FEE_P, PERCENT_100, State, address, coin_size, liquidation_price, lock};
-use super::{mul_div, now_ms, tx_hash, u256_u64};
+use super::book::{coin_size, corrected_tp, liquidation_price};
+use super::wire::{address, mul_div, tx_hash, u256_u64};
+use super::{FakeAvantis, FakePosition, MAX_TRADES_PER_PAIR, OPEN_FEE_P, PERCENT_100, State, lock, now_ms};
 
 /// How long a lost reply keeps the connection silent before the fake answers 504.
 pub(super) const LOST_REPLY_SILENCE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -420,7 +421,7 @@ impl FakeAvantis {
             collateral: collateral.saturating_sub(fee),
             leverage,
             open_price: price,
-            tp: super::corrected_tp(price, leverage, buy, 0, max_gain),
+            tp: corrected_tp(price, leverage, buy, 0, max_gain),
             sl,
             opened_at: at / 1000,
         };
