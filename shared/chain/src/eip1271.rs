@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, Bytes};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol;
 use alloy::sol_types::SolCall;
@@ -54,7 +54,7 @@ impl RpcContractWallets {
         let url: url::Url = rpc_url.parse().map_err(|_| DomainError::Invalid("eip-1271: the RPC URL is not a URL".into()))?;
         let redact = [url.as_str().to_owned(), rpc_url.to_owned()];
         let origin = url.origin().ascii_serialization();
-        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(url).erased();
+        let provider = crate::rpc::provider_for(url);
         Ok(Self { provider, redact, origin, timeout: Duration::from_secs(5) })
     }
 

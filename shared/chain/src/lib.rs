@@ -9,6 +9,10 @@ pub mod eip712;
 pub mod history;
 pub mod prices;
 pub mod redact;
+pub mod rpc;
 pub mod sequencer;
 pub mod signer;
 pub mod venue_feed;
+
+#[cfg(test)]
+mod tests_errors;

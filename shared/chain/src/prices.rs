@@ -11,7 +11,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use alloy::primitives::{Address, I256, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::DynProvider;
 use alloy::sol;
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -178,7 +178,7 @@ impl ChainlinkFeeds {
         let url: url::Url = rpc_url.parse().map_err(|_| DomainError::Invalid("chainlink: the RPC URL is not a URL".into()))?;
         let redact = [url.as_str().to_owned(), rpc_url.to_owned()];
         let origin = url.origin().ascii_serialization();
-        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(url).erased();
+        let provider = crate::rpc::provider_for(url);
         let feeds = feeds.into_iter().map(|(pair, address)| (pair, Feed { address, decimals: tokio::sync::OnceCell::new() })).collect();
         Ok(Self { provider, redact, origin, feeds, timeout: Duration::from_secs(4), settings: FeedTable::defaults() })
     }

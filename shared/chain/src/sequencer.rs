@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use alloy::primitives::{Address, I256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::DynProvider;
 use alloy::sol;
 use async_trait::async_trait;
 use vanta_domain::sequencer::{SequencerReading, SequencerStatus};
@@ -40,7 +40,7 @@ impl ChainlinkSequencer {
     pub fn new(rpc_url: &str, address: Address) -> DomainResult<Self> {
         let url: url::Url = rpc_url.parse().map_err(|_| DomainError::Invalid("sequencer feed: the RPC URL is not a URL".into()))?;
         let origin = url.origin().ascii_serialization();
-        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(url).erased();
+        let provider = crate::rpc::provider_for(url);
         Ok(Self { provider, address, origin, timeout: Duration::from_secs(4) })
     }
 

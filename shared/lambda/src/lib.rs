@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::network::TxSigner;
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::providers::Provider;
 use secrecy::ExposeSecret;
 use vanta_app::Deps;
 use vanta_app::delegates::{DelegateKey, DelegatePool, PooledVenue};
@@ -225,7 +225,7 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
             AvantisRoute::Relayer => relayer,
             AvantisRoute::Direct => {
                 let rpc = rpc_url.parse().map_err(|_| StartError("BASE_RPC_URL is not a URL".into()))?;
-                let provider = ProviderBuilder::new().connect_http(rpc).erased();
+                let provider = vanta_chain::rpc::provider_for(rpc);
                 let lease = Arc::new(DynamoNonceLease::new(dynamo.clone(), table.clone(), clock.clone()));
                 let txs = Arc::new(DynamoTxStore::new(dynamo.clone(), table.clone()));
                 let tx_signer = GatedTxSigner { inner: signer.clone(), control: store.clone(), env };
