@@ -63,7 +63,7 @@ async fn an_avantis_connect_failure_keeps_reqwests_error_and_logs_its_chain_once
     let client = AvantisClient::new(cfg).unwrap();
     let err = client.call(Service::TxBuilder, Method::GET, "/v2/meta", &[], None, Safety::Idempotent).await.unwrap_err();
     let CallError::NotSent(transport) = err.clone() else { panic!("{err:?}") };
-    assert!(transport.source().is_some_and(|s| s.downcast_ref::<reqwest::Error>().is_some()), "reqwest's error is the source");
+    assert!(transport.source().is_some_and(|s| s.downcast_ref::<Arc<reqwest::Error>>().is_some()), "reqwest's error is the source");
     assert!(reaches_io_error(&transport), "{}", crate::redact::error_chain(&transport));
 
     let (domain, logs) = logged(|| err.for_read());
