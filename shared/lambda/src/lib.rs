@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::network::TxSigner;
-use alloy::providers::Provider;
 use secrecy::ExposeSecret;
 use vanta_app::Deps;
 use vanta_app::delegates::{DelegateKey, DelegatePool, PooledVenue};
