@@ -55,7 +55,7 @@ use crate::dynamo::keys::{PK, SK};
 /// re-reads), what may pass on retry is `Unavailable`, the rest `Internal`.
 fn sdk_error<E>(op: &str, e: SdkError<E>) -> DomainError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     crate::dynamo::errors::sdk(op, e)
 }

@@ -15,6 +15,8 @@ use vanta_domain::time::Clock;
 use vanta_domain::{DomainError, DomainResult};
 use zeroize::Zeroizing;
 
+use crate::error::{AwsError, AwsErrorKind};
+
 /// The encryption context's one key.
 pub const CONTEXT_KEY: &str = "source";
 
@@ -53,26 +55,39 @@ const TRANSIENT: &[&str] = &[
 /// to another source, or from another key.
 const NOT_OURS: &[&str] = &["InvalidCiphertextException", "IncorrectKeyException"];
 
-fn kms_error<E: ProvideErrorMetadata>(op: &str, e: &SdkError<E>) -> DomainError {
-    match e {
-        SdkError::TimeoutError(_) => DomainError::Unavailable(format!("KMS {op} timed out")),
-        SdkError::DispatchFailure(_) => DomainError::Unavailable(format!("KMS {op} could not be reached")),
-        SdkError::ResponseError(_) => DomainError::Unavailable(format!("KMS {op} gave an unreadable response")),
+fn kms_error<E>(op: &str, e: SdkError<E>) -> DomainError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    kms_adapter_error(op, e).into()
+}
+
+/// The adapter's error for a failed KMS call: a short text (KMS codes, never key material) and
+/// the SDK's error as the source.
+pub(crate) fn kms_adapter_error<E>(op: &str, e: SdkError<E>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (kind, message) = match &e {
+        SdkError::TimeoutError(_) => (AwsErrorKind::Unavailable, format!("KMS {op} timed out")),
+        SdkError::DispatchFailure(_) => (AwsErrorKind::Unavailable, format!("KMS {op} could not be reached")),
+        SdkError::ResponseError(_) => (AwsErrorKind::Unavailable, format!("KMS {op} gave an unreadable response")),
         SdkError::ServiceError(se) => {
             let err = se.err();
             let code = err.code().unwrap_or("unknown");
             let status = se.raw().status();
             if NOT_OURS.contains(&code) {
-                DomainError::Forbidden(format!("the sealed secret does not open (KMS {op}: {code})"))
+                (AwsErrorKind::Forbidden, format!("the sealed secret does not open (KMS {op}: {code})"))
             } else if TRANSIENT.contains(&code) || status.is_server_error() || status.as_u16() == 429 {
-                DomainError::Unavailable(format!("KMS {op}: {code}"))
+                (AwsErrorKind::Unavailable, format!("KMS {op}: {code}"))
             } else {
                 // Access denied, key disabled or missing, wrong key usage: our configuration.
-                DomainError::Internal(format!("KMS {op}: {code}: {}", err.message().unwrap_or("")))
+                (AwsErrorKind::Internal, format!("KMS {op}: {code}: {}", err.message().unwrap_or("")))
             }
         }
-        _ => DomainError::Internal(format!("KMS {op} failed")),
-    }
+        _ => (AwsErrorKind::Internal, format!("KMS {op} failed")),
+    };
+    AwsError::new(kind, message).with_source(e)
 }
 
 fn key_of(bytes: &[u8]) -> DomainResult<PlainKey> {
@@ -92,7 +107,7 @@ impl KeyWrap for KmsKeyWrap {
             .encryption_context(CONTEXT_KEY, source.as_str())
             .send()
             .await
-            .map_err(|e| kms_error("GenerateDataKey", &e))?;
+            .map_err(|e| kms_error("GenerateDataKey", e))?;
         let plain = out.plaintext().ok_or_else(|| DomainError::Internal("KMS GenerateDataKey returned no plaintext".into()))?;
         let wrapped = out.ciphertext_blob().ok_or_else(|| DomainError::Internal("KMS GenerateDataKey returned no ciphertext".into()))?;
         Ok(DataKey { plain: key_of(plain.as_ref())?, wrapped: wrapped.as_ref().to_vec() })
@@ -111,7 +126,7 @@ impl KeyWrap for KmsKeyWrap {
             .encryption_context(CONTEXT_KEY, source.as_str())
             .send()
             .await
-            .map_err(|e| kms_error("Decrypt", &e))?;
+            .map_err(|e| kms_error("Decrypt", e))?;
         let plain = out.plaintext().ok_or_else(|| DomainError::Internal("KMS Decrypt returned no plaintext".into()))?;
         key_of(plain.as_ref())
     }

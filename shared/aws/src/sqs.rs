@@ -6,6 +6,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use vanta_domain::ports::{Queue, QueueDepths, QueueMessage, QueueStats};
 use vanta_domain::{DomainError, DomainResult};
 
+use crate::error::{AwsError, AwsErrorKind};
+
 /// Sends to one FIFO queue (`signals.fifo`), and reports its depth and its DLQ's.
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
@@ -33,7 +35,7 @@ impl SqsQueue {
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             .send()
             .await
-            .map_err(|e| DomainError::Unavailable(format!("queue attributes: {}", aws_sdk_sqs::error::DisplayErrorContext(e))))?;
+            .map_err(|e| sqs_error("queue attributes", e))?;
         let get = |a: QueueAttributeName| out.attributes().and_then(|m| m.get(&a)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         Ok((get(QueueAttributeName::ApproximateNumberOfMessages), get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)))
     }
@@ -71,12 +73,25 @@ impl Queue for SqsQueue {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                let e = aws_sdk_sqs::error::DisplayErrorContext(e);
-                tracing::warn!(error = %e, "sqs send failed");
-                DomainError::Unavailable(format!("queue send failed: {e}"))
-            })
+            .map_err(|e| sqs_error("queue send failed", e))
     }
+}
+
+/// An SQS failure (all `Unavailable`: the caller retries or the message is redelivered), the
+/// SDK's error kept as the source and its chain logged once.
+fn sqs_error<E>(what: &str, e: aws_sdk_sqs::error::SdkError<E>) -> DomainError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    sqs_adapter_error(what, e).into()
+}
+
+pub(crate) fn sqs_adapter_error<E>(what: &str, e: aws_sdk_sqs::error::SdkError<E>) -> AwsError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let message = format!("{what}: {}", aws_sdk_sqs::error::DisplayErrorContext(&e));
+    AwsError::new(AwsErrorKind::Unavailable, message).with_source(e)
 }
 
 /// A deduplication id SQS accepts: ids that fit its alphabet and length pass unchanged; others

@@ -43,6 +43,7 @@ use serde_json::value::RawValue;
 use tokio::sync::RwLock;
 use vanta_domain::error::{DomainError, DomainResult};
 use vanta_domain::market::{PairCatalog, PairSymbol};
+use vanta_domain::time::{Clock, SystemClock};
 
 pub use catalog::{AvantisMeta, catalog_from_trading_snapshot, trading_snapshot};
 pub use intents::{CloseRequest, IntentPayload, OpenRequest, PartialTpSlRequest, SignedIntent, signature_hex, verify_payload};
@@ -206,13 +207,42 @@ impl ApiError {
     }
 }
 
+/// A transport failure of one call: the text its domain error carries, and reqwest's error (down
+/// to the connector's I/O error) as the source.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct Transport {
+    pub(crate) message: String,
+    #[source]
+    source: Option<Arc<reqwest::Error>>,
+}
+
+impl Transport {
+    fn new(message: String) -> Self {
+        Self { message, source: None }
+    }
+
+    fn caused_by(message: String, e: reqwest::Error) -> Self {
+        Self { message, source: Some(Arc::new(e)) }
+    }
+
+    /// The domain error's text. The whole chain (URLs redacted) is logged here, where the
+    /// failure becomes a [`DomainError`], once.
+    fn into_message(self) -> String {
+        if self.source.is_some() {
+            tracing::warn!(error = %crate::redact::redact_urls(&crate::redact::error_chain(&self)), "Avantis call failed");
+        }
+        self.message
+    }
+}
+
 /// How a call failed, by what it tells about the request's effect.
 #[derive(Debug, Clone)]
 pub(crate) enum CallError {
     /// The request provably never reached the server (connect failure).
-    NotSent(String),
+    NotSent(Transport),
     /// Sent, but no complete answer (timeout, reset, body cut).
-    NoAnswer(String),
+    NoAnswer(Transport),
     /// The service answered with an error.
     Api(ApiError),
     /// The answer could not be read.
@@ -223,7 +253,7 @@ impl CallError {
     /// The domain error for a call that changes nothing (a read or an intent builder).
     pub(crate) fn for_read(self) -> DomainError {
         match self {
-            CallError::NotSent(m) | CallError::NoAnswer(m) => DomainError::Unavailable(m),
+            CallError::NotSent(t) | CallError::NoAnswer(t) => DomainError::Unavailable(t.into_message()),
             CallError::Api(e) => e.to_domain(),
             CallError::Decode(m) => DomainError::Internal(m),
         }
@@ -232,7 +262,7 @@ impl CallError {
     /// come from a gateway after the backend got the request), means the outcome is unknown.
     pub(crate) fn for_submission(self) -> DomainError {
         match self {
-            CallError::NoAnswer(m) => DomainError::Ambiguous(m),
+            CallError::NoAnswer(t) => DomainError::Ambiguous(t.into_message()),
             CallError::Api(e) if e.status >= 500 => DomainError::Ambiguous(e.to_string()),
             other => other.for_read(),
         }
@@ -262,10 +292,14 @@ pub(crate) enum Service {
 // ---------------------------------------------------------------------------------------------
 
 /// The Avantis v2 HTTP client. Cheap to clone (shared connection pool and caches).
+///
+/// Wall-clock time (intent deadlines) comes from its [`Clock`] (the system clock unless
+/// [`Self::with_clock`]); waits (retry back-off, status polling) are tokio timers.
 #[derive(Clone)]
 pub struct AvantisClient {
     pub(crate) cfg: Arc<AvantisConfig>,
     pub(crate) http: reqwest::Client,
+    pub(crate) clock: Arc<dyn Clock>,
     meta: Arc<RwLock<Option<Arc<AvantisMeta>>>>,
     pairs: Arc<RwLock<Option<CachedPairs>>>,
 }
@@ -301,7 +335,24 @@ impl AvantisClient {
             .user_agent(cfg.user_agent.clone())
             .build()
             .map_err(|e| DomainError::Internal(format!("cannot build the Avantis HTTP client: {e}")))?;
-        Ok(Self { cfg: Arc::new(cfg), http, meta: Arc::new(RwLock::new(None)), pairs: Arc::new(RwLock::new(None)) })
+        Ok(Self {
+            cfg: Arc::new(cfg),
+            http,
+            clock: Arc::new(SystemClock),
+            meta: Arc::new(RwLock::new(None)),
+            pairs: Arc::new(RwLock::new(None)),
+        })
+    }
+
+    /// The clock intent deadlines are computed from (tests pass a manual one).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the client's clock, as unix milliseconds.
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.clock.now().millis()).unwrap_or(0)
     }
 
     pub fn config(&self) -> &AvantisConfig {
@@ -349,8 +400,10 @@ impl AvantisClient {
             .await
             {
                 Ok(Ok((status, bytes))) => read_answer(service, status, &bytes, &endpoint),
-                Ok(Err(e)) => Err(transport_error(&e, &endpoint)),
-                Err(_) => Err(CallError::NoAnswer(format!("Avantis {endpoint} timed out after {:?}", self.cfg.request_timeout))),
+                Ok(Err(e)) => Err(transport_error(e, &endpoint)),
+                Err(_) => {
+                    Err(CallError::NoAnswer(Transport::new(format!("Avantis {endpoint} timed out after {:?}", self.cfg.request_timeout))))
+                }
             };
             let retry = match (&result, safety) {
                 (Err(CallError::NotSent(_)), _) => true,
@@ -445,15 +498,15 @@ impl AvantisClient {
 }
 
 /// Classifies a reqwest failure by whether the request can have reached the server.
-fn transport_error(e: &reqwest::Error, endpoint: &str) -> CallError {
+fn transport_error(e: reqwest::Error, endpoint: &str) -> CallError {
     if e.is_connect() {
-        CallError::NotSent(format!("Avantis {endpoint}: cannot connect: {e}"))
+        CallError::NotSent(Transport::caused_by(format!("Avantis {endpoint}: cannot connect: {e}"), e))
     } else if e.is_builder() {
         CallError::Decode(format!("Avantis {endpoint}: bad request: {e}"))
     } else if e.is_timeout() {
-        CallError::NoAnswer(format!("Avantis {endpoint} timed out"))
+        CallError::NoAnswer(Transport::caused_by(format!("Avantis {endpoint} timed out"), e))
     } else {
-        CallError::NoAnswer(format!("Avantis {endpoint}: connection failed after sending: {e}"))
+        CallError::NoAnswer(Transport::caused_by(format!("Avantis {endpoint}: connection failed after sending: {e}"), e))
     }
 }
 

@@ -55,7 +55,7 @@ impl RpcContractWallets {
         let redact = [url.as_str().to_owned(), rpc_url.to_owned()];
         let origin = url.origin().ascii_serialization();
         // Its HTTP client is made on the first call (most cold starts never make one).
-        let provider = crate::rpc::lazy_provider(url);
+        let provider = crate::rpc::provider_for(url);
         Ok(Self { provider, redact, origin, timeout: Duration::from_secs(5) })
     }
 

@@ -14,3 +14,6 @@ pub mod rpc;
 pub mod sequencer;
 pub mod signer;
 pub mod venue_feed;
+
+#[cfg(test)]
+mod tests_errors;

@@ -179,7 +179,7 @@ impl ChainlinkFeeds {
         let redact = [url.as_str().to_owned(), rpc_url.to_owned()];
         let origin = url.origin().ascii_serialization();
         // Its HTTP client is made on the first call (most cold starts never make one).
-        let provider = crate::rpc::lazy_provider(url);
+        let provider = crate::rpc::provider_for(url);
         let feeds = feeds.into_iter().map(|(pair, address)| (pair, Feed { address, decimals: tokio::sync::OnceCell::new() })).collect();
         Ok(Self { provider, redact, origin, feeds, timeout: Duration::from_secs(4), settings: FeedTable::defaults() })
     }

@@ -41,7 +41,7 @@ impl ChainlinkSequencer {
         let url: url::Url = rpc_url.parse().map_err(|_| DomainError::Invalid("sequencer feed: the RPC URL is not a URL".into()))?;
         let origin = url.origin().ascii_serialization();
         // Its HTTP client is made on the first call (most cold starts never make one).
-        let provider = crate::rpc::lazy_provider(url);
+        let provider = crate::rpc::provider_for(url);
         Ok(Self { provider, address, origin, timeout: Duration::from_secs(4) })
     }
 

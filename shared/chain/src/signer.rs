@@ -92,7 +92,7 @@ impl KmsSigner {
     /// address is cached, so retargeting an alias breaks signing). `chain_id` is used for
     /// transaction signing only.
     pub async fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>, chain_id: Option<ChainId>) -> DomainResult<Self> {
-        let inner = AwsSigner::new(client, key_id.into(), chain_id).await.map_err(|e| aws_error("GetPublicKey", &e))?;
+        let inner = AwsSigner::new(client, key_id.into(), chain_id).await.map_err(|e| aws_error("GetPublicKey", e))?;
         Self::from_aws_signer(inner)
     }
 
@@ -153,29 +153,76 @@ impl TxSigner<Signature> for KmsSigner {
     }
 }
 
-/// Maps an alloy signer error (which boxes the [`AwsSignerError`]) to a domain error.
-fn alloy_error(op: &str, e: alloy::signers::Error) -> DomainError {
-    match e {
-        alloy::signers::Error::Other(inner) => match inner.downcast_ref::<AwsSignerError>() {
-            Some(aws) => aws_error(op, aws),
-            None => DomainError::Internal(format!("KMS {op} failed: {inner}")),
-        },
-        other => DomainError::Internal(format!("KMS {op} failed: {other}")),
+/// A failed KMS call of the signer: what the caller should do (the [`DomainError`] it becomes),
+/// a short text (KMS codes, never key material) and alloy's or the SDK's error as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct KmsError {
+    retryable: bool,
+    message: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl KmsError {
+    fn new(retryable: bool, message: String, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self { retryable, message, source: Box::new(source) }
+    }
+
+    /// Whether asking again may succeed (`Unavailable`; otherwise `Internal`).
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
     }
 }
 
-fn aws_error(op: &str, e: &AwsSignerError) -> DomainError {
+impl From<KmsError> for DomainError {
+    /// Logs the whole chain (the one place it is logged) and keeps the short text.
+    fn from(e: KmsError) -> Self {
+        let chain = crate::redact::redact_urls(&crate::redact::error_chain(&e));
+        if e.retryable {
+            tracing::warn!(error = %chain, "KMS signer unavailable");
+            DomainError::Unavailable(e.message)
+        } else {
+            tracing::error!(error = %chain, "KMS signer failed");
+            DomainError::Internal(e.message)
+        }
+    }
+}
+
+/// Maps an alloy signer error (which boxes the [`AwsSignerError`]) to a domain error.
+fn alloy_error(op: &str, e: alloy::signers::Error) -> DomainError {
+    kms_alloy_error(op, e).into()
+}
+
+pub(crate) fn kms_alloy_error(op: &str, e: alloy::signers::Error) -> KmsError {
+    let (retryable, message) = match &e {
+        alloy::signers::Error::Other(inner) => match inner.downcast_ref::<AwsSignerError>() {
+            Some(aws) => classify(op, aws),
+            None => (false, format!("KMS {op} failed: {inner}")),
+        },
+        other => (false, format!("KMS {op} failed: {other}")),
+    };
+    KmsError::new(retryable, message, e)
+}
+
+fn aws_error(op: &str, e: AwsSignerError) -> DomainError {
+    kms_signer_error(op, e).into()
+}
+
+pub(crate) fn kms_signer_error(op: &str, e: AwsSignerError) -> KmsError {
+    let (retryable, message) = classify(op, &e);
+    KmsError::new(retryable, message, e)
+}
+
+/// Whether the failure is worth retrying, and its short text.
+fn classify(op: &str, e: &AwsSignerError) -> (bool, String) {
     match e {
         AwsSignerError::Sign(sdk) => sdk_error(op, sdk),
         AwsSignerError::GetPublicKey(sdk) => sdk_error(op, sdk),
-        AwsSignerError::SignatureRecoveryFailed => {
-            DomainError::Internal("KMS returned a signature that does not recover to the key's address".into())
-        }
-        AwsSignerError::SignatureNotFound | AwsSignerError::PublicKeyNotFound => {
-            DomainError::Unavailable(format!("KMS {op} answered without its result"))
-        }
+        AwsSignerError::SignatureRecoveryFailed => (false, "KMS returned a signature that does not recover to the key's address".into()),
+        AwsSignerError::SignatureNotFound | AwsSignerError::PublicKeyNotFound => (true, format!("KMS {op} answered without its result")),
         AwsSignerError::K256(_) | AwsSignerError::Spki(_) | AwsSignerError::Hex(_) => {
-            DomainError::Internal(format!("KMS {op} answered something that is not a secp256k1 key or signature"))
+            (false, format!("KMS {op} answered something that is not a secp256k1 key or signature"))
         }
     }
 }
@@ -194,26 +241,24 @@ const TRANSIENT_CODES: &[&str] = &[
     "InternalFailure",
 ];
 
-fn sdk_error<E: ProvideErrorMetadata>(op: &str, e: &SdkError<E>) -> DomainError {
+fn sdk_error<E: ProvideErrorMetadata>(op: &str, e: &SdkError<E>) -> (bool, String) {
     match e {
         // Sign and GetPublicKey change nothing, so asking again is always safe.
-        SdkError::TimeoutError(_) => DomainError::Unavailable(format!("KMS {op} timed out")),
-        SdkError::DispatchFailure(_) => DomainError::Unavailable(format!("KMS {op} could not be reached")),
-        SdkError::ResponseError(_) => DomainError::Unavailable(format!("KMS {op} gave an unreadable response")),
+        SdkError::TimeoutError(_) => (true, format!("KMS {op} timed out")),
+        SdkError::DispatchFailure(_) => (true, format!("KMS {op} could not be reached")),
+        SdkError::ResponseError(_) => (true, format!("KMS {op} gave an unreadable response")),
         SdkError::ServiceError(se) => {
             let err = se.err();
             let code = err.code().unwrap_or("unknown");
             let message = err.message().unwrap_or("");
             let status = se.raw().status();
-            if TRANSIENT_CODES.contains(&code) || status.is_server_error() || status.as_u16() == 429 {
-                DomainError::Unavailable(format!("KMS {op}: {code}: {message}"))
-            } else {
-                // Access denied, key not found/disabled/wrong usage, bad request: our configuration.
-                DomainError::Internal(format!("KMS {op}: {code}: {message}"))
-            }
+            // Otherwise access denied, key not found/disabled/wrong usage, bad request: our
+            // configuration.
+            let retryable = TRANSIENT_CODES.contains(&code) || status.is_server_error() || status.as_u16() == 429;
+            (retryable, format!("KMS {op}: {code}: {message}"))
         }
-        SdkError::ConstructionFailure(_) => DomainError::Internal(format!("KMS {op} request could not be built")),
-        _ => DomainError::Internal(format!("KMS {op} failed")),
+        SdkError::ConstructionFailure(_) => (false, format!("KMS {op} request could not be built")),
+        _ => (false, format!("KMS {op} failed")),
     }
 }
 

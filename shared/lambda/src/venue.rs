@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::network::TxSigner;
-use alloy::providers::{Provider, ProviderBuilder};
+
 use vanta_app::Deps;
 use vanta_app::delegates::{DelegateKey, DelegatePool, PooledVenue};
 use vanta_app::gate::GatedSigner;
@@ -151,7 +151,7 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
             AvantisRoute::Relayer => relayer,
             AvantisRoute::Direct => {
                 let rpc = rpc_url.parse().map_err(|_| StartError("BASE_RPC_URL is not a URL".into()))?;
-                let provider = ProviderBuilder::new().connect_http(rpc).erased();
+                let provider = vanta_chain::rpc::provider_for(rpc);
                 let lease = Arc::new(DynamoNonceLease::new(dynamo.clone(), table.name.clone(), clock.clone()));
                 let txs = Arc::new(DynamoTxStore::new(dynamo.clone(), table.name.clone()));
                 let tx_signer = GatedTxSigner { inner: signer.clone(), control: store.clone(), env };

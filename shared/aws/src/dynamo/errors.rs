@@ -10,6 +10,8 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use vanta_domain::DomainError;
 
+use crate::error::{AwsError, AwsErrorKind};
+
 /// Error codes that mean "try again later".
 const TRANSIENT_CODES: &[&str] = &[
     "ProvisionedThroughputExceededException",
@@ -34,26 +36,33 @@ const CONDITION_FAILED_REASON: &str = "ConditionalCheckFailed";
 /// conditional writes match on (it is the only way such a write returns `Conflict`).
 pub(crate) fn sdk<E>(op: &str, e: SdkError<E>) -> DomainError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match &e {
+    sdk_error(op, e).into()
+}
+
+/// [`sdk`] as the adapter's error, the SDK's error kept as its source.
+pub(crate) fn sdk_error<E>(op: &str, e: SdkError<E>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (kind, message) = match &e {
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or("");
             if code == CONDITION_FAILED_CODE {
-                DomainError::Conflict(format!("{op}: the condition failed"))
+                (AwsErrorKind::Conflict, format!("{op}: the condition failed"))
             } else if TRANSIENT_CODES.contains(&code) || se.raw().status().is_server_error() {
-                tracing::warn!(op, code, "dynamodb unavailable");
-                DomainError::Unavailable(format!("dynamodb {op}: {}", DisplayErrorContext(&e)))
+                (AwsErrorKind::Unavailable, format!("dynamodb {op}: {}", DisplayErrorContext(&e)))
             } else {
-                DomainError::Internal(format!("dynamodb {op}: {}", DisplayErrorContext(&e)))
+                (AwsErrorKind::Internal, format!("dynamodb {op}: {}", DisplayErrorContext(&e)))
             }
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            tracing::warn!(op, error = %DisplayErrorContext(&e), "dynamodb unavailable");
-            DomainError::Unavailable(format!("dynamodb {op}: {}", DisplayErrorContext(&e)))
+            (AwsErrorKind::Unavailable, format!("dynamodb {op}: {}", DisplayErrorContext(&e)))
         }
-        _ => DomainError::Internal(format!("dynamodb {op}: {}", DisplayErrorContext(&e))),
-    }
+        _ => (AwsErrorKind::Internal, format!("dynamodb {op}: {}", DisplayErrorContext(&e))),
+    };
+    AwsError::new(kind, message).with_source(e)
 }
 
 /// Why a transaction did not commit.
@@ -102,10 +111,11 @@ pub(crate) fn transact(op: &str, e: SdkError<TransactWriteItemsError>) -> TxErro
             return TxError::Condition { failed: Vec::new() };
         }
         if codes.iter().any(|c| TRANSIENT_REASONS.contains(c)) {
-            tracing::warn!(op, ?codes, "dynamodb transaction cancelled, transient");
-            return TxError::Other(DomainError::Unavailable(format!("dynamodb {op}: transaction cancelled ({})", codes.join(", "))));
+            let message = format!("dynamodb {op}: transaction cancelled ({})", codes.join(", "));
+            return TxError::Other(AwsError::new(AwsErrorKind::Unavailable, message).with_source(e).into());
         }
-        return TxError::Other(DomainError::Internal(format!("dynamodb {op}: transaction cancelled ({})", codes.join(", "))));
+        let message = format!("dynamodb {op}: transaction cancelled ({})", codes.join(", "));
+        return TxError::Other(AwsError::new(AwsErrorKind::Internal, message).with_source(e).into());
     }
     TxError::Other(sdk(op, e))
 }

@@ -246,7 +246,7 @@ impl AvantisClient {
     /// 120 s) from now.
     fn local_terms(&self, nonce: Option<U256>) -> IntentTerms {
         let ttl = self.cfg.intent_deadline.map_or(local::DEFAULT_INTENT_TTL_MS, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        IntentTerms { deadline_ms: now_ms().saturating_add(ttl), nonce: nonce.unwrap_or_else(crate::eip712::random_nonce) }
+        IntentTerms { deadline_ms: self.now_ms().saturating_add(ttl), nonce: nonce.unwrap_or_else(crate::eip712::random_nonce) }
     }
 
     /// Signs a verified payload with `signer` (the trader or an enabled delegate), stating the
@@ -384,8 +384,4 @@ pub(crate) fn intent_deadline(intent: &Intent) -> Option<U256> {
         Intent::UpdateTpSlReq(m) => Some(m._deadline),
         _ => None,
     }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

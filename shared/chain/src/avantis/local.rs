@@ -1,7 +1,7 @@
 //! Intents built locally, as the official SDK's local intent builder builds them: the struct in
 //! Solidity field order from the request's raw integers, `encodedIntent` = `abi.encode(struct)`,
 //! the digest computed under the `/v2/meta` trading domain. Byte-exact against the SDK's
-//! `intent_encoding_reference.json` (golden test `shared/chain/tests/local_intents.rs`).
+//! `intent_encoding_reference.json` (golden test `shared/chain/tests/it/local_intents.rs`).
 //!
 //! Nonces: the chain keeps an unordered nonce bitmap per signer. The nonce of an order is derived
 //! from the signer and Vanta's intent reference ([`derived_nonce`]), so the same intent,

@@ -8,7 +8,7 @@
 //! polling the status replay from the last seen sequence number. Without a tracking id nothing
 //! can be said about the order: the caller gets [`SubmitError::Unknown`] and must reconcile.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alloy::primitives::U256;
 use async_trait::async_trait;
@@ -28,7 +28,7 @@ use vanta_domain::ids::{IntentId, TraderAddress};
 use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, Side};
 use vanta_domain::money::{Leverage, Price, Usdc};
 use vanta_domain::ports::{Delegation, KnownPosition, Lookup, Purpose, Signer, Venue, VenueFill, VenueOrder, VenuePosition};
-use vanta_domain::time::{Clock, SystemClock, Timestamp};
+use vanta_domain::time::{Clock, Timestamp};
 
 use super::catalog::is_upside;
 use super::decimal::json_u64;
@@ -88,7 +88,8 @@ pub struct AvantisVenue {
     client: AvantisClient,
     signer: Arc<dyn Signer>,
     clock: Arc<dyn Clock>,
-    delegation_ok: Mutex<HashMap<TraderAddress, Instant>>,
+    /// When each trader's delegation was last seen valid, by the venue's clock.
+    delegation_ok: Mutex<HashMap<TraderAddress, Timestamp>>,
     records: Mutex<HashMap<IntentId, Recorded>>,
 }
 
@@ -101,9 +102,9 @@ impl std::fmt::Debug for AvantisVenue {
 impl AvantisVenue {
     pub fn new(client: AvantisClient, signer: Arc<dyn Signer>) -> Self {
         Self {
+            clock: Arc::clone(&client.clock),
             client,
             signer,
-            clock: Arc::new(SystemClock),
             delegation_ok: Mutex::new(HashMap::new()),
             records: Mutex::new(HashMap::new()),
         }
@@ -114,7 +115,9 @@ impl AvantisVenue {
         Ok(Self::new(AvantisClient::new(cfg)?, signer))
     }
 
+    /// The clock for timestamps, deadlines and the delegation cache (the client's too).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.client = self.client.with_clock(clock.clone());
         self.clock = clock;
         self
     }
@@ -133,11 +136,13 @@ impl AvantisVenue {
         if me == trader {
             return Ok(());
         }
-        if self.delegation_ok.lock().ok().and_then(|m| m.get(&trader).copied()).is_some_and(|at| at.elapsed() < DELEGATION_TTL) {
+        let now = self.clock.now();
+        let fresh = |at: Timestamp| now.since(at) >= 0 && now.since(at) < i64::try_from(DELEGATION_TTL.as_millis()).unwrap_or(i64::MAX);
+        if self.delegation_ok.lock().ok().and_then(|m| m.get(&trader).copied()).is_some_and(fresh) {
             return Ok(());
         }
         let st = self.client.delegation(trader, me).await?;
-        let now_s = u64::try_from(self.clock.now().secs()).unwrap_or(0);
+        let now_s = u64::try_from(now.secs()).unwrap_or(0);
         // The relayer route signs intents: the delegation must allow exactly that.
         let why = if !st.is_enabled {
             Some("the delegation is not enabled")
@@ -154,7 +159,7 @@ impl AvantisVenue {
             )));
         }
         if let Ok(mut m) = self.delegation_ok.lock() {
-            m.insert(trader, Instant::now());
+            m.insert(trader, now);
         }
         Ok(())
     }
@@ -420,7 +425,7 @@ impl AvantisVenue {
         want: (Price, Price),
         before: (Price, Price),
     ) -> Option<()> {
-        let started = Instant::now();
+        let started = tokio::time::Instant::now();
         loop {
             if let Ok(now) = self.snapshot(trader).await
                 && now.iter().any(|p| p.pair == pair && p.index == trade_index && shows_tpsl(p, want, before))

@@ -9,7 +9,7 @@ use alloy::eips::BlockNumberOrTag;
 use alloy::eips::eip2718::Encodable2718;
 use alloy::network::{Ethereum, EthereumWallet, NetworkWallet, TransactionBuilder, TxSigner};
 use alloy::primitives::{Address, B256, Bytes, Signature, TxKind, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::transports::{RpcError, TransportErrorKind};
 use tokio::time::Instant;
@@ -167,10 +167,11 @@ impl DirectSender {
         Self { provider, wallet: EthereumWallet::new(signer), from, lease, store, clock, config }
     }
 
-    /// An HTTP provider without fillers (the sender fills everything itself).
+    /// An HTTP provider without fillers (the sender fills everything itself), with the retry
+    /// layer ([`crate::rpc::provider`]).
     pub fn http_provider(url: &str) -> DomainResult<DynProvider> {
         let url = url.parse().map_err(|e| DomainError::Invalid(format!("bad RPC URL: {e}")))?;
-        Ok(ProviderBuilder::new().disable_recommended_fillers().connect_http(url).erased())
+        Ok(crate::rpc::provider_for(url))
     }
 
     /// Checks that the node serves the configured chain.

@@ -39,7 +39,7 @@ const ETH: u128 = 1_000_000_000_000_000_000;
 /// The execution fee the fake puts in `value`.
 const EXEC_FEE_WEI: u128 = 12_345;
 /// The compiled test router (solc-js; see `contracts/compile.cjs`).
-const ROUTER_ARTIFACT: &str = include_str!("contracts/FakeTradingRouter.json");
+const ROUTER_ARTIFACT: &str = include_str!("../contracts/FakeTradingRouter.json");
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures

@@ -30,7 +30,7 @@ use vanta_testkit::fake_avantis::{FAKE_CHAIN_ID, FakeAvantis};
 
 const GWEI: u128 = 1_000_000_000;
 const ETH: u128 = 1_000_000_000_000_000_000;
-const ROUTER_ARTIFACT: &str = include_str!("contracts/FakeTradingRouter.json");
+const ROUTER_ARTIFACT: &str = include_str!("../contracts/FakeTradingRouter.json");
 
 fn clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)

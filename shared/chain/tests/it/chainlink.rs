@@ -26,7 +26,7 @@ use vanta_domain::time::Timestamp;
 use vanta_testkit::anvil::{Anvil, DEV_ADDRESS};
 use vanta_testkit::net::free_port;
 
-const AGGREGATOR_ARTIFACT: &str = include_str!("contracts/MockAggregator.json");
+const AGGREGATOR_ARTIFACT: &str = include_str!("../contracts/MockAggregator.json");
 
 sol! {
     /// The mock's setters (the reads are `ChainlinkFeeds`' business).

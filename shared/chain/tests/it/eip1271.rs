@@ -17,7 +17,7 @@ use vanta_domain::ids::TraderAddress;
 use vanta_domain::ports::{ContractWallets, Signer};
 use vanta_testkit::anvil::{Anvil, DEV_ADDRESS};
 
-const WALLET_ARTIFACT: &str = include_str!("contracts/OwnerWallet.json");
+const WALLET_ARTIFACT: &str = include_str!("../contracts/OwnerWallet.json");
 
 /// Deploys an `OwnerWallet` owned by `owner` from anvil's dev account.
 async fn deploy_wallet(anvil: &Anvil, owner: Address) -> TraderAddress {

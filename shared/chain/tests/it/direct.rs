@@ -275,7 +275,7 @@ async fn replacements_stop_at_the_fee_cap() {
     let anvil = Anvil::start_with(AnvilOptions::default().no_mining()).await.unwrap();
     let p = provider(&anvil);
     let signer = funded_signer(&p).await;
-    let store = Arc::new(MemoryTxStore::new());
+    let store = Arc::new(CountingStore::default());
     let mut cfg = config();
     cfg.replace_after = Duration::from_millis(500);
     // The cap leaves room for one +15 % bump, not for a second +12.5 %.
@@ -291,8 +291,9 @@ async fn replacements_stop_at_the_fee_cap() {
         tokio::spawn(async move { sender.send("capped", &transfer(address!("00000000000000000000000000000000000000bb"), 7)).await })
     };
     let rec = wait_for(store.as_ref(), "capped", "the fee-cap note", |r| r.notes.iter().any(|n| n.text.contains("fee cap"))).await;
-    // Several more replacement periods pass: nothing else is signed or sent.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Several more replacement periods pass (the tracker reads the record once per poll, and
+    // 15 polls of 100 ms span three periods of 500 ms): nothing else is signed or sent.
+    store.wait_for_reads(15).await;
     let rec_later = store.get("capped").await.unwrap().unwrap();
     assert_eq!(rec_later.attempts, rec.attempts);
     assert_eq!(rec.state, TxState::Replaced);
@@ -365,6 +366,52 @@ async fn reverting_call_ends_failed() {
 // ---------------------------------------------------------------------------------------------
 // "nonce too low": another instance used the nonce
 // ---------------------------------------------------------------------------------------------
+
+/// A memory store that counts record reads, so a test can wait for a tracker's polls.
+#[derive(Default)]
+struct CountingStore {
+    inner: MemoryTxStore,
+    reads: AtomicU32,
+    read: tokio::sync::Notify,
+}
+
+impl CountingStore {
+    /// Waits until the record has been read `n` more times (bounded: 30 s).
+    async fn wait_for_reads(&self, n: u32) {
+        let target = self.reads.load(Ordering::SeqCst) + n;
+        let reached = async {
+            loop {
+                let notified = self.read.notified();
+                if self.reads.load(Ordering::SeqCst) >= target {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), reached).await.expect("the tracker stopped polling");
+    }
+}
+
+#[async_trait]
+impl TxStore for CountingStore {
+    async fn create(&self, record: &TxRecord) -> DomainResult<()> {
+        self.inner.create(record).await
+    }
+    async fn get(&self, id: &str) -> DomainResult<Option<TxRecord>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.read.notify_waiters();
+        self.inner.get(id).await
+    }
+    async fn transition(&self, id: &str, expected: TxState, change: &vanta_chain::direct::TxChange) -> DomainResult<()> {
+        self.inner.transition(id, expected, change).await
+    }
+    async fn add_attempt(&self, id: &str, expected: TxState, attempt: &vanta_chain::direct::TxAttempt) -> DomainResult<()> {
+        self.inner.add_attempt(id, expected, attempt).await
+    }
+    async fn annotate(&self, id: &str, note: &vanta_chain::direct::TxNote) -> DomainResult<()> {
+        self.inner.annotate(id, note).await
+    }
+}
 
 /// Hands out a nonce the chain has already used once (as a lease that lagged behind another
 /// instance would), then behaves.
@@ -498,12 +545,14 @@ async fn nonce_used_by_a_foreign_transaction_ends_failed() {
     let mut rude = config();
     rude.min_priority_fee = 10 * GWEI;
     let lease = Arc::new(StaleOnce { inner: MemoryNonceLease::new(clock()), stale: AtomicBool::new(true) });
-    let other = Arc::new(DirectSender::new(p.clone(), signer, lease, Arc::new(MemoryTxStore::new()), clock(), rude));
+    let their_store = Arc::new(MemoryTxStore::new());
+    let other = Arc::new(DirectSender::new(p.clone(), signer, lease, their_store.clone(), clock(), rude));
     let theirs = {
         let other = other.clone();
         tokio::spawn(async move { other.send("theirs", &transfer(recipient(21), 2)).await })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Theirs is in the pool (broadcast and recorded) before the block comes.
+    wait_for(their_store.as_ref(), "theirs", "SENT", |r| r.state == TxState::Sent).await;
     mine(&p).await;
     let theirs = theirs.await.unwrap().unwrap();
     assert_eq!((theirs.state, theirs.nonce), (TxState::Mined, Some(0)));
