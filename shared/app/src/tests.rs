@@ -18,11 +18,11 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
+use crate::http::testing::{self, TestRequest};
 
 use crate::gate::GatedSigner;
 use crate::pipeline;
-use crate::{Deps, api, copy, schedule, signals, telegram, worker};
+use crate::{Deps, copy, schedule, signals, telegram, worker};
 
 const T0: i64 = 1_795_852_800_000;
 
@@ -135,9 +135,9 @@ impl Sys {
     }
 }
 
-fn signed(body: &str, secret: &str, ts: i64) -> HttpRequest {
+fn signed(body: &str, secret: &str, ts: i64) -> TestRequest {
     let ts = ts.to_string();
-    HttpRequest::new("POST", "/signals")
+    TestRequest::new("POST", "/signals")
         .with_header("X-Vanta-Timestamp", &ts)
         .with_header("X-Vanta-Signature", &signals::sign(secret, &ts, body.as_bytes()))
         .with_body(body.to_owned())
@@ -145,8 +145,8 @@ fn signed(body: &str, secret: &str, ts: i64) -> HttpRequest {
 
 const OPEN_BTC: &str = r#"{"source":"strat","id":"a-1","action":"open","pair":"BTC/USD","side":"long","collateral_usdc":"100","leverage":"5","slippage_pct":"0.5"}"#;
 
-async fn post(s: &Sys, req: HttpRequest) -> (u16, serde_json::Value) {
-    let r = api::handle(&s.deps, req).await;
+async fn post(s: &Sys, req: TestRequest) -> (u16, serde_json::Value) {
+    let r = testing::call(&s.deps, req).await;
     (r.status, r.body_json())
 }
 
@@ -159,39 +159,39 @@ fn fixture(name: &str) -> String {
 #[tokio::test]
 async fn health_routes_answer() {
     let s = sys();
-    let r = api::handle(&s.deps, HttpRequest::new("GET", "/healthz")).await;
+    let r = testing::call(&s.deps, TestRequest::new("GET", "/healthz")).await;
     assert_eq!((r.status, r.body_json()["status"].as_str()), (200, Some("ok")));
-    assert_eq!(api::handle(&s.deps, HttpRequest::new("GET", "/readyz")).await.status, 200);
-    let h = api::handle(&s.deps, HttpRequest::new("GET", "/health")).await.body_json();
+    assert_eq!(testing::call(&s.deps, TestRequest::new("GET", "/readyz")).await.status, 200);
+    let h = testing::call(&s.deps, TestRequest::new("GET", "/health")).await.body_json();
     assert_eq!(h["exec_mode"], "DRY", "no operator setting means DRY");
-    let m = api::handle(&s.deps, HttpRequest::new("GET", "/metrics")).await;
+    let m = testing::call(&s.deps, TestRequest::new("GET", "/metrics")).await;
     assert!(String::from_utf8_lossy(&m.body).contains("vanta_http_requests_total 4"));
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_say_why() {
     let s = sys();
-    let r = api::handle(&s.deps, HttpRequest::new("GET", "/nope")).await;
+    let r = testing::call(&s.deps, TestRequest::new("GET", "/nope")).await;
     assert_eq!(r.status, 404);
     assert!(r.body_json()["error"].as_str().unwrap().contains("/nope"));
-    assert_eq!(api::handle(&s.deps, HttpRequest::new("DELETE", "/healthz")).await.status, 405);
+    assert_eq!(testing::call(&s.deps, TestRequest::new("DELETE", "/healthz")).await.status, 405);
 }
 
-fn telegram_fixture_request() -> HttpRequest {
+fn telegram_fixture_request() -> TestRequest {
     let ev: serde_json::Value = serde_json::from_str(&fixture("apigw-telegram-update.json")).unwrap();
-    HttpRequest::new("POST", "/telegram").with_body(ev["body"].as_str().unwrap().to_owned())
+    TestRequest::new("POST", "/telegram").with_body(ev["body"].as_str().unwrap().to_owned())
 }
 
 #[tokio::test]
 async fn telegram_needs_the_secret_and_dedupes_updates() {
     let s = sys_with(&[("TELEGRAM_WEBHOOK_SECRET", "local_dev_webhook_secret")]);
     let req = telegram_fixture_request();
-    assert_eq!(telegram::handle(&s.deps, req.clone()).await.status, 401, "missing secret");
+    assert_eq!(testing::call(&s.deps, req.clone()).await.status, 401, "missing secret");
     let bad = req.clone().with_header(telegram::SECRET_HEADER, "local_dev_webhook_secreT");
-    assert_eq!(telegram::handle(&s.deps, bad).await.status, 401, "wrong secret");
+    assert_eq!(testing::call(&s.deps, bad).await.status, 401, "wrong secret");
     let good = req.with_header(telegram::SECRET_HEADER, "local_dev_webhook_secret");
-    assert_eq!(telegram::handle(&s.deps, good.clone()).await.status, 200);
-    assert_eq!(telegram::handle(&s.deps, good).await.status, 200);
+    assert_eq!(testing::call(&s.deps, good.clone()).await.status, 200);
+    assert_eq!(testing::call(&s.deps, good).await.status, 200);
     let counts = s.deps.metrics.render();
     assert!(counts.contains("vanta_telegram_updates_total 2") && counts.contains("vanta_telegram_duplicate_updates_total 1"), "{counts}");
 }
@@ -200,14 +200,14 @@ async fn telegram_needs_the_secret_and_dedupes_updates() {
 async fn telegram_without_a_configured_secret_refuses_everything() {
     let s = sys();
     let req = telegram_fixture_request().with_header(telegram::SECRET_HEADER, "");
-    assert_eq!(telegram::handle(&s.deps, req).await.status, 503);
+    assert_eq!(testing::call(&s.deps, req).await.status, 503);
 }
 
 #[tokio::test]
 async fn telegram_acknowledges_unreadable_authentic_updates() {
     let s = sys_with(&[("TELEGRAM_WEBHOOK_SECRET", "s3cret")]);
-    let req = HttpRequest::new("POST", "/telegram").with_header(telegram::SECRET_HEADER, "s3cret").with_body("not json");
-    assert_eq!(telegram::handle(&s.deps, req).await.status, 200, "Telegram would retry anything else forever");
+    let req = TestRequest::new("POST", "/telegram").with_header(telegram::SECRET_HEADER, "s3cret").with_body("not json");
+    assert_eq!(testing::call(&s.deps, req).await.status, 200, "Telegram would retry anything else forever");
 }
 
 #[tokio::test]
@@ -261,17 +261,6 @@ async fn scheduled_ticks_run() {
     assert_eq!(schedule::indexer_tick(&s.deps).await.unwrap().job, "indexer");
 }
 
-#[test]
-fn lambda_events_convert_to_requests() {
-    let lambda_request = |json: &str| vanta_runtime::http::from_lambda(lambda_http::request::from_str(json).unwrap());
-    let req = lambda_request(&fixture("apigw-healthz.json"));
-    assert_eq!((req.method.as_str(), req.path.as_str()), ("GET", "/healthz"));
-    assert_eq!(req.source_ip.as_deref(), Some("198.51.100.7"));
-    let tg = lambda_request(&fixture("apigw-telegram-update.json"));
-    assert_eq!(tg.header(telegram::SECRET_HEADER), Some("local_dev_webhook_secret"));
-    assert!(tg.body.starts_with(b"{\"update_id\":900001"));
-}
-
 // ----- the signal API: every reply code of the contract -------------------------------------
 
 #[tokio::test]
@@ -307,7 +296,7 @@ async fn signal_auth_failures_are_401_with_a_reason() {
     assert_eq!(code, 401, "stale timestamp");
     assert!(body["error"].as_str().unwrap().contains("replay window"));
     assert_eq!(post(&s, signed(OPEN_BTC, "k3y", now + 301)).await.0, 401, "timestamp from the future");
-    let unsigned = HttpRequest::new("POST", "/signals").with_body(OPEN_BTC);
+    let unsigned = TestRequest::new("POST", "/signals").with_body(OPEN_BTC);
     let (code, body) = post(&s, unsigned).await;
     assert_eq!(code, 401);
     assert!(body["error"].as_str().unwrap().contains("X-Vanta-Timestamp"));
@@ -317,7 +306,7 @@ async fn signal_auth_failures_are_401_with_a_reason() {
     let ts = now.to_string();
     let sig = signals::sign("k3y", &ts, OPEN_BTC.as_bytes());
     let tampered = OPEN_BTC.replace(r#""collateral_usdc":"100""#, r#""collateral_usdc":"1000""#);
-    let req = HttpRequest::new("POST", "/signals")
+    let req = TestRequest::new("POST", "/signals")
         .with_header("x-vanta-timestamp", &ts)
         .with_header("x-vanta-signature", &sig)
         .with_body(tampered);
@@ -398,7 +387,7 @@ async fn tradingview_route_takes_text_plain_json_with_the_path_token() {
     let s = sys();
     s.source(7, "strat", "k3y", "tv-secret-token").await;
     let tv = |token: &str, body: &str| {
-        HttpRequest::new("POST", &format!("/signals/tv/{token}"))
+        TestRequest::new("POST", &format!("/signals/tv/{token}"))
             .with_header("content-type", "text/plain; charset=utf-8")
             .with_body(body.to_owned())
     };

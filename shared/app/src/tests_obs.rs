@@ -18,10 +18,10 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
+use crate::http::testing::{self, TestRequest};
 
 use crate::emf::names;
-use crate::{Deps, alarms, api, emf, notifier, schedule, signals, worker};
+use crate::{Deps, alarms, emf, notifier, schedule, signals, worker};
 
 const T0: i64 = 1_750_000_000_000;
 
@@ -99,11 +99,11 @@ impl Sys {
     }
     async fn signal(&self, body: Value) -> u16 {
         let (body, ts) = (body.to_string(), self.clock.now().secs().to_string());
-        let req = HttpRequest::new("POST", "/signals")
+        let req = TestRequest::new("POST", "/signals")
             .with_header("X-Vanta-Timestamp", &ts)
             .with_header("X-Vanta-Signature", &signals::sign("k3y", &ts, body.as_bytes()))
             .with_body(body);
-        api::handle(&self.deps, req).await.status
+        testing::call(&self.deps, req).await.status
     }
     async fn drain(&self) {
         for _ in 0..10 {
@@ -186,7 +186,7 @@ async fn a_fill_and_a_refusal_are_intent_outcomes_with_the_success_rate_and_volu
     assert!(with_metric(&lines, names::TRADES).is_empty());
 
     // The same names on /metrics.
-    let m = api::handle(&s.deps, HttpRequest::new("GET", "/metrics")).await;
+    let m = testing::call(&s.deps, TestRequest::new("GET", "/metrics")).await;
     let text = String::from_utf8_lossy(&m.body).to_string();
     assert!(text.contains("intent_outcomes{outcome=\"filled\"} 1"), "{text}");
     assert!(text.contains("intent_outcomes{outcome=\"refused\"} 1"), "{text}");
@@ -341,7 +341,7 @@ fn every_name_has_a_spec_and_unknown_names_are_not_recorded() {
 // ----- /health and /readyz ------------------------------------------------------------------------
 
 async fn health(s: &Sys) -> Value {
-    let r = api::handle(&s.deps, HttpRequest::new("GET", "/health")).await;
+    let r = testing::call(&s.deps, TestRequest::new("GET", "/health")).await;
     assert_eq!(r.status, 200);
     r.body_json()
 }
@@ -391,7 +391,7 @@ async fn a_stale_price_degrades_health_but_not_readiness() {
     assert_eq!(btc["sources"][0]["age_secs"], 45);
     assert!(!btc["reason"].as_str().unwrap().is_empty());
     // Signals can still be accepted (the pipeline refuses trades on a stale price).
-    assert_eq!(api::handle(&s.deps, HttpRequest::new("GET", "/readyz")).await.status, 200);
+    assert_eq!(testing::call(&s.deps, TestRequest::new("GET", "/readyz")).await.status, 200);
 }
 
 #[tokio::test]
@@ -414,7 +414,7 @@ async fn a_missed_schedule_is_degraded_then_down() {
     let h = health(&s).await;
     assert_eq!(h["components"]["schedules"]["status"], "down", "{h}");
     assert_eq!(h["status"], "down");
-    assert_eq!(api::handle(&s.deps, HttpRequest::new("GET", "/readyz")).await.status, 200, "the webhook does not need the ticks");
+    assert_eq!(testing::call(&s.deps, TestRequest::new("GET", "/readyz")).await.status, 200, "the webhook does not need the ticks");
 }
 
 #[tokio::test]

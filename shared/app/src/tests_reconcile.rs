@@ -22,10 +22,10 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
+use crate::http::testing::{self, TestRequest};
 
 use crate::reconcile::{self, Settings};
-use crate::{Deps, api, schedule, signals, worker};
+use crate::{Deps, schedule, signals, worker};
 
 const T0: i64 = 1_795_852_800_000;
 
@@ -220,11 +220,11 @@ impl Sys {
         body["source"] = serde_json::Value::String(format!("strat{user}"));
         let body = body.to_string();
         let ts = self.clock.now().secs().to_string();
-        let req = HttpRequest::new("POST", "/signals")
+        let req = TestRequest::new("POST", "/signals")
             .with_header("X-Vanta-Timestamp", &ts)
             .with_header("X-Vanta-Signature", &signals::sign("k3y", &ts, body.as_bytes()))
             .with_body(body);
-        api::handle(&self.deps, req).await.status
+        testing::call(&self.deps, req).await.status
     }
     async fn drain(&self) {
         for _ in 0..20 {

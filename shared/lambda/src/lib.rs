@@ -34,6 +34,7 @@ use vanta_runtime::AvantisRoute;
 use vanta_runtime::config::{BASE_CHAIN_ID, ChainlinkFeedsSetting};
 use vanta_runtime::{Config, ConfigError};
 
+pub mod http;
 pub mod secrets;
 
 /// Whether this function signs (the signal worker) and so needs the KMS delegate keys.

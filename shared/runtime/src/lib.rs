@@ -2,7 +2,6 @@
 //! the environment, tracing, AWS SDK configuration and the SQS FIFO batch rule.
 
 pub mod config;
-pub mod http;
 pub mod operator_limits;
 pub mod sqs_batch;
 #[cfg(test)]
