@@ -8,7 +8,8 @@ use std::sync::Arc;
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
-use vanta_app::{Deps, api};
+use vanta_app::Deps;
+use vanta_app::http::testing::{self, TestRequest};
 use vanta_aws::dynamo::{DynamoStore, create_table};
 use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, PaperVenue, RecordingChat};
@@ -16,7 +17,6 @@ use vanta_domain::money::{Leverage, PercentP, Usdc};
 use vanta_domain::ports::ControlStore;
 use vanta_domain::time::{ManualClock, Timestamp};
 use vanta_runtime::Config;
-use vanta_app::http::testing::{self, TestRequest};
 use vanta_testkit::moto::Moto;
 
 async fn client(endpoint: &str) -> Client {

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
-use vanta_app::{Deps, api, pipeline, schedule, signals, telegram};
+use vanta_app::http::testing::{self, TestRequest};
+use vanta_app::{Deps, pipeline, schedule, signals, telegram};
 use vanta_aws::dynamo::{DynamoStore, create_table};
 use vanta_domain::catalog::{CatalogStore, StaticCatalog};
 use vanta_domain::ids::{ChatId, IntentId, SourceId, TelegramUserId};
@@ -22,7 +23,6 @@ use vanta_domain::position::PositionStatus;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_runtime::Config;
-use vanta_app::http::testing::{self, TestRequest};
 use vanta_testkit::moto::Moto;
 
 const T0: i64 = 1_795_852_800_000;

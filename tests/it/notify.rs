@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vanta_app::{Deps, api, copy, notifier, pipeline, signals, telegram, worker};
+use vanta_app::http::testing::{self, TestRequest};
+use vanta_app::{Deps, copy, notifier, pipeline, signals, telegram, worker};
 use vanta_chain::avantis::{AvantisConfig, AvantisVenue};
 use vanta_chain::budget::BudgetedVenue;
 use vanta_domain::DomainError;
@@ -27,7 +28,6 @@ use vanta_domain::ports::{FollowStore, IntentStore, Lookup, PositionStore, Sourc
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_runtime::Config;
-use vanta_app::http::testing::{self, TestRequest};
 use vanta_telegram::TelegramChat;
 use vanta_testkit::fake_avantis::{Endpoint, FAKE_CHAIN_ID, FakeAvantis, Stall};
 use vanta_testkit::fake_telegram::FakeTelegram;

@@ -14,8 +14,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use vanta_app::delegates::{DelegateKey, DelegatePool};
 use vanta_app::gate::GatedSigner;
+use vanta_app::http::testing::{self, TestRequest};
 use vanta_app::reconcile::{self, ReconReport, Settings};
-use vanta_app::{Deps, api, pipeline, schedule, signals, worker};
+use vanta_app::{Deps, pipeline, schedule, signals, worker};
 use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
 use vanta_chain::budget::BudgetedVenue;
 use vanta_chain::history::{HistoryClient, WithHistory};
@@ -33,7 +34,6 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::wallet::WalletChallenge;
 use vanta_runtime::Config;
-use vanta_app::http::testing::{self, TestRequest};
 use vanta_testkit::fake_avantis::{FAKE_CHAIN_ID, FakeAvantis, HISTORY_MAX_LIMIT, HistoryFill};
 
 const BTC: u16 = 1;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use vanta_app::http::testing::{self, TestRequest};
 use vanta_app::{Deps, telegram, worker};
 use vanta_domain::exec::StopLevel;
 use vanta_domain::ids::{ChatId, TelegramUserId};
@@ -17,7 +18,6 @@ use vanta_domain::ports::{OutgoingMessage, Store};
 use vanta_domain::position::PositionStatus;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_runtime::Config;
-use vanta_app::http::testing::{self, TestRequest};
 use vanta_telegram::TelegramChat;
 use vanta_testkit::fake_telegram::FakeTelegram;
 

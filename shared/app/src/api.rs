@@ -23,7 +23,10 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/healthz", get(|| async { http::json(200, &json!({ "status": "ok" })) }))
         .route("/readyz", get(|State(deps): State<Shared>| async move { readyz(&deps).await }))
         .route("/health", get(|State(deps): State<Shared>| async move { health(&deps).await }))
-        .route("/metrics", get(|State(deps): State<Shared>| async move { http::text(200, deps.metrics.render(), "text/plain; version=0.0.4") }))
+        .route(
+            "/metrics",
+            get(|State(deps): State<Shared>| async move { http::text(200, deps.metrics.render(), "text/plain; version=0.0.4") }),
+        )
         .route("/signals", post(signed_signal).layer(signal_cap()))
         .route("/signals/tv/{token}", post(tradingview_signal).layer(signal_cap()))
         .route(
@@ -141,8 +144,10 @@ async fn accept_signal(deps: &Deps, headers: &HeaderMap, body: &[u8], tv_token: 
             source
         }
         None => {
-            let ts = header_str(headers, signals::TIMESTAMP_HEADER).ok_or_else(|| Refusal::new(401, "X-Vanta-Timestamp header is required"))?;
-            let sig = header_str(headers, signals::SIGNATURE_HEADER).ok_or_else(|| Refusal::new(401, "X-Vanta-Signature header is required"))?;
+            let ts =
+                header_str(headers, signals::TIMESTAMP_HEADER).ok_or_else(|| Refusal::new(401, "X-Vanta-Timestamp header is required"))?;
+            let sig =
+                header_str(headers, signals::SIGNATURE_HEADER).ok_or_else(|| Refusal::new(401, "X-Vanta-Signature header is required"))?;
             let secs: i64 = ts.trim().parse().map_err(|_| Refusal::new(401, "X-Vanta-Timestamp must be unix seconds"))?;
             let id = signals::peek_source(body)?;
             let source = deps.store.get_source(&id).await.map_err(unavailable)?.ok_or_else(unauthorised)?;

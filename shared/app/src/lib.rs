@@ -44,6 +44,8 @@ mod tests_exits;
 #[cfg(test)]
 mod tests_faults;
 #[cfg(test)]
+mod tests_http;
+#[cfg(test)]
 mod tests_limits;
 #[cfg(test)]
 mod tests_market;

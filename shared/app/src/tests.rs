@@ -4,6 +4,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
+use crate::http::testing::{self, TestRequest};
 use alloy_primitives::{B256, Signature};
 use async_trait::async_trait;
 use vanta_domain::exec::{ExecControl, ExecMode, StopLevel};
@@ -18,7 +19,6 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
-use crate::http::testing::{self, TestRequest};
 
 use crate::gate::GatedSigner;
 use crate::pipeline;

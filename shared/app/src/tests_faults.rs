@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::http::testing::{self, TestRequest};
 use vanta_domain::ids::{ChatId, SourceId, TelegramUserId};
 use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue};
@@ -15,7 +16,6 @@ use vanta_domain::ports::{SourceStore, UserStore};
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_runtime::Config;
-use crate::http::testing::{self, TestRequest};
 
 use crate::{Deps, notifier, signals, worker};
 

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::http::testing::{self, TestRequest};
 use vanta_domain::ids::{ChatId, SourceId, TelegramUserId};
 use vanta_domain::limits::StoredLimits;
 use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol};
@@ -18,7 +19,6 @@ use vanta_domain::risk::OperatorLimits;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_runtime::Config;
-use crate::http::testing::{self, TestRequest};
 
 use crate::{Deps, signals, telegram, worker};
 

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::http::testing::{self, TestRequest};
 use async_trait::async_trait;
 use vanta_domain::DomainResult;
 use vanta_domain::catalog::{CatalogSource, CatalogStore, MemoryCatalogStore};
@@ -20,7 +21,6 @@ use vanta_domain::position::PositionStatus;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_runtime::Config;
-use crate::http::testing::{self, TestRequest};
 
 use crate::{Deps, schedule, signals, telegram, worker};
 

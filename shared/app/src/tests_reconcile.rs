@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::http::testing::{self, TestRequest};
 use async_trait::async_trait;
 use vanta_domain::exec::{ExecControl, ExecMode, StopLevel};
 use vanta_domain::ids::{ChatId, IntentId, SourceId, TelegramUserId, TraderAddress};
@@ -22,7 +23,6 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
-use crate::http::testing::{self, TestRequest};
 
 use crate::reconcile::{self, Settings};
 use crate::{Deps, schedule, signals, worker};

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::http::testing::{self, TestRequest};
 use alloy_primitives::{B256, Signature};
 use async_trait::async_trait;
 use vanta_domain::exec::{EnvExec, ExecControl, ExecMode, StopLevel};
@@ -21,7 +22,6 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
-use crate::http::testing::{self, TestRequest};
 
 use crate::delegates::{DelegateKey, DelegatePool, PooledVenue};
 use crate::gate::GatedSigner;

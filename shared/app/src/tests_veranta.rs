@@ -5,6 +5,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
+use crate::http::testing::{self, TestRequest};
 use vanta_domain::ids::{ChatId, TelegramUserId, TraderAddress};
 use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, RecordingChat};
@@ -13,7 +14,6 @@ use vanta_domain::ports::*;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::User;
 use vanta_runtime::Config;
-use crate::http::testing::{self, TestRequest};
 
 use crate::{Deps, telegram, wallet};
 

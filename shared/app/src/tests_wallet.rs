@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::http::testing::{self, TestRequest};
 use async_trait::async_trait;
 use k256::ecdsa::SigningKey;
 use vanta_domain::DomainResult;
@@ -22,7 +23,6 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::wallet::{ChallengeState, WalletChallenge};
 use vanta_runtime::Config;
-use crate::http::testing::{self, TestRequest};
 
 use crate::{Deps, signals, wallet, worker};
 

@@ -133,10 +133,8 @@ pub async fn run(report: &mut Report, requests: usize, connections: usize) -> Re
     // The app's router (every route of both functions, as `make run` serves it) and the
     // baseline: one route answering 202 with a small JSON body, no layers.
     let app = vanta_app::http::router(world.deps.clone());
-    let baseline = axum::Router::new().route(
-        "/noop",
-        axum::routing::post(|| async { vanta_app::http::json(202, &serde_json::json!({ "status": "accepted" })) }),
-    );
+    let baseline = axum::Router::new()
+        .route("/noop", axum::routing::post(|| async { vanta_app::http::json(202, &serde_json::json!({ "status": "accepted" })) }));
     let (stop_tx, stop_rx) = watch::channel(false);
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -20,15 +20,15 @@ pub mod update;
 
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 use vanta_domain::DomainError;
 use vanta_domain::ids::{ChatId, TelegramUserId};
 use vanta_domain::ports::{Button, OutgoingMessage, OutgoingPhoto};
 use vanta_domain::user::User;
-use axum::body::Body;
-use axum::http::HeaderMap;
-use axum::response::Response;
 
 use self::update::{Incoming, Message};
 use crate::Deps;

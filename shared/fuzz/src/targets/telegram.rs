@@ -253,7 +253,12 @@ pub fn updates() -> Result<Target, String> {
     let mut dict: Vec<&str> = DICTIONARY.to_vec();
     dict.extend(COMMAND_LINES.iter().flat_map(|l| l.split_whitespace()));
     dict.extend(telegram::COMMANDS.iter().map(|(c, _)| *c));
-    target("telegram-update", "Telegram updates and command arguments through the telegram webhook route", Mutator::new(seeds, &dict), message)
+    target(
+        "telegram-update",
+        "Telegram updates and command arguments through the telegram webhook route",
+        Mutator::new(seeds, &dict),
+        message,
+    )
 }
 
 /// Button presses with mutated callback data.
