@@ -13,7 +13,8 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
-use vanta_app::{Deps, api, signals, telegram};
+use vanta_app::http::testing::{self, TestRequest};
+use vanta_app::{Deps, signals, telegram};
 use vanta_aws::dynamo::{DynamoStore, create_table};
 use vanta_aws::kms_secrets::kms_envelope;
 use vanta_domain::ids::{ChatId, IntentId, TelegramUserId};
@@ -25,7 +26,6 @@ use vanta_domain::sealed::{NoSourceSecrets, SourceSecrets};
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::User;
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
 use vanta_testkit::moto::Moto;
 
 const T0: i64 = 1_795_852_800_000;
@@ -145,11 +145,11 @@ impl Fx {
             "collateral_usdc": "100", "leverage": "5"})
         .to_string();
         let ts = self.clock.now().secs().to_string();
-        let req = HttpRequest::new("POST", "/signals")
+        let req = TestRequest::new("POST", "/signals")
             .with_header("X-Vanta-Timestamp", &ts)
             .with_header("X-Vanta-Signature", &signals::sign(secret, &ts, body.as_bytes()))
             .with_body(body);
-        let r = api::handle(&webhook.deps, req).await;
+        let r = testing::call(&webhook.deps, req).await;
         (r.status, r.body_json().to_string())
     }
 

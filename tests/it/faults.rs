@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use serde_json::json;
 use vanta_app::delegates::{DelegateKey, DelegatePool};
 use vanta_app::gate::GatedSigner;
-use vanta_app::{Deps, api, notifier, signals, worker};
+use vanta_app::http::testing::{self, TestRequest};
+use vanta_app::{Deps, notifier, signals, worker};
 use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
 use vanta_chain::budget::BudgetedVenue;
 use vanta_chain::signer::LocalKeySigner;
@@ -38,7 +39,6 @@ use vanta_domain::user::{Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::wallet::{AddressClaim, WalletChallenge};
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
 use vanta_testkit::fake_avantis::{Endpoint, FAKE_CHAIN_ID, FakeAvantis, FakeFailure, Stall};
 
 const ALICE: i64 = 4242;
@@ -483,8 +483,8 @@ impl Env {
         .to_string();
         let mut statuses = Vec::new();
         for _ in 0..3 {
-            let req = HttpRequest::new("POST", &format!("/signals/tv/{TV}")).with_body(body.clone());
-            let status = api::handle(&self.deps, req).await.status;
+            let req = TestRequest::new("POST", &format!("/signals/tv/{TV}")).with_body(body.clone());
+            let status = testing::call(&self.deps, req).await.status;
             statuses.push(status);
             if status < 500 {
                 break;

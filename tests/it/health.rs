@@ -8,7 +8,8 @@ use std::sync::Arc;
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
-use vanta_app::{Deps, api};
+use vanta_app::Deps;
+use vanta_app::http::testing::{self, TestRequest};
 use vanta_aws::dynamo::{DynamoStore, create_table};
 use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, PaperVenue, RecordingChat};
@@ -16,7 +17,6 @@ use vanta_domain::money::{Leverage, PercentP, Usdc};
 use vanta_domain::ports::ControlStore;
 use vanta_domain::time::{ManualClock, Timestamp};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
 use vanta_testkit::moto::Moto;
 
 async fn client(endpoint: &str) -> Client {
@@ -62,8 +62,8 @@ async fn a_down_store_is_down_in_health_and_not_ready() {
     let store = DynamoStore::new(up, "vanta-health");
     store.put_heartbeat("tpsl", Timestamp(1_750_000_000_000)).await.unwrap();
     let ok = deps(store);
-    assert_eq!(api::handle(&ok, HttpRequest::new("GET", "/readyz")).await.status, 200);
-    let h = api::handle(&ok, HttpRequest::new("GET", "/health")).await.body_json();
+    assert_eq!(testing::call(&ok, TestRequest::new("GET", "/readyz")).await.status, 200);
+    let h = testing::call(&ok, TestRequest::new("GET", "/health")).await.body_json();
     assert_eq!(h["components"]["store"]["status"], "ok", "{h}");
     let jobs = h["components"]["schedules"]["jobs"].as_array().unwrap();
     assert_eq!(jobs.iter().find(|j| j["job"] == "tpsl").unwrap()["status"], "ok", "read back from DynamoDB: {h}");
@@ -74,10 +74,10 @@ async fn a_down_store_is_down_in_health_and_not_ready() {
     drop(dead);
     let down = deps(DynamoStore::new(client(&endpoint).await, "vanta-health"));
     let started = std::time::Instant::now();
-    let r = api::handle(&down, HttpRequest::new("GET", "/readyz")).await;
+    let r = testing::call(&down, TestRequest::new("GET", "/readyz")).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.body_json()["components"]["store"]["status"], "down");
-    let r = api::handle(&down, HttpRequest::new("GET", "/health")).await;
+    let r = testing::call(&down, TestRequest::new("GET", "/health")).await;
     assert_eq!(r.status, 200, "health answers, whatever is down");
     let h = r.body_json();
     assert_eq!(h["status"], "down", "{h}");

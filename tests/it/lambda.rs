@@ -142,3 +142,69 @@ async fn a_function_without_its_table_refuses_to_start_and_says_why() {
     assert!(stderr.contains("TABLE_NAME is required"), "{stderr}");
     assert!(!stderr.contains("do-not-print-me"), "a secret reached the logs: {stderr}");
 }
+
+/// In-memory handler dependencies with `env` as the environment.
+fn memory_deps(env: &[(&str, &str)]) -> vanta_app::Deps {
+    use std::sync::Arc;
+    use vanta_domain::market::PairCatalog;
+    use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, RecordingChat};
+    use vanta_domain::time::{ManualClock, Timestamp};
+    let m: std::collections::HashMap<String, String> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+    let config = vanta_runtime::Config::from_lookup(|k| m.get(k).cloned()).unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(1_795_852_800_000)));
+    let queue = Arc::new(MemoryQueue::new(clock.clone()));
+    let prices = Arc::new(FixedPrices::new());
+    let paper = Arc::new(PaperVenue::new(Arc::new(PairCatalog::new([]).unwrap()), prices.clone(), clock.clone()));
+    vanta_app::Deps::new(config, Arc::new(MemoryStore::new()), queue, Arc::new(RecordingChat::new()), clock, prices, paper)
+}
+
+/// What a router saw of a request: method, path, caller IP, the Telegram secret header, body.
+fn probe() -> axum::Router {
+    axum::Router::new().fallback(|req: axum::extract::Request| async move {
+        let ip = vanta_app::http::SourceIp::of(req.extensions()).map(|ip| ip.to_string());
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        let secret = parts.headers.get(vanta_app::telegram::SECRET_HEADER).map(|v| v.to_str().unwrap().to_owned());
+        vanta_app::http::json(
+            200,
+            &json!({
+                "method": parts.method.as_str(), "path": parts.uri.path(), "source_ip": ip, "secret": secret,
+                "body": String::from_utf8_lossy(&body),
+            }),
+        )
+    })
+}
+
+async fn body_json(resp: axum::response::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+fn lambda_request(name: &str) -> lambda_http::Request {
+    lambda_http::request::from_str(&std::fs::read_to_string(repo_root().join("events").join(name)).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn api_gateway_events_reach_the_router_as_sent() {
+    let deps = memory_deps(&[("TELEGRAM_WEBHOOK_SECRET", "local_dev_webhook_secret")]);
+    // What the handlers see, through lambda_http's conversion and the Lambda adapter.
+    let (status, seen) = body_json(vanta_lambda::http::call(probe(), &deps, lambda_request("apigw-healthz.json")).await).await;
+    assert_eq!(status, 200);
+    assert_eq!((seen["method"].as_str(), seen["path"].as_str()), (Some("GET"), Some("/healthz")));
+    assert_eq!(seen["source_ip"], "198.51.100.7", "the caller's IP from the request context");
+    let (_, tg) = body_json(vanta_lambda::http::call(probe(), &deps, lambda_request("apigw-telegram-update.json")).await).await;
+    assert_eq!(tg["secret"], "local_dev_webhook_secret");
+    assert!(tg["body"].as_str().unwrap().starts_with("{\"update_id\":900001"), "{tg}");
+
+    // And the functions' routers answer them.
+    let api = vanta_app::http::api_router(deps.clone());
+    let (status, health) = body_json(vanta_lambda::http::call(api.clone(), &deps, lambda_request("apigw-healthz.json")).await).await;
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    let (status, _) = body_json(vanta_lambda::http::call(api, &deps, lambda_request("apigw-telegram-update.json")).await).await;
+    assert_eq!(status, 404, "the webhook function does not serve Telegram's route");
+    let telegram = vanta_app::http::telegram_router(deps.clone());
+    let (status, ok) = body_json(vanta_lambda::http::call(telegram, &deps, lambda_request("apigw-telegram-update.json")).await).await;
+    assert_eq!((status, ok["ok"].as_bool()), (200, Some(true)));
+    assert!(deps.metrics.render().contains("vanta_telegram_updates_total 1"), "{}", deps.metrics.render());
+}

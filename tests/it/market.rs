@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
-use vanta_app::{Deps, api, pipeline, schedule, signals, telegram};
+use vanta_app::http::testing::{self, TestRequest};
+use vanta_app::{Deps, pipeline, schedule, signals, telegram};
 use vanta_aws::dynamo::{DynamoStore, create_table};
 use vanta_domain::catalog::{CatalogStore, StaticCatalog};
 use vanta_domain::ids::{ChatId, IntentId, SourceId, TelegramUserId};
@@ -22,7 +23,6 @@ use vanta_domain::position::PositionStatus;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
 use vanta_testkit::moto::Moto;
 
 const T0: i64 = 1_795_852_800_000;
@@ -200,7 +200,7 @@ async fn dynamo_the_indexer_stores_the_catalog_and_another_instance_refuses_an_u
     let post = |body: serde_json::Value| {
         let body = body.to_string();
         let ts = fx.clock.now().secs().to_string();
-        HttpRequest::new("POST", "/signals")
+        TestRequest::new("POST", "/signals")
             .with_header("X-Vanta-Timestamp", &ts)
             .with_header("X-Vanta-Signature", &signals::sign("k3y", &ts, body.as_bytes()))
             .with_body(body)
@@ -210,16 +210,16 @@ async fn dynamo_the_indexer_stores_the_catalog_and_another_instance_refuses_an_u
             "collateral_usdc": "100", "leverage": "5"})
     };
     // Nothing stored yet: B accepts no open.
-    assert_eq!(api::handle(&fx.b.deps, post(open("s1", "BTC/USD"))).await.status, 503);
+    assert_eq!(testing::call(&fx.b.deps, post(open("s1", "BTC/USD"))).await.status, 503);
     // A's indexer tick stores the catalog (hours included) in the table.
     schedule::indexer_tick(&fx.a.deps).await.unwrap();
     let stored = fx.store.get_catalog().await.unwrap().unwrap();
     assert_eq!(stored.fetched_at, fx.clock.now());
     assert_eq!(&stored.catalog, catalog().as_ref());
-    let r = api::handle(&fx.b.deps, post(open("s2", "DOGE/USD"))).await;
+    let r = testing::call(&fx.b.deps, post(open("s2", "DOGE/USD"))).await;
     assert_eq!(r.status, 422, "{}", r.body_json());
     assert!(r.body_json().to_string().contains("DOGE/USD"));
-    assert_eq!(api::handle(&fx.b.deps, post(open("s3", "BTC/USD"))).await.status, 202);
+    assert_eq!(testing::call(&fx.b.deps, post(open("s3", "BTC/USD"))).await.status, 202);
     // An older refresh landing late never replaces the newer catalog.
     let older = vanta_domain::catalog::StoredCatalog { catalog: PairCatalog::default(), fetched_at: Timestamp(T0 - 60_000) };
     fx.store.put_catalog(&older).await.unwrap();

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vanta_app::{Deps, api, copy, notifier, pipeline, signals, telegram, worker};
+use vanta_app::http::testing::{self, TestRequest};
+use vanta_app::{Deps, copy, notifier, pipeline, signals, telegram, worker};
 use vanta_chain::avantis::{AvantisConfig, AvantisVenue};
 use vanta_chain::budget::BudgetedVenue;
 use vanta_domain::DomainError;
@@ -27,7 +28,6 @@ use vanta_domain::ports::{FollowStore, IntentStore, Lookup, PositionStore, Sourc
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
 use vanta_telegram::TelegramChat;
 use vanta_testkit::fake_avantis::{Endpoint, FAKE_CHAIN_ID, FakeAvantis, Stall};
 use vanta_testkit::fake_telegram::FakeTelegram;
@@ -135,8 +135,8 @@ impl Env {
     }
     async fn signal(&self, body: Value) -> u16 {
         let req =
-            HttpRequest::new("POST", &format!("/signals/tv/{TV}")).with_header("content-type", "text/plain").with_body(body.to_string());
-        api::handle(&self.deps, req).await.status
+            TestRequest::new("POST", &format!("/signals/tv/{TV}")).with_header("content-type", "text/plain").with_body(body.to_string());
+        testing::call(&self.deps, req).await.status
     }
     /// Runs the worker until `signals.fifo` is empty; returns the bodies handled.
     async fn drain(&self) -> Vec<String> {
@@ -201,8 +201,8 @@ impl Env {
         self.post(update).await;
     }
     async fn post(&self, update: Value) {
-        let req = HttpRequest::new("POST", "/telegram").with_header(telegram::SECRET_HEADER, SECRET).with_body(update.to_string());
-        assert_eq!(telegram::handle(&self.deps, req).await.status, 200);
+        let req = TestRequest::new("POST", "/telegram").with_header(telegram::SECRET_HEADER, SECRET).with_body(update.to_string());
+        assert_eq!(testing::call(&self.deps, req).await.status, 200);
     }
     fn update_id(&self) -> i64 {
         self.next_update.fetch_add(1, Ordering::SeqCst) + 990_000
@@ -672,10 +672,10 @@ async fn the_tradingview_route_logs_its_route_never_the_token_or_its_hash() {
     // Accepted, duplicate, wrong token, and through the local runner's router as well.
     assert_eq!(e.signal(open_btc("o-1")).await, 202);
     assert_eq!(e.signal(open_btc("o-1")).await, 200);
-    let wrong = HttpRequest::new("POST", "/signals/tv/NOTTHETOKEN99").with_body(open_btc("o-2").to_string());
-    assert_eq!(api::handle(&e.deps, wrong).await.status, 401);
-    let local = HttpRequest::new("POST", &format!("/signals/tv/{TV}")).with_body(open_btc("o-3").to_string());
-    assert_eq!(vanta_local::dispatch(&e.deps, local).await.status, 202);
+    let wrong = TestRequest::new("POST", "/signals/tv/NOTTHETOKEN99").with_body(open_btc("o-2").to_string());
+    assert_eq!(testing::call(&e.deps, wrong).await.status, 401);
+    let local = TestRequest::new("POST", &format!("/signals/tv/{TV}")).with_body(open_btc("o-3").to_string());
+    assert_eq!(testing::call(&e.deps, local).await.status, 202);
     e.drain().await;
     e.deliver_notices().await;
 

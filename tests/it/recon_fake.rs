@@ -14,8 +14,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use vanta_app::delegates::{DelegateKey, DelegatePool};
 use vanta_app::gate::GatedSigner;
+use vanta_app::http::testing::{self, TestRequest};
 use vanta_app::reconcile::{self, ReconReport, Settings};
-use vanta_app::{Deps, api, pipeline, schedule, signals, worker};
+use vanta_app::{Deps, pipeline, schedule, signals, worker};
 use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
 use vanta_chain::budget::BudgetedVenue;
 use vanta_chain::history::{HistoryClient, WithHistory};
@@ -33,7 +34,6 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::wallet::WalletChallenge;
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
 use vanta_testkit::fake_avantis::{FAKE_CHAIN_ID, FakeAvantis, HISTORY_MAX_LIMIT, HistoryFill};
 
 const BTC: u16 = 1;
@@ -163,8 +163,8 @@ impl World {
     async fn signal(&self, user: i64, body: Value) -> u16 {
         let mut body = body;
         body["source"] = Value::String(format!("strat{user}"));
-        let req = HttpRequest::new("POST", &format!("/signals/tv/{}", tv_token(user))).with_body(body.to_string());
-        api::handle(&self.deps, req).await.status
+        let req = TestRequest::new("POST", &format!("/signals/tv/{}", tv_token(user))).with_body(body.to_string());
+        testing::call(&self.deps, req).await.status
     }
 
     /// The worker over everything queued (a failed delivery is not redelivered here).

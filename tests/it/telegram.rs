@@ -1,4 +1,4 @@
-//! The Telegram bot end to end: real update JSON posted to `telegram::handle`, replies sent by
+//! The Telegram bot end to end: real update JSON posted to the `/telegram` route, replies sent by
 //! `TelegramChat` (teloxide-core) to a fake Bot API server, trades run by the worker.
 
 use std::str::FromStr;
@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use vanta_app::http::testing::{self, TestRequest};
 use vanta_app::{Deps, telegram, worker};
 use vanta_domain::exec::StopLevel;
 use vanta_domain::ids::{ChatId, TelegramUserId};
@@ -17,7 +18,6 @@ use vanta_domain::ports::{OutgoingMessage, Store};
 use vanta_domain::position::PositionStatus;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
 use vanta_telegram::TelegramChat;
 use vanta_testkit::fake_telegram::FakeTelegram;
 
@@ -141,11 +141,11 @@ impl Bot {
         }})
     }
     async fn post_raw(&self, body: &str, secret: Option<&str>) -> u16 {
-        let mut req = HttpRequest::new("POST", "/telegram").with_body(body.to_owned());
+        let mut req = TestRequest::new("POST", "/telegram").with_body(body.to_owned());
         if let Some(s) = secret {
             req = req.with_header(telegram::SECRET_HEADER, s);
         }
-        telegram::handle(&self.deps, req).await.status
+        testing::call(&self.deps, req).await.status
     }
     async fn post(&self, update: Value) {
         assert_eq!(self.post_raw(&update.to_string(), Some(SECRET)).await, 200);

@@ -1,21 +1,12 @@
 //! Lambda `telegram`: Telegram's webhook behind API Gateway.
 
-use lambda_http::{Error, Request, run, service_fn};
+use lambda_http::Error;
 use vanta_lambda::Signing;
-use vanta_runtime::http::{from_lambda, to_lambda};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = vanta_lambda::config()?;
     let deps = vanta_lambda::deps(config, Signing::AddressOnly).await?;
     vanta_lambda::register_bot_commands(&deps.config);
-    run(service_fn(|req: Request| {
-        let deps = deps.clone();
-        async move {
-            let resp = vanta_app::telegram::handle(&deps, from_lambda(req)).await;
-            deps.metrics.emf.flush(deps.clock.now());
-            Ok::<_, Error>(to_lambda(resp))
-        }
-    }))
-    .await
+    vanta_lambda::http::serve(vanta_app::http::telegram_router(deps.clone()), deps).await
 }

@@ -1,32 +1,69 @@
 //! The `webhook` function: health, readiness, metrics, the signal API routes and the wallet
 //! signing page (`/link/{nonce}`, see [`crate::wallet`]).
 
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::{get, post};
 use serde_json::json;
 use vanta_domain::DomainError;
 use vanta_domain::intent::{CreateOutcome, Intent, IntentState, Origin};
 use vanta_domain::time::Timestamp;
-use vanta_runtime::http::{HttpRequest, HttpResponse};
 
-use crate::metrics::Metrics;
+use crate::http::{self, Shared, header_str};
 use crate::signals::{self, Refusal};
 use crate::{Deps, outbox};
 
-/// Routes one request. Never panics; every refusal carries a reason.
-pub async fn handle(deps: &Deps, req: HttpRequest) -> HttpResponse {
-    Metrics::inc(&deps.metrics.http_requests);
-    let started = std::time::Instant::now();
-    let resp = route(deps, &req).await;
-    if (400..500).contains(&resp.status) {
-        Metrics::inc(&deps.metrics.http_client_errors);
-    }
-    // The route template, never the raw path: `/signals/tv/<token>` carries a credential.
-    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    tracing::info!(method = %req.method, route = route_template(&req.path), status = resp.status, latency_ms, "http");
-    resp
+/// The webhook function's routes ([`crate::http::api_router`] adds the layers and refusals).
+pub(crate) fn routes() -> Router<Shared> {
+    let signal_cap = || middleware::from_fn_with_state(MAX_SIGNAL_BYTES, http::limit_body);
+    Router::new()
+        .route("/healthz", get(|| async { http::json(200, &json!({ "status": "ok" })) }))
+        .route("/readyz", get(|State(deps): State<Shared>| async move { readyz(&deps).await }))
+        .route("/health", get(|State(deps): State<Shared>| async move { health(&deps).await }))
+        .route(
+            "/metrics",
+            get(|State(deps): State<Shared>| async move { http::text(200, deps.metrics.render(), "text/plain; version=0.0.4") }),
+        )
+        .route("/signals", post(signed_signal).layer(signal_cap()))
+        .route("/signals/tv/{token}", post(tradingview_signal).layer(signal_cap()))
+        .route(
+            "/link/{nonce}",
+            get(|State(deps): State<Shared>, req: Request| async move { crate::wallet::link_get(&deps, path_tail(&req, "/link/")).await })
+                .merge(post(link_post).layer(middleware::from_fn_with_state(crate::wallet::MAX_LINK_BODY, http::limit_body))),
+        )
+}
+
+/// The raw last segment of a path under `prefix` (not percent-decoded: a token or nonce is
+/// compared as it was sent).
+fn path_tail<'a>(req: &'a Request, prefix: &str) -> &'a str {
+    req.uri().path().strip_prefix(prefix).unwrap_or_default()
+}
+
+async fn link_post(State(deps): State<Shared>, req: Request) -> Response {
+    let nonce = path_tail(&req, "/link/").to_owned();
+    let body = http::read_body(req.into_body()).await;
+    crate::wallet::link_post(&deps, &body, &nonce).await
+}
+
+async fn signed_signal(State(deps): State<Shared>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = http::read_body(body).await;
+    post_signal(&deps, &parts.headers, &body, None).await
+}
+
+async fn tradingview_signal(State(deps): State<Shared>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = http::read_body(body).await;
+    let token = parts.uri.path().strip_prefix("/signals/tv/").unwrap_or_default();
+    post_signal(&deps, &parts.headers, &body, Some(token)).await
 }
 
 /// The route a path matched, as a template (`/signals/tv/{token}`), or `unmatched`: what request
-/// logs carry instead of the path, so a token in a path never reaches the logs.
+/// logs carry instead of the path, so a token in a path never reaches the logs. (The router logs
+/// the template it matched; this names the paths it matches only without a trailing slash.)
 pub fn route_template(path: &str) -> &'static str {
     match path.trim_end_matches('/') {
         "/healthz" => "/healthz",
@@ -36,35 +73,20 @@ pub fn route_template(path: &str) -> &'static str {
         "/signals" => "/signals",
         "/telegram" => "/telegram",
         p if p.starts_with("/signals/tv/") => "/signals/tv/{token}",
+        p if p.starts_with("/link/") => "/link/{nonce}",
         _ => "unmatched",
     }
 }
 
-async fn route(deps: &Deps, req: &HttpRequest) -> HttpResponse {
-    let path = req.path.trim_end_matches('/');
-    match (req.method.as_str(), path) {
-        ("GET", "/healthz") => HttpResponse::json(200, &json!({ "status": "ok" })),
-        ("GET", "/readyz") => readyz(deps).await,
-        ("GET", "/health") => health(deps).await,
-        ("GET", "/metrics") => HttpResponse::text(200, deps.metrics.render(), "text/plain; version=0.0.4"),
-        ("POST", "/signals") => post_signal(deps, req, None).await,
-        ("POST", p) if p.starts_with("/signals/tv/") => post_signal(deps, req, p.strip_prefix("/signals/tv/")).await,
-        ("GET", p) if p.starts_with("/link/") => crate::wallet::link_get(deps, p.trim_start_matches("/link/")).await,
-        ("POST", p) if p.starts_with("/link/") => crate::wallet::link_post(deps, req, p.trim_start_matches("/link/")).await,
-        (_, "/healthz" | "/readyz" | "/health" | "/metrics" | "/signals") => HttpResponse::error(405, "method not allowed"),
-        _ => HttpResponse::error(404, format!("no route for {} {}", req.method, req.path)),
-    }
-}
-
 /// Ready when the store answers ([`crate::health::readyz`]).
-async fn readyz(deps: &Deps) -> HttpResponse {
+async fn readyz(deps: &Deps) -> Response {
     let (status, body) = crate::health::readyz(deps).await;
-    HttpResponse::json(status, &body)
+    http::json(status, &body)
 }
 
 /// Every component, `ok` / `degraded` / `down` ([`crate::health`]).
-async fn health(deps: &Deps) -> HttpResponse {
-    HttpResponse::json(200, &crate::health::health_json(deps).await)
+async fn health(deps: &Deps) -> Response {
+    http::json(200, &crate::health::health_json(deps).await)
 }
 
 /// A source secret that cannot be opened: nothing is accepted. The key unreachable or not
@@ -94,17 +116,15 @@ pub const MAX_SIGNAL_BYTES: usize = 8 * 1024;
 /// 202 accepted · 200 duplicate · 409 same id, other payload · 401 bad auth or stale · 400/422
 /// invalid · 413 too large · 429 rate limited · 503 try again (nothing was lost: retry).
 #[tracing::instrument(skip_all, fields(intent = tracing::field::Empty))]
-async fn post_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -> HttpResponse {
-    match accept_signal(deps, req, tv_token).await {
+/// (Bodies over [`MAX_SIGNAL_BYTES`] are refused with 413 by the route's body cap.)
+async fn post_signal(deps: &Deps, headers: &HeaderMap, body: &[u8], tv_token: Option<&str>) -> Response {
+    match accept_signal(deps, headers, body, tv_token).await {
         Ok(resp) => resp,
-        Err(r) => HttpResponse::error(r.status, r.reason),
+        Err(r) => http::error(r.status, r.reason),
     }
 }
 
-async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -> Result<HttpResponse, Refusal> {
-    if req.body.len() > MAX_SIGNAL_BYTES {
-        return Err(Refusal::new(413, format!("body larger than {MAX_SIGNAL_BYTES} bytes")));
-    }
+async fn accept_signal(deps: &Deps, headers: &HeaderMap, body: &[u8], tv_token: Option<&str>) -> Result<Response, Refusal> {
     let unavailable = |e: DomainError| {
         tracing::warn!(error = %e, "signal not accepted: store unavailable");
         Refusal::new(503, "temporarily unavailable; nothing was accepted, retry")
@@ -112,7 +132,7 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
     let unauthorised = || Refusal::new(401, "unknown source or bad signature");
     let now = deps.clock.now();
     // Parsed once: the source finds the secret, the signal is refused only once authenticated.
-    let body = signals::read_body(&req.body);
+    let parsed = signals::read_body(body);
     let source = match tv_token {
         Some(token) => {
             if token.is_empty() || token.len() > 128 || token.contains('/') {
@@ -121,20 +141,22 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
             let source =
                 deps.store.source_by_tv_token_hash(&signals::token_hash(token)).await.map_err(unavailable)?.ok_or_else(unauthorised)?;
             // TradingView cannot sign, so the path token is the credential and the body's source must match it.
-            if body.source.clone()? != source.id {
+            if parsed.source.clone()? != source.id {
                 return Err(unauthorised());
             }
             source
         }
         None => {
-            let ts = req.header(signals::TIMESTAMP_HEADER).ok_or_else(|| Refusal::new(401, "X-Vanta-Timestamp header is required"))?;
-            let sig = req.header(signals::SIGNATURE_HEADER).ok_or_else(|| Refusal::new(401, "X-Vanta-Signature header is required"))?;
+            let ts =
+                header_str(headers, signals::TIMESTAMP_HEADER).ok_or_else(|| Refusal::new(401, "X-Vanta-Timestamp header is required"))?;
+            let sig =
+                header_str(headers, signals::SIGNATURE_HEADER).ok_or_else(|| Refusal::new(401, "X-Vanta-Signature header is required"))?;
             let secs: i64 = ts.trim().parse().map_err(|_| Refusal::new(401, "X-Vanta-Timestamp must be unix seconds"))?;
-            let id = body.source.clone()?;
+            let id = parsed.source.clone()?;
             let source = deps.store.get_source(&id).await.map_err(unavailable)?.ok_or_else(unauthorised)?;
             let secret =
                 vanta_domain::sealed::reveal(deps.source_secrets.as_ref(), &source).await.map_err(|e| sealed_refusal(&source.id, e))?;
-            if !signals::verify_signature(secret.expose(), ts.trim(), &req.body, sig) {
+            if !signals::verify_signature(secret.expose(), ts.trim(), body, sig) {
                 return Err(unauthorised());
             }
             let age = now.secs().saturating_sub(secs).abs();
@@ -147,7 +169,7 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
     if !source.active {
         return Err(Refusal::new(401, "this source is disabled"));
     }
-    let signal = body.signal?;
+    let signal = parsed.signal?;
     if signal.source != source.id {
         return Err(unauthorised());
     }
@@ -184,7 +206,7 @@ async fn accept_signal(deps: &Deps, req: &HttpRequest, tv_token: Option<&str>) -
     );
     let created = deps.store.create_intent(&intent).await.map_err(unavailable)?;
     let reply = |status: u16, what: &str, state: IntentState| {
-        HttpResponse::json(status, &json!({ "status": what, "id": signal.id, "intent": intent_id, "state": state.as_str() }))
+        http::json(status, &json!({ "status": what, "id": signal.id, "intent": intent_id, "state": state.as_str() }))
     };
     match created {
         CreateOutcome::Created => {

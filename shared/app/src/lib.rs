@@ -3,8 +3,8 @@
 //!
 //! | function        | entry point                 |
 //! |-----------------|-----------------------------|
-//! | `webhook`       | [`api::handle`]             |
-//! | `telegram`      | [`telegram::handle`]        |
+//! | `webhook`       | [`http::api_router`]        |
+//! | `telegram`      | [`http::telegram_router`]   |
 //! | `signal-worker` | [`worker::handle_message`]  |
 //! | `tpsl`          | [`schedule::tpsl_tick`]     |
 //! | `indexer`       | [`schedule::indexer_tick`]  |
@@ -16,6 +16,7 @@ pub mod delegates;
 pub mod deps;
 pub mod flatten;
 pub mod gate;
+pub mod http;
 pub mod limits;
 pub mod market;
 pub mod metrics;
@@ -51,6 +52,8 @@ mod tests_exits;
 mod tests_faults;
 #[cfg(test)]
 mod tests_gate;
+#[cfg(test)]
+mod tests_http;
 #[cfg(test)]
 mod tests_limits;
 #[cfg(test)]

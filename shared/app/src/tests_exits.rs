@@ -21,7 +21,7 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
+use crate::http::testing::{self, TestRequest};
 
 use crate::tests_support::pair;
 use crate::{Deps, api, pipeline, schedule, signals, worker};
@@ -154,11 +154,11 @@ impl Sys {
     async fn signal(&self, body: serde_json::Value) -> u16 {
         let body = body.to_string();
         let ts = self.clock.now().secs().to_string();
-        let req = HttpRequest::new("POST", "/signals")
+        let req = TestRequest::new("POST", "/signals")
             .with_header("X-Vanta-Timestamp", &ts)
             .with_header("X-Vanta-Signature", &signals::sign("k3y", &ts, body.as_bytes()))
             .with_body(body);
-        api::handle(&self.deps, req).await.status
+        testing::call(&self.deps, req).await.status
     }
     /// Runs the worker until the queue is empty; failed messages are put back (retried) up to
     /// the queue's receive limit, as SQS would.

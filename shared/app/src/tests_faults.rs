@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::http::testing::{self, TestRequest};
 use vanta_domain::ids::{ChatId, SourceId, TelegramUserId};
 use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue};
@@ -15,9 +16,8 @@ use vanta_domain::ports::{SourceStore, UserStore};
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
 
-use crate::{Deps, api, notifier, signals, worker};
+use crate::{Deps, notifier, signals, worker};
 
 const TV: &str = "tvFAULTSunit0123456789ab";
 
@@ -95,8 +95,8 @@ fn texts(q: &MemoryQueue) -> Vec<String> {
 /// Posts one open signal and runs its first delivery; the signal message's body.
 async fn first_delivery(s: &Sys) -> String {
     let body = r#"{"source":"strat","id":"f-1","action":"open","pair":"BTC/USD","side":"long","collateral_usdc":"100","leverage":"5"}"#;
-    let req = HttpRequest::new("POST", &format!("/signals/tv/{TV}")).with_body(body.to_owned());
-    assert_eq!(api::handle(&s.deps, req).await.status, 202);
+    let req = TestRequest::new("POST", &format!("/signals/tv/{TV}")).with_body(body.to_owned());
+    assert_eq!(testing::call(&s.deps, req).await.status, 202);
     let m = s.queue.take(1).unwrap().pop().expect("the signal is queued");
     worker::handle_delivery(&s.deps, &m.body, 1).await.unwrap();
     m.body

@@ -18,7 +18,7 @@ use vanta_domain::risk::OperatorLimits;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
+use crate::http::testing::{self, TestRequest};
 
 use crate::tests_support::pair;
 use crate::{Deps, api, signals, telegram, worker};
@@ -93,11 +93,11 @@ impl Sys {
             "collateral_usdc": "100", "leverage": leverage})
         .to_string();
         let ts = self.clock.now().secs().to_string();
-        let req = HttpRequest::new("POST", "/signals")
+        let req = TestRequest::new("POST", "/signals")
             .with_header("X-Vanta-Timestamp", &ts)
             .with_header("X-Vanta-Signature", &signals::sign("k3y", &ts, body.as_bytes()))
             .with_body(body);
-        let status = api::handle(&self.deps, req).await.status;
+        let status = testing::call(&self.deps, req).await.status;
         for m in self.queue.take(10).unwrap() {
             let _ = worker::handle_message(&self.deps, &m.body).await;
         }

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::http::testing::{self, TestRequest};
 use async_trait::async_trait;
 use vanta_domain::DomainResult;
 use vanta_domain::catalog::{CatalogSource, CatalogStore, MemoryCatalogStore};
@@ -20,9 +21,8 @@ use vanta_domain::position::PositionStatus;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
 
-use crate::{Deps, api, schedule, signals, telegram, worker};
+use crate::{Deps, schedule, signals, telegram, worker};
 
 const T0: i64 = 1_795_852_800_000;
 
@@ -126,11 +126,11 @@ impl Sys {
     async fn post(&self, body: &serde_json::Value) -> (u16, serde_json::Value) {
         let body = body.to_string();
         let ts = self.clock.now().secs().to_string();
-        let req = HttpRequest::new("POST", "/signals")
+        let req = TestRequest::new("POST", "/signals")
             .with_header("X-Vanta-Timestamp", &ts)
             .with_header("X-Vanta-Signature", &signals::sign("k3y", &ts, body.as_bytes()))
             .with_body(body);
-        let r = api::handle(&self.deps, req).await;
+        let r = testing::call(&self.deps, req).await;
         (r.status, r.body_json())
     }
     async fn drain(&self) {

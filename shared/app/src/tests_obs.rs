@@ -17,7 +17,7 @@ use vanta_domain::ports::*;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
-use vanta_runtime::http::HttpRequest;
+use crate::http::testing::{self, TestRequest};
 
 use crate::emf::names;
 use crate::tests_support::pair;
@@ -80,11 +80,11 @@ impl Sys {
     }
     async fn signal(&self, body: Value) -> u16 {
         let (body, ts) = (body.to_string(), self.clock.now().secs().to_string());
-        let req = HttpRequest::new("POST", "/signals")
+        let req = TestRequest::new("POST", "/signals")
             .with_header("X-Vanta-Timestamp", &ts)
             .with_header("X-Vanta-Signature", &signals::sign("k3y", &ts, body.as_bytes()))
             .with_body(body);
-        api::handle(&self.deps, req).await.status
+        testing::call(&self.deps, req).await.status
     }
     async fn drain(&self) {
         for _ in 0..10 {
@@ -167,7 +167,7 @@ async fn a_fill_and_a_refusal_are_intent_outcomes_with_the_success_rate_and_volu
     assert!(with_metric(&lines, names::TRADES).is_empty());
 
     // The same names on /metrics.
-    let m = api::handle(&s.deps, HttpRequest::new("GET", "/metrics")).await;
+    let m = testing::call(&s.deps, TestRequest::new("GET", "/metrics")).await;
     let text = String::from_utf8_lossy(&m.body).to_string();
     assert!(text.contains("intent_outcomes{outcome=\"filled\"} 1"), "{text}");
     assert!(text.contains("intent_outcomes{outcome=\"refused\"} 1"), "{text}");
@@ -359,7 +359,7 @@ fn a_dimension_outside_the_spec_is_not_recorded_so_the_series_are_counted_from_t
 // ----- /health and /readyz ------------------------------------------------------------------------
 
 async fn health(s: &Sys) -> Value {
-    let r = api::handle(&s.deps, HttpRequest::new("GET", "/health")).await;
+    let r = testing::call(&s.deps, TestRequest::new("GET", "/health")).await;
     assert_eq!(r.status, 200);
     r.body_json()
 }
@@ -409,7 +409,7 @@ async fn a_stale_price_degrades_health_but_not_readiness() {
     assert_eq!(btc["sources"][0]["age_secs"], 45);
     assert!(!btc["reason"].as_str().unwrap().is_empty());
     // Signals can still be accepted (the pipeline refuses trades on a stale price).
-    assert_eq!(api::handle(&s.deps, HttpRequest::new("GET", "/readyz")).await.status, 200);
+    assert_eq!(testing::call(&s.deps, TestRequest::new("GET", "/readyz")).await.status, 200);
 }
 
 #[tokio::test]
@@ -432,7 +432,7 @@ async fn a_missed_schedule_is_degraded_then_down() {
     let h = health(&s).await;
     assert_eq!(h["components"]["schedules"]["status"], "down", "{h}");
     assert_eq!(h["status"], "down");
-    assert_eq!(api::handle(&s.deps, HttpRequest::new("GET", "/readyz")).await.status, 200, "the webhook does not need the ticks");
+    assert_eq!(testing::call(&s.deps, TestRequest::new("GET", "/readyz")).await.status, 200, "the webhook does not need the ticks");
 }
 
 #[tokio::test]

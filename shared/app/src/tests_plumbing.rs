@@ -10,39 +10,39 @@ fn fixture(name: &str) -> String {
 #[tokio::test]
 async fn health_routes_answer() {
     let s = sys();
-    let r = api::handle(&s.deps, HttpRequest::new("GET", "/healthz")).await;
+    let r = testing::call(&s.deps, TestRequest::new("GET", "/healthz")).await;
     assert_eq!((r.status, r.body_json()["status"].as_str()), (200, Some("ok")));
-    assert_eq!(api::handle(&s.deps, HttpRequest::new("GET", "/readyz")).await.status, 200);
-    let h = api::handle(&s.deps, HttpRequest::new("GET", "/health")).await.body_json();
+    assert_eq!(testing::call(&s.deps, TestRequest::new("GET", "/readyz")).await.status, 200);
+    let h = testing::call(&s.deps, TestRequest::new("GET", "/health")).await.body_json();
     assert_eq!(h["exec_mode"], "DRY", "no operator setting means DRY");
-    let m = api::handle(&s.deps, HttpRequest::new("GET", "/metrics")).await;
+    let m = testing::call(&s.deps, TestRequest::new("GET", "/metrics")).await;
     assert!(String::from_utf8_lossy(&m.body).contains("vanta_http_requests_total 4"));
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_say_why() {
     let s = sys();
-    let r = api::handle(&s.deps, HttpRequest::new("GET", "/nope")).await;
+    let r = testing::call(&s.deps, TestRequest::new("GET", "/nope")).await;
     assert_eq!(r.status, 404);
     assert!(r.body_json()["error"].as_str().unwrap().contains("/nope"));
-    assert_eq!(api::handle(&s.deps, HttpRequest::new("DELETE", "/healthz")).await.status, 405);
+    assert_eq!(testing::call(&s.deps, TestRequest::new("DELETE", "/healthz")).await.status, 405);
 }
 
-fn telegram_fixture_request() -> HttpRequest {
+fn telegram_fixture_request() -> TestRequest {
     let ev: serde_json::Value = serde_json::from_str(&fixture("apigw-telegram-update.json")).unwrap();
-    HttpRequest::new("POST", "/telegram").with_body(ev["body"].as_str().unwrap().to_owned())
+    TestRequest::new("POST", "/telegram").with_body(ev["body"].as_str().unwrap().to_owned())
 }
 
 #[tokio::test]
 async fn telegram_needs_the_secret_and_dedupes_updates() {
     let s = sys_with(&[("TELEGRAM_WEBHOOK_SECRET", "local_dev_webhook_secret")]);
     let req = telegram_fixture_request();
-    assert_eq!(telegram::handle(&s.deps, req.clone()).await.status, 401, "missing secret");
+    assert_eq!(testing::call(&s.deps, req.clone()).await.status, 401, "missing secret");
     let bad = req.clone().with_header(telegram::SECRET_HEADER, "local_dev_webhook_secreT");
-    assert_eq!(telegram::handle(&s.deps, bad).await.status, 401, "wrong secret");
+    assert_eq!(testing::call(&s.deps, bad).await.status, 401, "wrong secret");
     let good = req.with_header(telegram::SECRET_HEADER, "local_dev_webhook_secret");
-    assert_eq!(telegram::handle(&s.deps, good.clone()).await.status, 200);
-    assert_eq!(telegram::handle(&s.deps, good).await.status, 200);
+    assert_eq!(testing::call(&s.deps, good.clone()).await.status, 200);
+    assert_eq!(testing::call(&s.deps, good).await.status, 200);
     let counts = s.deps.metrics.render();
     assert!(counts.contains("vanta_telegram_updates_total 2") && counts.contains("vanta_telegram_duplicate_updates_total 1"), "{counts}");
 }
@@ -51,14 +51,14 @@ async fn telegram_needs_the_secret_and_dedupes_updates() {
 async fn telegram_without_a_configured_secret_refuses_everything() {
     let s = sys();
     let req = telegram_fixture_request().with_header(telegram::SECRET_HEADER, "");
-    assert_eq!(telegram::handle(&s.deps, req).await.status, 503);
+    assert_eq!(testing::call(&s.deps, req).await.status, 503);
 }
 
 #[tokio::test]
 async fn telegram_acknowledges_unreadable_authentic_updates() {
     let s = sys_with(&[("TELEGRAM_WEBHOOK_SECRET", "s3cret")]);
-    let req = HttpRequest::new("POST", "/telegram").with_header(telegram::SECRET_HEADER, "s3cret").with_body("not json");
-    assert_eq!(telegram::handle(&s.deps, req).await.status, 200, "Telegram would retry anything else forever");
+    let req = TestRequest::new("POST", "/telegram").with_header(telegram::SECRET_HEADER, "s3cret").with_body("not json");
+    assert_eq!(testing::call(&s.deps, req).await.status, 200, "Telegram would retry anything else forever");
 }
 
 #[tokio::test]
@@ -112,13 +112,3 @@ async fn scheduled_ticks_run() {
     assert_eq!(schedule::indexer_tick(&s.deps).await.unwrap().job, "indexer");
 }
 
-#[test]
-fn lambda_events_convert_to_requests() {
-    let lambda_request = |json: &str| vanta_runtime::http::from_lambda(lambda_http::request::from_str(json).unwrap());
-    let req = lambda_request(&fixture("apigw-healthz.json"));
-    assert_eq!((req.method.as_str(), req.path.as_str()), ("GET", "/healthz"));
-    assert_eq!(req.source_ip.as_deref(), Some("198.51.100.7"));
-    let tg = lambda_request(&fixture("apigw-telegram-update.json"));
-    assert_eq!(tg.header(telegram::SECRET_HEADER), Some("local_dev_webhook_secret"));
-    assert!(tg.body.starts_with(b"{\"update_id\":900001"));
-}

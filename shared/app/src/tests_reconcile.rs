@@ -21,7 +21,7 @@ use vanta_domain::recon::{CloseReason, ReconWallet, VenueClose, VenueHistory};
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
-use vanta_runtime::http::HttpRequest;
+use crate::http::testing::{self, TestRequest};
 
 use crate::reconcile::{self, Settings};
 use crate::tests_support::pair;
@@ -200,11 +200,11 @@ impl Sys {
         body["source"] = serde_json::Value::String(format!("strat{user}"));
         let body = body.to_string();
         let ts = self.clock.now().secs().to_string();
-        let req = HttpRequest::new("POST", "/signals")
+        let req = TestRequest::new("POST", "/signals")
             .with_header("X-Vanta-Timestamp", &ts)
             .with_header("X-Vanta-Signature", &signals::sign("k3y", &ts, body.as_bytes()))
             .with_body(body);
-        api::handle(&self.deps, req).await.status
+        testing::call(&self.deps, req).await.status
     }
     async fn drain(&self) {
         for _ in 0..20 {

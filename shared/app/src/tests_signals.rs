@@ -36,7 +36,7 @@ async fn signal_auth_failures_are_401_with_a_reason() {
     assert_eq!(code, 401, "stale timestamp");
     assert!(body["error"].as_str().unwrap().contains("replay window"));
     assert_eq!(post(&s, signed(OPEN_BTC, "k3y", now + 301)).await.0, 401, "timestamp from the future");
-    let unsigned = HttpRequest::new("POST", "/signals").with_body(OPEN_BTC);
+    let unsigned = TestRequest::new("POST", "/signals").with_body(OPEN_BTC);
     let (code, body) = post(&s, unsigned).await;
     assert_eq!(code, 401);
     assert!(body["error"].as_str().unwrap().contains("X-Vanta-Timestamp"));
@@ -46,7 +46,7 @@ async fn signal_auth_failures_are_401_with_a_reason() {
     let ts = now.to_string();
     let sig = signals::sign("k3y", &ts, OPEN_BTC.as_bytes());
     let tampered = OPEN_BTC.replace(r#""collateral_usdc":"100""#, r#""collateral_usdc":"1000""#);
-    let req = HttpRequest::new("POST", "/signals")
+    let req = TestRequest::new("POST", "/signals")
         .with_header("x-vanta-timestamp", &ts)
         .with_header("x-vanta-signature", &sig)
         .with_body(tampered);
@@ -127,7 +127,7 @@ async fn tradingview_route_takes_text_plain_json_with_the_path_token() {
     let s = sys();
     s.source(7, "strat", "k3y", "tv-secret-token").await;
     let tv = |token: &str, body: &str| {
-        HttpRequest::new("POST", &format!("/signals/tv/{token}"))
+        TestRequest::new("POST", &format!("/signals/tv/{token}"))
             .with_header("content-type", "text/plain; charset=utf-8")
             .with_body(body.to_owned())
     };

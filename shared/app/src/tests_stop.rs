@@ -21,7 +21,7 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
+use crate::http::testing::{self, TestRequest};
 
 use crate::delegates::{DelegateKey, DelegatePool, PooledVenue};
 use crate::gate::GatedSigner;
@@ -97,11 +97,11 @@ impl Sys {
     async fn post(&self, body: &serde_json::Value, secret: &str) -> (u16, serde_json::Value) {
         let body = body.to_string();
         let ts = self.clock.now().secs().to_string();
-        let req = HttpRequest::new("POST", "/signals")
+        let req = TestRequest::new("POST", "/signals")
             .with_header("X-Vanta-Timestamp", &ts)
             .with_header("X-Vanta-Signature", &signals::sign(secret, &ts, body.as_bytes()))
             .with_body(body);
-        let r = api::handle(&self.deps, req).await;
+        let r = testing::call(&self.deps, req).await;
         (r.status, r.body_json())
     }
     /// Opens a position for `user` through a signal of their own source.

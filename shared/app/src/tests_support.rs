@@ -21,7 +21,7 @@ pub(crate) use vanta_domain::time::{Clock, ManualClock, Timestamp};
 pub(crate) use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 pub(crate) use vanta_domain::{DomainError, DomainResult};
 pub(crate) use vanta_runtime::Config;
-pub(crate) use vanta_runtime::http::HttpRequest;
+pub(crate) use crate::http::testing::{self, TestRequest};
 
 pub(crate) use crate::gate::GatedSigner;
 pub(crate) use crate::pipeline;
@@ -145,9 +145,9 @@ impl Sys {
     }
 }
 
-pub(crate) fn signed(body: &str, secret: &str, ts: i64) -> HttpRequest {
+pub(crate) fn signed(body: &str, secret: &str, ts: i64) -> TestRequest {
     let ts = ts.to_string();
-    HttpRequest::new("POST", "/signals")
+    TestRequest::new("POST", "/signals")
         .with_header("X-Vanta-Timestamp", &ts)
         .with_header("X-Vanta-Signature", &signals::sign(secret, &ts, body.as_bytes()))
         .with_body(body.to_owned())
@@ -155,8 +155,8 @@ pub(crate) fn signed(body: &str, secret: &str, ts: i64) -> HttpRequest {
 
 pub(crate) const OPEN_BTC: &str = r#"{"source":"strat","id":"a-1","action":"open","pair":"BTC/USD","side":"long","collateral_usdc":"100","leverage":"5","slippage_pct":"0.5"}"#;
 
-pub(crate) async fn post(s: &Sys, req: HttpRequest) -> (u16, serde_json::Value) {
-    let r = api::handle(&s.deps, req).await;
+pub(crate) async fn post(s: &Sys, req: TestRequest) -> (u16, serde_json::Value) {
+    let r = testing::call(&s.deps, req).await;
     (r.status, r.body_json())
 }
 

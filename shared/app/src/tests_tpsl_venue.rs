@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::http::testing::{self, TestRequest};
 use async_trait::async_trait;
 use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{ChatId, IntentId, SourceId, TelegramUserId, TraderAddress};
@@ -21,9 +22,8 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
 
-use crate::{Deps, api, signals, worker};
+use crate::{Deps, signals, worker};
 
 const T0: i64 = 1_795_852_800_000;
 
@@ -123,11 +123,11 @@ impl Sys {
     async fn signal(&self, body: serde_json::Value) {
         let body = body.to_string();
         let ts = self.clock.now().secs().to_string();
-        let req = HttpRequest::new("POST", "/signals")
+        let req = TestRequest::new("POST", "/signals")
             .with_header("X-Vanta-Timestamp", &ts)
             .with_header("X-Vanta-Signature", &signals::sign("k3y", &ts, body.as_bytes()))
             .with_body(body);
-        assert_eq!(api::handle(&self.deps, req).await.status, 202);
+        assert_eq!(testing::call(&self.deps, req).await.status, 202);
         for _ in 0..20 {
             let batch = self.queue.take(10).unwrap();
             if batch.is_empty() {

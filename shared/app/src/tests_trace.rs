@@ -82,7 +82,7 @@ impl Instances {
     /// The signal through the API (202), then its one queue message through the worker.
     async fn one_signal(&self) -> (u64, u64, u64, u64, u64, u64) {
         let req = signed(OPEN_BTC, "k3y", self.clock.now().secs());
-        assert_eq!(api::handle(&self.webhook, req).await.status, 202);
+        assert_eq!(testing::call(&self.webhook, req).await.status, 202);
         let api = (self.calls("get_exec_control"), self.catalogs.reads.load(Ordering::SeqCst) as u64, self.calls("user_positions"));
         self.reset();
         let batch = self.queue.take(10).unwrap();

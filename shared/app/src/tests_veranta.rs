@@ -5,6 +5,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
+use crate::http::testing::{self, TestRequest};
 use vanta_domain::ids::{ChatId, TelegramUserId, TraderAddress};
 use vanta_domain::market::{PairCatalog, PairSymbol};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, RecordingChat};
@@ -13,7 +14,6 @@ use vanta_domain::ports::*;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::User;
 use vanta_runtime::Config;
-use vanta_runtime::http::HttpRequest;
 
 use crate::tests_support::pair;
 use crate::{Deps, telegram, wallet};
@@ -56,8 +56,8 @@ impl Sys {
                 "text": text,
             }
         });
-        let req = HttpRequest::new("POST", "/telegram").with_header(telegram::SECRET_HEADER, SECRET).with_body(body.to_string());
-        assert_eq!(telegram::handle(&self.deps, req).await.status, 200);
+        let req = TestRequest::new("POST", "/telegram").with_header(telegram::SECRET_HEADER, SECRET).with_body(body.to_string());
+        assert_eq!(testing::call(&self.deps, req).await.status, 200);
         let sent = self.chat.sent();
         sent[before..].iter().filter(|m| m.chat == ChatId(7)).map(|m| m.html.clone()).collect::<Vec<_>>().join("\n")
     }

@@ -21,7 +21,7 @@ use vanta_domain::ports::*;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::wallet::{ChallengeState, WalletChallenge};
-use vanta_runtime::http::HttpRequest;
+use crate::http::testing::{self, TestRequest};
 
 use crate::tests_support::pair;
 use crate::{Deps, api, signals, wallet, worker};
@@ -122,11 +122,11 @@ impl Sys {
     async fn signal(&self, body: serde_json::Value) -> u16 {
         let body = body.to_string();
         let ts = self.clock.now().secs().to_string();
-        let req = HttpRequest::new("POST", "/signals")
+        let req = TestRequest::new("POST", "/signals")
             .with_header("X-Vanta-Timestamp", &ts)
             .with_header("X-Vanta-Signature", &signals::sign("k3y", &ts, body.as_bytes()))
             .with_body(body);
-        api::handle(&self.deps, req).await.status
+        testing::call(&self.deps, req).await.status
     }
     async fn drain(&self) {
         for _ in 0..20 {
@@ -440,7 +440,7 @@ async fn the_link_page_signs_once_and_refuses_unknown_expired_and_wrong_signatur
     let c = wallet::issue(&s.deps, &u, key.address()).await.unwrap();
     let path = format!("/link/{}", c.nonce);
 
-    let page = api::handle(&s.deps, HttpRequest::new("GET", &path)).await;
+    let page = testing::call(&s.deps, TestRequest::new("GET", &path)).await;
     assert_eq!(page.status, 200);
     let header = |name: &str| page.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     assert!(header("content-type").starts_with("text/html"));
@@ -450,33 +450,33 @@ async fn the_link_page_signs_once_and_refuses_unknown_expired_and_wrong_signatur
     assert!(html.contains(&format!("<pre id=\"msg\">{}</pre>", wallet::html(&c.message))), "the whole message in one pre block");
     assert!(html.contains("Sign with wallet") && !html.contains("src=\"http"), "self-contained");
 
-    assert_eq!(api::handle(&s.deps, HttpRequest::new("GET", "/link/unknownnonce00000000")).await.status, 404);
-    assert_eq!(api::handle(&s.deps, HttpRequest::new("GET", "/link/<script>")).await.status, 404);
+    assert_eq!(testing::call(&s.deps, TestRequest::new("GET", "/link/unknownnonce00000000")).await.status, 404);
+    assert_eq!(testing::call(&s.deps, TestRequest::new("GET", "/link/<script>")).await.status, 404);
 
-    let post = |body: String| HttpRequest::new("POST", &path).with_header("content-type", "application/json").with_body(body);
-    let r = api::handle(&s.deps, post("not json".into())).await;
+    let post = |body: String| TestRequest::new("POST", &path).with_header("content-type", "application/json").with_body(body);
+    let r = testing::call(&s.deps, post("not json".into())).await;
     assert_eq!(r.status, 400);
     let wrong = Key::new(42).personal_sign_hex(&c.message);
-    let r = api::handle(&s.deps, post(serde_json::json!({"signature": wrong}).to_string())).await;
+    let r = testing::call(&s.deps, post(serde_json::json!({"signature": wrong}).to_string())).await;
     assert_eq!(r.status, 422);
     assert!(r.body_json()["error"].as_str().unwrap().contains("not by"));
 
     let good = serde_json::json!({"signature": key.personal_sign_hex(&c.message)}).to_string();
-    let r = api::handle(&s.deps, post(good.clone())).await;
+    let r = testing::call(&s.deps, post(good.clone())).await;
     assert_eq!(r.status, 200, "{:?}", r.body_json());
     assert_eq!(r.body_json()["status"], "verified");
     assert!(s.fresh(1).await.wallet_verified());
     assert!(s.messages_to(1).iter().any(|m| m.contains("verified") && m.contains(&key.address().to_string())), "told on Telegram");
 
     // Used: the page and the post say so.
-    assert_eq!(api::handle(&s.deps, HttpRequest::new("GET", &path)).await.status, 410);
-    assert_eq!(api::handle(&s.deps, post(good)).await.status, 410);
+    assert_eq!(testing::call(&s.deps, TestRequest::new("GET", &path)).await.status, 410);
+    assert_eq!(testing::call(&s.deps, post(good)).await.status, 410);
 
     // Expired.
     let c2 = wallet::issue(&s.deps, &s.user(2).await, Key::new(43).address()).await.unwrap();
     s.clock.advance(Duration::from_secs(600));
     assert_eq!(c2.state_at(s.clock.now()), ChallengeState::Expired);
-    let r = api::handle(&s.deps, HttpRequest::new("GET", &format!("/link/{}", c2.nonce))).await;
+    let r = testing::call(&s.deps, TestRequest::new("GET", &format!("/link/{}", c2.nonce))).await;
     assert_eq!(r.status, 410);
     assert!(String::from_utf8_lossy(&r.body).contains("expired"));
 }

@@ -376,8 +376,8 @@ pub const MAX_LINK_BODY: usize = 8 * 1024;
 /// Signature attempts per challenge per minute.
 pub const LINK_RATE_PER_MIN: u32 = 10;
 
-fn html_response(status: u16, body: String, with_script: bool) -> vanta_runtime::http::HttpResponse {
-    vanta_runtime::http::HttpResponse { status, headers: page_headers(with_script), body: body.into() }
+fn html_response(status: u16, body: String, with_script: bool) -> axum::response::Response {
+    crate::http::with_headers(status, &page_headers(with_script), body)
 }
 
 /// The challenge of a path's nonce, or the page or reply that says why there is none.
@@ -391,7 +391,7 @@ async fn open_challenge(deps: &Deps, nonce: &str) -> Result<WalletChallenge, Ref
 }
 
 /// `GET /link/{nonce}`: the signing page, or a 404/410 page with the reason.
-pub async fn link_get(deps: &Deps, nonce: &str) -> vanta_runtime::http::HttpResponse {
+pub async fn link_get(deps: &Deps, nonce: &str) -> axum::response::Response {
     match open_challenge(deps, nonce).await {
         Ok(c) => html_response(200, signing_page(&c), true),
         Err(r) => {
@@ -407,25 +407,23 @@ pub async fn link_get(deps: &Deps, nonce: &str) -> vanta_runtime::http::HttpResp
 
 /// `POST /link/{nonce}` with `{"signature":"0x…"}`: verifies exactly as `/verify` does and tells
 /// the user on Telegram. JSON replies: 200 verified, 400 unreadable, 403/404/409/410/422 refused
-/// (with the reason), 413 too large, 429 too many attempts, 503 try again.
-pub async fn link_post(deps: &Deps, req: &vanta_runtime::http::HttpRequest, nonce: &str) -> vanta_runtime::http::HttpResponse {
-    use vanta_runtime::http::HttpResponse;
-    if req.body.len() > MAX_LINK_BODY {
-        return HttpResponse::error(413, format!("body larger than {MAX_LINK_BODY} bytes"));
-    }
-    match post_signature(deps, req, nonce).await {
+/// (with the reason), 413 too large (over [`MAX_LINK_BODY`], the route's body cap), 429 too many
+/// attempts, 503 try again.
+pub async fn link_post(deps: &Deps, body: &[u8], nonce: &str) -> axum::response::Response {
+    use crate::http::{error, json};
+    match post_signature(deps, body, nonce).await {
         Ok((user, c)) => {
             let text =
                 format!("Wallet {} verified for Telegram user {}. You can close this page and return to Telegram.", c.address, user.id);
             let mode = deps.effective_exec().await.mode;
             crate::outbox::notify(deps, &user, mode, &verified_html(deps, &user, &c.address)).await;
-            HttpResponse::json(200, &serde_json::json!({ "status": "verified", "address": c.address, "message": text }))
+            json(200, &serde_json::json!({ "status": "verified", "address": c.address, "message": text }))
         }
-        Err(r) => HttpResponse::error(r.status, r.reason),
+        Err(r) => error(r.status, r.reason),
     }
 }
 
-async fn post_signature(deps: &Deps, req: &vanta_runtime::http::HttpRequest, nonce: &str) -> Result<(User, WalletChallenge), Refusal> {
+async fn post_signature(deps: &Deps, body: &[u8], nonce: &str) -> Result<(User, WalletChallenge), Refusal> {
     let c = open_challenge(deps, nonce).await?;
     let now = deps.clock.now();
     let end = Timestamp((now.millis().div_euclid(60_000) + 1) * 60_000);
@@ -437,7 +435,7 @@ async fn post_signature(deps: &Deps, req: &vanta_runtime::http::HttpRequest, non
     struct Body {
         signature: String,
     }
-    let body: Body = serde_json::from_slice(&req.body).map_err(|_| Refusal::new(400, "expected a JSON body {\"signature\": \"0x…\"}"))?;
+    let body: Body = serde_json::from_slice(body).map_err(|_| Refusal::new(400, "expected a JSON body {\"signature\": \"0x…\"}"))?;
     let sig = parse_signature(&body.signature).map_err(|why| Refusal::new(400, why))?;
     let user = deps.store.get_user(c.user).await?.ok_or_else(|| Refusal::new(404, "unknown user"))?;
     let u = complete(deps, &user, &c, &sig).await?;

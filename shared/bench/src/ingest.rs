@@ -1,6 +1,7 @@
 //! Signal ingest over HTTP on loopback: `POST /signals` (signed with the source's HMAC, a unique
 //! id each, so every request runs the full path: verify, idempotency record, enqueue) against a
-//! route answering 202 on the same server (the local runner's hyper stack), in the same process.
+//! no-op axum router with one route answering 202, both served by the local runner's stack
+//! (`vanta_local::serve`: `axum::serve` over hyper), in the same process.
 //!
 //! The load generator is closed-loop: `connections` keep-alive HTTP/1.1 connections, each
 //! sending its share of requests one after another; bodies and signatures are made before the
@@ -17,7 +18,6 @@ use vanta_domain::ids::{SourceId, TelegramUserId};
 use vanta_domain::ports::SourceStore;
 use vanta_domain::time::Clock;
 use vanta_domain::user::{SecretText, SignalSource};
-use vanta_runtime::http::{HttpRequest, HttpResponse};
 
 use crate::world::World;
 use crate::{Report, Row, ms, quantile};
@@ -130,21 +130,18 @@ pub async fn run(report: &mut Report, requests: usize, connections: usize) -> Re
         };
         world.store.create_source(&s).await.map_err(|e| e.to_string())?;
     }
-    let deps = world.deps.clone();
-    let handler = move |req: HttpRequest| {
-        let deps = deps.clone();
-        async move {
-            if req.path == "/noop" {
-                HttpResponse::json(202, &serde_json::json!({ "status": "accepted" }))
-            } else {
-                vanta_local::dispatch(&deps, req).await
-            }
-        }
-    };
+    // The app's router (every route of both functions, as `make run` serves it) and the
+    // baseline: one route answering 202 with a small JSON body, no layers.
+    let app = vanta_app::http::router(world.deps.clone());
+    let baseline = axum::Router::new()
+        .route("/noop", axum::routing::post(|| async { vanta_app::http::json(202, &serde_json::json!({ "status": "accepted" })) }));
+    let (stop_tx, stop_rx) = watch::channel(false);
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let server = tokio::spawn(vanta_local::serve(listener, handler, stop_rx));
+    let server = tokio::spawn(vanta_local::serve(listener, app, stop_rx.clone()));
+    let noop_listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let noop_addr = noop_listener.local_addr().map_err(|e| e.to_string())?;
+    let noop_server = tokio::spawn(vanta_local::serve(noop_listener, baseline, stop_rx));
 
     let noop = |c: usize, i: usize| {
         let mut p = signed(&world, "noop", c, i);
@@ -152,22 +149,23 @@ pub async fn run(report: &mut Report, requests: usize, connections: usize) -> Re
         p
     };
     let warm = (requests / 10).max(connections);
-    drive(addr, plan(warm, connections, noop), 202).await?;
+    drive(noop_addr, plan(warm, connections, noop), 202).await?;
     let warmed = drive(addr, plan(warm, connections, |c, i| signed(&world, "warm", c, i)), 202).await?;
-    let base = drive(addr, plan(requests, connections, noop), 202).await?;
+    let base = drive(noop_addr, plan(requests, connections, noop), 202).await?;
     world.store.reset();
     let sends = world.sends.sent();
     let sig = drive(addr, plan(requests, connections, |c, i| signed(&world, "run", c, i)), 202).await?;
     let (store, sends) = (world.store.totals(), world.sends.sent() - sends);
     let _ = stop_tx.send(true);
     let _ = server.await;
+    let _ = noop_server.await;
     let queued = world.queue.len();
     if sig.unexpected > 0 || base.unexpected > 0 {
         return Err(format!("ingest: {} signal and {} no-op answers were not 202", sig.unexpected, base.unexpected));
     }
 
     let s = "ingest";
-    let of = format!("no-op 202 route, same server, {connections} conns");
+    let of = format!("no-op 202 router, same server stack, {connections} conns");
     report
         .rows
         .push(Row::new(s, "POST /signals throughput", sig.rps(), "req/s").against(base.rps(), of.clone()).goal("≥ 0.50 of the no-op"));

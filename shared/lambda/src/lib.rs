@@ -18,6 +18,7 @@
 use vanta_domain::DomainError;
 use vanta_runtime::{Config, ConfigError};
 
+pub mod http;
 #[cfg(any(feature = "chain", feature = "telegram"))]
 mod base;
 pub mod secrets;

@@ -8,29 +8,21 @@
 //! - schedule ticks for `tpsl` and `indexer` every `VANTA_TICK_SECS` (default 60);
 //! - the in-memory store, DRY mode whatever the environment says.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use vanta_app::{Deps, api, notifier, schedule, telegram, worker};
+use vanta_app::{Deps, notifier, schedule, worker};
 use vanta_domain::exec::ExecMode;
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue};
 use vanta_domain::ports::{Chat, OutgoingMessage, QueueMessage};
 use vanta_domain::time::{Clock, SystemClock};
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
-use vanta_runtime::http::{HttpRequest, HttpResponse, MAX_BODY_BYTES};
 
 /// Receives before a local message is dead-lettered (as in the SAM template).
 pub const MAX_RECEIVES: u32 = worker::MAX_RECEIVES;
@@ -103,7 +95,7 @@ impl System {
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        tasks.spawn(serve_http(listener, self.deps.clone(), stop_rx.clone()));
+        tasks.spawn(serve(listener, vanta_app::http::router(self.deps.clone()), stop_rx.clone()));
         tasks.spawn(run_worker(self.deps.clone(), self.queue.clone(), stop_rx.clone()));
         tasks.spawn(run_notifier(self.deps.clone(), self.notices.clone(), stop_rx.clone()));
         tasks.spawn(run_schedules(self.deps.clone(), self.tick, stop_rx.clone()));
@@ -176,78 +168,23 @@ fn schedule_secs(_deps: &Deps) -> u64 {
     std::env::var("VANTA_TICK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60)
 }
 
-/// Routes a request the way API Gateway does: `/telegram` to the telegram function, everything
-/// else to the webhook function.
-pub async fn dispatch(deps: &Deps, req: HttpRequest) -> HttpResponse {
-    if req.path.trim_end_matches('/') == "/telegram" { telegram::handle(deps, req).await } else { api::handle(deps, req).await }
-}
-
-async fn serve_http(listener: TcpListener, deps: Deps, stop: watch::Receiver<bool>) {
-    let handler = move |req: HttpRequest| {
-        let deps = deps.clone();
-        async move { dispatch(&deps, req).await }
+/// Serves HTTP/1.1 on `listener` until `stop` changes: the server stack of `make run`
+/// (`axum::serve`, `TCP_NODELAY`, each connection's peer address as the caller's IP). Here `router` is
+/// [`vanta_app::http::router`], every route of both functions; `make bench` measures the signal
+/// API on it against a no-op router.
+pub async fn serve(listener: TcpListener, router: axum::Router, mut stop: watch::Receiver<bool>) {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        // Answers leave at once rather than waiting on Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+    });
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    let shutdown = async move {
+        let _ = stop.changed().await;
     };
-    serve(listener, handler, stop).await
-}
-
-/// Serves HTTP/1.1 on `listener` with `handler` until `stop` changes: the server stack of
-/// `make run` (hyper, bodies capped at [`MAX_BODY_BYTES`], headers as [`HttpRequest`] takes
-/// them). `make bench` measures the signal API on it against a no-op handler.
-pub async fn serve<H, F>(listener: TcpListener, handler: H, mut stop: watch::Receiver<bool>)
-where
-    H: Fn(HttpRequest) -> F + Clone + Send + Sync + 'static,
-    F: std::future::Future<Output = HttpResponse> + Send + 'static,
-{
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.changed() => return,
-        };
-        let Ok((stream, peer)) = accepted else { continue };
-        let handler = handler.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req: hyper::Request<Incoming>| {
-                let handler = handler.clone();
-                async move {
-                    let resp = match to_request(req, peer).await {
-                        Ok(req) => handler(req).await,
-                        Err(refused) => refused,
-                    };
-                    Ok::<_, Infallible>(to_hyper(resp))
-                }
-            });
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
-                tracing::debug!(error = %e, "http connection ended");
-            }
-        });
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        tracing::warn!(error = %e, "http server stopped");
     }
-}
-
-async fn to_request(req: hyper::Request<Incoming>, peer: SocketAddr) -> Result<HttpRequest, HttpResponse> {
-    let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return Err(HttpResponse::error(413, format!("body larger than {MAX_BODY_BYTES} bytes"))),
-    };
-    Ok(HttpRequest {
-        method: parts.method.as_str().to_owned(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: parts.headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned()))).collect(),
-        body,
-        source_ip: Some(peer.ip().to_string()),
-    })
-}
-
-fn to_hyper(resp: HttpResponse) -> hyper::Response<Full<Bytes>> {
-    let mut out = hyper::Response::new(Full::new(resp.body));
-    *out.status_mut() = http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    for (k, v) in resp.headers {
-        if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k), http::HeaderValue::try_from(v)) {
-            out.headers_mut().insert(k, v);
-        }
-    }
-    out
 }
 
 /// Which handler a local queue feeds.
@@ -375,7 +312,12 @@ mod tests {
         assert_eq!(h["exec_mode"], "DRY");
         let tg = reqwest::Client::new().post(format!("{base}/telegram")).body("{}").send().await.unwrap();
         assert_eq!(tg.status(), 503, "no webhook secret configured: refused");
-        let big = reqwest::Client::new().post(format!("{base}/signals")).body(vec![b'x'; MAX_BODY_BYTES + 1]).send().await.unwrap();
+        let big = reqwest::Client::new()
+            .post(format!("{base}/signals"))
+            .body(vec![b'x'; vanta_app::http::MAX_BODY_BYTES + 1])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(big.status(), 413);
         assert!(running.banner().contains(&base));
         running.stop().await;

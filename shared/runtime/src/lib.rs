@@ -3,7 +3,6 @@
 //! FIFO batch rule live in `vanta-lambda`.
 
 pub mod config;
-pub mod http;
 pub mod operator_limits;
 #[cfg(test)]
 mod tests_veranta;

@@ -38,16 +38,19 @@ pub mod update;
 
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 use vanta_domain::DomainError;
 use vanta_domain::ids::{ChatId, TelegramUserId};
 use vanta_domain::ports::OutgoingMessage;
-use vanta_runtime::http::{HttpRequest, HttpResponse, MAX_BODY_BYTES};
 
 use self::ctx::{Ctx, load_user, send_raw, within_rate};
 use self::update::{Incoming, Message};
 use crate::Deps;
+use crate::http::{MAX_BODY_BYTES, error, header_str, json};
 use crate::metrics::Metrics;
 
 pub use self::commands::COMMANDS;
@@ -67,29 +70,29 @@ fn stale_text(age_secs: i64) -> String {
     }
 }
 
-pub async fn handle(deps: &Deps, req: HttpRequest) -> HttpResponse {
-    if req.method != "POST" {
-        return HttpResponse::error(405, "method not allowed");
-    }
+/// `POST /telegram` (the router answers 405 to any other method). The secret token is checked
+/// before the body is read, so an authentic update over [`MAX_BODY_BYTES`] is acknowledged and
+/// dropped (Telegram would retry a refusal forever) while anyone else gets 401.
+pub async fn handle(deps: &Deps, headers: &HeaderMap, body: Body) -> Response {
     let Some(expected) = deps.config.telegram_webhook_secret.as_ref() else {
         // Without a secret anyone could forge updates: refuse everything.
         tracing::error!("TELEGRAM_WEBHOOK_SECRET is not set; refusing Telegram updates");
-        return HttpResponse::error(503, "telegram webhook is not configured");
+        return error(503, "telegram webhook is not configured");
     };
-    let given = req.header(SECRET_HEADER).unwrap_or_default();
+    let given = header_str(headers, SECRET_HEADER).unwrap_or_default();
     if !bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
-        return HttpResponse::error(401, "bad or missing secret token");
+        return error(401, "bad or missing secret token");
     }
-    if req.body.len() > MAX_BODY_BYTES {
-        tracing::warn!(bytes = req.body.len(), "oversized Telegram update dropped");
-        return HttpResponse::json(200, &serde_json::json!({ "ok": true }));
-    }
-    match process_update(deps, &req.body).await {
-        Ok(()) => HttpResponse::json(200, &serde_json::json!({ "ok": true })),
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        tracing::warn!(max_bytes = MAX_BODY_BYTES, "oversized or unreadable Telegram update dropped");
+        return json(200, &serde_json::json!({ "ok": true }));
+    };
+    match process_update(deps, &body).await {
+        Ok(()) => json(200, &serde_json::json!({ "ok": true })),
         // Nothing was done (the update could not even be recorded): let Telegram retry.
         Err(e) => {
             tracing::warn!(error = %e, "cannot record update; asking Telegram to retry");
-            HttpResponse::error(503, "temporarily unavailable")
+            error(503, "temporarily unavailable")
         }
     }
 }

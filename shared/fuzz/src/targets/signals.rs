@@ -1,7 +1,7 @@
 //! The signal body parser and the signal routes (`POST /signals` with HMAC, `POST /signals/tv/{token}`).
 
-use vanta_app::{api, signals};
-use vanta_runtime::http::HttpRequest;
+use vanta_app::http::testing::{self, TestRequest};
+use vanta_app::signals;
 
 use super::world::{self, SOURCE_SECRET, TV_TOKEN, World};
 use crate::mutate::Mutator;
@@ -105,34 +105,36 @@ const ROUTE_WORLD_INPUTS: u32 = 2_000;
 pub fn route() -> Result<Target, String> {
     let rt = world::runtime()?;
     let mut w = rt.block_on(World::new())?;
+    let mut router = vanta_app::http::router(w.deps.clone());
     let mut used = 0u32;
     Ok(Target {
         name: "signal-route",
-        what: "POST /signals (signed) and /signals/tv/{token} through api::handle",
+        what: "POST /signals (signed) and /signals/tv/{token} through the HTTP router",
         mutator: mutator(),
         run: Box::new(move |input| {
             used += 1;
             if used > ROUTE_WORLD_INPUTS {
                 w = rt.block_on(World::new())?;
+                router = vanta_app::http::router(w.deps.clone());
                 used = 1;
             }
             w.clock.advance(std::time::Duration::from_millis(50));
             let now = vanta_domain::time::Clock::now(w.clock.as_ref()).secs().to_string();
             let req = match world::fnv(input) % 3 {
-                0 => HttpRequest::new("POST", &format!("/signals/tv/{TV_TOKEN}"))
+                0 => TestRequest::new("POST", &format!("/signals/tv/{TV_TOKEN}"))
                     .with_header("content-type", "text/plain")
                     .with_body(input.to_vec()),
-                1 => HttpRequest::new("POST", "/signals")
+                1 => TestRequest::new("POST", "/signals")
                     .with_header(signals::TIMESTAMP_HEADER, &now)
                     .with_header(signals::SIGNATURE_HEADER, &signals::sign(SOURCE_SECRET, &now, input))
                     .with_body(input.to_vec()),
                 // Unsigned or wrongly signed: refused before the body is trusted.
-                _ => HttpRequest::new("POST", "/signals")
+                _ => TestRequest::new("POST", "/signals")
                     .with_header(signals::TIMESTAMP_HEADER, &now)
                     .with_header(signals::SIGNATURE_HEADER, &signals::sign("not-the-secret", &now, input))
                     .with_body(input.to_vec()),
             };
-            let resp = rt.block_on(api::handle(&w.deps, req));
+            let resp = rt.block_on(testing::send(&router, req));
             match resp.status {
                 200 | 202 => Ok(Verdict::Accepted),
                 400..=499 => {

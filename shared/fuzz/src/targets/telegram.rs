@@ -2,8 +2,8 @@
 //! on the in-memory system.
 
 use serde_json::json;
+use vanta_app::http::testing::{self, TestRequest};
 use vanta_app::telegram::{self, update};
-use vanta_runtime::http::HttpRequest;
 
 use super::world::{self, ALICE, Said, T0, WEBHOOK_SECRET, World};
 use crate::mutate::Mutator;
@@ -206,6 +206,7 @@ fn fresh_update_id(input: &[u8]) -> Vec<u8> {
 fn target(name: &'static str, what: &'static str, mutator: Mutator, wrap: fn(&str) -> Vec<u8>) -> Result<Target, String> {
     let rt = world::runtime()?;
     let mut w = rt.block_on(World::new())?;
+    let mut router = vanta_app::http::telegram_router(w.deps.clone());
     let mut used = 0u32;
     let mut seen = std::collections::HashSet::new();
     Ok(Target {
@@ -216,6 +217,7 @@ fn target(name: &'static str, what: &'static str, mutator: Mutator, wrap: fn(&st
             used += 1;
             if used > WORLD_INPUTS {
                 w = rt.block_on(World::new())?;
+                router = vanta_app::http::telegram_router(w.deps.clone());
                 seen.clear();
                 used = 1;
             }
@@ -224,8 +226,8 @@ fn target(name: &'static str, what: &'static str, mutator: Mutator, wrap: fn(&st
             // an update.
             let body =
                 if input.first() == Some(&b'{') { fresh_update_id(input) } else { fresh_update_id(&wrap(&String::from_utf8_lossy(input))) };
-            let req = HttpRequest::new("POST", "/telegram").with_header(telegram::SECRET_HEADER, WEBHOOK_SECRET).with_body(body.clone());
-            let resp = rt.block_on(telegram::handle(&w.deps, req));
+            let req = TestRequest::new("POST", "/telegram").with_header(telegram::SECRET_HEADER, WEBHOOK_SECRET).with_body(body.clone());
+            let resp = rt.block_on(testing::send(&router, req));
             if resp.status != 200 {
                 return Err(format!("status {} for an authentic update: {}", resp.status, String::from_utf8_lossy(&resp.body)));
             }
@@ -251,7 +253,12 @@ pub fn updates() -> Result<Target, String> {
     let mut dict: Vec<&str> = DICTIONARY.to_vec();
     dict.extend(COMMAND_LINES.iter().flat_map(|l| l.split_whitespace()));
     dict.extend(telegram::COMMANDS.iter().map(|(c, _)| *c));
-    target("telegram-update", "Telegram updates and command arguments through telegram::handle", Mutator::new(seeds, &dict), message)
+    target(
+        "telegram-update",
+        "Telegram updates and command arguments through the telegram webhook route",
+        Mutator::new(seeds, &dict),
+        message,
+    )
 }
 
 /// Button presses with mutated callback data.
@@ -261,5 +268,5 @@ pub fn callbacks() -> Result<Target, String> {
     seeds.extend(CALLBACK_DATA.iter().map(|d| d.as_bytes().to_vec()));
     let mut dict: Vec<&str> = DICTIONARY.to_vec();
     dict.extend(CALLBACK_DATA.iter().flat_map(|d| d.split(':')));
-    target("callback-data", "button callback data through telegram::handle", Mutator::new(seeds, &dict), callback)
+    target("callback-data", "button callback data through the telegram webhook route", Mutator::new(seeds, &dict), callback)
 }

@@ -1,0 +1,195 @@
+//! The HTTP surface: the webhook routes ([`crate::api`], [`crate::wallet`]) and Telegram's
+//! webhook ([`crate::telegram::handle`]) as one [`axum::Router`].
+//!
+//! The same router runs under API Gateway (`vanta_lambda::http`, through `lambda_http`) and in
+//! the local runner (`axum::serve`). What every request gets, as layers:
+//! - a request log line (method, the route *template*, never the raw path: `/signals/tv/{token}`
+//!   carries a credential; status; latency) and the `http_requests` / `http_client_errors`
+//!   counters ([`observe`]);
+//! - a body cap per route that reads a body ([`limit_body`]: 413 with the reason);
+//! - refusals that say why: `{"error": reason}`, 405 for a known path with another method, 404
+//!   otherwise; a trailing slash is forgiven (`/healthz/` is `/healthz`).
+//!
+//! The caller's IP is [`SourceIp`]: from API Gateway's request context under Lambda, from the
+//! socket (`ConnectInfo`) under `axum::serve`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::post;
+use serde::Serialize;
+use tower::ServiceExt;
+
+use crate::Deps;
+use crate::metrics::Metrics;
+
+pub mod testing;
+
+/// Largest body any route accepts (signals are tiny; Telegram updates are a few KB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What the routes share: one `Arc` clone per request, not one clone of every port.
+pub(crate) type Shared = Arc<Deps>;
+
+/// Every route: the webhook function's and the telegram function's (the local runner).
+pub fn router(deps: Deps) -> Router {
+    build(crate::api::routes().merge(telegram_routes()), deps)
+}
+
+/// The webhook function's routes: health, metrics, the signal API and the wallet signing page.
+pub fn api_router(deps: Deps) -> Router {
+    build(crate::api::routes(), deps)
+}
+
+/// The telegram function's one route, `POST /telegram`.
+pub fn telegram_router(deps: Deps) -> Router {
+    build(telegram_routes(), deps)
+}
+
+fn telegram_routes() -> Router<Shared> {
+    // No body cap layer: an authentic oversized update is acknowledged (200), not refused, so
+    // the secret is checked before the body is read ([`crate::telegram::handle`]).
+    Router::new().route(
+        "/telegram",
+        post(|State(deps): State<Shared>, req: Request| async move {
+            let (parts, body) = req.into_parts();
+            crate::telegram::handle(&deps, &parts.headers, body).await
+        }),
+    )
+}
+
+fn build(routes: Router<Shared>, deps: Deps) -> Router {
+    let deps: Shared = Arc::new(deps);
+    let routes = routes.method_not_allowed_fallback(|| async { error(405, "method not allowed") });
+    // The same routes, for a path retried without its trailing slash (no log layer of its own:
+    // the request is logged once, by the outer router).
+    let trimmed = routes.clone().fallback(not_found).with_state(deps.clone());
+    routes
+        .fallback(move |req: Request| without_trailing_slash(trimmed.clone(), req))
+        .layer(middleware::from_fn_with_state(deps.clone(), observe))
+        .with_state(deps)
+}
+
+/// `/healthz/` answers as `/healthz`; anything else unmatched is 404 with the reason.
+async fn without_trailing_slash(routes: Router, req: Request) -> Response {
+    let path = req.uri().path();
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.len() == path.len() || trimmed.is_empty() {
+        return not_found(req).await;
+    }
+    let target = match req.uri().query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_owned(),
+    };
+    let Ok(uri) = target.parse::<Uri>() else { return not_found(req).await };
+    let (mut parts, body) = req.into_parts();
+    parts.uri = uri;
+    match routes.oneshot(Request::from_parts(parts, body)).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
+}
+
+async fn not_found(req: Request) -> Response {
+    error(404, format!("no route for {} {}", req.method(), req.uri().path()))
+}
+
+/// The request log line and the request counters, around every route and the fallback.
+async fn observe(State(deps): State<Shared>, req: Request, next: Next) -> Response {
+    Metrics::inc(&deps.metrics.http_requests);
+    let started = Instant::now();
+    let method = req.method().clone();
+    // The route a request matched as its template; a retried trailing-slash path or an
+    // unmatched one by [`crate::api::route_template`] (`unmatched`). Never the raw path.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let fallback = if matched.is_none() { crate::api::route_template(req.uri().path()) } else { "" };
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    if (400..500).contains(&status) {
+        Metrics::inc(&deps.metrics.http_client_errors);
+    }
+    let route = matched.as_ref().map_or(fallback, MatchedPath::as_str);
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(method = %method, route, status, latency_ms, "http");
+    resp
+}
+
+/// Middleware that reads the body (at most `max` bytes, the state) before the route runs;
+/// larger is `413 {"error": "body larger than {max} bytes"}`, and the route never sees it. As a
+/// layer: `middleware::from_fn_with_state(max, http::limit_body)`.
+pub async fn limit_body(State(max): State<usize>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, max).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err(_) => error(413, format!("body larger than {max} bytes")),
+    }
+}
+
+/// The whole body of a request whose route has a [`limit_body`] layer (so it is already in memory).
+pub(crate) async fn read_body(body: Body) -> Bytes {
+    axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default()
+}
+
+/// A header's value, when it is text.
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The caller's IP as API Gateway or the socket saw it (rate limiting, logs). Set by the
+/// Lambda adapter; under `axum::serve` the socket's address ([`ConnectInfo`]) stands in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceIp(pub IpAddr);
+
+impl SourceIp {
+    /// The caller of the request these extensions belong to, where known.
+    pub fn of(extensions: &Extensions) -> Option<IpAddr> {
+        extensions.get::<SourceIp>().map(|s| s.0).or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()))
+    }
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// `status` with a body of `content_type`.
+pub fn with_body(code: u16, content_type: &'static str, body: impl Into<Body>) -> Response {
+    let mut resp = Response::new(body.into());
+    *resp.status_mut() = status(code);
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// A JSON reply.
+pub fn json<T: Serialize>(code: u16, value: &T) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    with_body(code, "application/json", body)
+}
+
+/// A text reply of `content_type`.
+pub fn text(code: u16, text: impl Into<String>, content_type: &'static str) -> Response {
+    with_body(code, content_type, text.into())
+}
+
+/// `{"error": reason}` with the status: every refusal says why.
+pub fn error(code: u16, reason: impl Into<String>) -> Response {
+    json(code, &serde_json::json!({ "error": reason.into() }))
+}
+
+/// A reply with these headers (names and values that are not valid HTTP are left out).
+pub fn with_headers(code: u16, headers: &[(String, String)], body: impl Into<Body>) -> Response {
+    let mut resp = Response::new(body.into());
+    *resp.status_mut() = status(code);
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str())) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
