@@ -36,7 +36,7 @@ test: tools node-tools browser ## Run every test: unit, property, moto/anvil-bac
 test-rust:
 	VANTA_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server \
 	VANTA_ANVIL=$(CURDIR)/node_modules/.bin/anvil \
-	cargo test --workspace --all-targets --no-fail-fast
+	cargo test --workspace --tests --no-fail-fast
 
 smoke-run: ## Start the local runner as `make run` does and check that GET /healthz answers 200
 	cargo build --quiet -p vanta-local

@@ -180,8 +180,11 @@ fn the_emitted_dimensions_match_what_the_alarms_read() {
     assert!(emf::spec_of(names::PRICE_STALENESS).unwrap().dimension.is_none(), "no series per pair");
 }
 
+/// An alarm's id, a `Vanta` metric it reads and the dimensions (name, value) it names.
+type AlarmMetric = (String, String, Vec<(String, String)>);
+
 /// Every `Vanta` metric an alarm reads (plain or in metric math), with the dimensions it names.
-fn vanta_metrics_of_alarms(t: &Value) -> Vec<(String, String, Vec<(String, String)>)> {
+fn vanta_metrics_of_alarms(t: &Value) -> Vec<AlarmMetric> {
     let dims_of = |m: &Value| -> Vec<(String, String)> {
         m.get("Dimensions")
             .and_then(Value::as_sequence)

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::http::testing::{self, TestRequest};
 use async_trait::async_trait;
 use vanta_domain::exec::{ExecControl, ExecMode, StopLevel};
 use vanta_domain::ids::{ChatId, IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
@@ -21,10 +22,9 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
-use crate::http::testing::{self, TestRequest};
 
 use crate::tests_support::pair;
-use crate::{Deps, api, pipeline, schedule, signals, worker};
+use crate::{Deps, pipeline, schedule, signals, worker};
 
 const T0: i64 = 1_795_852_800_000;
 

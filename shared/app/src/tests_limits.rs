@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::http::testing::{self, TestRequest};
 use vanta_domain::ids::{ChatId, SourceId, TelegramUserId};
 use vanta_domain::limits::StoredLimits;
 use vanta_domain::market::{PairCatalog, PairSymbol};
@@ -18,10 +19,9 @@ use vanta_domain::risk::OperatorLimits;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_runtime::Config;
-use crate::http::testing::{self, TestRequest};
 
 use crate::tests_support::pair;
-use crate::{Deps, api, signals, telegram, worker};
+use crate::{Deps, signals, telegram, worker};
 
 const T0: i64 = 1_795_852_800_000;
 const ADMIN: i64 = 2;

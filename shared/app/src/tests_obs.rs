@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::http::testing::{self, TestRequest};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use vanta_domain::exec::{ExecControl, ExecMode, StopLevel};
@@ -17,11 +18,10 @@ use vanta_domain::ports::*;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
-use crate::http::testing::{self, TestRequest};
 
 use crate::emf::names;
 use crate::tests_support::pair;
-use crate::{Deps, alarms, api, emf, notifier, schedule, signals, worker};
+use crate::{Deps, alarms, emf, notifier, schedule, signals, worker};
 
 const T0: i64 = 1_750_000_000_000;
 

@@ -111,4 +111,3 @@ async fn scheduled_ticks_run() {
     assert_eq!(schedule::tpsl_tick(&s.deps).await.unwrap().live_positions, 0);
     assert_eq!(schedule::indexer_tick(&s.deps).await.unwrap().job, "indexer");
 }
-

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::http::testing::{self, TestRequest};
 use async_trait::async_trait;
 use vanta_domain::exec::{ExecControl, ExecMode, StopLevel};
 use vanta_domain::ids::{ChatId, IntentId, SourceId, TelegramUserId, TraderAddress};
@@ -21,11 +22,10 @@ use vanta_domain::recon::{CloseReason, ReconWallet, VenueClose, VenueHistory};
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
-use crate::http::testing::{self, TestRequest};
 
 use crate::reconcile::{self, Settings};
 use crate::tests_support::pair;
-use crate::{Deps, api, schedule, signals, worker};
+use crate::{Deps, schedule, signals, worker};
 
 const T0: i64 = 1_795_852_800_000;
 

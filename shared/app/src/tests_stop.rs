@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::http::testing::{self, TestRequest};
 use alloy_primitives::{B256, Signature};
 use async_trait::async_trait;
 use vanta_domain::exec::{EnvExec, ExecControl, ExecMode, StopLevel};
@@ -21,12 +22,11 @@ use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
 use vanta_runtime::Config;
-use crate::http::testing::{self, TestRequest};
 
 use crate::delegates::{DelegateKey, DelegatePool, PooledVenue};
 use crate::gate::GatedSigner;
 use crate::tests_support::pair;
-use crate::{Deps, api, delegates, flatten, schedule, signals, telegram, worker};
+use crate::{Deps, delegates, flatten, schedule, signals, telegram, worker};
 
 const T0: i64 = 1_795_852_800_000;
 const SUPER: i64 = 1;

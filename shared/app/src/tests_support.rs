@@ -7,6 +7,7 @@ pub(crate) use std::str::FromStr;
 pub(crate) use std::sync::Arc;
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
+pub(crate) use crate::http::testing::{self, TestRequest};
 pub(crate) use alloy_primitives::{B256, Signature};
 pub(crate) use async_trait::async_trait;
 pub(crate) use vanta_domain::exec::{ExecControl, ExecMode, StopLevel};
@@ -21,11 +22,10 @@ pub(crate) use vanta_domain::time::{Clock, ManualClock, Timestamp};
 pub(crate) use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 pub(crate) use vanta_domain::{DomainError, DomainResult};
 pub(crate) use vanta_runtime::Config;
-pub(crate) use crate::http::testing::{self, TestRequest};
 
 pub(crate) use crate::gate::GatedSigner;
 pub(crate) use crate::pipeline;
-pub(crate) use crate::{Deps, api, copy, schedule, signals, telegram, worker};
+pub(crate) use crate::{Deps, copy, schedule, signals, telegram, worker};
 
 pub(crate) const T0: i64 = 1_795_852_800_000;
 

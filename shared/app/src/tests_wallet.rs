@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::http::testing::{self, TestRequest};
 use async_trait::async_trait;
 use k256::ecdsa::SigningKey;
 use vanta_domain::DomainResult;
@@ -21,10 +22,9 @@ use vanta_domain::ports::*;
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::wallet::{ChallengeState, WalletChallenge};
-use crate::http::testing::{self, TestRequest};
 
 use crate::tests_support::pair;
-use crate::{Deps, api, signals, wallet, worker};
+use crate::{Deps, signals, wallet, worker};
 
 const T0: i64 = 1_795_852_800_000;
 
@@ -442,7 +442,7 @@ async fn the_link_page_signs_once_and_refuses_unknown_expired_and_wrong_signatur
 
     let page = testing::call(&s.deps, TestRequest::new("GET", &path)).await;
     assert_eq!(page.status, 200);
-    let header = |name: &str| page.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let header = |name: &str| page.header(name).unwrap_or_default().to_owned();
     assert!(header("content-type").starts_with("text/html"));
     let csp = header("content-security-policy");
     assert!(csp.contains("default-src 'none'") && csp.contains(&wallet::csp_hash(wallet::LINK_SCRIPT)) && !csp.contains("unsafe"), "{csp}");

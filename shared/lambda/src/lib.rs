@@ -18,9 +18,9 @@
 use vanta_domain::DomainError;
 use vanta_runtime::{Config, ConfigError};
 
-pub mod http;
 #[cfg(any(feature = "chain", feature = "telegram"))]
 mod base;
+pub mod http;
 pub mod secrets;
 pub mod sqs_batch;
 mod stubs;

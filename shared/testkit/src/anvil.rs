@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-
 use tokio::process::{Child, Command};
 
 use crate::net::{free_port, repo_root};
@@ -156,4 +155,10 @@ impl Anvil {
 async fn answers_chain_id(addr: SocketAddr, chain_id: u64) -> bool {
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
     matches!(probe::exchange(addr, "POST", "/", body).await, Some(reply) if reply.contains(&format!("\"0x{chain_id:x}\"")))
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
 }

@@ -69,10 +69,10 @@ impl Moto {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!("moto exited on port {port} ({status})"));
             }
-            if let Some(reply) = probe::exchange(addr, "GET", "/moto-api/data.json", "").await {
-                if (reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200")) && child.try_wait().ok().flatten().is_none() {
-                    return Ok(Self { child, endpoint: format!("http://{addr}") });
-                }
+            let answer = probe::exchange(addr, "GET", "/moto-api/data.json", "").await;
+            let ours = answer.is_some_and(|reply| reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200"));
+            if ours && child.try_wait().ok().flatten().is_none() {
+                return Ok(Self { child, endpoint: format!("http://{addr}") });
             }
             if Instant::now() > deadline {
                 let _ = child.start_kill();
