@@ -85,6 +85,9 @@ fn reads(config: Config, sdk: &aws_config::SdkConfig, chat: Arc<dyn Chat>) -> Re
 }
 
 async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> Result<Deps, StartError> {
+    // Settings first, network after: a function without its table says so at once, before any
+    // key is asked for.
+    config.require_table()?;
     let chat = crate::base::chat(&config)?;
     // The delegate-key pool: KMS_KEY_ID first, then KMS_POOL_KEY_ARNS (each key once).
     let keys: Vec<(String, Arc<KmsSigner>)> = match signing {
