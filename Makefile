@@ -16,7 +16,7 @@ export CARGO_TERM_COLOR ?= auto
 # Pinned versions known to work offline with the registries only (see README, "Testing").
 PY_TOOLS := 'moto[server]==5.2.5' 'cfn-lint==1.58.0' 'aws-sam-cli==1.170.0' 'veranta-sdk==2.2.0'
 
-.PHONY: help run test test-rust smoke-run template-check tools node-tools browser fmt lint bench build-lambda clean
+.PHONY: help run test test-rust structure smoke-run template-check tools node-tools browser fmt lint bench build-lambda clean
 .PHONY: fuzz deploy set-webhook
 
 help: ## List the targets
@@ -29,6 +29,7 @@ test: tools node-tools browser ## Run every test: unit, property, moto/anvil-bac
 	@mkdir -p target
 	@set -o pipefail; $(MAKE) --no-print-directory test-rust 2>&1 | tee target/test-rust.log
 	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory structure
 	@$(MAKE) --no-print-directory template-check
 	@$(MAKE) --no-print-directory smoke-run
 	@awk '/^test result:/ {p+=$$4; f+=$$6; i+=$$8} END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, i}' target/test-rust.log
@@ -37,6 +38,10 @@ test-rust:
 	VANTA_MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server \
 	VANTA_ANVIL=$(CURDIR)/node_modules/.bin/anvil \
 	cargo test --workspace --tests --no-fail-fast
+
+structure: ## Crate edges and module imports as ARCHITECTURE.md draws them (no AWS/Lambda in runtime or app, aws without chain, no import loop)
+	@bash tests/support/check_edges.sh
+	@bash tests/support/check_cycles.sh
 
 smoke-run: ## Start the local runner as `make run` does and check that GET /healthz answers 200
 	cargo build --quiet -p vanta-local

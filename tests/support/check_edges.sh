@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Crate edges that match the architecture (issue 12): exits non-zero on the first violation.
 #
-# - runtime and app depend on no Lambda or AWS crate (runtime's lambda_http excepted until the
-#   HTTP router replaces runtime/src/http.rs);
+# - runtime and app depend on no Lambda or AWS crate;
 # - aws does not depend on chain;
 # - no production crate compiles the in-memory twins (vanta-domain's `test-fakes`);
 # - webhook links no Telegram client; notifier links no alloy stack and no vanta-chain.
@@ -31,15 +30,8 @@ must_not_match() { # <what> <pattern> <cargo tree args...>
 
 ALLOY_STACK=' (alloy|alloy-(provider|signer|signer-aws|signer-local|transport|transport-http|contract|network|rpc-client|rpc-types-eth|consensus)) v'
 
-# Until the HTTP router replaces runtime/src/http.rs, runtime keeps lambda_http (which brings
-# aws_lambda_events with it): that one edge and what hangs from it are left out of the check.
-pending=()
-if tree -p vanta-runtime -e normal --depth 1 | grep -qE ' lambda_http v'; then
-    echo "note: vanta-runtime still depends on lambda_http (the router task removes it); its subtree is not checked"
-    pending=(--prune lambda_http)
-fi
-must_not_match "vanta-app depends on no Lambda or AWS config crate" ' (lambda_http|aws_lambda_events|aws-config) v' -p vanta-app -e normal "${pending[@]}"
-must_not_match "vanta-runtime depends on no AWS config or Lambda events crate" ' (aws-config|aws_lambda_events) v' -p vanta-runtime -e normal "${pending[@]}"
+must_not_match "vanta-app depends on no Lambda or AWS crate" ' (lambda_http|lambda_runtime|aws_lambda_events|aws-config|aws-sdk-[a-z]+) v' -p vanta-app -e normal
+must_not_match "vanta-runtime depends on no Lambda or AWS crate" ' (lambda_http|lambda_runtime|aws_lambda_events|aws-config|aws-sdk-[a-z]+) v' -p vanta-runtime -e normal
 must_not_match "vanta-aws does not depend on vanta-chain" ' vanta-chain v' -p vanta-aws
 must_not_match "webhook links no Telegram client" ' (vanta-telegram|teloxide-core) v' -p vanta-fn-webhook -e normal
 must_not_match "notifier links no alloy stack or vanta-chain" "$ALLOY_STACK| vanta-chain v" -p vanta-fn-notifier -e normal

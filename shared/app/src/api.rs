@@ -12,27 +12,27 @@ use vanta_domain::DomainError;
 use vanta_domain::intent::{CreateOutcome, Intent, IntentState, Origin};
 use vanta_domain::time::Timestamp;
 
-use crate::http::{self, Shared, header_str};
+use crate::web::{self, Shared, header_str};
 use crate::signals::{self, Refusal};
 use crate::{Deps, outbox};
 
 /// The webhook function's routes ([`crate::http::api_router`] adds the layers and refusals).
 pub(crate) fn routes() -> Router<Shared> {
-    let signal_cap = || middleware::from_fn_with_state(MAX_SIGNAL_BYTES, http::limit_body);
+    let signal_cap = || middleware::from_fn_with_state(MAX_SIGNAL_BYTES, web::limit_body);
     Router::new()
-        .route("/healthz", get(|| async { http::json(200, &json!({ "status": "ok" })) }))
+        .route("/healthz", get(|| async { web::json(200, &json!({ "status": "ok" })) }))
         .route("/readyz", get(|State(deps): State<Shared>| async move { readyz(&deps).await }))
         .route("/health", get(|State(deps): State<Shared>| async move { health(&deps).await }))
         .route(
             "/metrics",
-            get(|State(deps): State<Shared>| async move { http::text(200, deps.metrics.render(), "text/plain; version=0.0.4") }),
+            get(|State(deps): State<Shared>| async move { web::text(200, deps.metrics.render(), "text/plain; version=0.0.4") }),
         )
         .route("/signals", post(signed_signal).layer(signal_cap()))
         .route("/signals/tv/{token}", post(tradingview_signal).layer(signal_cap()))
         .route(
             "/link/{nonce}",
             get(|State(deps): State<Shared>, req: Request| async move { crate::wallet::link_get(&deps, path_tail(&req, "/link/")).await })
-                .merge(post(link_post).layer(middleware::from_fn_with_state(crate::wallet::MAX_LINK_BODY, http::limit_body))),
+                .merge(post(link_post).layer(middleware::from_fn_with_state(crate::wallet::MAX_LINK_BODY, web::limit_body))),
         )
 }
 
@@ -44,19 +44,19 @@ fn path_tail<'a>(req: &'a Request, prefix: &str) -> &'a str {
 
 async fn link_post(State(deps): State<Shared>, req: Request) -> Response {
     let nonce = path_tail(&req, "/link/").to_owned();
-    let body = http::read_body(req.into_body()).await;
+    let body = web::read_body(req.into_body()).await;
     crate::wallet::link_post(&deps, &body, &nonce).await
 }
 
 async fn signed_signal(State(deps): State<Shared>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let body = http::read_body(body).await;
+    let body = web::read_body(body).await;
     post_signal(&deps, &parts.headers, &body, None).await
 }
 
 async fn tradingview_signal(State(deps): State<Shared>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let body = http::read_body(body).await;
+    let body = web::read_body(body).await;
     let token = parts.uri.path().strip_prefix("/signals/tv/").unwrap_or_default();
     post_signal(&deps, &parts.headers, &body, Some(token)).await
 }
@@ -81,12 +81,12 @@ pub fn route_template(path: &str) -> &'static str {
 /// Ready when the store answers ([`crate::health::readyz`]).
 async fn readyz(deps: &Deps) -> Response {
     let (status, body) = crate::health::readyz(deps).await;
-    http::json(status, &body)
+    web::json(status, &body)
 }
 
 /// Every component, `ok` / `degraded` / `down` ([`crate::health`]).
 async fn health(deps: &Deps) -> Response {
-    http::json(200, &crate::health::health_json(deps).await)
+    web::json(200, &crate::health::health_json(deps).await)
 }
 
 /// A source secret that cannot be opened: nothing is accepted. The key unreachable or not
@@ -120,7 +120,7 @@ pub const MAX_SIGNAL_BYTES: usize = 8 * 1024;
 async fn post_signal(deps: &Deps, headers: &HeaderMap, body: &[u8], tv_token: Option<&str>) -> Response {
     match accept_signal(deps, headers, body, tv_token).await {
         Ok(resp) => resp,
-        Err(r) => http::error(r.status, r.reason),
+        Err(r) => web::error(r.status, r.reason),
     }
 }
 
@@ -206,7 +206,7 @@ async fn accept_signal(deps: &Deps, headers: &HeaderMap, body: &[u8], tv_token: 
     );
     let created = deps.store.create_intent(&intent).await.map_err(unavailable)?;
     let reply = |status: u16, what: &str, state: IntentState| {
-        http::json(status, &json!({ "status": what, "id": signal.id, "intent": intent_id, "state": state.as_str() }))
+        web::json(status, &json!({ "status": what, "id": signal.id, "intent": intent_id, "state": state.as_str() }))
     };
     match created {
         CreateOutcome::Created => {

@@ -5,38 +5,19 @@
 //!
 //! The signer cannot tell from a digest whether it opens or closes exposure, so callers state the
 //! [`Purpose`]; a signature asked for without one ([`Signer::sign_digest`]) counts as an entry.
-//! The same rule ([`permits`]) guards transaction signing on the direct route.
+//! The rule itself is [`vanta_domain::gate`]; the same rule guards transaction signing on the
+//! direct route (`vanta_chain::gated_tx::GatedTxSigner`).
 
 use std::sync::Arc;
 
 use alloy_primitives::{B256, Signature};
 use async_trait::async_trait;
-use vanta_domain::exec::{EffectiveExec, EnvExec, ExecMode, effective_exec};
+use vanta_domain::exec::EnvExec;
 use vanta_domain::ids::TraderAddress;
 use vanta_domain::ports::{ControlStore, Purpose, Signer};
-use vanta_domain::{DomainError, DomainResult};
+use vanta_domain::DomainResult;
 
-/// Whether a signature for `purpose` may be given under `exec`: only in LIVE, and an entry only
-/// while no stop is pulled.
-pub fn permits(exec: &EffectiveExec, purpose: Purpose) -> DomainResult<()> {
-    if exec.mode != ExecMode::Live {
-        tracing::warn!(why = ?exec.why, ?purpose, "signature refused: effective exec mode is DRY");
-        return Err(DomainError::Refused(format!(
-            "not signed: exec mode is DRY{}",
-            exec.why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default()
-        )));
-    }
-    if purpose == Purpose::Entry && !exec.allows_entries() {
-        tracing::warn!(stop = exec.stop.as_str(), "signature refused: an entry under the emergency stop");
-        return Err(DomainError::Refused(format!("not signed: emergency stop {} refuses new entries", exec.stop.as_str())));
-    }
-    Ok(())
-}
-
-/// Reads the effective mode now (any failure is DRY) and applies [`permits`].
-pub async fn check(control: &dyn ControlStore, env: EnvExec, purpose: Purpose) -> DomainResult<()> {
-    permits(&effective_exec(env, control.get_exec_control().await), purpose)
-}
+pub use vanta_domain::gate::{check, permits};
 
 /// A [`Signer`] that signs only while the effective mode is LIVE, and entries only without a stop.
 pub struct GatedSigner {

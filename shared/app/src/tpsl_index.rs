@@ -22,7 +22,7 @@ use vanta_domain::position::{Position, PositionStatus};
 use vanta_domain::triggers::{INDEX_VERSION, KeyRange, TrailBook, TriggerKind, TriggerPartition, crossed_distance, crossed_fixed};
 
 use crate::Deps;
-use crate::schedule::{TickReport, evaluate, mark_price};
+use crate::tpsl::{TickReport, evaluate, mark_price};
 
 /// Live positions the backfill indexes per tick.
 pub const BACKFILL_PAGE: usize = 500;
@@ -164,7 +164,7 @@ async fn full_scan(deps: &Deps, report: &mut TickReport) -> DomainResult<Vec<Pos
         // A trail from before the book still follows the price on its own record.
         let moves = p.trail.is_some_and(|mut t| t.epoch.is_none() && t.observe(p.side, mark));
         let current = match moves {
-            true => crate::schedule::move_trail(deps, p, mark).await?.unwrap_or_else(|| p.clone()),
+            true => crate::tpsl::move_trail(deps, p, mark).await?.unwrap_or_else(|| p.clone()),
             false => p.clone(),
         };
         if current.status != PositionStatus::Open {
@@ -222,4 +222,42 @@ async fn anchor_legacy(deps: &Deps, p: &Position) -> DomainResult<()> {
         }
     }
     Ok(())
+}
+
+/// Sets or clears a trailing stop on a live position of `user` (for `/trail`).
+pub async fn set_trail(
+    deps: &Deps,
+    user: vanta_domain::ids::TelegramUserId,
+    id: &PositionId,
+    distance: Option<Bps>,
+) -> DomainResult<Position> {
+    let p = deps.store.get_position(user, id).await?.ok_or_else(|| DomainError::NotFound(format!("position {id}")))?;
+    if p.status != PositionStatus::Open {
+        return Err(DomainError::Refused(format!("position {id} is not open")));
+    }
+    let mut next = p.clone();
+    next.trail = match distance {
+        None => None,
+        Some(d) if d.raw() == 0 || d > Bps::new_const(5_000) => {
+            return Err(DomainError::Invalid("a trail must be between 0.01% and 50%".into()));
+        }
+        Some(d) => {
+            let quotes = deps.prices.quotes(&p.pair).await?;
+            let mark =
+                risk_engine::reference_price(&p.pair, &quotes, deps.clock.now(), deps.ops.max_price_age_secs, deps.ops.max_price_deviation)
+                    .map_err(|r| DomainError::Refused(r.to_string()))?;
+            let epoch = anchor(deps, &p.pair, p.side, mark).await?;
+            Some(vanta_domain::position::TrailingStop { distance: d, best: mark, epoch: Some(epoch) })
+        }
+    };
+    let trail = next.trail;
+    crate::pipeline::modify_position(deps, user, id, |q| {
+        if q.status != PositionStatus::Open {
+            return false;
+        }
+        q.trail = trail;
+        true
+    })
+    .await?
+    .ok_or_else(|| DomainError::Refused(format!("position {id} is not open")))
 }

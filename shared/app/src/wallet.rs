@@ -377,7 +377,7 @@ pub const MAX_LINK_BODY: usize = 8 * 1024;
 pub const LINK_RATE_PER_MIN: u32 = 10;
 
 fn html_response(status: u16, body: String, with_script: bool) -> axum::response::Response {
-    crate::http::with_headers(status, &page_headers(with_script), body)
+    crate::web::with_headers(status, &page_headers(with_script), body)
 }
 
 /// The challenge of a path's nonce, or the page or reply that says why there is none.
@@ -410,7 +410,7 @@ pub async fn link_get(deps: &Deps, nonce: &str) -> axum::response::Response {
 /// (with the reason), 413 too large (over [`MAX_LINK_BODY`], the route's body cap), 429 too many
 /// attempts, 503 try again.
 pub async fn link_post(deps: &Deps, body: &[u8], nonce: &str) -> axum::response::Response {
-    use crate::http::{error, json};
+    use crate::web::{error, json};
     match post_signature(deps, body, nonce).await {
         Ok((user, c)) => {
             let text =

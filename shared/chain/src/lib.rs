@@ -6,6 +6,7 @@ pub mod budget;
 pub mod direct;
 pub mod eip1271;
 pub mod eip712;
+pub mod gated_tx;
 pub mod history;
 pub mod market_feed;
 pub mod prices;

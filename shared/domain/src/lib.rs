@@ -13,6 +13,7 @@ pub mod direct;
 pub mod error;
 pub mod exec;
 pub mod feeds;
+pub mod gate;
 pub mod ids;
 pub mod intent;
 pub mod limits;

@@ -157,7 +157,7 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
                 let provider = vanta_chain::rpc::provider_for(rpc);
                 let lease = Arc::new(DynamoNonceLease::new(dynamo.clone(), table.name.clone(), clock.clone()));
                 let txs = Arc::new(DynamoTxStore::new(dynamo.clone(), table.name.clone()));
-                let tx_signer = GatedTxSigner { inner: signer.clone(), control: store.clone(), env };
+                let tx_signer = vanta_chain::gated_tx::GatedTxSigner::new(signer.clone(), store.clone(), env);
                 let mut direct = DirectConfig::new(chain_id);
                 // Inside the venue budget: mining, then the keeper's fill; later waits (and
                 // replacements) happen on the redeliveries that reconcile.
@@ -235,31 +235,6 @@ impl Signer for CannotSign {
     }
     async fn sign_digest(&self, _: alloy::primitives::B256) -> DomainResult<alloy::primitives::Signature> {
         Err(DomainError::Forbidden("this function does not sign".into()))
-    }
-}
-
-/// The exec-mode gate for transaction signatures (the direct route): only LIVE signs, and
-/// entries only without an emergency stop.
-struct GatedTxSigner {
-    inner: Arc<KmsSigner>,
-    control: Arc<DynamoStore>,
-    env: vanta_domain::exec::EnvExec,
-}
-
-#[async_trait::async_trait]
-impl TxSigner<alloy::primitives::Signature> for GatedTxSigner {
-    fn address(&self) -> alloy::primitives::Address {
-        TxSigner::address(&*self.inner)
-    }
-    async fn sign_transaction(
-        &self,
-        tx: &mut dyn alloy::consensus::SignableTransaction<alloy::primitives::Signature>,
-    ) -> alloy::signers::Result<alloy::primitives::Signature> {
-        // The same gate as for digests; the direct route states each send's purpose.
-        vanta_app::gate::check(self.control.as_ref(), self.env, vanta_chain::signer::tx_purpose())
-            .await
-            .map_err(alloy::signers::Error::other)?;
-        self.inner.sign_transaction(tx).await
     }
 }
 

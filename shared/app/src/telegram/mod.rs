@@ -50,7 +50,7 @@ use vanta_domain::ports::OutgoingMessage;
 use self::ctx::{Ctx, load_user, send_raw, within_rate};
 use self::update::{Incoming, Message};
 use crate::Deps;
-use crate::http::{MAX_BODY_BYTES, error, header_str, json};
+use crate::web::{MAX_BODY_BYTES, error, header_str, json};
 use crate::metrics::Metrics;
 
 pub use self::commands::COMMANDS;
