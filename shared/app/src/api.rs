@@ -12,8 +12,8 @@ use vanta_domain::DomainError;
 use vanta_domain::intent::{CreateOutcome, Intent, IntentState, Origin};
 use vanta_domain::time::Timestamp;
 
-use crate::web::{self, Shared, header_str};
 use crate::signals::{self, Refusal};
+use crate::web::{self, Shared, header_str};
 use crate::{Deps, outbox};
 
 /// The webhook function's routes ([`crate::http::api_router`] adds the layers and refusals).

@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use alloy_primitives::{B256, Signature};
 use async_trait::async_trait;
+use vanta_domain::DomainResult;
 use vanta_domain::exec::EnvExec;
 use vanta_domain::ids::TraderAddress;
 use vanta_domain::ports::{ControlStore, Purpose, Signer};
-use vanta_domain::DomainResult;
 
 pub use vanta_domain::gate::{check, permits};
 

@@ -13,26 +13,21 @@
 //! The caller's IP is [`SourceIp`]: from API Gateway's request context under Lambda, from the
 //! socket (`ConnectInfo`) under `axum::serve`.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::post;
-use serde::Serialize;
 use tower::ServiceExt;
 
 use crate::Deps;
 use crate::metrics::Metrics;
 
 pub mod testing;
-
-
 
 /// Every route: the webhook function's and the telegram function's (the local runner).
 pub fn router(deps: Deps) -> Router {

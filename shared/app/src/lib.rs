@@ -17,7 +17,6 @@ pub mod deps;
 pub mod flatten;
 pub mod gate;
 pub mod http;
-pub mod web;
 pub mod limits;
 pub mod market;
 pub mod metrics;
@@ -34,6 +33,7 @@ pub mod tpsl;
 pub mod tpsl_index;
 pub mod wallet;
 pub mod watch;
+pub mod web;
 pub mod worker;
 // Observability: EMF metrics, per-component health, alarms to the admins.
 pub mod alarms;

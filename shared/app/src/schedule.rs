@@ -13,14 +13,9 @@
 use std::collections::BTreeMap;
 
 use vanta_domain::exec::ExecMode;
-use vanta_domain::ids::{PositionId, TelegramUserId, TraderAddress};
-use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, Origin};
-use vanta_domain::market::{PairSymbol, Side};
-use vanta_domain::money::{Bps, Price};
+use vanta_domain::ids::{TelegramUserId, TraderAddress};
 use vanta_domain::ports::VenuePosition;
 use vanta_domain::position::{Position, PositionStatus};
-use vanta_domain::risk_engine;
-use vanta_domain::time::Timestamp;
 use vanta_domain::user::User;
 use vanta_domain::{DomainError, DomainResult};
 

@@ -4,12 +4,14 @@
 //! ([`crate::schedule::tpsl_tick`]) asks the trigger index ([`crate::tpsl_index`]) which
 //! positions to look at.
 
+use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::PositionId;
 use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, Origin};
 use vanta_domain::market::{PairSymbol, Side};
-use vanta_domain::money::Price;
+use vanta_domain::money::{Bps, Price};
 use vanta_domain::position::{Position, PositionStatus};
 use vanta_domain::risk_engine;
+use vanta_domain::time::Timestamp;
 use vanta_domain::{DomainError, DomainResult};
 
 use crate::Deps;

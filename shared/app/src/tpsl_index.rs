@@ -21,6 +21,9 @@ use vanta_domain::ports::IndexState;
 use vanta_domain::position::{Position, PositionStatus};
 use vanta_domain::triggers::{INDEX_VERSION, KeyRange, TrailBook, TriggerKind, TriggerPartition, crossed_distance, crossed_fixed};
 
+use vanta_domain::money::Bps;
+use vanta_domain::risk_engine;
+
 use crate::Deps;
 use crate::tpsl::{TickReport, evaluate, mark_price};
 

@@ -95,7 +95,14 @@ mod tests {
     }
 
     fn tx() -> TxEip1559 {
-        TxEip1559 { chain_id: 8453, nonce: 7, gas_limit: 21_000, to: TxKind::Call(Address::ZERO), value: U256::from(1u8), ..TxEip1559::default() }
+        TxEip1559 {
+            chain_id: 8453,
+            nonce: 7,
+            gas_limit: 21_000,
+            to: TxKind::Call(Address::ZERO),
+            value: U256::from(1u8),
+            ..TxEip1559::default()
+        }
     }
 
     /// Every cell of (stored setting × deployment stop × purpose): the transaction gate gives the
@@ -113,7 +120,11 @@ mod tests {
         ];
         let mut cells = 0;
         for setting in settings {
-            for env in [EnvExec { mode: ExecMode::Live, emergency_stop: false }, EnvExec { mode: ExecMode::Live, emergency_stop: true }, EnvExec { mode: ExecMode::Dry, emergency_stop: false }] {
+            for env in [
+                EnvExec { mode: ExecMode::Live, emergency_stop: false },
+                EnvExec { mode: ExecMode::Live, emergency_stop: true },
+                EnvExec { mode: ExecMode::Dry, emergency_stop: false },
+            ] {
                 for purpose in [Purpose::Entry, Purpose::Exit] {
                     let expected = vanta_domain::gate::permits(&effective_exec(env, setting.clone()), purpose).is_ok();
                     let key = Arc::new(Counting { key: PrivateKeySigner::random(), signed: AtomicUsize::new(0) });

@@ -29,4 +29,3 @@ pub fn permits(exec: &EffectiveExec, purpose: Purpose) -> DomainResult<()> {
 pub async fn check(control: &dyn ControlStore, env: EnvExec, purpose: Purpose) -> DomainResult<()> {
     permits(&effective_exec(env, control.get_exec_control().await), purpose)
 }
-

@@ -6,13 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::network::TxSigner;
-
 use vanta_app::Deps;
 use vanta_app::delegates::{DelegateKey, DelegatePool, PooledVenue};
 use vanta_app::gate::GatedSigner;
 use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
-use vanta_aws::dynamo::DynamoStore;
 use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
 use vanta_chain::budget::BudgetedVenue;
 use vanta_chain::direct::DirectConfig;

@@ -50,8 +50,8 @@ use vanta_domain::ports::OutgoingMessage;
 use self::ctx::{Ctx, load_user, send_raw, within_rate};
 use self::update::{Incoming, Message};
 use crate::Deps;
-use crate::web::{MAX_BODY_BYTES, error, header_str, json};
 use crate::metrics::Metrics;
+use crate::web::{MAX_BODY_BYTES, error, header_str, json};
 
 pub use self::commands::COMMANDS;
 pub use self::ctx::{CONFIRM_TTL, DEDUP_TTL, USER_RATE_PER_MIN};
