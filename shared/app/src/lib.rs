@@ -47,8 +47,6 @@ mod tests_actions;
 #[cfg(test)]
 mod tests_copy;
 #[cfg(test)]
-mod tests_counting;
-#[cfg(test)]
 mod tests_exits;
 #[cfg(test)]
 mod tests_faults;

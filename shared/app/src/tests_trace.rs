@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use vanta_domain::catalog::{CatalogStore, MemoryCatalogStore, StoredCatalog};
 
-use crate::tests_counting::CountingStore;
 use crate::tests_support::*;
+use vanta_domain::counting::CountingStore;
 
 /// Counts the reads of the stored pair catalog.
 #[derive(Default)]

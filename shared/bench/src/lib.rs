@@ -14,7 +14,8 @@
 
 pub mod coldstart;
 pub mod cost;
-pub mod counting;
+/// The counting store and queue (in the domain's test doubles, shared with the app's tests).
+pub use vanta_domain::counting;
 pub mod fanout;
 pub mod ingest;
 pub mod tpsl;

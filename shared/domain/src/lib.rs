@@ -8,6 +8,8 @@
 pub mod catalog;
 pub mod compute;
 pub mod copy;
+#[cfg(any(test, feature = "test-fakes"))]
+pub mod counting;
 pub mod decimal;
 pub mod direct;
 pub mod error;

@@ -1,26 +1,29 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, dead_code)]
-//! A counting [`Store`] for the tests that pin how often a path reads the store (the same
-//! wrapper as the bench crate's `counting.rs`; the app cannot depend on the bench).
+//! A [`Store`] that counts what its callers ask of it (a test and bench double, behind
+//! `test-fakes`, like the in-memory twins): every trait method delegates to the
+//! wrapped store and adds one call (and, for reads, the items returned) to its counter. The TP/SL
+//! figures come from it: store reads and writes per tick, as calls and as items (DynamoDB bills
+//! items), and the time spent inside the store (so a figure can be split into the caller's own
+//! CPU and the store's).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use async_trait::async_trait;
-use vanta_domain::DomainResult;
-use vanta_domain::exec::{ExecControl, FlattenRun};
-use vanta_domain::ids::{IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
-use vanta_domain::intent::{AuditEntry, CreateOutcome, Intent, Transition};
-use vanta_domain::market::{PairSymbol, Side};
-use vanta_domain::ports::{
+use crate::DomainResult;
+use crate::exec::{ExecControl, FlattenRun};
+use crate::ids::{IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
+use crate::intent::{AuditEntry, CreateOutcome, Intent, Transition};
+use crate::market::{PairSymbol, Side};
+use crate::ports::{
     ControlStore, FollowStore, IndexState, IntentStore, MarkerStore, PositionStore, Queue, QueueMessage, SourceStore, Store, TriggerStore,
     UserStore,
 };
-use vanta_domain::position::{Position, PositionStatus};
-use vanta_domain::time::Timestamp;
-use vanta_domain::triggers::{KeyRange, TrailBook, TriggerKind, TriggerPartition, index_entries};
-use vanta_domain::user::{Follow, LeaderRef, SignalSource, User};
-use vanta_domain::wallet::{AddressClaim, WalletChallenge};
+use crate::position::{Position, PositionStatus};
+use crate::time::Timestamp;
+use crate::triggers::{KeyRange, TrailBook, TriggerKind, TriggerPartition, index_entries};
+use crate::user::{Follow, LeaderRef, SignalSource, User};
+use crate::wallet::{AddressClaim, WalletChallenge};
+use async_trait::async_trait;
 
 /// Items a position write touches on DynamoDB: the position and one item per trigger kind (a
 /// put where the position has that trigger, a delete where it has not), in one transaction.
