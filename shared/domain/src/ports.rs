@@ -438,6 +438,12 @@ pub trait Venue: Send + Sync {
         let _ = (trader, since);
         Ok(None)
     }
+    /// The trader's resting limit orders (placed outside Vanta). None: this venue has no limit
+    /// orders (the paper venue) or cannot read them.
+    async fn limit_orders(&self, trader: TraderAddress) -> DomainResult<Option<Vec<crate::recon::VenueLimitOrder>>> {
+        let _ = trader;
+        Ok(None)
+    }
 }
 
 /// A delegation as the venue reports it.

@@ -82,15 +82,45 @@ pub struct VenueHistory {
     pub closes: Vec<VenueClose>,
 }
 
-/// A resting limit order as the venue reports it.
+/// A resting limit order as the venue reports it (`/user-data` → `limitOrders[]`). Vanta never
+/// places one (limit orders are tx-builder calldata, not intents): each was placed outside Vanta,
+/// in the Veranta app or another client. Until it fills or is cancelled it holds collateral and
+/// a trade slot on its pair, so the entry check counts it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VenueLimitOrder {
     pub pair: PairIndex,
+    /// The venue's `index` (the `orderIndex` of `/v2/limit/*`).
     pub order_index: u32,
     pub side: Side,
+    /// Collateral (the venue's `positionSize` where it reports `collateral` as 0, as the SDK).
     pub collateral: Usdc,
     pub leverage: Leverage,
+    /// The trigger price.
     pub price: Price,
+    /// `limitOrderType` (0 LIMIT; other values are reserved by the venue).
+    #[serde(default)]
+    pub order_type: u8,
+    #[serde(default)]
+    pub tp: Option<Price>,
+    #[serde(default)]
+    pub sl: Option<Price>,
+}
+
+impl VenueLimitOrder {
+    /// Collateral × leverage, as the venue rounds it: the position it opens if filled (at the
+    /// limit price or anywhere, the notional in USDC is the same).
+    pub fn notional(&self) -> Result<Usdc, crate::money::AmountError> {
+        self.leverage.notional(self.collateral)
+    }
+
+    /// Whether `self` and `other` are the same resting order (pair, index, side, size, price).
+    pub fn same_order(&self, other: &VenueLimitOrder) -> bool {
+        self.pair == other.pair
+            && self.order_index == other.order_index
+            && self.side == other.side
+            && self.leverage == other.leverage
+            && self.price == other.price
+    }
 }
 
 /// A position Vanta has that the venue did not list: since when, and in how many reads.
@@ -134,6 +164,10 @@ pub struct ReconWallet {
     pub owner: Option<TelegramUserId>,
     #[serde(default)]
     pub last_run: Option<Timestamp>,
+    /// The wallet's resting limit orders at the last read (records written before limit orders
+    /// were read have none).
+    #[serde(default)]
+    pub limit_orders: Vec<VenueLimitOrder>,
     /// Optimistic-lock version (the store writes `version + 1` over `version`).
     #[serde(default)]
     pub version: u64,
@@ -150,6 +184,7 @@ impl ReconWallet {
             seen: None,
             owner: None,
             last_run: None,
+            limit_orders: Vec::new(),
             version: 0,
         }
     }

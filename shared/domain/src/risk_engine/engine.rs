@@ -88,6 +88,38 @@ pub fn check_open_with(input: &RiskInput<'_>, model: Option<&FeeModel>) -> Resul
             max: MAX_TRADES_PER_PAIR,
         });
     }
+    if exposure.resting_orders > 0 && exposure.open_positions.saturating_add(exposure.resting_orders) >= policy.max_open_positions {
+        return Err(Refusal::RestingOrdersFillSlots {
+            open: exposure.open_positions,
+            resting: exposure.resting_orders,
+            max: policy.max_open_positions,
+        });
+    }
+    if exposure.trades_on_pair >= MAX_TRADES_PER_PAIR {
+        return Err(Refusal::VenuePairFull {
+            pair: pair.symbol.clone(),
+            trades: exposure.trades_on_pair,
+            resting: exposure.resting_on_pair,
+            max: MAX_TRADES_PER_PAIR,
+        });
+    }
+    let cap = u64::from(policy.max_open_positions)
+        .checked_mul(policy.max_position.raw())
+        .map(Usdc::from_raw)
+        .ok_or(Refusal::Overflow { what: "exposure cap" })?;
+    let exposure_after = exposure
+        .open_notional
+        .checked_add(exposure.resting_notional)
+        .and_then(|x| x.checked_add(notional))
+        .map_err(overflow("exposure"))?;
+    if exposure_after > cap {
+        return Err(Refusal::ExposureCapExceeded {
+            open_notional: exposure.open_notional,
+            resting_notional: exposure.resting_notional,
+            notional,
+            cap,
+        });
+    }
     if exposure.trades_today >= policy.max_daily_trades {
         return Err(Refusal::DailyTradesReached { trades: exposure.trades_today, max: policy.max_daily_trades });
     }

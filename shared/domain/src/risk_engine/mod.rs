@@ -14,7 +14,11 @@
 //! 6. collateral is not zero; notional (collateral × leverage, as the venue rounds it) is at least
 //!    the pair's minimum position and at most the user's maximum position;
 //! 7. fewer open positions than the user's maximum, and fewer than the venue's
-//!    [`MAX_TRADES_PER_PAIR`] on this pair and side;
+//!    [`MAX_TRADES_PER_PAIR`] on this pair and side; open positions plus resting limit orders
+//!    (placed outside Vanta) below the user's maximum; the venue's own count on the pair (open,
+//!    pending and resting) below [`MAX_TRADES_PER_PAIR`]; and the notional of live positions,
+//!    resting limit orders and this order within the exposure cap (largest position × maximum
+//!    of open positions);
 //! 8. fewer trades today than the daily cap, and today's volume plus this notional within the
 //!    daily volume cap;
 //! 9. the day's loss (realised + unrealised) has not reached the daily loss limit;

@@ -11,7 +11,8 @@ use crate::ports::PriceQuote;
 use crate::risk::{OperatorLimits, RiskPolicy};
 use crate::time::Timestamp;
 
-/// The venue's cap on open trades per pair (Avantis: 40 per trader and pair).
+/// The venue's cap on trades per trader and pair (Avantis: 40; open trades, pending market opens
+/// and resting limit orders together).
 pub const MAX_TRADES_PER_PAIR: u32 = 40;
 
 /// What the engine knows about the user right now (the caller loads it from the store).
@@ -35,6 +36,25 @@ pub struct Exposure {
     pub last_loss_at: Option<Timestamp>,
     /// The user's automation (signals, copy trading) is paused.
     pub automation_paused: bool,
+    /// Notional (collateral × leverage) of the live positions.
+    #[serde(default)]
+    pub open_notional: Usdc,
+    /// Resting limit orders on the user's wallet (placed outside Vanta; each opens a position
+    /// when it fills).
+    #[serde(default)]
+    pub resting_orders: u32,
+    /// Their notional at the limit price (collateral × leverage).
+    #[serde(default)]
+    pub resting_notional: Usdc,
+    /// The wallet's trades on the order's pair as the venue counts them against
+    /// [`MAX_TRADES_PER_PAIR`]: live positions on the pair (both sides), opens sent and not yet
+    /// resolved, and resting limit orders on the pair. Zero when not assembled (the per-side
+    /// count still applies).
+    #[serde(default)]
+    pub trades_on_pair: u32,
+    /// …of which resting limit orders.
+    #[serde(default)]
+    pub resting_on_pair: u32,
 }
 
 /// Everything [`check_open`](super::check_open) looks at.

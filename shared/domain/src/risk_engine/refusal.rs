@@ -65,6 +65,29 @@ pub enum Refusal {
         open: u32,
         max: u32,
     },
+    /// Open positions plus resting limit orders (placed outside Vanta, each a position once it
+    /// fills) reach the user's maximum of open positions.
+    RestingOrdersFillSlots {
+        open: u32,
+        resting: u32,
+        max: u32,
+    },
+    /// The venue's trades on the pair (open, pending market opens, resting limit orders) reach
+    /// its cap per trader and pair: the venue would revert the open.
+    VenuePairFull {
+        pair: PairSymbol,
+        trades: u32,
+        resting: u32,
+        max: u32,
+    },
+    /// Live positions plus resting limit orders plus this order exceed the exposure cap (the
+    /// user's largest position × their maximum of open positions).
+    ExposureCapExceeded {
+        open_notional: Usdc,
+        resting_notional: Usdc,
+        notional: Usdc,
+        cap: Usdc,
+    },
     DailyTradesReached {
         trades: u32,
         max: u32,
@@ -188,6 +211,9 @@ impl Refusal {
             Refusal::PositionAboveUserMax { .. } => "position_above_user_max",
             Refusal::TooManyOpenPositions { .. } => "too_many_open_positions",
             Refusal::TooManyOnPairSide { .. } => "too_many_on_pair_side",
+            Refusal::RestingOrdersFillSlots { .. } => "resting_orders_fill_slots",
+            Refusal::VenuePairFull { .. } => "venue_pair_full",
+            Refusal::ExposureCapExceeded { .. } => "exposure_cap_exceeded",
             Refusal::DailyTradesReached { .. } => "daily_trades_reached",
             Refusal::DailyVolumeExceeded { .. } => "daily_volume_exceeded",
             Refusal::DailyLossReached { .. } => "daily_loss_reached",
@@ -265,6 +291,21 @@ impl fmt::Display for Refusal {
             Refusal::TooManyOnPairSide { pair, side, open, max } => {
                 write!(f, "you have {open} {side} positions on {pair}; the venue allows at most {max} per pair")
             }
+            Refusal::RestingOrdersFillSlots { open, resting, max } => write!(
+                f,
+                "you have {open} open positions and {resting} resting limit orders placed outside Vanta, which open positions \
+                 when they fill; together they reach your limit of {max}"
+            ),
+            Refusal::VenuePairFull { pair, trades, resting, max } => write!(
+                f,
+                "you have {trades} trades on {pair} on the venue ({resting} of them resting limit orders); the venue allows at \
+                 most {max} per pair"
+            ),
+            Refusal::ExposureCapExceeded { open_notional, resting_notional, notional, cap } => write!(
+                f,
+                "${notional} more would take your exposure (${open_notional} open, ${resting_notional} in resting limit \
+                 orders) above your cap of ${cap} (largest position × open positions)"
+            ),
             Refusal::DailyTradesReached { trades, max } => {
                 write!(f, "you have opened {trades} positions today; your daily limit is {max}")
             }

@@ -214,6 +214,37 @@ fn too_many_on_the_pair() {
 }
 
 #[test]
+fn resting_limit_orders_take_open_position_slots() {
+    let mut c = Case::good();
+    c.exposure.open_positions = 3;
+    c.exposure.resting_orders = 1;
+    c.approved();
+    c.exposure.resting_orders = 2;
+    c.refused("resting_orders_fill_slots", &["3 open positions", "2 resting limit orders", "limit of 5"]);
+}
+
+#[test]
+fn the_venues_count_on_the_pair_includes_pending_and_resting_orders() {
+    let mut c = Case::good();
+    c.exposure.trades_on_pair = 39;
+    c.exposure.resting_on_pair = 10;
+    c.approved();
+    c.exposure.trades_on_pair = 40;
+    c.refused("venue_pair_full", &["40 trades on BTC/USD", "10 of them resting", "at most 40"]);
+}
+
+#[test]
+fn resting_limit_orders_count_toward_the_exposure_cap() {
+    // Cap: $10000 largest position × 5 positions = $50000; the order is $500.
+    let mut c = Case::good();
+    c.exposure.open_notional = usd("20000");
+    c.exposure.resting_notional = usd("29500");
+    c.approved();
+    c.exposure.resting_notional = usd("29500.000001");
+    c.refused("exposure_cap_exceeded", &["$500 more", "$20000 open", "$29500.000001 in resting", "cap of $50000"]);
+}
+
+#[test]
 fn daily_trades_reached() {
     let mut c = Case::good();
     c.exposure.trades_today = 50;
@@ -495,6 +526,7 @@ prop_compose! {
             loss_streak: streak,
             last_loss_at: last_loss.map(|ago| Timestamp(NOW.0 - ago)),
             automation_paused: paused,
+            ..Exposure::default()
         }
     }
 }
@@ -644,6 +676,7 @@ fn wild_case() -> impl Strategy<Value = Case> {
             loss_streak: streak,
             last_loss_at: last.map(Timestamp),
             automation_paused: paused,
+            ..Exposure::default()
         },
     );
     let order = (any::<(bool, u64)>(), lev_raw(), any::<(Option<u64>, Option<u64>, Option<u64>)>()).prop_map(
