@@ -251,4 +251,7 @@ impl Venue for PooledVenue {
     ) -> DomainResult<Option<vanta_domain::recon::VenueHistory>> {
         self.main()?.history(trader, since).await
     }
+    async fn limit_orders(&self, trader: TraderAddress) -> DomainResult<Option<Vec<vanta_domain::recon::VenueLimitOrder>>> {
+        self.main()?.limit_orders(trader).await
+    }
 }

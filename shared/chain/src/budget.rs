@@ -89,4 +89,7 @@ impl Venue for BudgetedVenue {
     ) -> DomainResult<Option<vanta_domain::recon::VenueHistory>> {
         self.read("the trade history", self.inner.history(trader, since)).await
     }
+    async fn limit_orders(&self, trader: TraderAddress) -> DomainResult<Option<Vec<vanta_domain::recon::VenueLimitOrder>>> {
+        self.read("the limit orders", self.inner.limit_orders(trader)).await
+    }
 }

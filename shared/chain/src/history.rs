@@ -267,6 +267,9 @@ impl Venue for WithHistory {
     async fn history(&self, trader: TraderAddress, since: Option<Timestamp>) -> DomainResult<Option<VenueHistory>> {
         Ok(Some(VenueHistory { closes: self.history.closes(trader, since).await? }))
     }
+    async fn limit_orders(&self, trader: TraderAddress) -> DomainResult<Option<Vec<vanta_domain::recon::VenueLimitOrder>>> {
+        self.inner.limit_orders(trader).await
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
 //! The fake Veranta session behind the `fake-veranta` program (and the SDK-against-fake test):
 //! a [`FakeAvantis`] with a funded trader and an active delegate, the one-line JSON greeting and
 //! the one-line stdin commands (`ping`, `log`, `clear`, `fail`, `outcome`, `positions`, `balance`,
-//! `history`, `price`, `liquidate`, `app_close`,
+//! `history`, `price`, `liquidate`, `app_close`, `limit <pair> <long|short> <collateral> <leverage>
+//! <price>` (a resting limit order placed for the trader, human units; the keeper fills it when
+//! `price` crosses it), `limits`, `cancel_limit <pair> <index>`,
 //! and `wrong_digest <on|off>` to make the intent builders answer a wrong digest).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::fake_avantis::{Endpoint, FakeAvantis, FakeFailure, FakeOutcome, FakePosition, LoggedRequest};
+use crate::fake_avantis::{Endpoint, FakeAvantis, FakeFailure, FakeLimitOrder, FakeOutcome, FakePosition, LoggedRequest};
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use rand::RngCore;
@@ -41,6 +43,39 @@ fn position_json(p: &FakePosition) -> Value {
         "collateral": p.collateral.to_string(), "leverage": p.leverage.to_string(), "openPrice": p.open_price.to_string(),
         "tp": p.tp.to_string(), "sl": p.sl.to_string(), "openedAt": p.opened_at,
     })
+}
+
+fn limit_order_json(o: &FakeLimitOrder) -> Value {
+    json!({
+        "trader": o.trader.to_checksum(None), "pairIndex": o.pair, "index": o.index, "buy": o.buy,
+        "collateral": o.collateral.to_string(), "leverage": o.leverage.to_string(), "price": o.price.to_string(),
+        "tp": o.tp.to_string(), "sl": o.sl.to_string(),
+    })
+}
+
+/// `limit <pair> <long|short> <collateral USDC> <leverage> <price>` (human decimals).
+fn place_limit(fake: &FakeAvantis, trader: Address, rest: &str) -> Value {
+    let usage = "usage: limit <pair> <long|short> <collateral USDC> <leverage> <price>";
+    let parts: Vec<&str> = rest.split_whitespace().collect();
+    let [pair, side, collateral, leverage, price] = parts.as_slice() else { return refuse(usage) };
+    let human = |s: &str, scale: u32| vanta_domain::money::parse_scaled(s, scale).ok().and_then(|v| u64::try_from(v).ok());
+    let (Ok(pair), Some(buy), Some(collateral), Some(leverage), Some(price)) = (
+        pair.parse::<u16>(),
+        match *side {
+            "long" => Some(true),
+            "short" => Some(false),
+            _ => None,
+        },
+        human(collateral, 6),
+        human(leverage, 10),
+        human(price, 10),
+    ) else {
+        return refuse(usage);
+    };
+    match fake.place_limit_order(trader, pair, buy, collateral, leverage, price) {
+        Some(o) => json!({ "ok": true, "order": limit_order_json(&o) }),
+        None => refuse("not placed: unknown pair, a zero amount, or the pair's trades and orders are at the venue's cap"),
+    }
 }
 
 fn parse_outcome(arg: &str) -> Option<FakeOutcome> {
@@ -164,9 +199,50 @@ fn command(fake: &FakeAvantis, trader: Address, line: &str) -> Value {
             };
             json!({ "ok": true, "fills": fills.iter().map(|f| f.to_json()).collect::<Vec<_>>() })
         }
+        "limit" => place_limit(fake, trader, rest),
+        "limits" => json!({ "ok": true, "orders": fake.limit_orders(trader).iter().map(limit_order_json).collect::<Vec<_>>() }),
+        "cancel_limit" => {
+            let mut parts = rest.split_whitespace();
+            let (Some(Ok(pair)), Some(Ok(index))) = (parts.next().map(str::parse::<u16>), parts.next().map(str::parse::<u32>)) else {
+                return refuse("usage: cancel_limit <pair> <index>");
+            };
+            match fake.cancel_limit_order(trader, pair, index) {
+                Some(o) => json!({ "ok": true, "order": limit_order_json(&o) }),
+                None => refuse("no such limit order"),
+            }
+        }
         "" => refuse("empty command"),
         other => refuse(format!(
-            "unknown command {other:?}; one of ping, log, clear, fail, outcome, positions, balance, wrong_digest, history, price, liquidate, app_close"
+            "unknown command {other:?}; one of ping, log, clear, fail, outcome, positions, balance, wrong_digest, history, price, liquidate, app_close, \
+             limit, limits, cancel_limit"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_limit_commands_place_list_fill_and_cancel_orders() {
+        let fake = FakeAvantis::start().await.unwrap();
+        let trader = Address::repeat_byte(0x33);
+        fake.set_balance(trader, TRADER_USDC);
+        let placed = command(&fake, trader, "limit 1 long 100 5 60000");
+        assert_eq!(placed["ok"], true, "{placed}");
+        assert_eq!((placed["order"]["collateral"].as_str(), placed["order"]["price"].as_str()), (Some("100000000"), Some("600000000000000")));
+        assert_eq!(command(&fake, trader, "limit 1 short 100 5 70000")["order"]["index"], 1);
+        assert_eq!(command(&fake, trader, "limits")["orders"].as_array().unwrap().len(), 2);
+        for bad in ["limit 1 up 100 5 60000", "limit 1 long 1.0000001 5 60000", "limit 1 long 100 5", "limit x long 100 5 1"] {
+            assert_eq!(command(&fake, trader, bad)["ok"], false, "{bad}");
+        }
+        assert_eq!(command(&fake, trader, "cancel_limit 1 1")["ok"], true);
+        assert_eq!(command(&fake, trader, "cancel_limit 1 1")["ok"], false, "gone");
+        let fills = command(&fake, trader, "price 1 599000000000000");
+        assert_eq!(fills["fills"][0]["orderType"], 3, "{fills}");
+        assert_eq!(command(&fake, trader, "positions")["positions"].as_array().unwrap().len(), 1);
+        assert!(command(&fake, trader, "limits")["orders"].as_array().unwrap().is_empty());
     }
 }

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use vanta_domain::error::{DomainError, DomainResult};
 use vanta_domain::ids::TraderAddress;
 use vanta_domain::market::PairIndex;
-use vanta_domain::money::{Price, Usdc};
+use vanta_domain::money::{Leverage, Price, Usdc};
+use vanta_domain::recon::VenueLimitOrder;
 
 use super::decimal::json_u64;
 use super::intents::SignedIntent;
@@ -52,7 +53,8 @@ pub struct PriceTrigger {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UserData {
     pub positions: Vec<CorePosition>,
-    pub limit_orders: usize,
+    /// Resting limit orders (placed outside Vanta), in domain units.
+    pub limit_orders: Vec<VenueLimitOrder>,
 }
 
 /// A trade from tx-builder `/v2/positions` (read from chain).
@@ -157,6 +159,58 @@ fn parse_core_position(p: &Value) -> DomainResult<CorePosition> {
     })
 }
 
+/// One `limitOrders[]` entry of `/user-data` (§6.2; field names as the official SDK reads them):
+/// `pairIndex`, `index`, `buy` required; `collateral` 1e6 (the SDK falls back to `positionSize`
+/// when it is "0"), `leverage` and `price` 1e10, `tp`/`sl` 1e10 (0 = none), `limitOrderType`.
+/// Amounts must be raw integers (a human decimal such as `"30.5"` is refused, never rounded); a
+/// zero collateral, leverage or price is refused: an order Vanta cannot size is an error, not a
+/// zero in the exposure.
+pub fn parse_limit_order(o: &Value) -> DomainResult<VenueLimitOrder> {
+    use vanta_domain::market::Side;
+    let what = "/user-data limit order";
+    let buy = o.get("buy").and_then(Value::as_bool).ok_or_else(|| DomainError::Internal(format!("{what}: no `buy`")))?;
+    let collateral = match need_u64(o, "collateral", what)? {
+        0 => field_u64(o, "positionSize").unwrap_or(0),
+        c => c,
+    };
+    if collateral == 0 {
+        return Err(DomainError::Internal(format!("{what}: no collateral (`collateral` and `positionSize` are 0)")));
+    }
+    let leverage =
+        Leverage::from_raw(need_u64(o, "leverage", what)?).map_err(|e| DomainError::Internal(format!("{what}: leverage: {e}")))?;
+    let price = need_u64(o, "price", what)?;
+    if price == 0 {
+        return Err(DomainError::Internal(format!("{what}: price 0")));
+    }
+    let level = |name: &str| -> DomainResult<Option<Price>> {
+        match o.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match json_u64(v) {
+                Some(0) => Ok(None),
+                Some(raw) => Ok(Some(Price::from_raw(raw))),
+                None => Err(DomainError::Internal(format!("{what}: `{name}` is not a raw integer"))),
+            },
+        }
+    };
+    let order_type = match o.get("limitOrderType") {
+        None | Some(Value::Null) => 0,
+        Some(v) => json_u64(v)
+            .and_then(|t| u8::try_from(t).ok())
+            .ok_or_else(|| DomainError::Internal(format!("{what}: `limitOrderType` out of range")))?,
+    };
+    Ok(VenueLimitOrder {
+        pair: pair_of(o, what)?,
+        order_index: index_of(o, "index", what)?,
+        side: if buy { Side::Long } else { Side::Short },
+        collateral: Usdc::from_raw(collateral),
+        leverage,
+        price: Price::from_raw(price),
+        order_type,
+        tp: level("tp")?,
+        sl: level("sl")?,
+    })
+}
+
 fn parse_onchain_trade(t: &Value) -> DomainResult<OnchainTrade> {
     let what = "/v2/positions trade";
     Ok(OnchainTrade {
@@ -204,8 +258,18 @@ impl AvantisClient {
             .map(|a| a.iter().map(parse_core_position).collect::<DomainResult<Vec<_>>>())
             .transpose()?
             .unwrap_or_default();
-        let limit_orders = v.get("limitOrders").and_then(Value::as_array).map_or(0, Vec::len);
+        let limit_orders = v
+            .get("limitOrders")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(parse_limit_order).collect::<DomainResult<Vec<_>>>())
+            .transpose()?
+            .unwrap_or_default();
         Ok(UserData { positions, limit_orders })
+    }
+
+    /// The trader's resting limit orders (core `/user-data`).
+    pub async fn limit_orders(&self, trader: TraderAddress) -> DomainResult<Vec<VenueLimitOrder>> {
+        Ok(self.user_data(trader).await?.limit_orders)
     }
 
     /// tx-builder `GET /v2/positions?trader=`: trades read from chain (with open timestamps).
@@ -459,5 +523,88 @@ impl AvantisClient {
                 })
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod limit_order_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+    use serde_json::json;
+    use vanta_domain::market::Side;
+
+    use super::*;
+
+    /// The reference's `/user-data` example entry.
+    fn reference() -> Value {
+        json!({"trader": "0x1111111111111111111111111111111111111111", "pairIndex": 21, "index": 0, "buy": false,
+               "block": 35961058, "collateral": "30000000", "positionSize": "3000000000",
+               "price": "37600000000000", "leverage": "1000000000000", "tp": "37528560000000", "sl": "37670000000000",
+               "slippageP": "30000000000", "executionFee": "0", "liquidationPrice": "37919600000000", "limitOrderType": 0})
+    }
+
+    #[test]
+    fn the_reference_entry_is_read_in_raw_units() {
+        let o = parse_limit_order(&reference()).unwrap();
+        assert_eq!(
+            o,
+            VenueLimitOrder {
+                pair: PairIndex(21),
+                order_index: 0,
+                side: Side::Short,
+                collateral: Usdc::from_raw(30_000_000),
+                leverage: Leverage::from_whole(100).unwrap(),
+                price: Price::from_raw(37_600_000_000_000),
+                order_type: 0,
+                tp: Some(Price::from_raw(37_528_560_000_000)),
+                sl: Some(Price::from_raw(37_670_000_000_000)),
+            }
+        );
+        assert_eq!(o.notional().unwrap(), Usdc::from_raw(3_000_000_000), "$30 × 100");
+    }
+
+    #[test]
+    fn numbers_zero_levels_and_the_position_size_fallback() {
+        let mut v = reference();
+        v["pairIndex"] = json!("21");
+        v["collateral"] = json!("0");
+        v["tp"] = json!("0");
+        v.as_object_mut().unwrap().remove("sl");
+        v.as_object_mut().unwrap().remove("limitOrderType");
+        let o = parse_limit_order(&v).unwrap();
+        assert_eq!(o.collateral, Usdc::from_raw(3_000_000_000), "collateral 0: positionSize, as the SDK reads it");
+        assert_eq!((o.tp, o.sl, o.order_type), (None, None, 0));
+    }
+
+    #[test]
+    fn missing_fields_and_bad_units_are_errors_not_panics() {
+        for field in ["pairIndex", "index", "buy", "collateral", "leverage", "price"] {
+            let mut v = reference();
+            v.as_object_mut().unwrap().remove(field);
+            let e = parse_limit_order(&v).unwrap_err().to_string();
+            assert!(e.contains("limit order"), "{field}: {e}");
+        }
+        for (field, bad) in [
+            ("collateral", json!("30.5")),
+            ("collateral", json!(-1)),
+            ("leverage", json!("100.0")),
+            ("leverage", json!("0")),
+            ("price", json!("0")),
+            ("price", json!(3.76e13)),
+            ("tp", json!("1e10")),
+            ("pairIndex", json!(70000)),
+            ("index", json!("4294967296")),
+            ("limitOrderType", json!(256)),
+            ("buy", json!("false")),
+        ] {
+            let mut v = reference();
+            v[field] = bad.clone();
+            assert!(parse_limit_order(&v).is_err(), "{field} = {bad} accepted");
+        }
+        let mut v = reference();
+        v["collateral"] = json!("0");
+        v["positionSize"] = json!("0");
+        assert!(parse_limit_order(&v).is_err(), "no size at all");
+        assert!(parse_limit_order(&json!("not an object")).is_err());
     }
 }

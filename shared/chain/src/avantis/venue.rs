@@ -754,6 +754,10 @@ impl Venue for AvantisVenue {
         let live = d.is_enabled && expires_at.is_none_or(|t| t > self.clock.now());
         Ok(Some(Delegation { enabled: live, expires_at, can_trade: live && d.can_sign_intents }))
     }
+    /// Core `/user-data` `limitOrders[]` (whatever the positions source).
+    async fn limit_orders(&self, trader: TraderAddress) -> DomainResult<Option<Vec<vanta_domain::recon::VenueLimitOrder>>> {
+        Ok(Some(self.client.limit_orders(trader).await?))
+    }
 }
 
 impl AvantisVenue {

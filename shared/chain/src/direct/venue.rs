@@ -618,6 +618,11 @@ impl Venue for DirectVenue {
         self.snapshot(trader).await?.iter().map(|p| p.to_venue(trader)).collect()
     }
 
+    /// Core `/user-data` `limitOrders[]`.
+    async fn limit_orders(&self, trader: TraderAddress) -> DomainResult<Option<Vec<vanta_domain::recon::VenueLimitOrder>>> {
+        Ok(Some(self.client.limit_orders(trader).await?))
+    }
+
     /// USDC in the wallet (`/v2/allowance` raw `balance`) plus the collateral of open positions.
     async fn equity(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
         let account = self.client.usdc_account(trader).await?;

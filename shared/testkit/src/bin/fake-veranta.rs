@@ -7,8 +7,11 @@
 //! "delegate","delegate_private_key","chain_id","trading_router"}`.
 //! It then reads one command per line on stdin and answers each with one JSON line on stdout:
 //! `ping`, `log` (the requests it saw), `clear`, `fail <Endpoint> <n> <status> <CODE> <message>`,
-//! `outcome <execute|retry|enqueue_failed|cancel:REASON|error:CODE>`, `positions`, `balance`
-//! (and `wrong_digest <on|off>`). It stops at the end of stdin. The keys are throwaway test keys.
+//! `outcome <execute|retry|enqueue_failed|cancel:REASON|error:CODE>`, `positions`, `balance`,
+//! `history`, `price <pair> <raw 1e10>`, `liquidate <pair> <index>`, `app_close <pair> <index>`,
+//! `limit <pair> <long|short> <collateral> <leverage> <price>` (a resting limit order for the
+//! trader, human units; filled by the keeper when `price` crosses it), `limits`,
+//! `cancel_limit <pair> <index>` (and `wrong_digest <on|off>`). It stops at the end of stdin. The keys are throwaway test keys.
 //!
 //! `FAKE_VERANTA_TPSL_DELAY_MS` (default 1000) is how long the fake operator takes to execute an
 //! accepted TP/SL update, so a client's wait-until-visible path runs.

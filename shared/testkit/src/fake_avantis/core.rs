@@ -56,7 +56,8 @@ pub(super) fn user_data(st: &mut State, svc: Svc, q: &HashMap<String, String>) -
     if let Some(t) = trader {
         st.events.read_by(t);
     }
-    ok(svc, json!({ "positions": positions, "limitOrders": [] }))
+    let limit_orders = super::limits::limit_orders_json(st, trader);
+    ok(svc, json!({ "positions": positions, "limitOrders": limit_orders }))
 }
 
 /// `PUT /price-triggers/{id}`: a global TP/SL update (`global-…` ids) or a partial replaced.

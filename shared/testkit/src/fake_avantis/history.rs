@@ -40,6 +40,7 @@ pub const HISTORY_MAX_LIMIT: usize = 20;
 const TP: u8 = 0;
 const SL: u8 = 1;
 const LIQ: u8 = 2;
+const OPEN: u8 = 3;
 
 /// One fill as the venue's indexer keeps it (raw units inside; human units on the wire).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,8 +202,14 @@ fn next_fill_id(st: &mut State) -> (String, String) {
 
 /// Records the open of `p` (its collateral already net of `fee`).
 pub(super) fn record_open(st: &mut State, p: &FakePosition, fee: u64, tx: &str, at_ms: u64) {
+    let fill = open_fill(st, p, fee, tx, at_ms);
+    st.events.fills.push(fill);
+}
+
+/// The market open fill of `p`.
+fn open_fill(st: &mut State, p: &FakePosition, fee: u64, tx: &str, at_ms: u64) -> HistoryFill {
     let n = st.fresh_id();
-    st.events.fills.push(HistoryFill {
+    HistoryFill {
         id: format!("{tx}-{n}"),
         tx_hash: tx.to_owned(),
         trader: p.trader,
@@ -226,7 +233,14 @@ pub(super) fn record_open(st: &mut State, p: &FakePosition, fee: u64, tx: &str, 
         usdc_sent: 0,
         opened_at: p.opened_at,
         at: at_ms / 1000,
-    });
+    }
+}
+
+/// Records the fill of a resting limit order that opened `p` (`LimitExecuted`, OPEN = 3).
+pub(super) fn record_limit_open(st: &mut State, p: &FakePosition, fee: u64, tx: &str, at_ms: u64) -> HistoryFill {
+    let fill = HistoryFill { event: "LimitExecuted", order_type: Some(OPEN), ..open_fill(st, p, fee, tx, at_ms) };
+    st.events.fills.push(fill.clone());
+    fill
 }
 
 /// Records a market close of `amount` of `p` (as it was before) at `price`, as the relayer or
@@ -375,11 +389,14 @@ fn keeper_at(st: &mut State, pair: u16, price: u64) -> Vec<HistoryFill> {
 impl FakeAvantis {
     /// Moves the feed price of `pair` (1e10) and lets the venue's keeper act on it: positions
     /// whose liquidation price, stop loss or take profit the price reached are closed at that
-    /// level, and crossed partial TP/SL orders close their share. Returns the fills.
+    /// level, crossed partial TP/SL orders close their share, and crossed resting limit orders
+    /// open their positions. Returns the fills.
     pub fn move_price(&self, pair: u16, raw: u64) -> Vec<HistoryFill> {
         let mut st = lock(&self.state);
         st.prices.insert(pair, raw);
-        keeper_at(&mut st, pair, raw)
+        let mut fills = keeper_at(&mut st, pair, raw);
+        fills.extend(super::limits::fill_crossed(&mut st, pair, raw));
+        fills
     }
 
     /// The venue liquidates the trade at its liquidation price (the trader loses the

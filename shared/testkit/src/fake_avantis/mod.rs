@@ -32,7 +32,8 @@
 //!   intent-only order is refused with 400.
 //!
 //! An in-memory book keeps positions per trader, so a market open shows up in `/user-data` and
-//! `/v2/positions`. Test switches: wrong digests, injected failures per endpoint, delays, stalled
+//! `/v2/positions`, and resting limit orders ([`FakeAvantis::place_limit_order`]), served in
+//! their `limitOrders[]` and filled by the keeper when the price crosses them (`limits`). Test switches: wrong digests, injected failures per endpoint, delays, stalled
 //! submissions (filled or lost), SSE streams dropped after acceptance, scripted market outcomes,
 //! and a log of every request.
 //!
@@ -114,6 +115,7 @@ mod data;
 mod feed;
 mod history;
 mod keeper;
+mod limits;
 mod market;
 mod routes;
 mod tx_builder;
@@ -121,6 +123,7 @@ mod validate;
 
 pub use data::{builtin_snapshot, default_snapshot};
 pub use history::{HISTORY_MAX_LIMIT, HistoryFill};
+pub use limits::FakeLimitOrder;
 
 /// The endpoints, for switches and the request log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -358,6 +361,8 @@ struct State {
     tpsl_delay: Duration,
     /// The trade history and the venue's own actions (`history`).
     events: history::VenueEvents,
+    /// Resting limit orders (`limits`).
+    limit_orders: Vec<limits::FakeLimitOrder>,
 }
 
 #[derive(Debug, Clone)]
@@ -450,6 +455,7 @@ impl FakeAvantis {
             pending_tpsl: Vec::new(),
             tpsl_delay: Duration::ZERO,
             events: history::VenueEvents::default(),
+            limit_orders: Vec::new(),
         }));
         let served = Arc::clone(&state);
         let server = Server::start("fake Avantis", move |req| routes::handle(Arc::clone(&served), req))

@@ -64,7 +64,8 @@ pub(super) fn positions(st: &mut State, svc: Svc, q: &HashMap<String, String>) -
     if let Some(t) = trader {
         st.events.read_by(t);
     }
-    ok(svc, json!({ "trader": trader.map(|t| t.to_checksum(None)), "trades": trades, "limitOrders": [] }))
+    let limit_orders = super::limits::limit_orders_json(st, trader);
+    ok(svc, json!({ "trader": trader.map(|t| t.to_checksum(None)), "trades": trades, "limitOrders": limit_orders }))
 }
 
 /// `GET /v2/delegation?trader=&delegate=`.
