@@ -20,7 +20,16 @@
 //! - adopts trades opened outside Vanta on a verified wallet, recorded as external positions
 //!   (opened by `ext:…`) that `/close` and `/tpsl` manage like any other;
 //! - for a followed outside address (`/follow 0x…`), fans its new trades and exits out to the
-//!   followers ([`copy::fan_out`]).
+//!   followers ([`copy::fan_out`]);
+//! - keeps the wallet's resting limit orders (placed outside Vanta: Vanta places none) in the
+//!   wallet's record, for the entry check's fallback and `/positions`. An order gone since the
+//!   last read that shows up as a new trade on the wallet (same pair, side and leverage, its
+//!   collateral less at most 5 % open fee) filled: on a verified wallet the trade is adopted at
+//!   once (without waiting [`Settings::adopt_after_secs`]), under the trade's derived id, so
+//!   overlapping runs adopt it once. An order gone without such a trade was cancelled or expired
+//!   and is simply dropped. (A fill the reconciler did not tie to its order — the trade appeared
+//!   while an open was unresolved, or the read of orders failed — is still adopted once, by the
+//!   ordinary rule for trades opened outside Vanta.)
 //!
 //! Everything it does is idempotent: a close is applied once (the position remembers the venue's
 //! close id), intents settle once (state machine), copies and fan-out pages have derived ids,
@@ -36,7 +45,7 @@ use vanta_domain::intent::{Action, Intent, IntentState, Transition};
 use vanta_domain::money::{SignedUsdc, Usdc};
 use vanta_domain::ports::{Lookup, Venue, VenueFill, VenuePosition};
 use vanta_domain::position::{Position, PositionStatus};
-use vanta_domain::recon::{CloseReason, Missing, ReconWallet, SeenTrade, VenueClose};
+use vanta_domain::recon::{CloseReason, Missing, ReconWallet, SeenTrade, VenueClose, VenueLimitOrder};
 use vanta_domain::time::Timestamp;
 use vanta_domain::user::LeaderRef;
 use vanta_domain::{DomainError, DomainResult};
@@ -85,6 +94,12 @@ pub struct ReconReport {
     pub leader_events: Vec<String>,
     /// Wallets that could not be read this run.
     pub unreadable: Vec<String>,
+    /// Resting limit orders seen for the first time (`<wallet>:<pair>:<index>`).
+    pub limit_orders: Vec<String>,
+    /// Orders gone since the last read that filled (a new trade on the wallet).
+    pub limit_filled: Vec<String>,
+    /// Orders gone without a fill (cancelled or expired).
+    pub limit_dropped: Vec<String>,
 }
 
 impl ReconReport {
@@ -97,6 +112,9 @@ impl ReconReport {
         self.missing.extend(o.missing);
         self.leader_events.extend(o.leader_events);
         self.unreadable.extend(o.unreadable);
+        self.limit_orders.extend(o.limit_orders);
+        self.limit_filled.extend(o.limit_filled);
+        self.limit_dropped.extend(o.limit_dropped);
     }
 }
 
@@ -156,6 +174,15 @@ async fn reconcile_wallet(
     {
         st.owner = Some(claim.owner);
     }
+    // Orders before positions: an order that fills between the two reads is then seen resting
+    // and its trade already open (adopted later by the ordinary rule), never as a cancel.
+    let limit_orders = match venue.limit_orders(wallet).await {
+        Ok(orders) => orders,
+        Err(e) => {
+            tracing::warn!(wallet = %wallet, error = %e, "limit orders unavailable; the last read is kept this run");
+            None
+        }
+    };
     let on_venue = venue.positions(wallet).await?;
     let history = match venue.history(wallet, st.cursor).await {
         Ok(h) => h,
@@ -232,18 +259,41 @@ async fn reconcile_wallet(
     }
     st.missing.retain(|id, _| vanta.iter().any(|p| &p.id == id && p.status.is_live()));
 
-    // 4. Trades opened outside Vanta, on a wallet its owner proved.
+    // 4a. Resting limit orders: gone ones filled (a new trade) or were cancelled.
+    let mut limit_fills: Vec<(VenuePosition, VenueLimitOrder)> = Vec::new();
+    if let Some(orders) = limit_orders {
+        let key = |o: &VenueLimitOrder| format!("{wallet}:{}:{}", o.pair.0, o.order_index);
+        for o in st.limit_orders.iter().filter(|o| !orders.iter().any(|n| n.same_order(o))) {
+            let fill = on_venue
+                .iter()
+                .filter(|v| !claimed(&fresh, v) && !limit_fills.iter().any(|(f, _)| f == *v))
+                .find(|v| fills_order(v, o, st.last_run));
+            match fill {
+                Some(v) => {
+                    report.limit_filled.push(key(o));
+                    limit_fills.push((v.clone(), o.clone()));
+                }
+                None => report.limit_dropped.push(key(o)),
+            }
+        }
+        report.limit_orders.extend(orders.iter().filter(|n| !st.limit_orders.iter().any(|o| o.same_order(n))).map(key));
+        st.limit_orders = orders;
+    }
+
+    // 4b. Trades opened outside Vanta, on a wallet its owner proved (a limit order's fill at once).
     if let Some(owner) = st.owner
         && !unresolved
     {
         let verified = deps.store.address_claim(wallet).await?.is_some_and(|c| c.verified && c.owner == owner);
         let old_enough = |v: &VenuePosition| v.open_time.is_some_and(|t| now.secs().saturating_sub(t as i64) >= settings.adopt_after_secs);
-        let candidates: Vec<&VenuePosition> = on_venue.iter().filter(|v| !claimed(&fresh, v) && old_enough(v)).collect();
+        let from_limit = |v: &VenuePosition| limit_fills.iter().find(|(f, _)| f == v).map(|(_, o)| o);
+        let candidates: Vec<&VenuePosition> =
+            on_venue.iter().filter(|v| !claimed(&fresh, v) && (old_enough(v) || from_limit(v).is_some())).collect();
         if verified && !candidates.is_empty() {
             // Read again right before: the worker may have recorded a fill since the run began.
             let current: Vec<Position> = deps.store.live_positions().await?.into_iter().filter(|p| p.wallet == Some(wallet)).collect();
             for v in candidates.into_iter().filter(|v| !claimed(&current, v)) {
-                if let Some(id) = adopt(deps, owner, wallet, v).await? {
+                if let Some(id) = adopt(deps, owner, wallet, v, from_limit(v)).await? {
                     report.adopted.push(id.as_str().to_owned());
                 }
             }
@@ -283,6 +333,18 @@ fn on_trade(p: &Position, v: &VenuePosition) -> bool {
         && Some(v.trade_index) == p.trade_index
         && v.side == p.side
         && !matches!((p.venue_open_time, v.open_time), (Some(a), Some(b)) if a != b)
+}
+
+/// Whether the venue's trade `v` is what the resting order `o` opened: same pair, side and
+/// leverage, collateral at most the order's and at least 95 % of it (the open fee), and opened
+/// after the read that last saw the order resting (a minute's slack) where both times are known.
+fn fills_order(v: &VenuePosition, o: &VenueLimitOrder, last_seen: Option<Timestamp>) -> bool {
+    v.pair == o.pair
+        && v.side == o.side
+        && v.leverage == o.leverage
+        && v.collateral <= o.collateral
+        && u128::from(v.collateral.raw()) * 100 >= u128::from(o.collateral.raw()) * 95
+        && !matches!((v.open_time, last_seen), (Some(t), Some(seen)) if (t as i64) < seen.secs().saturating_sub(60))
 }
 
 /// Whether the history's close `c` is of the live position `p`.
@@ -517,7 +579,13 @@ pub fn is_external(p: &Position) -> bool {
     p.opened_by.as_str().starts_with("ext:")
 }
 
-async fn adopt(deps: &Deps, owner: TelegramUserId, wallet: TraderAddress, v: &VenuePosition) -> DomainResult<Option<PositionId>> {
+async fn adopt(
+    deps: &Deps,
+    owner: TelegramUserId,
+    wallet: TraderAddress,
+    v: &VenuePosition,
+    from_limit: Option<&VenueLimitOrder>,
+) -> DomainResult<Option<PositionId>> {
     let Some(user) = deps.store.get_user(owner).await? else { return Ok(None) };
     let catalog = match deps.live.as_ref() {
         Some(venue) => venue.pairs().await?,
@@ -566,15 +634,21 @@ async fn adopt(deps: &Deps, owner: TelegramUserId, wallet: TraderAddress, v: &Ve
         Err(DomainError::Conflict(_)) => return Ok(None),
         Err(e) => return Err(e),
     }
+    let found = match from_limit {
+        Some(o) => format!(
+            "📥 Your resting limit order (placed outside Vanta) at {} filled: {} {} {}x (${} at {}).",
+            o.price, p.side, p.pair, p.leverage, p.collateral, p.open_price
+        ),
+        None => format!(
+            "📥 Found a {} {} {}x (${} at {}) opened outside Vanta on your wallet.",
+            p.side, p.pair, p.leverage, p.collateral, p.open_price
+        ),
+    };
     notify(
         deps,
         &user,
         ExecMode::Live,
-        &format!(
-            "📥 Found a {} {} {}x (${} at {}) opened outside Vanta on your wallet. It is shown as external in /positions; \
-             /close and /tpsl manage it like any other.",
-            p.side, p.pair, p.leverage, p.collateral, p.open_price
-        ),
+        &format!("{found} It is shown as external in /positions; /close and /tpsl manage it like any other."),
     )
     .await;
     Ok(Some(id))

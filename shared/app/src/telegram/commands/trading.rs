@@ -119,8 +119,12 @@ pub(super) async fn close(ctx: &Ctx<'_>, args: &[String]) -> DomainResult<()> {
 pub(super) async fn positions(ctx: &Ctx<'_>) -> DomainResult<()> {
     let m = mode(ctx.deps).await;
     let live = ctx.deps.store.user_positions(ctx.user.id, true).await?;
+    let resting = resting_orders_text(ctx).await;
     if live.is_empty() {
         reply_banner(ctx, m, "No open positions. /long, /short or /open to start.").await;
+        if let Some(text) = resting {
+            ctx.reply(text).await;
+        }
         return Ok(());
     }
     ctx.reply(format!("{} · 📂 <b>{} open position(s)</b>", banner(m), live.len())).await;
@@ -154,7 +158,45 @@ pub(super) async fn positions(ctx: &Ctx<'_>) -> DomainResult<()> {
     if live.len() > 20 {
         ctx.reply(format!("…and {} more (not shown).", live.len() - 20)).await;
     }
+    if let Some(text) = resting {
+        ctx.reply(text).await;
+    }
     Ok(())
+}
+
+/// The wallet's resting limit orders as the reconciler last read them (None when there are none).
+async fn resting_orders_text(ctx: &Ctx<'_>) -> Option<String> {
+    let wallet = ctx.user.trader?;
+    let orders = ctx.deps.store.get_recon_wallet(wallet).await.ok().flatten()?.limit_orders;
+    if orders.is_empty() {
+        return None;
+    }
+    let catalog = ctx.deps.venue(vanta_domain::exec::ExecMode::Live).1.pairs().await.ok();
+    let mut text = format!(
+        "⏳ <b>{} resting limit order(s)</b>, placed outside Vanta; each opens a position when the price reaches it, \
+         and Vanta counts them toward your limits:",
+        orders.len()
+    );
+    for o in orders.iter().take(20) {
+        let pair = catalog.as_ref().and_then(|c| c.by_index(o.pair)).map_or_else(|| format!("pair #{}", o.pair.0), |p| p.symbol.to_string());
+        let levels = match (o.tp, o.sl) {
+            (None, None) => String::new(),
+            (tp, sl) => format!(
+                " · TP {} · SL {}",
+                tp.map_or_else(|| "–".to_owned(), |x| x.to_string()),
+                sl.map_or_else(|| "–".to_owned(), |x| x.to_string())
+            ),
+        };
+        text.push_str(&format!(
+            "\n• {} {} {}x · {} at {}{levels}",
+            o.side.as_str().to_uppercase(),
+            esc(&pair),
+            o.leverage,
+            usd(o.collateral),
+            o.price
+        ));
+    }
+    Some(text)
 }
 
 /// `/sync`: the reconciler reads the user's own proven wallet now (at most once per 30 s).
