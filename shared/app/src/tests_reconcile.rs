@@ -18,7 +18,7 @@ use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, Re
 use vanta_domain::money::{Leverage, Price, SignedUsdc, SlippageP, Usdc};
 use vanta_domain::ports::*;
 use vanta_domain::position::{Position, PositionStatus};
-use vanta_domain::recon::{CloseReason, ReconWallet, VenueClose, VenueHistory};
+use vanta_domain::recon::{CloseReason, ReconWallet, VenueClose, VenueHistory, VenueLimitOrder};
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SecretText, SignalSource, User};
 use vanta_domain::{DomainError, DomainResult};
@@ -38,6 +38,8 @@ struct HistVenue {
     /// Lose the next open's reply; the bool says whether the order executed anyway.
     lose_next_open: Mutex<Option<bool>>,
     no_lookup: AtomicBool,
+    /// Resting limit orders per wallet, as the test places (and removes) them.
+    limit_orders: Mutex<Vec<(TraderAddress, VenueLimitOrder)>>,
 }
 
 impl HistVenue {
@@ -49,6 +51,7 @@ impl HistVenue {
             history: Mutex::new(Vec::new()),
             lose_next_open: Mutex::new(None),
             no_lookup: AtomicBool::new(true),
+            limit_orders: Mutex::new(Vec::new()),
         }
     }
     /// The venue closes `p` (a trigger, a liquidation, the Veranta app) at `price` and records it.
@@ -119,6 +122,9 @@ impl Venue for HistVenue {
             .map(|(_, c)| c.clone())
             .collect();
         Ok(Some(VenueHistory { closes }))
+    }
+    async fn limit_orders(&self, t: TraderAddress) -> DomainResult<Option<Vec<VenueLimitOrder>>> {
+        Ok(Some(self.limit_orders.lock().unwrap().iter().filter(|(w, _)| *w == t).map(|(_, o)| o.clone()).collect()))
     }
 }
 
@@ -568,4 +574,146 @@ async fn the_wallet_record_is_written_under_its_version() {
     assert_eq!(stored.version, 1);
     store.put_recon_wallet(&stored).await.unwrap();
     assert_eq!(store.recon_wallets().await.unwrap()[0].version, 2);
+}
+
+// ----- resting limit orders (placed outside Vanta) ----------------------------------------------
+
+fn limit_order(pair: u16, index: u32, side: Side, collateral: &str, leverage: u64, price: &str) -> VenueLimitOrder {
+    VenueLimitOrder {
+        pair: PairIndex(pair),
+        order_index: index,
+        side,
+        collateral: Usdc::from_str(collateral).unwrap(),
+        leverage: Leverage::from_whole(leverage).unwrap(),
+        price: Price::from_str(price).unwrap(),
+        order_type: 0,
+        tp: None,
+        sl: None,
+    }
+}
+
+impl Sys {
+    fn place_limit(&self, wallet: &str, o: VenueLimitOrder) {
+        self.live.limit_orders.lock().unwrap().push((addr(wallet), o));
+    }
+    fn remove_limit(&self, wallet: &str, pair: u16, index: u32) -> VenueLimitOrder {
+        let mut all = self.live.limit_orders.lock().unwrap();
+        let i = all.iter().position(|(w, o)| *w == addr(wallet) && o.pair.0 == pair && o.order_index == index).unwrap();
+        all.remove(i).1
+    }
+    /// The venue fills `o` for `wallet`: the order leaves the list and its trade opens.
+    async fn fill_limit(&self, wallet: &str, o: &VenueLimitOrder, n: u32) {
+        self.remove_limit(wallet, o.pair.0, o.order_index);
+        let sym = PairSymbol::parse(if o.pair.0 == 0 { "ETH/USD" } else { "BTC/USD" }).unwrap();
+        for src in ["pyth", "chainlink"] {
+            self.prices.set(sym.clone(), src, o.price, self.clock.now()).unwrap();
+        }
+        let open = VenueOrder::Open {
+            trader: addr(wallet),
+            pair: o.pair,
+            side: o.side,
+            collateral: o.collateral,
+            leverage: o.leverage,
+            reference_price: o.price,
+            slippage: SlippageP::from_str("1").unwrap(),
+            tp: None,
+            sl: None,
+        };
+        self.live.book.execute(&IntentId::parse(&format!("limit:{n}")).unwrap(), &open).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn resting_limit_orders_are_recorded_per_wallet_and_a_cancelled_one_is_dropped() {
+    let s = sys();
+    s.live_user(7, "a1").await;
+    reconcile::watch_owner(&s.deps, addr("a1"), TelegramUserId(7)).await;
+    s.place_limit("a1", limit_order(0, 0, Side::Long, "200", 2, "3400"));
+    s.place_limit("a1", limit_order(1, 0, Side::Short, "50", 10, "110000"));
+    let r = s.run().await;
+    assert_eq!(r.limit_orders, [format!("{}:0:0", addr("a1")), format!("{}:1:0", addr("a1"))], "{r:?}");
+    let stored = s.store.get_recon_wallet(addr("a1")).await.unwrap().unwrap();
+    assert_eq!(stored.limit_orders.len(), 2);
+    assert!(s.run().await.limit_orders.is_empty(), "recorded once");
+
+    // /positions lists them, as placed outside Vanta.
+    let update = serde_json::json!({
+        "update_id": 1,
+        "message": {"message_id": 1, "from": {"id": 7, "is_bot": false, "first_name": "T"}, "chat": {"id": 7, "type": "private"},
+                    "date": s.clock.now().secs(), "text": "/positions"}
+    });
+    crate::telegram::process_update(&s.deps, update.to_string().as_bytes()).await.unwrap();
+    let shown = s.messages_to(7).into_iter().find(|m| m.contains("resting limit order")).expect("listed");
+    assert!(shown.contains("placed outside Vanta") && shown.contains("LONG ETH/USD 2x") && shown.contains("at 3400"), "{shown}");
+
+    // Cancelled on the venue: gone without a fill, simply dropped.
+    s.remove_limit("a1", 1, 0);
+    s.clock.advance(Duration::from_secs(600));
+    let r = s.run().await;
+    assert_eq!((r.limit_dropped.clone(), r.limit_filled.clone(), r.adopted.clone()), (vec![format!("{}:1:0", addr("a1"))], vec![], vec![]), "{r:?}");
+    let stored = s.store.get_recon_wallet(addr("a1")).await.unwrap().unwrap();
+    assert_eq!(stored.limit_orders, [limit_order(0, 0, Side::Long, "200", 2, "3400")]);
+    assert!(s.positions(7).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_filled_limit_order_is_adopted_at_once_and_only_once_across_two_overlapping_runs() {
+    let s = sys();
+    s.live_user(7, "a1").await;
+    reconcile::watch_owner(&s.deps, addr("a1"), TelegramUserId(7)).await;
+    let o = limit_order(0, 0, Side::Long, "200", 2, "3400");
+    s.place_limit("a1", o.clone());
+    s.run().await;
+    s.clock.advance(Duration::from_secs(60));
+    s.fill_limit("a1", &o, 1).await;
+
+    // The fill is fresh (well under the adoption delay), but it is the order's: adopted now.
+    let settings = Settings::default();
+    let (a, b) = tokio::join!(reconcile::run_all(&s.deps, &settings), reconcile::run_all(&s.deps, &settings));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.adopted.len() + b.adopted.len(), 1, "{a:?} {b:?}");
+    assert!(a.limit_dropped.is_empty() && b.limit_dropped.is_empty(), "a fill is no cancel");
+    assert!(!a.limit_filled.is_empty() || !b.limit_filled.is_empty());
+    let p = s.only_position(7).await;
+    assert!(reconcile::is_external(&p));
+    assert_eq!((p.pair_index, p.side, p.leverage, p.status), (o.pair, o.side, o.leverage, PositionStatus::Open));
+    // Later runs (past the adoption delay too) change nothing.
+    s.clock.advance(Duration::from_secs(600));
+    let r = s.run().await;
+    assert!(r.adopted.is_empty() && r.limit_filled.is_empty(), "{r:?}");
+    assert_eq!(s.positions(7).await.len(), 1);
+    let told: Vec<String> = s.messages_to(7).into_iter().filter(|m| m.contains("resting limit order")).collect();
+    assert_eq!(told.len(), 1, "{:?}", s.messages_to(7));
+    assert!(told[0].contains("filled") && told[0].contains("at 3400"), "{told:?}");
+    assert!(s.store.get_recon_wallet(addr("a1")).await.unwrap().unwrap().limit_orders.is_empty());
+}
+
+#[tokio::test]
+async fn resting_limit_orders_that_break_the_exposure_cap_refuse_an_open_but_never_a_close() {
+    let s = sys();
+    s.live_user(7, "a1").await;
+    let p = s.open_live(7, "o1").await;
+    // $49 500 resting on ETH: with the open $500 and another $500 the exposure would be $50 500,
+    // above the cap of $10 000 × 5 positions.
+    s.place_limit("a1", limit_order(0, 0, Side::Short, "4950", 10, "3600"));
+    assert_eq!(s.signal(7, open_btc("o2")).await, 202);
+    s.drain().await;
+    assert_eq!(s.intent_state("sig:strat7:o2").await, IntentState::Rejected);
+    assert!(
+        s.messages_to(7).iter().any(|m| m.contains("resting limit orders") && m.contains("cap of $50000")),
+        "{:?}",
+        s.messages_to(7)
+    );
+    assert_eq!(s.live.book.positions(addr("a1")).await.unwrap().len(), 1, "nothing more opened");
+    // The exit in the same state goes through.
+    let close = serde_json::json!({"id":"c","action":"close","pair":"BTC","side":"long"});
+    assert_eq!(s.signal(7, close).await, 202);
+    s.drain().await;
+    let closed = s.store.get_position(TelegramUserId(7), &p.id).await.unwrap().unwrap();
+    assert_eq!(closed.status, PositionStatus::Closed);
+    assert!(s.live.book.positions(addr("a1")).await.unwrap().is_empty());
+    // Once the order is gone the same open is allowed again.
+    s.remove_limit("a1", 0, 0);
+    s.fresh_prices();
+    s.open_live(7, "o3").await;
 }
