@@ -69,6 +69,8 @@ mod tests_plumbing;
 #[cfg(test)]
 mod tests_reconcile;
 #[cfg(test)]
+mod tests_refused_calldata;
+#[cfg(test)]
 mod tests_scans;
 #[cfg(test)]
 mod tests_signals;

@@ -286,8 +286,21 @@ async fn send_open(
             crate::emf::ambiguous(deps, intent);
             Err(DomainError::Unavailable(format!("order outcome unknown, will reconcile: {e}")))
         }
+        Err(e) if e.is_refused_before_signing() => refuse_unsigned(deps, intent, user, e.to_string()).await,
         Err(e) => fail(deps, intent, user, e.to_string()).await,
     }
+}
+
+/// The venue adapter's own check refused the order before anything was signed (the direct
+/// route's calldata differs from the order): nothing was sent, so it is a refusal — told and
+/// counted as one (`intent_outcomes{outcome="refused"}`), never as a failed trade. The intent,
+/// SUBMITTED already, ends FAILED (the state machine's one final state after SUBMITTED) with the
+/// refusal as its reason.
+async fn refuse_unsigned(deps: &Deps, intent: &Intent, user: &User, reason: String) -> DomainResult<Outcome> {
+    let t = Transition::new(intent.state, IntentState::Failed, deps.clock.now())?.with_reason(reason.clone());
+    deps.store.transition(&intent.id, &t).await?;
+    notify(deps, user, intent.mode.unwrap_or(ExecMode::Dry), &refused_text(&intent.action, &reason)).await;
+    Ok(Outcome::Rejected(reason))
 }
 
 async fn reconcile_open(deps: &Deps, exec: &EffectiveExec, intent: &Intent, user: &User, order: &OpenOrder) -> DomainResult<Outcome> {
@@ -495,6 +508,8 @@ async fn close_legs(
     }
     let mut unknown = false;
     let mut failed: Vec<String> = Vec::new();
+    // Whether every leg that failed was refused by our own check before anything was signed.
+    let mut refused_unsigned_only = true;
     for p in targets {
         let leg = leg_ref(&intent, &p);
         if p.last_close.as_deref() == Some(leg.as_str()) {
@@ -519,6 +534,7 @@ async fn close_legs(
                     if let Some(why) = live_exit_blocked(deps, exec, &p).await {
                         restore_open(deps, &p, &leg).await?;
                         failed.push(why);
+                        refused_unsigned_only = false;
                         continue;
                     }
                     p.clone()
@@ -532,6 +548,7 @@ async fn close_legs(
                 // Nothing is marked CLOSING for an order that would not be signed.
                 if let Some(why) = live_exit_blocked(deps, exec, &p).await {
                     failed.push(why);
+                    refused_unsigned_only = false;
                     continue;
                 }
                 match begin_close(deps, &intent.id, p, &leg, fraction).await? {
@@ -562,6 +579,7 @@ async fn close_legs(
             Err(e) => {
                 // Refused for good: nothing is in flight, so the position is open again.
                 tracing::warn!(position = %pending.id, error = %e, "close refused; the position is OPEN again");
+                refused_unsigned_only &= e.is_refused_before_signing();
                 restore_open(deps, &pending, &leg).await?;
                 let mut why = format!("your {} {} was not closed: {e}", pending.side, pending.pair);
                 if pending.mode == ExecMode::Live {
@@ -583,6 +601,9 @@ async fn close_legs(
         let mut reason = failed.join("; ");
         if part_of_flip {
             reason.push_str("; so the flip's new position was not opened");
+        }
+        if refused_unsigned_only {
+            return refuse_unsigned(deps, &intent, user, reason).await.map(Some);
         }
         return fail(deps, &intent, user, reason).await.map(Some);
     }
@@ -936,7 +957,9 @@ async fn retell_final(deps: &Deps, intent: &Intent, user: &User) -> DomainResult
             notify(deps, user, deps.effective_exec().await.mode, &text).await;
         }
         IntentState::Failed => {
-            let text = failed_text(&intent.action, intent.reason.as_deref().unwrap_or_default());
+            let reason = intent.reason.as_deref().unwrap_or_default();
+            let refused = DomainError::Refused(reason.to_owned()).is_refused_before_signing();
+            let text = if refused { refused_text(&intent.action, reason) } else { failed_text(&intent.action, reason) };
             notify(deps, user, intent.mode.unwrap_or(ExecMode::Dry), &text).await;
         }
         _ => {}

@@ -32,7 +32,21 @@ pub enum DomainError {
     Internal(String),
 }
 
+/// How a venue adapter ends a refusal its own check made before anything was signed or sent
+/// (the direct route refusing tx-builder calldata that differs from the order, targets another
+/// contract, …): see [`DomainError::refused_before_signing`].
+const NOT_SIGNED: &str = ": not signed";
+
 impl DomainError {
+    /// A refusal by one of our own checks of an order before anything was signed or sent: the
+    /// pipeline counts it as refused (a rule said no), never as a failed trade.
+    pub fn refused_before_signing(why: impl std::fmt::Display) -> Self {
+        DomainError::Refused(format!("{why}{NOT_SIGNED}"))
+    }
+    /// Whether this is a [`DomainError::refused_before_signing`].
+    pub fn is_refused_before_signing(&self) -> bool {
+        matches!(self, DomainError::Refused(m) if m.ends_with(NOT_SIGNED))
+    }
     /// Whether the same operation may simply be tried again.
     pub fn is_retryable(&self) -> bool {
         matches!(self, DomainError::Unavailable(_) | DomainError::Internal(_))
@@ -51,3 +65,22 @@ impl DomainError {
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_before_signing_is_told_apart_from_other_refusals() {
+        let e = DomainError::refused_before_signing("the tx-builder's calldata differs from the order in leverage");
+        assert!(e.is_refused_before_signing());
+        assert_eq!(e.to_string(), "the tx-builder's calldata differs from the order in leverage: not signed");
+        assert!(!e.is_retryable());
+        for other in [
+            DomainError::Refused("the Avantis transaction t1 failed: execution reverted".into()),
+            DomainError::Internal("x: not signed".into()),
+        ] {
+            assert!(!other.is_refused_before_signing(), "{other:?}");
+        }
+    }
+}

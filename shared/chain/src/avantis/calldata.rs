@@ -55,8 +55,8 @@ impl CallData {
     /// `/v2/meta`): a compromised or buggy API must not make us send a transaction elsewhere.
     pub fn check_target(&self, meta: &AvantisMeta) -> DomainResult<()> {
         if self.to != meta.trading_router {
-            return Err(DomainError::Refused(format!(
-                "the tx-builder's calldata targets {}, not the trading contract {} from /v2/meta: not sent",
+            return Err(DomainError::refused_before_signing(format!(
+                "the tx-builder's calldata targets {}, not the trading contract {} from /v2/meta",
                 self.to, meta.trading_router
             )));
         }

@@ -129,7 +129,7 @@ pub struct CallContext {
 }
 
 fn refused(what: &str) -> DomainError {
-    DomainError::Refused(format!("the tx-builder's calldata {what}: not signed"))
+    DomainError::refused_before_signing(format!("the tx-builder's calldata {what}"))
 }
 
 fn differs(field: &str, asked: impl std::fmt::Display, got: impl std::fmt::Display) -> DomainError {
@@ -309,6 +309,7 @@ mod tests {
             let data = TradingCall { on_behalf_of: None, action: TradingAction::Open(Box::new(c)) }.encode();
             let err = check_open(&calldata(data), &r, OpenPriceRule::Exact, own).unwrap_err();
             assert!(matches!(&err, DomainError::Refused(m) if m.contains(field) && m.contains("not signed")), "{field}: {err:?}");
+            assert!(err.is_refused_before_signing(), "{field}: counted as a refusal, not a failure");
         }
     }
 

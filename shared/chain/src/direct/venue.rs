@@ -402,16 +402,16 @@ impl DirectVenue {
         let meta = self.client.meta().await?;
         call.check_target(&meta)?;
         if call.value > self.config.max_value {
-            return Err(DomainError::Refused(format!(
-                "the tx-builder's calldata carries {} wei, above the {} wei allowed: not sent",
+            return Err(DomainError::refused_before_signing(format!(
+                "the tx-builder's calldata carries {} wei, above the {} wei allowed",
                 call.value, self.config.max_value
             )));
         }
         if let Some(allowed) = &self.config.allowed_selectors
             && !call.selector().is_some_and(|s| allowed.contains(&s))
         {
-            return Err(DomainError::Refused(format!(
-                "the tx-builder's calldata calls selector 0x{}, which is not allowed: not sent",
+            return Err(DomainError::refused_before_signing(format!(
+                "the tx-builder's calldata calls selector 0x{}, which is not allowed",
                 alloy::hex::encode(call.selector().unwrap_or_default())
             )));
         }
