@@ -480,6 +480,79 @@ async fn fake_a_position_missing_from_one_read_stays_open() {
     assert_eq!((closed.status, closed.realised_pnl), (PositionStatus::Closed, Some(SignedUsdc::from_raw(fill.net_pnl))));
 }
 
+// ----- resting limit orders (placed outside Vanta) ----------------------------------------------
+
+#[tokio::test]
+async fn fake_resting_limit_orders_are_recorded_a_fill_is_adopted_once_across_overlapping_runs_and_a_cancel_dropped() {
+    let w = World::new().await;
+    let wallet = w.user(7).await;
+    reconcile::watch_owner(&w.deps, wallet, TelegramUserId(7)).await;
+    let px = w.fake.price(BTC).unwrap();
+    // Placed in the Veranta app: a long below the price and a short above it.
+    let long = w.fake.place_limit_order(wallet.address(), BTC, true, 100_000_000, 5 * E10, px - 1_000 * E10).unwrap();
+    let short = w.fake.place_limit_order(wallet.address(), BTC, false, 50_000_000, 10 * E10, px + 1_000 * E10).unwrap();
+    let r = w.run().await;
+    assert_eq!(r.limit_orders.len(), 2, "{r:?}");
+    let stored = w.store.get_recon_wallet(wallet).await.unwrap().unwrap().limit_orders;
+    assert_eq!(stored.len(), 2);
+    let l = stored.iter().find(|o| o.side == Side::Long).unwrap();
+    assert_eq!(
+        (l.pair.0, l.order_index, l.collateral.raw(), l.leverage.raw(), l.price.raw(), l.tp, l.sl),
+        (BTC, long.index, long.collateral, long.leverage, long.price, None, None),
+        "read from /user-data in raw units"
+    );
+
+    // The short is cancelled in the app; the price falls through the long's limit: it fills.
+    w.fake.cancel_limit_order(wallet.address(), BTC, short.index).unwrap();
+    let fills = w.move_btc(px / E10 - 1_500);
+    assert_eq!((fills.len(), fills[0].order_type, fills[0].open), (1, Some(3), true), "{fills:?}");
+    let settings = Settings::default();
+    let (a, b) = tokio::join!(reconcile::run_all(&w.deps, &settings), reconcile::run_all(&w.deps, &settings));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.adopted.len() + b.adopted.len(), 1, "{a:?} {b:?}");
+    let dropped: Vec<String> = a.limit_dropped.iter().chain(&b.limit_dropped).cloned().collect();
+    assert!(!dropped.is_empty() && dropped.iter().all(|k| k.ends_with(&format!(":{BTC}:{}", short.index))), "{dropped:?}");
+    let p = w.only_position(7).await;
+    assert!(reconcile::is_external(&p));
+    let v = &w.fake.positions(wallet.address())[0];
+    assert_eq!(
+        (p.status, p.side, p.open_price.raw(), p.collateral.raw(), p.trade_index, p.venue_open_time),
+        (PositionStatus::Open, Side::Long, long.price, v.collateral, Some(v.index), Some(v.opened_at))
+    );
+    // Later runs change nothing; the user was told once.
+    w.clock.advance(Duration::from_secs(600));
+    let r = w.run().await;
+    assert!(r.adopted.is_empty() && r.limit_filled.is_empty() && r.limit_dropped.is_empty(), "{r:?}");
+    assert_eq!(w.positions(7).await.len(), 1);
+    let told: Vec<String> = w.messages_to(7).into_iter().filter(|m| m.contains("resting limit order")).collect();
+    assert_eq!(told.len(), 1, "{:?}", w.messages_to(7));
+    assert!(w.store.get_recon_wallet(wallet).await.unwrap().unwrap().limit_orders.is_empty());
+}
+
+#[tokio::test]
+async fn fake_resting_limit_orders_that_break_the_exposure_cap_refuse_an_open_but_not_a_close() {
+    let w = World::new().await;
+    let wallet = w.user(7).await;
+    let p = w.open(7, "o", json!({})).await;
+    // $4 950 × 10 resting above the price: $49 500 that opens when it fills. With the $500 open
+    // and $500 more the exposure would be $50 500, above $10 000 × 5 positions.
+    let px = w.fake.price(BTC).unwrap();
+    w.fake.place_limit_order(wallet.address(), BTC, false, 4_950_000_000, 10 * E10, px + 5_000 * E10).unwrap();
+    let before = w.fake.submissions();
+    let body = json!({"id": "o2", "action": "open", "pair": "BTC/USD", "side": "long", "collateral_usdc": "100", "leverage": "5"});
+    assert_eq!(w.signal(7, body).await, 202);
+    w.drain().await;
+    assert_eq!(w.intent_state("sig:strat7:o2").await, IntentState::Rejected);
+    assert_eq!(w.fake.submissions(), before, "nothing sent to the venue");
+    assert!(w.messages_to(7).iter().any(|m| m.contains("resting limit orders") && m.contains("cap of $50000")), "{:?}", w.messages_to(7));
+    // The close in the same state goes through, on the venue too.
+    assert_eq!(w.signal(7, json!({"id": "c", "action": "close", "pair": "BTC/USD", "side": "long"})).await, 202);
+    w.drain().await;
+    assert_eq!(w.store.get_position(TelegramUserId(7), &p.id).await.unwrap().unwrap().status, PositionStatus::Closed);
+    assert!(w.fake.positions(wallet.address()).is_empty());
+    assert_eq!(w.fake.limit_orders(wallet.address()).len(), 1, "the order rests on");
+}
+
 // ----- the direct route on anvil ----------------------------------------------------------------
 
 mod direct {

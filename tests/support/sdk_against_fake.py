@@ -201,6 +201,21 @@ async def main(ctl: Control) -> None:
         state["position"] = p
         return f"index {p.index}, collateral {p.collateral_raw}, tp {p.tp_raw}"
 
+    async def limit_orders():
+        # A resting limit order placed for the trader (as the Veranta app would), read back by the
+        # SDK's own `/user-data` model, then cancelled.
+        placed = ctl("limit 1 short 30 100 70000")
+        check(placed.get("ok") is True, f"placed {placed}")
+        mine = [o for o in (await client.account.positions()).limit_orders if o.pair_index == 1]
+        check(len(mine) == 1, f"{len(mine)} BTC limit orders")
+        o = mine[0]
+        check(o.side == "short", f"side {o.side}")
+        check((o.collateral, o.leverage, o.price) == (Decimal("30"), Decimal("100"), Decimal("70000")), f"{o}")
+        ctl(f"cancel_limit 1 {placed['order']['index']}")
+        left = [o for o in (await client.account.positions()).limit_orders if o.pair_index == 1]
+        check(not left, f"{len(left)} left after the cancel")
+        return f"index {o.index}, collateral {o.collateral_raw}, price {o.price_raw}"
+
     async def tpsl_update():
         p = state["position"]
         ctl("clear")
@@ -310,6 +325,7 @@ async def main(ctl: Control) -> None:
         ("market_open", market_open),
         ("replay", replay),
         ("positions", positions),
+        ("limit_orders", limit_orders),
         ("tpsl_update", tpsl_update),
         ("partial_tpsl", partial_tpsl),
         ("close", close),

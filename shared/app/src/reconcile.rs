@@ -28,8 +28,9 @@
 //!   once (without waiting [`Settings::adopt_after_secs`]), under the trade's derived id, so
 //!   overlapping runs adopt it once. An order gone without such a trade was cancelled or expired
 //!   and is simply dropped. (A fill the reconciler did not tie to its order — the trade appeared
-//!   while an open was unresolved, or the read of orders failed — is still adopted once, by the
-//!   ordinary rule for trades opened outside Vanta.)
+//!   while an open was unresolved, between the read of positions and that of orders, or while
+//!   the read of orders failed — is still adopted once, by the ordinary rule for trades opened
+//!   outside Vanta.)
 //!
 //! Everything it does is idempotent: a close is applied once (the position remembers the venue's
 //! close id), intents settle once (state machine), copies and fan-out pages have derived ids,
@@ -174,8 +175,10 @@ async fn reconcile_wallet(
     {
         st.owner = Some(claim.owner);
     }
-    // Orders before positions: an order that fills between the two reads is then seen resting
-    // and its trade already open (adopted later by the ordinary rule), never as a cancel.
+    let on_venue = venue.positions(wallet).await?;
+    // After the positions (the read a position may be missing from). An order that fills
+    // between the two reads is seen neither resting nor open: dropped as cancelled this run, its
+    // trade adopted once later by the ordinary rule for trades opened outside Vanta.
     let limit_orders = match venue.limit_orders(wallet).await {
         Ok(orders) => orders,
         Err(e) => {
@@ -183,7 +186,6 @@ async fn reconcile_wallet(
             None
         }
     };
-    let on_venue = venue.positions(wallet).await?;
     let history = match venue.history(wallet, st.cursor).await {
         Ok(h) => h,
         Err(e) => {
