@@ -102,9 +102,8 @@ async fn add_venue_side(deps: &Deps, user: &User, positions: &[Position], ctx: &
         .filter(|i| matches!(&i.action, Action::Open(o) | Action::Flip(o) if o.pair == ctx.pair.symbol))
         .count();
     e.resting_on_pair = count(orders.iter().filter(|o| o.pair == ctx.pair.index).count());
-    e.trades_on_pair = count(positions.iter().filter(|p| on_pair(p)).count())
-        .saturating_add(count(pending))
-        .saturating_add(e.resting_on_pair);
+    e.trades_on_pair =
+        count(positions.iter().filter(|p| on_pair(p)).count()).saturating_add(count(pending)).saturating_add(e.resting_on_pair);
     Ok(())
 }
 

@@ -650,7 +650,11 @@ async fn resting_limit_orders_are_recorded_per_wallet_and_a_cancelled_one_is_dro
     s.remove_limit("a1", 1, 0);
     s.clock.advance(Duration::from_secs(600));
     let r = s.run().await;
-    assert_eq!((r.limit_dropped.clone(), r.limit_filled.clone(), r.adopted.clone()), (vec![format!("{}:1:0", addr("a1"))], vec![], vec![]), "{r:?}");
+    assert_eq!(
+        (r.limit_dropped.clone(), r.limit_filled.clone(), r.adopted.clone()),
+        (vec![format!("{}:1:0", addr("a1"))], vec![], vec![]),
+        "{r:?}"
+    );
     let stored = s.store.get_recon_wallet(addr("a1")).await.unwrap().unwrap();
     assert_eq!(stored.limit_orders, [limit_order(0, 0, Side::Long, "200", 2, "3400")]);
     assert!(s.positions(7).await.is_empty());
@@ -699,11 +703,7 @@ async fn resting_limit_orders_that_break_the_exposure_cap_refuse_an_open_but_nev
     assert_eq!(s.signal(7, open_btc("o2")).await, 202);
     s.drain().await;
     assert_eq!(s.intent_state("sig:strat7:o2").await, IntentState::Rejected);
-    assert!(
-        s.messages_to(7).iter().any(|m| m.contains("resting limit orders") && m.contains("cap of $50000")),
-        "{:?}",
-        s.messages_to(7)
-    );
+    assert!(s.messages_to(7).iter().any(|m| m.contains("resting limit orders") && m.contains("cap of $50000")), "{:?}", s.messages_to(7));
     assert_eq!(s.live.book.positions(addr("a1")).await.unwrap().len(), 1, "nothing more opened");
     // The exit in the same state goes through.
     let close = serde_json::json!({"id":"c","action":"close","pair":"BTC","side":"long"});

@@ -86,7 +86,8 @@ async fn sys() -> Sys {
     }
     let catalog = Arc::new(PairCatalog::new([pair(0, "ETH/USD"), pair(1, "BTC/USD")]).unwrap());
     let venue = Arc::new(CheckingVenue { book: PaperVenue::new(catalog, prices.clone(), clock.clone()), next: Mutex::new(None) });
-    let deps = Deps::new(crate::tests_support::config(&[]), store.clone(), queue.clone(), chat.clone(), clock.clone(), prices, venue.clone());
+    let deps =
+        Deps::new(crate::tests_support::config(&[]), store.clone(), queue.clone(), chat.clone(), clock.clone(), prices, venue.clone());
     deps.metrics.emf.capture();
     store.get_or_create_user(User::new(TelegramUserId(7), ChatId(7), clock.now())).await.unwrap();
     let source = SignalSource {

@@ -232,7 +232,10 @@ mod tests {
         fake.set_balance(trader, TRADER_USDC);
         let placed = command(&fake, trader, "limit 1 long 100 5 60000");
         assert_eq!(placed["ok"], true, "{placed}");
-        assert_eq!((placed["order"]["collateral"].as_str(), placed["order"]["price"].as_str()), (Some("100000000"), Some("600000000000000")));
+        assert_eq!(
+            (placed["order"]["collateral"].as_str(), placed["order"]["price"].as_str()),
+            (Some("100000000"), Some("600000000000000"))
+        );
         assert_eq!(command(&fake, trader, "limit 1 short 100 5 70000")["order"]["index"], 1);
         assert_eq!(command(&fake, trader, "limits")["orders"].as_array().unwrap().len(), 2);
         for bad in ["limit 1 up 100 5 60000", "limit 1 long 1.0000001 5 60000", "limit 1 long 100 5", "limit x long 100 5 1"] {

@@ -109,7 +109,15 @@ impl FakeAvantis {
     /// from the wallet balance while it rests), `leverage` and `price` 1e10, no TP/SL. None when
     /// the pair is unknown, the size is zero, or the pair's trades and orders are at the venue's
     /// cap.
-    pub fn place_limit_order(&self, trader: Address, pair: u16, buy: bool, collateral: u64, leverage: u64, price: u64) -> Option<FakeLimitOrder> {
+    pub fn place_limit_order(
+        &self,
+        trader: Address,
+        pair: u16,
+        buy: bool,
+        collateral: u64,
+        leverage: u64,
+        price: u64,
+    ) -> Option<FakeLimitOrder> {
         self.place_limit_order_with(FakeLimitOrder { trader, pair, index: 0, buy, collateral, leverage, price, tp: 0, sl: 0, block: 0 })
     }
 
@@ -167,7 +175,10 @@ mod tests {
         let o = fake.place_limit_order(trader, 1, true, 100_000_000, 5 * E10, 60_000 * E10).unwrap();
         assert_eq!((o.index, fake.balance(trader)), (0, 900_000_000), "escrowed");
         let j = limit_order_json(&o);
-        assert_eq!((j["collateral"].as_str(), j["positionSize"].as_str(), j["price"].as_str()), (Some("100000000"), Some("500000000"), Some("600000000000000")));
+        assert_eq!(
+            (j["collateral"].as_str(), j["positionSize"].as_str(), j["price"].as_str()),
+            (Some("100000000"), Some("500000000"), Some("600000000000000"))
+        );
         assert_eq!(j["limitOrderType"], 0);
         assert!(fake.move_price(1, 61_000 * E10).is_empty(), "not crossed");
         let fills = fake.move_price(1, 59_900 * E10);
@@ -176,7 +187,11 @@ mod tests {
         assert!(fake.limit_orders(trader).is_empty());
         let p = fake.positions(trader);
         assert_eq!(p.len(), 1);
-        assert_eq!((p[0].open_price, p[0].collateral, p[0].buy), (60_000 * E10, 100_000_000 - 225_000, true), "the open fee: 0.045 % of $500");
+        assert_eq!(
+            (p[0].open_price, p[0].collateral, p[0].buy),
+            (60_000 * E10, 100_000_000 - 225_000, true),
+            "the open fee: 0.045 % of $500"
+        );
         assert!(fake.move_price(1, 59_000 * E10).is_empty(), "filled once");
     }
 

@@ -178,7 +178,8 @@ async fn resting_orders_text(ctx: &Ctx<'_>) -> Option<String> {
         orders.len()
     );
     for o in orders.iter().take(20) {
-        let pair = catalog.as_ref().and_then(|c| c.by_index(o.pair)).map_or_else(|| format!("pair #{}", o.pair.0), |p| p.symbol.to_string());
+        let pair =
+            catalog.as_ref().and_then(|c| c.by_index(o.pair)).map_or_else(|| format!("pair #{}", o.pair.0), |p| p.symbol.to_string());
         let levels = match (o.tp, o.sl) {
             (None, None) => String::new(),
             (tp, sl) => format!(
