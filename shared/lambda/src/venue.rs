@@ -27,6 +27,9 @@ use vanta_runtime::{Config, ConfigError};
 use crate::base::{Table, base};
 use crate::{NoChat, Signing, StartError, aws_sdk_config, open_secrets};
 
+/// The longest an order waits for its key's account nonce (the EIP-7702 authorisation's).
+const AUTHORITY_NONCE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The longest a paper fill waits for the venue's spread quote.
 const SPREAD_QUOTE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -152,10 +155,17 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let mut pool_keys = Vec::with_capacity(keys.len());
     let mut venues: BTreeMap<String, Arc<dyn Venue>> = BTreeMap::new();
+    // Each market order's EIP-7702 authorisation is signed over the key's account nonce, read
+    // over BASE_RPC_URL (a key that sent transactions, as on the direct route, is not at 0).
+    let authority_nonces: Arc<dyn vanta_chain::avantis::eip7702::AuthorityNonce> = Arc::new(
+        vanta_chain::avantis::eip7702::RpcAuthorityNonce::new(vanta_chain::rpc::provider(&rpc_url)?, AUTHORITY_NONCE_TIMEOUT),
+    );
     for (id, signer) in keys {
         // Every signature passes the exec-mode gate, whatever path asks for it.
         let gated: Arc<dyn Signer> = Arc::new(GatedSigner::new(signer.clone(), store.clone(), env));
-        let relayer = Arc::new(AvantisVenue::new(avantis.clone(), gated.clone()).with_clock(clock.clone()));
+        let relayer = Arc::new(
+            AvantisVenue::new(avantis.clone(), gated.clone()).with_clock(clock.clone()).with_authority_nonces(authority_nonces.clone()),
+        );
         let live: Arc<dyn Venue> = match route {
             AvantisRoute::Relayer => relayer,
             AvantisRoute::Direct => {

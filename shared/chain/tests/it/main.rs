@@ -8,6 +8,7 @@ mod direct;
 mod direct_purpose;
 mod direct_venue;
 mod eip1271;
+mod eip7702_nonce;
 mod eip712_vectors;
 mod local_intents;
 mod purpose;
