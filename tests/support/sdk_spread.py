@@ -2,7 +2,8 @@
 our fake server's risk engine (``POST {risk_v2}/spread``).
 
 stdin: one JSON line ``{"base": <fake base URL>, "cases": [{"pair", "is_long", "is_open",
-"collateral", "leverage", "wanted_price", "trader"}]}`` (numbers as decimal strings). For each case
+"collateral", "leverage", "wanted_price" (null: the feed's price), "trader"}]}`` (numbers as decimal
+strings). For each case
 it prints one line ``{"case": i, "ok": true, "spreadPct10": <quoted spread × 1e10 as text>}`` or
 ``{"case": i, "ok": false, "status": <HTTP status>, "error": <text>}``; the last line is
 ``{"done": true}``. The SDK is configured only through its own ``VERANTA_*`` settings.
@@ -37,7 +38,7 @@ async def main() -> None:
                 is_open=bool(c["is_open"]),
                 collateral=Decimal(c["collateral"]),
                 leverage=Decimal(c["leverage"]),
-                wanted_price=Decimal(c["wanted_price"]),
+                wanted_price=None if c.get("wanted_price") is None else Decimal(c["wanted_price"]),
                 trader=c["trader"],
             )
             quoted = out.get("estimatedSpreadPctWithFlow10") or out.get("spreadPctWithoutFlow10")
