@@ -111,7 +111,9 @@ async fn our_spread_requests_and_readings_match_the_official_clients() {
         assert_eq!(body, theirs[i], "case {i}: the request, field by field");
         match (&ours, sdk[i]["ok"].as_bool().unwrap()) {
             (SpreadQuote::Quoted(s), true) => assert_eq!(s.raw().to_string(), sdk[i]["spreadPct10"].as_str().unwrap(), "case {i}"),
-            (SpreadQuote::Blocked(_), false) => assert!(sdk[i]["error"].as_str().unwrap().contains("SPREAD_BLOCKED"), "case {i}: {}", sdk[i]),
+            (SpreadQuote::Blocked(_), false) => {
+                assert!(sdk[i]["error"].as_str().unwrap().contains("SPREAD_BLOCKED"), "case {i}: {}", sdk[i])
+            }
             other => panic!("case {i}: ours {other:?}, the SDK's {}", sdk[i]),
         }
     }

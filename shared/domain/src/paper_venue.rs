@@ -159,9 +159,9 @@ impl PaperVenue {
     /// catalog's; an open the venue would not execute is refused here.
     async fn spread_basis(&self, order: &VenueOrder, mark: Price) -> DomainResult<SpreadBasis> {
         let (pair, trader) = match order {
-            VenueOrder::Open { pair, trader, .. } | VenueOrder::Close { pair, trader, .. } | VenueOrder::UpdateTpSl { pair, trader, .. } => {
-                (*pair, *trader)
-            }
+            VenueOrder::Open { pair, trader, .. }
+            | VenueOrder::Close { pair, trader, .. }
+            | VenueOrder::UpdateTpSl { pair, trader, .. } => (*pair, *trader),
         };
         let info = self.catalog.by_index(pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
         let catalog = SpreadBasis { spread: info.spread, note: None };
@@ -175,7 +175,10 @@ impl PaperVenue {
             VenueOrder::Close { trade_index, collateral, known, .. } => {
                 // Side and leverage of the trade being closed: the book's, else the record's.
                 let booked = self.account(trader).await?.positions.into_iter().find(|p| p.pair == pair && p.trade_index == *trade_index);
-                let held = booked.as_ref().map(|p| (p.side, p.leverage, p.collateral)).or_else(|| known.map(|k| (k.side, k.leverage, *collateral)));
+                let held = booked
+                    .as_ref()
+                    .map(|p| (p.side, p.leverage, p.collateral))
+                    .or_else(|| known.map(|k| (k.side, k.leverage, *collateral)));
                 held.map(|(side, leverage, held)| {
                     SpreadAsk { pair, trader, side, is_open: false, coin_size10: 0, leverage }.sized((*collateral).min(held), mark)
                 })

@@ -55,7 +55,13 @@ fn venue(quotes: Option<Arc<Scripted>>) -> (PaperVenue, Arc<FixedPrices>) {
     let prices = Arc::new(FixedPrices::new());
     prices.set(PairSymbol::parse("BTC").unwrap(), "pyth", p("100000"), Timestamp(1_000)).unwrap();
     let v = PaperVenue::new(Arc::new(crate::tests::catalog()), prices.clone(), clock);
-    (match quotes { Some(q) => v.with_spreads(q), None => v }, prices)
+    (
+        match quotes {
+            Some(q) => v.with_spreads(q),
+            None => v,
+        },
+        prices,
+    )
 }
 
 fn open(side: Side) -> VenueOrder {
@@ -91,7 +97,10 @@ async fn a_quoted_spread_moves_opens_and_closes_against_the_trader() {
     let asks = q.asks();
     assert_eq!(asks.len(), 3);
     // 100 × 50 = 5 000 USDC at 100 000 = 0.05 BTC; the leverage rides along.
-    assert_eq!((asks[0].coin_size10, asks[0].leverage, asks[0].is_open, asks[0].side), (500_000_000, Leverage::from_whole(50).unwrap(), true, Side::Long));
+    assert_eq!(
+        (asks[0].coin_size10, asks[0].leverage, asks[0].is_open, asks[0].side),
+        (500_000_000, Leverage::from_whole(50).unwrap(), true, Side::Long)
+    );
     assert_eq!((asks[2].is_open, asks[2].side, asks[2].trader, asks[2].pair), (false, Side::Long, trader(), PairIndex(1)));
 }
 

@@ -157,9 +157,8 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
     let mut venues: BTreeMap<String, Arc<dyn Venue>> = BTreeMap::new();
     // Each market order's EIP-7702 authorisation is signed over the key's account nonce, read
     // over BASE_RPC_URL (a key that sent transactions, as on the direct route, is not at 0).
-    let authority_nonces: Arc<dyn vanta_chain::avantis::eip7702::AuthorityNonce> = Arc::new(
-        vanta_chain::avantis::eip7702::RpcAuthorityNonce::new(vanta_chain::rpc::provider(&rpc_url)?, AUTHORITY_NONCE_TIMEOUT),
-    );
+    let authority_nonces: Arc<dyn vanta_chain::avantis::eip7702::AuthorityNonce> =
+        Arc::new(vanta_chain::avantis::eip7702::RpcAuthorityNonce::new(vanta_chain::rpc::provider(&rpc_url)?, AUTHORITY_NONCE_TIMEOUT));
     for (id, signer) in keys {
         // Every signature passes the exec-mode gate, whatever path asks for it.
         let gated: Arc<dyn Signer> = Arc::new(GatedSigner::new(signer.clone(), store.clone(), env));

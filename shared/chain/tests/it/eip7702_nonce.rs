@@ -92,7 +92,8 @@ async fn the_authorisation_carries_the_authoritys_account_nonce_read_over_rpc() 
     fake.set_delegate(TRADER, me, true, far());
     let venue = AvantisVenue::from_config(config(&fake), key.clone()).unwrap().with_authority_nonces(nonces);
     venue.execute(&IntentId::parse("open-7702").unwrap(), &open()).await.unwrap();
-    let sent: Vec<Value> = fake.requests().into_iter().filter(|r| r.endpoint == Some(Endpoint::ExecuteBatched)).filter_map(|r| r.body).collect();
+    let sent: Vec<Value> =
+        fake.requests().into_iter().filter(|r| r.endpoint == Some(Endpoint::ExecuteBatched)).filter_map(|r| r.body).collect();
     assert_eq!(sent.len(), 1);
     let auth = &sent[0]["eip7702"]["authorizationList"][0];
     assert_eq!(auth["nonce"], Value::from("3"));

@@ -41,11 +41,17 @@ async fn the_quote_request_carries_the_sdk_fields_and_the_answer_is_read_as_the_
                "isLong": true, "isOpen": true, "orderType": 0, "leverage10": "250000000000"})
     );
     fake.set_spread(1, FakeSpread::Quote { without_flow10: 400_000_000, with_flow10: None });
-    assert_eq!(risk.spread(&ask(1, Side::Short, false)).await.unwrap(), SpreadQuote::Quoted(PercentP::from_raw(400_000_000)), "without flow");
+    assert_eq!(
+        risk.spread(&ask(1, Side::Short, false)).await.unwrap(),
+        SpreadQuote::Quoted(PercentP::from_raw(400_000_000)),
+        "without flow"
+    );
     fake.set_spread(1, FakeSpread::Blocked);
     assert!(matches!(risk.spread(&ask(1, Side::Short, true)).await.unwrap(), SpreadQuote::Blocked(w) if w.contains("SPREAD_BLOCKED")));
     fake.set_spread(1, FakeSpread::Unavailable);
-    assert!(matches!(risk.spread(&ask(1, Side::Short, true)).await.unwrap(), SpreadQuote::Unavailable(w) if w.contains("SPREAD_UNAVAILABLE")));
+    assert!(
+        matches!(risk.spread(&ask(1, Side::Short, true)).await.unwrap(), SpreadQuote::Unavailable(w) if w.contains("SPREAD_UNAVAILABLE"))
+    );
     fake.fail_next(Endpoint::Spread, 1, FakeFailure::new(502, "UPSTREAM_ERROR", "engine down"));
     assert!(matches!(risk.spread(&ask(0, Side::Long, true)).await, Err(DomainError::Unavailable(_))));
     // Nothing listens: an error, never a quote.
@@ -82,7 +88,8 @@ async fn paper_fills_take_the_quoted_spread_and_a_close_survives_a_missing_one()
     fake.set_spread(0, FakeSpread::Unavailable);
     let refused = venue.execute(&IntentId::parse("o2").unwrap(), &open).await.unwrap_err();
     assert!(matches!(&refused, DomainError::Refused(w) if w.contains("SPREAD_UNAVAILABLE")), "{refused:?}");
-    let close = VenueOrder::Close { trader: trader(), pair: PairIndex(0), trade_index: fill.trade_index, collateral: fill.collateral, known: None };
+    let close =
+        VenueOrder::Close { trader: trader(), pair: PairIndex(0), trade_index: fill.trade_index, collateral: fill.collateral, known: None };
     let out = venue.execute(&IntentId::parse("c1").unwrap(), &close).await.unwrap();
     let catalog_fill = vanta_domain::spread::spread_price(Price::from_str("3000").unwrap(), eth.spread, false).unwrap();
     assert_eq!(out.price, catalog_fill, "the close fills with the catalog's spread");

@@ -38,7 +38,7 @@ pub(super) fn spread(st: &mut State, svc: Svc, body: &Value) -> Reply {
             return err(svc, 400, "VALIDATION_ERROR", &format!("{flag} must be a boolean"));
         }
     }
-    if !body.get("orderType").and_then(Value::as_u64).is_some_and(|t| t <= 4) {
+    if body.get("orderType").and_then(Value::as_u64).is_none_or(|t| t > 4) {
         return err(svc, 400, "VALIDATION_ERROR", "orderType must be 0..4 (market, limit, tp, sl, liquidation)");
     }
     let coin = match decimal_string(body, "coinSize10") {
