@@ -292,7 +292,9 @@ impl PaperVenue {
                     (Some(k), None) => (k.side, k.leverage, *collateral, k.open_price),
                     (None, None) => return Err(DomainError::NotFound("no such open trade".into())),
                 };
-                let fill = spread_price(mark.ok_or_else(no_price)?, spread, !side.is_buy())?;
+                // A close is never refused: a spread that leaves no price closes at the oracle's.
+                let mark = mark.ok_or_else(no_price)?;
+                let fill = spread_price(mark, spread, !side.is_buy()).unwrap_or(mark);
                 let closing = (*collateral).min(held);
                 // The venue's close: its close fee (maker/taker where the pair has rates), or on
                 // an Upside pair its share of the profit (charged like a fee here).

@@ -156,3 +156,15 @@ async fn a_close_without_quote_or_catalog_spread_fills_at_the_oracle_price() {
     assert_eq!(out.price, p("100000"));
     assert!(out.venue_ref.contains("closed at the oracle price"), "{}", out.venue_ref);
 }
+
+#[tokio::test]
+async fn a_spread_that_leaves_no_price_refuses_an_open_but_never_a_close() {
+    let huge = PercentP::from_str("300").unwrap();
+    let q = Scripted::new(vec![Ok(SpreadQuote::Quoted(PercentP::ZERO)), Ok(SpreadQuote::Quoted(huge))]);
+    let (v, _) = venue(Some(q));
+    let fill = v.execute(&IntentId::parse("o").unwrap(), &open(Side::Long)).await.unwrap();
+    let out = v.execute(&IntentId::parse("c").unwrap(), &close(fill.trade_index)).await.unwrap();
+    assert_eq!(out.price, p("100000"), "the oracle price, never a refusal");
+    let err = v.execute(&IntentId::parse("s").unwrap(), &open(Side::Short)).await.unwrap_err();
+    assert!(matches!(err, DomainError::Refused(_)), "{err:?}");
+}
