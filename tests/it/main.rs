@@ -17,6 +17,7 @@ mod sdk;
 mod secrets;
 mod sequencer;
 mod signing_wiring;
+mod spread_sdk;
 mod telegram;
 mod template;
 mod template_iam;

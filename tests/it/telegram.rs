@@ -212,8 +212,16 @@ async fn long_is_confirmed_then_filled_dry_with_a_banner() {
     let b = bot().await;
     b.post(b.message(ALICE, ALICE, "/long@VantaBot btc 100 5x tp=120000")).await;
     let preview = b.fake.texts_to(ALICE).pop().unwrap();
-    for want in ["DRY", "Open LONG BTC/USD 5x", "Collateral: $100", "Size: $500", "Open fee ≈ $0.225", "Liquidation ≈ 83000", "TP: 120000"]
-    {
+    for want in [
+        "DRY",
+        "Open LONG BTC/USD 5x",
+        "Collateral: $100",
+        "Size: $500",
+        "Paper fill ≈ 100005",
+        "Open fee ≈ $0.225",
+        "Liquidation ≈ 83000",
+        "TP: 120000",
+    ] {
         assert!(preview.contains(want), "{want} missing in {preview}");
     }
     let (mid, data) = b.last_buttons(ALICE);

@@ -29,6 +29,7 @@ mod intents;
 pub mod local;
 mod market;
 mod reads;
+pub mod spread;
 pub mod trading_call;
 mod venue;
 

@@ -32,6 +32,8 @@ pub struct VenueMarket {
     sequencer: Option<Arc<dyn SequencerStatus>>,
     /// The venue's feed service: its price is a required cross-check of the oracles'.
     venue_feed: Option<String>,
+    /// The venue's spread quotes the paper venue fills with (else the catalog's `spreadP`).
+    spreads: Option<Arc<dyn vanta_domain::spread::SpreadQuotes>>,
 }
 
 impl VenueMarket {
@@ -45,7 +47,14 @@ impl VenueMarket {
             book: None,
             sequencer: None,
             venue_feed: None,
+            spreads: None,
         }
+    }
+
+    /// Paper fills take the venue's spread quote (`POST {risk_v2}/spread`), see [`PaperVenue`].
+    pub fn with_spreads(mut self, spreads: Option<Arc<dyn vanta_domain::spread::SpreadQuotes>>) -> Self {
+        self.spreads = spreads;
+        self
     }
 
     /// Puts every price behind the sequencer gate.
@@ -85,6 +94,10 @@ impl VenueMarket {
                     None => prices,
                 };
                 let paper = PaperVenue::new(catalog, prices.clone(), self.clock.clone());
+                let paper = match &self.spreads {
+                    Some(spreads) => paper.with_spreads(spreads.clone()),
+                    None => paper,
+                };
                 let paper = Arc::new(match &self.book {
                     Some(book) => paper.with_book(book.clone()),
                     None => paper,

@@ -34,6 +34,7 @@ pub mod risk;
 pub mod risk_engine;
 pub mod sealed;
 pub mod sequencer;
+pub mod spread;
 pub mod time;
 pub mod triggers;
 pub mod user;
@@ -43,6 +44,8 @@ pub use error::{DomainError, DomainResult};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_paper_spread;
 #[cfg(test)]
 mod tests_sealed;
 #[cfg(test)]

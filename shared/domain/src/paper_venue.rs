@@ -12,18 +12,34 @@ use crate::market::{PairCatalog, PairSymbol, Side};
 use crate::money::{PercentP, Price, Usdc};
 use crate::paper::{MemoryPaperBook, PaperAccount, PaperStore};
 use crate::ports::{Lookup, Prices, Venue, VenueFill, VenueOrder, VenuePosition};
+use crate::spread::{SpreadAsk, SpreadQuote, SpreadQuotes, spread_price};
 use crate::time::Clock;
 
 /// The paper venue: fills market orders at the freshest oracle quote, moved against the trader by
-/// half the pair's spread, and charges the pair's open/close fee on notional. Slippage beyond the
-/// order's tolerance is refused, as the venue would. Its book (cash, open trades, fills) lives
-/// in a [`PaperStore`]: in memory by default, in the table under Lambda
+/// half the venue's spread ([`spread_price`]), and charges the venue's open/close fee on notional.
+/// Slippage beyond the order's tolerance is refused, as the venue would. Its book (cash, open
+/// trades, fills) lives in a [`PaperStore`]: in memory by default, in the table under Lambda
 /// ([`PaperVenue::with_book`]), so every instance trades one paper account per trader.
+///
+/// **The spread** is the venue's quote for the order where the deployment has a quote service
+/// ([`PaperVenue::with_spreads`], `POST {risk_v2}/spread`), else the pair's `spreadP` from the
+/// catalog. When the venue quotes no spread (blocked, unavailable, or the quote cannot be had) it
+/// does not execute: a paper open is refused with the reason; a paper close (reduce-only, never
+/// refused) still fills at the catalog's spread, or the oracle price when the catalog has none, and
+/// its fill says so (in its `venue_ref`).
 pub struct PaperVenue {
     catalog: Arc<PairCatalog>,
     prices: Arc<dyn Prices>,
     clock: Arc<dyn Clock>,
     book: Arc<dyn PaperStore>,
+    spreads: Option<Arc<dyn SpreadQuotes>>,
+}
+
+/// The spread a paper fill uses, and what the fill says about it when it is not the venue's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SpreadBasis {
+    spread: PercentP,
+    note: Option<String>,
 }
 
 /// Paper equity of an account nobody set a balance for.
@@ -34,7 +50,14 @@ const PAPER_ATTEMPTS: usize = 8;
 
 impl PaperVenue {
     pub fn new(catalog: Arc<PairCatalog>, prices: Arc<dyn Prices>, clock: Arc<dyn Clock>) -> Self {
-        Self { catalog, prices, clock, book: Arc::new(MemoryPaperBook::new()) }
+        Self { catalog, prices, clock, book: Arc::new(MemoryPaperBook::new()), spreads: None }
+    }
+
+    /// Asks `spreads` (the venue's spread quotes) for every fill's spread instead of taking the
+    /// catalog's `spreadP`.
+    pub fn with_spreads(mut self, spreads: Arc<dyn SpreadQuotes>) -> Self {
+        self.spreads = Some(spreads);
+        self
     }
 
     /// Keeps the book in `book` (shared by every instance that uses the same store).
@@ -71,15 +94,6 @@ impl PaperVenue {
     }
 }
 
-/// `price` moved against the trader by half of `spread` (percent × 1e10), rounded against them.
-fn with_half_spread(price: Price, spread: PercentP, buy: bool) -> DomainResult<Price> {
-    let p = u128::from(price.raw());
-    let half = crate::money::mul_div_ceil(p, u128::from(spread.raw()), 2 * u128::from(PercentP::HUNDRED.raw()))
-        .ok_or_else(|| DomainError::Internal("spread overflow".into()))?;
-    let v = if buy { p + half } else { p.saturating_sub(half) };
-    u64::try_from(v).map(Price::from_raw).map_err(|_| DomainError::Internal("price overflow".into()))
-}
-
 #[async_trait]
 impl Venue for PaperVenue {
     fn mode(&self) -> ExecMode {
@@ -104,9 +118,13 @@ impl Venue for PaperVenue {
                 Some(self.mark(&info.symbol).await?)
             }
         };
+        let basis = match (order, mark) {
+            (VenueOrder::UpdateTpSl { .. }, _) | (_, None) => None,
+            (_, Some(m)) => Some(self.spread_basis(order, m).await?),
+        };
         for _ in 0..PAPER_ATTEMPTS {
             let mut acct = self.account(trader).await?;
-            let fill = self.apply(client_ref, order, mark, &mut acct)?;
+            let fill = self.apply(client_ref, order, mark, basis.as_ref(), &mut acct)?;
             match self.book.commit_paper(&acct, Some((client_ref, &fill))).await {
                 Ok(()) => return Ok(fill),
                 Err(DomainError::Conflict(_)) => {
@@ -137,15 +155,81 @@ impl Venue for PaperVenue {
 }
 
 impl PaperVenue {
+    /// The spread `order` fills with at `mark` (see [`PaperVenue`]): the venue's quote, else the
+    /// catalog's; an open the venue would not execute is refused here.
+    async fn spread_basis(&self, order: &VenueOrder, mark: Price) -> DomainResult<SpreadBasis> {
+        let (pair, trader) = match order {
+            VenueOrder::Open { pair, trader, .. }
+            | VenueOrder::Close { pair, trader, .. }
+            | VenueOrder::UpdateTpSl { pair, trader, .. } => (*pair, *trader),
+        };
+        let info = self.catalog.by_index(pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
+        let catalog = SpreadBasis { spread: info.spread, note: None };
+        let Some(spreads) = &self.spreads else {
+            return Ok(catalog);
+        };
+        let ask = match order {
+            VenueOrder::Open { side, collateral, leverage, .. } => {
+                Some(SpreadAsk { pair, trader, side: *side, is_open: true, coin_size10: 0, leverage: *leverage }.sized(*collateral, mark))
+            }
+            VenueOrder::Close { trade_index, collateral, known, .. } => {
+                // Side and leverage of the trade being closed: the book's, else the record's.
+                let booked = self.account(trader).await?.positions.into_iter().find(|p| p.pair == pair && p.trade_index == *trade_index);
+                let held = booked
+                    .as_ref()
+                    .map(|p| (p.side, p.leverage, p.collateral))
+                    .or_else(|| known.map(|k| (k.side, k.leverage, *collateral)));
+                held.map(|(side, leverage, held)| {
+                    SpreadAsk { pair, trader, side, is_open: false, coin_size10: 0, leverage }.sized((*collateral).min(held), mark)
+                })
+            }
+            VenueOrder::UpdateTpSl { .. } => None,
+        };
+        let Some(ask) = ask else {
+            // Nothing to close: the fill reports that (no quote needed).
+            return Ok(catalog);
+        };
+        let is_open = ask.is_open;
+        let missing = match spreads.spread(&ask).await {
+            Ok(SpreadQuote::Quoted(spread)) => return Ok(SpreadBasis { spread, note: None }),
+            Ok(SpreadQuote::Blocked(why)) => format!("the venue blocks a spread for {} now ({why})", info.symbol),
+            Ok(SpreadQuote::Unavailable(why)) => format!("the venue has no spread for {} now ({why})", info.symbol),
+            Err(e) => format!("the venue's spread for {} could not be had ({e})", info.symbol),
+        };
+        if is_open {
+            // As the venue: no spread, no execution. Nothing was booked.
+            return Err(DomainError::Refused(format!("{missing}; the venue would not execute this open, so the paper open is not filled")));
+        }
+        tracing::warn!(pair = %info.symbol, reason = %missing, "paper close without the venue's spread quote");
+        let note = if info.spread.is_zero() {
+            format!("{missing}; closed at the oracle price")
+        } else {
+            format!("{missing}; closed with the catalog's spread of {}%", info.spread)
+        };
+        Ok(SpreadBasis { spread: info.spread, note: Some(note) })
+    }
+
     /// Applies `order` to `acct` (read just now) and returns the fill; `mark` is the pair's
-    /// latest price (None for a TP/SL update).
-    fn apply(&self, client_ref: &IntentId, order: &VenueOrder, mark: Option<Price>, acct: &mut PaperAccount) -> DomainResult<VenueFill> {
+    /// latest price and `basis` the spread it fills with (None for a TP/SL update).
+    fn apply(
+        &self,
+        client_ref: &IntentId,
+        order: &VenueOrder,
+        mark: Option<Price>,
+        basis: Option<&SpreadBasis>,
+        acct: &mut PaperAccount,
+    ) -> DomainResult<VenueFill> {
         let now = self.clock.now();
         let no_price = || DomainError::Unavailable("no price for the paper fill".into());
+        let spread = basis.map_or(PercentP::ZERO, |b| b.spread);
+        let venue_ref = match basis.and_then(|b| b.note.as_deref()) {
+            Some(note) => format!("paper:{client_ref} ({note})"),
+            None => format!("paper:{client_ref}"),
+        };
         match order {
             VenueOrder::Open { trader, pair, side, collateral, leverage, reference_price, slippage, tp, sl } => {
                 let info = self.catalog.by_index(*pair).ok_or_else(|| DomainError::Invalid(format!("no pair {pair}")))?;
-                let fill = with_half_spread(mark.ok_or_else(no_price)?, info.spread, side.is_buy())?;
+                let fill = spread_price(mark.ok_or_else(no_price)?, spread, side.is_buy())?;
                 let limit = crate::money::mul_div_floor(
                     u128::from(reference_price.raw()),
                     u128::from(slippage.raw()),
@@ -192,7 +276,7 @@ impl PaperVenue {
                     leverage: *leverage,
                     fee,
                     at: now,
-                    venue_ref: format!("paper:{client_ref}"),
+                    venue_ref: venue_ref.clone(),
                     open_time: Some(open_time),
                 })
             }
@@ -208,7 +292,9 @@ impl PaperVenue {
                     (Some(k), None) => (k.side, k.leverage, *collateral, k.open_price),
                     (None, None) => return Err(DomainError::NotFound("no such open trade".into())),
                 };
-                let fill = with_half_spread(mark.ok_or_else(no_price)?, info.spread, !side.is_buy())?;
+                // A close is never refused: a spread that leaves no price closes at the oracle's.
+                let mark = mark.ok_or_else(no_price)?;
+                let fill = spread_price(mark, spread, !side.is_buy()).unwrap_or(mark);
                 let closing = (*collateral).min(held);
                 // The venue's close: its close fee (maker/taker where the pair has rates), or on
                 // an Upside pair its share of the profit (charged like a fee here).
@@ -262,7 +348,7 @@ impl PaperVenue {
                     leverage,
                     fee,
                     at: now,
-                    venue_ref: format!("paper:{client_ref}"),
+                    venue_ref: venue_ref.clone(),
                     open_time: None,
                 })
             }

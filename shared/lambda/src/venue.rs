@@ -27,6 +27,12 @@ use vanta_runtime::{Config, ConfigError};
 use crate::base::{Table, base};
 use crate::{NoChat, Signing, StartError, aws_sdk_config, open_secrets};
 
+/// The longest an order waits for its key's account nonce (the EIP-7702 authorisation's).
+const AUTHORITY_NONCE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The longest a paper fill waits for the venue's spread quote.
+const SPREAD_QUOTE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Builds the handlers' dependencies from AWS: DynamoDB store, SQS queue, the venue's market,
 /// the Telegram chat (with the `telegram` feature) and, for signing functions, the KMS delegate
 /// signer.
@@ -64,12 +70,18 @@ fn reads(config: Config, sdk: &aws_config::SdkConfig, chat: Arc<dyn Chat>) -> Re
         (Some(_), BASE_CHAIN_ID) => Some(Arc::new(vanta_chain::sequencer::ChainlinkSequencer::base_mainnet(&config.base_rpc_url)?)),
         _ => None,
     };
+    // The DRY paper fills take the venue's spread quote where the deployment has a risk engine.
+    let spreads: Option<Arc<dyn vanta_domain::spread::SpreadQuotes>> = match &config.avantis.risk_v2 {
+        Some(url) => Some(Arc::new(vanta_chain::avantis::spread::RiskSpreads::new(url, SPREAD_QUOTE_TIMEOUT)?)),
+        None => None,
+    };
     // The DRY paper book lives in the table, so every instance trades one paper account.
     let market = Arc::new(
         VenueMarket::new(avantis.clone(), config.pyth_hermes_url.clone(), chainlink, table.clock.clone())
             .with_book(table.store.clone())
             .with_sequencer(sequencer)
-            .with_venue_feed(config.avantis.feed.clone()),
+            .with_venue_feed(config.avantis.feed.clone())
+            .with_spreads(spreads),
     );
     let rpc_url = config.base_rpc_url.clone();
     let mut deps = base(config, sdk, &table, chat, market.clone(), market);
@@ -143,10 +155,16 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let mut pool_keys = Vec::with_capacity(keys.len());
     let mut venues: BTreeMap<String, Arc<dyn Venue>> = BTreeMap::new();
+    // Each market order's EIP-7702 authorisation is signed over the key's account nonce, read
+    // over BASE_RPC_URL (a key that sent transactions, as on the direct route, is not at 0).
+    let authority_nonces: Arc<dyn vanta_chain::avantis::eip7702::AuthorityNonce> =
+        Arc::new(vanta_chain::avantis::eip7702::RpcAuthorityNonce::new(vanta_chain::rpc::provider(&rpc_url)?, AUTHORITY_NONCE_TIMEOUT));
     for (id, signer) in keys {
         // Every signature passes the exec-mode gate, whatever path asks for it.
         let gated: Arc<dyn Signer> = Arc::new(GatedSigner::new(signer.clone(), store.clone(), env));
-        let relayer = Arc::new(AvantisVenue::new(avantis.clone(), gated.clone()).with_clock(clock.clone()));
+        let relayer = Arc::new(
+            AvantisVenue::new(avantis.clone(), gated.clone()).with_clock(clock.clone()).with_authority_nonces(authority_nonces.clone()),
+        );
         let live: Arc<dyn Venue> = match route {
             AvantisRoute::Relayer => relayer,
             AvantisRoute::Direct => {

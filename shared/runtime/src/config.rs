@@ -111,6 +111,9 @@ pub struct AvantisUrls {
     pub history: String,
     /// Price feed (`VERANTA_FEED_URL`, `GET {feed}/v2/pairs/{i}/price-update-data`).
     pub feed: String,
+    /// The risk engine v2 the DRY paper fills take their spread from (`VERANTA_RISK_V2_API_URL`,
+    /// default `{gateway}/risk/v2` as the SDK's; `none`: the catalog's `spreadP`).
+    pub risk_v2: Option<String>,
 }
 
 /// How LIVE orders reach Veranta (`VERANTA_EXECUTION`).
@@ -331,6 +334,10 @@ impl Config {
         let batched_market = routed("VERANTA_BATCHED_MARKET_URL", "AVANTIS_BATCHED_MARKET_URL", "/batched-market")?;
         let core = routed("VERANTA_CORE_API_URL", "AVANTIS_CORE_API_URL", "/core")?;
         let data = routed("VERANTA_DATA_API_URL", "AVANTIS_DATA_API_URL", "/data")?;
+        let risk_v2 = match veranta("VERANTA_RISK_V2_API_URL", &["AVANTIS_RISK_V2_API_URL"]) {
+            Some((v, _)) if v.trim().eq_ignore_ascii_case("none") => None,
+            found => Some(checked(found)?.unwrap_or_else(|| format!("{gateway}/risk/v2"))),
+        };
         let avantis = AvantisUrls {
             // AVANTIS_API_URL was Vanta's own pre-rename name of the tx-builder.
             tx_builder: checked(veranta("VERANTA_TX_BUILDER_URL", &["AVANTIS_TX_BUILDER_URL", "AVANTIS_API_URL"]))?
@@ -341,6 +348,7 @@ impl Config {
             history: checked(veranta("VERANTA_HISTORY_API_URL", &["AVANTIS_HISTORY_API_URL"]))?
                 .unwrap_or_else(|| profile.history.to_owned()),
             feed: checked(veranta("VERANTA_FEED_URL", &["AVANTIS_FEED_URL"]))?.unwrap_or_else(|| profile.feed.to_owned()),
+            risk_v2,
             gateway,
         };
         let avantis_route = match veranta("VERANTA_EXECUTION", &["AVANTIS_EXECUTION", "AVANTIS_ROUTE"]) {

@@ -5,6 +5,8 @@
 pub mod config;
 pub mod operator_limits;
 #[cfg(test)]
+mod tests_risk_v2;
+#[cfg(test)]
 mod tests_veranta;
 
 pub use config::{AvantisRoute, Config, ConfigError, VerantaNetwork};

@@ -122,7 +122,7 @@ impl Session {
         let urls = self.fake.urls();
         json!({
             "urls": { "base": self.fake.base, "tx_builder": urls.tx_builder, "batched_market": urls.batched_market,
-                      "core": urls.core, "data": urls.data, "feed": urls.feed, "history": urls.history },
+                      "core": urls.core, "data": urls.data, "feed": urls.feed, "history": urls.history, "risk_v2": urls.risk_v2 },
             "trader": self.trader.address().to_checksum(None), "trader_private_key": self.trader_key,
             "delegate": self.delegate.address().to_checksum(None), "delegate_private_key": self.delegate_key,
             "chain_id": self.fake.chain_id(), "trading_router": self.fake.trading_router().to_checksum(None),

@@ -133,11 +133,20 @@ pub(crate) async fn propose_open(ctx: &Ctx<'_>, mut order: OpenOrder) -> DomainR
     };
     let side = order.side.as_str().to_uppercase();
     let level = |p: Option<vanta_domain::money::Price>| p.map_or_else(|| "none".to_owned(), |p| p.to_string());
+    // A DRY open fills as the venue would: half the venue's spread against the trader.
+    let paper_fill = match exec.mode {
+        ExecMode::Dry => {
+            vanta_domain::spread::spread_price(a.reference_price, pair.spread, order.side.is_buy()).ok().map_or_else(String::new, |f| {
+                format!("\nPaper fill ≈ {f} (half the venue's {}% spread against you; the venue's quote at the fill decides)", pair.spread)
+            })
+        }
+        ExecMode::Live => String::new(),
+    };
     let summary = format!(
         "<b>Open {side} {pair} {lev}x</b>\n\
          Collateral: {coll}\n\
          Size: {size}\n\
-         Entry ≈ {entry} (oracle now; slippage up to {slip}%)\n\
+         Entry ≈ {entry} (oracle now; slippage up to {slip}%){paper_fill}\n\
          Open fee ≈ {fee}\n\
          Liquidation ≈ {liq} ({dist} away)\n\
          TP: {tp} · SL: {sl}",

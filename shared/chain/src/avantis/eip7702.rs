@@ -194,10 +194,56 @@ pub async fn build_leg(signer: &dyn Signer, purpose: Purpose, call: &CallData, t
 // The relayer route: the order's calldata, checked, then the signed leg
 // ---------------------------------------------------------------------------------------------
 
-/// The EOA nonce the authorisation is signed over. A delegate key is a fresh EOA that never
-/// sends a transaction on this route (the relayer does), so its nonce is 0 as the official client
-/// assumes; once the template's code is set a stale authorisation is skipped harmlessly.
+/// The EOA nonce the authorisation is signed over when no RPC is configured. A delegate key that
+/// never sends a transaction (the relayer does) has nonce 0, as the official client assumes
+/// without an RPC; a key that has sent transactions (the direct route's delegate, a trader's own
+/// key) needs its nonce read ([`AuthorityNonce`]): a stale authorisation is skipped on-chain, so
+/// the template is never set and the leg's call reverts.
 pub const DELEGATE_ACCOUNT_NONCE: u64 = 0;
+
+/// The authority's account (protocol) nonce an EIP-7702 authorisation must carry: the SDK reads
+/// `eth_getTransactionCount(signer, "pending")` when it has an RPC (`execution/engine.py`).
+#[async_trait::async_trait]
+pub trait AuthorityNonce: Send + Sync {
+    async fn account_nonce(&self, authority: Address) -> DomainResult<u64>;
+}
+
+/// [`AuthorityNonce`] over JSON-RPC ([`crate::rpc::provider_for`]): the pending transaction count.
+#[derive(Clone)]
+pub struct RpcAuthorityNonce {
+    provider: alloy::providers::DynProvider,
+    timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for RpcAuthorityNonce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcAuthorityNonce").finish_non_exhaustive()
+    }
+}
+
+impl RpcAuthorityNonce {
+    /// Over `provider`, each read bounded by `timeout`.
+    pub fn new(provider: alloy::providers::DynProvider, timeout: std::time::Duration) -> Self {
+        Self { provider, timeout }
+    }
+}
+
+#[async_trait::async_trait]
+impl AuthorityNonce for RpcAuthorityNonce {
+    async fn account_nonce(&self, authority: Address) -> DomainResult<u64> {
+        use alloy::providers::Provider;
+        let read = self.provider.get_transaction_count(authority).pending();
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(Ok(n)) => Ok(n),
+            // The node's error text may carry the endpoint (an API key): never repeated.
+            Ok(Err(e)) => {
+                tracing::warn!(error = %crate::redact::redact_urls(&e.to_string()), "eth_getTransactionCount failed");
+                Err(DomainError::Unavailable("the RPC node did not answer eth_getTransactionCount".into()))
+            }
+            Err(_) => Err(DomainError::Unavailable(format!("eth_getTransactionCount timed out after {:?}", self.timeout))),
+        }
+    }
+}
 
 impl AvantisClient {
     /// The tx-builder's calldata for the open `r` as the official client asks it for the leg
@@ -224,12 +270,25 @@ impl AvantisClient {
         Ok(call)
     }
 
-    /// Signs the leg running `call` from `signer`'s EOA (exec nonce from `now_ms`).
+    /// Signs the leg running `call` from `signer`'s EOA (exec nonce from `now_ms`), authorised
+    /// over [`DELEGATE_ACCOUNT_NONCE`] (a fresh delegate key).
     pub async fn sign_leg(&self, call: &CallData, signer: &dyn Signer, purpose: Purpose, now_ms: u64) -> DomainResult<Eip7702Leg> {
+        self.sign_leg_at(call, signer, purpose, now_ms, DELEGATE_ACCOUNT_NONCE).await
+    }
+
+    /// [`Self::sign_leg`] with the authorisation over the EOA's account nonce `account_nonce`.
+    pub async fn sign_leg_at(
+        &self,
+        call: &CallData,
+        signer: &dyn Signer,
+        purpose: Purpose,
+        now_ms: u64,
+        account_nonce: u64,
+    ) -> DomainResult<Eip7702Leg> {
         let terms = LegTerms {
             chain_id: self.cfg.chain_id,
             template: DEFAULT_DELEGATION_TEMPLATE,
-            account_nonce: DELEGATE_ACCOUNT_NONCE,
+            account_nonce,
             exec_nonce: fresh_exec_nonce(now_ms, rand::random::<u16>()),
             gas: DEFAULT_LEG_GAS,
         };

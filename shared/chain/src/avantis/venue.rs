@@ -91,6 +91,8 @@ pub struct AvantisVenue {
     /// When each trader's delegation was last seen valid, by the venue's clock.
     delegation_ok: Mutex<HashMap<TraderAddress, Timestamp>>,
     records: Mutex<HashMap<IntentId, Recorded>>,
+    /// Where the EIP-7702 authorisation's account nonce is read (None: a fresh delegate key's 0).
+    authority_nonces: Option<Arc<dyn super::eip7702::AuthorityNonce>>,
 }
 
 impl std::fmt::Debug for AvantisVenue {
@@ -107,6 +109,34 @@ impl AvantisVenue {
             signer,
             delegation_ok: Mutex::new(HashMap::new()),
             records: Mutex::new(HashMap::new()),
+            authority_nonces: None,
+        }
+    }
+
+    /// Reads the signer's account nonce for every market order's EIP-7702 authorisation from
+    /// `nonces` (over RPC, as the official client does when it has one). A failed read signs
+    /// nothing.
+    pub fn with_authority_nonces(mut self, nonces: Arc<dyn super::eip7702::AuthorityNonce>) -> Self {
+        self.authority_nonces = Some(nonces);
+        self
+    }
+
+    /// The account nonce the EIP-7702 authorisation is signed over: read (before anything is
+    /// signed; a failure ends the order, unsigned), else a fresh delegate key's 0.
+    async fn authorization_nonce(&self, trader: TraderAddress) -> DomainResult<u64> {
+        let me = self.signer.address();
+        match &self.authority_nonces {
+            Some(nonces) => nonces.account_nonce(me.address()).await.map_err(|e| {
+                DomainError::Unavailable(format!(
+                    "the account nonce of key {me} for the order's EIP-7702 authorisation could not be read ({e}); nothing was signed"
+                ))
+            }),
+            None => {
+                if me == trader {
+                    tracing::warn!(signer = %me, "EIP-7702 authorisation over nonce 0 for a trader's own key without an RPC (stale if it ever sent a transaction)");
+                }
+                Ok(super::eip7702::DELEGATE_ACCOUNT_NONCE)
+            }
         }
     }
 
@@ -216,8 +246,9 @@ impl AvantisVenue {
         let payload = self.client.open_intent(&req).await?;
         // The EIP-7702 leg's call, decoded and compared with the order before anything is signed.
         let call = self.client.open_leg_calldata(&req, self.signer.address()).await?;
+        let auth_nonce = self.authorization_nonce(req.trader).await?;
         let signed = self.client.sign_intent(payload, self.signer.as_ref()).await?;
-        let leg = self.client.sign_leg(&call, self.signer.as_ref(), Purpose::Entry, self.leg_clock_ms()).await?;
+        let leg = self.client.sign_leg_at(&call, self.signer.as_ref(), Purpose::Entry, self.leg_clock_ms(), auth_nonce).await?;
         let sub = MarketSubmission::new(if req.pnl { 6 } else { 0 }, &signed).with_leg(&leg);
         tracing::info!(intent = %client_ref, pair = req.pair.0, "submitting Avantis market open");
         let first = self.client.submit_market(&sub).await;
@@ -302,8 +333,9 @@ impl AvantisVenue {
         };
         let payload = self.client.close_intent(&req).await?;
         let call = self.client.close_leg_calldata(&req, self.signer.address()).await?;
+        let auth_nonce = self.authorization_nonce(trader).await?;
         let signed = self.client.sign_intent(payload, self.signer.as_ref()).await?;
-        let leg = self.client.sign_leg(&call, self.signer.as_ref(), Purpose::Exit, self.leg_clock_ms()).await?;
+        let leg = self.client.sign_leg_at(&call, self.signer.as_ref(), Purpose::Exit, self.leg_clock_ms(), auth_nonce).await?;
         let sub = MarketSubmission::new(if pos.is_pnl { 7 } else { 1 }, &signed).with_leg(&leg);
         tracing::info!(intent = %client_ref, pair = pair.0, trade_index, "submitting Avantis market close");
         let first = self.client.submit_market(&sub).await;

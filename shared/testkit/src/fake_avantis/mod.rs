@@ -117,6 +117,7 @@ mod history;
 mod keeper;
 mod limits;
 mod market;
+mod risk;
 mod routes;
 mod tx_builder;
 mod validate;
@@ -152,11 +153,13 @@ pub enum Endpoint {
     PriceUpdateData,
     /// The history service: `GET {history}/v2/history/trade-history/{trader}/{page}/{limit}`.
     TradeHistory,
+    /// The risk engine v2: `POST {risk_v2}/spread`.
+    Spread,
 }
 
 impl Endpoint {
     /// Every endpoint, in declaration order.
-    pub const ALL: [Endpoint; 22] = [
+    pub const ALL: [Endpoint; 23] = [
         Endpoint::Meta,
         Endpoint::Pairs,
         Endpoint::Positions,
@@ -179,6 +182,7 @@ impl Endpoint {
         Endpoint::PriceTriggerDelete,
         Endpoint::PriceUpdateData,
         Endpoint::TradeHistory,
+        Endpoint::Spread,
     ];
 
     /// The endpoint's name (its variant, e.g. `ExecuteBatched`).
@@ -287,6 +291,26 @@ pub struct FakeAvantisUrls {
     pub feed: String,
     /// The history service (`trade-history`).
     pub history: String,
+    /// The risk engine v2 (`POST /spread`).
+    pub risk_v2: String,
+}
+
+/// What the fake's risk engine answers for a pair's spread ([`FakeAvantis::set_spread`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FakeSpread {
+    /// A quote: percent × 1e10 without flow, and with flow when given.
+    Quote { without_flow10: u64, with_flow10: Option<u64> },
+    /// `403 SPREAD_BLOCKED`.
+    Blocked,
+    /// `404 SPREAD_UNAVAILABLE`.
+    Unavailable,
+}
+
+impl Default for FakeSpread {
+    /// The reference's example: 0.05 % without flow, 0.075 % with.
+    fn default() -> Self {
+        FakeSpread::Quote { without_flow10: 500_000_000, with_flow10: Some(750_000_000) }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -363,6 +387,8 @@ struct State {
     events: history::VenueEvents,
     /// Resting limit orders (`limits`).
     limit_orders: Vec<limits::FakeLimitOrder>,
+    /// The risk engine's spread per pair (default [`FakeSpread::default`]).
+    spreads: HashMap<u16, FakeSpread>,
 }
 
 #[derive(Debug, Clone)]
@@ -456,6 +482,7 @@ impl FakeAvantis {
             tpsl_delay: Duration::ZERO,
             events: history::VenueEvents::default(),
             limit_orders: Vec::new(),
+            spreads: HashMap::new(),
         }));
         let served = Arc::clone(&state);
         let server = Server::start("fake Avantis", move |req| routes::handle(Arc::clone(&served), req))
@@ -476,6 +503,7 @@ impl FakeAvantis {
             data: format!("{}/data", self.base),
             feed: format!("{}/feed", self.base),
             history: format!("{}/history", self.base),
+            risk_v2: format!("{}/risk/v2", self.base),
         }
     }
 
@@ -545,6 +573,11 @@ impl FakeAvantis {
     /// Sets the feed price of a pair (1e10).
     pub fn set_price(&self, pair: u16, raw: u64) {
         self.state().prices.insert(pair, raw);
+    }
+
+    /// What the risk engine answers for `pair`'s spread from now on.
+    pub fn set_spread(&self, pair: u16, spread: FakeSpread) {
+        self.state().spreads.insert(pair, spread);
     }
 
     /// The feed price of a pair (1e10), if the feed knows it.

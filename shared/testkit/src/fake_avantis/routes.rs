@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::book::apply_due_tpsl;
 use super::wire::{Body, Reply, Svc, err, ok, query_map, render};
-use super::{Endpoint, LoggedRequest, State, core, data, feed, history, lock, market, tx_builder};
+use super::{Endpoint, LoggedRequest, State, core, data, feed, history, lock, market, risk, tx_builder};
 
 pub(super) fn route(method: &Method, path: &str) -> Option<(Svc, Endpoint, String)> {
     let (svc, rest) = if let Some(r) = path.strip_prefix("/txb") {
@@ -27,6 +27,8 @@ pub(super) fn route(method: &Method, path: &str) -> Option<(Svc, Endpoint, Strin
         (Svc::Feed, r)
     } else if let Some(r) = path.strip_prefix("/history") {
         (Svc::History, r)
+    } else if let Some(r) = path.strip_prefix("/risk/v2") {
+        (Svc::Risk, r)
     } else {
         return None;
     };
@@ -53,6 +55,7 @@ pub(super) fn route(method: &Method, path: &str) -> Option<(Svc, Endpoint, Strin
         (Svc::Core, "DELETE", "/price-triggers") => Endpoint::PriceTriggerDelete,
         (Svc::Feed, "GET", r) if r.starts_with("/v2/pairs/") && r.ends_with("/price-update-data") => Endpoint::PriceUpdateData,
         (Svc::History, "GET", r) if r.starts_with("/v2/history/trade-history/") => Endpoint::TradeHistory,
+        (Svc::Risk, "POST", "/spread") => Endpoint::Spread,
         _ => return None,
     };
     Some((svc, ep, rest.to_owned()))
@@ -138,6 +141,7 @@ pub(super) fn dispatch(state: &Mutex<State>, svc: Svc, ep: Endpoint, rest: &str,
             let (status, body) = history::trade_history(&st, rest);
             Reply::json(status, body)
         }
+        Endpoint::Spread => risk::spread(&mut st, svc, body),
         Endpoint::ExecuteBatched => err(svc, 500, "INTERNAL_ERROR", "unreachable"),
     }
 }

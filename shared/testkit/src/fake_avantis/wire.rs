@@ -26,6 +26,8 @@ pub(super) enum Svc {
     Core,
     Feed,
     History,
+    /// The risk engine v2 (`/risk/v2`).
+    Risk,
 }
 
 pub(super) struct Reply {
