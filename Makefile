@@ -82,9 +82,10 @@ lint: ## rustfmt check and clippy with warnings as errors
 
 build-lambda: tools ## Release-build every function as a Lambda bootstrap (x86_64; needs cargo-lambda)
 	$(PIP) install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2'
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH cargo lambda build --release --workspace
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH cargo lambda build --release $(FUNCTION_PKGS)
 
-BENCH_PKGS := -p vanta-bench -p vanta-fn-webhook -p vanta-fn-telegram -p vanta-fn-signal-worker -p vanta-fn-tpsl -p vanta-fn-indexer -p vanta-fn-notifier
+FUNCTION_PKGS := -p vanta-fn-webhook -p vanta-fn-telegram -p vanta-fn-signal-worker -p vanta-fn-tpsl -p vanta-fn-indexer -p vanta-fn-notifier
+BENCH_PKGS := -p vanta-bench $(FUNCTION_PKGS)
 
 bench: tools ## Measure ingest, worker, copy fan-out, TP/SL tick and cold starts against same-run baselines (release build; table + target/bench.json)
 	cargo build --release $(BENCH_PKGS)

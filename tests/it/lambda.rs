@@ -203,6 +203,31 @@ async fn api_gateway_events_reach_the_router_as_sent() {
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
     let (status, _) = body_json(vanta_lambda::http::call(api, &deps, lambda_request("apigw-telegram-update.json")).await).await;
     assert_eq!(status, 404, "the webhook function does not serve Telegram's route");
+    // The signal intake links no market and no RPC: /health and the wallet signing page are the
+    // telegram function's (the local runner serves every route).
+    let (api, bot, all) = (
+        vanta_app::http::api_router(deps.clone()),
+        vanta_app::http::telegram_router(deps.clone()),
+        vanta_app::http::router(deps.clone()),
+    );
+    for (method, path) in [("GET", "/health"), ("GET", "/link/abc"), ("POST", "/link/abc")] {
+        // A route that is absent answers 404 "no route for …" (a missing link nonce is a 404 too,
+        // with its own reason).
+        let routed = |r: &axum::Router| {
+            let r = r.clone();
+            async move {
+                let resp = vanta_app::http::testing::send(&r, vanta_app::http::testing::TestRequest::new(method, path)).await;
+                !String::from_utf8_lossy(&resp.body).contains("no route for")
+            }
+        };
+        assert!(!routed(&api).await, "the webhook does not serve {method} {path}");
+        assert!(routed(&bot).await, "the telegram function serves {method} {path}");
+        assert!(routed(&all).await, "the local runner serves {method} {path}");
+    }
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let r = vanta_app::http::testing::send(&api, vanta_app::http::testing::TestRequest::new("GET", path)).await;
+        assert!(!String::from_utf8_lossy(&r.body).contains("no route for"), "the webhook serves GET {path}");
+    }
     let telegram = vanta_app::http::telegram_router(deps.clone());
     let (status, ok) = body_json(vanta_lambda::http::call(telegram, &deps, lambda_request("apigw-telegram-update.json")).await).await;
     assert_eq!((status, ok["ok"].as_bool()), (200, Some(true)));

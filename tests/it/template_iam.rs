@@ -35,8 +35,10 @@ type Grant = (&'static str, &'static str, &'static [&'static str]);
 /// Function → everything its role may do. A reviewer reads this table; the test reads the
 /// template and demands exactly it.
 const MATRIX: &[(&str, &[Grant])] = &[
-    // The bot: commands, menus, wallet proofs, sources, follows, admin (exec mode, stop,
-    // /flatten_all), single-wallet reconcile. The only function that writes CONTROL.
+    // The bot: commands, menus, wallet proofs (the /link page: challenges, address claims, the
+    // reconciler's watch), sources, follows, admin (exec mode, stop, /flatten_all), single-wallet
+    // reconcile, and the operator's /health (heartbeats, the live book, queue depths). The only
+    // function that writes CONTROL.
     (
         "TelegramFunction",
         &[
@@ -96,25 +98,23 @@ const MATRIX: &[(&str, &[Grant])] = &[
             ("ssm:GetParameter", "ssm:BaseRpcUrlParameter", NONE),
         ],
     ),
-    // Internet-facing: signal intake (api.rs, signals.rs), /health and /readyz (health.rs), the
-    // wallet signing page (wallet.rs link_get/link_post → verify_binding, watch_owner, notify).
-    // No CONTROL write, no position write, no JOBS write.
+    // Internet-facing: signal intake (api.rs, signals.rs: the source and its TradingView token,
+    // the user, the pair catalog, the source's rate window, the intent with its idempotency
+    // record, mark-inactive in outbox.rs) and /readyz (health.rs: the exec-control read). No
+    // CONTROL write, no position write, no JOBS write, no RPC. `/health` and the wallet signing
+    // page are the bot's.
     (
         "WebhookFunction",
         &[
-            (GET, TABLE, &["ADDR#*", "CHALLENGE#*", "CONTROL", "INTENT#*", "MARKET", "RECON", "SOURCE#*", "USER#*", "WINDOW#*"]),
-            (QUERY, TABLE, &["CONTROL", "JOBS"]),
-            (QUERY, GSI2, &["LIVE_POS", "TVTOKEN#*"]),
-            (PUT, TABLE, &["ADDR#*", "IDEM#*", "INTENT#*", "RECON", "WINDOW#*"]),
-            (UPDATE, TABLE, &["CHALLENGE#*", "USER#*", "WINDOW#*"]),
-            (DELETE, TABLE, &["ADDR#*"]),
+            (GET, TABLE, &["CONTROL", "INTENT#*", "MARKET", "SOURCE#*", "USER#*", "WINDOW#*"]),
+            (QUERY, TABLE, &["CONTROL"]),
+            (QUERY, GSI2, &["TVTOKEN#*"]),
+            (PUT, TABLE, &["IDEM#*", "INTENT#*", "WINDOW#*"]),
+            (UPDATE, TABLE, &["USER#*", "WINDOW#*"]),
             ("sqs:SendMessage", "SignalsQueue", NONE),
             ("sqs:SendMessage", "NotificationsQueue", NONE),
-            ("sqs:GetQueueAttributes", "SignalsQueue", NONE),
-            ("sqs:GetQueueAttributes", "SignalsDeadLetterQueue", NONE),
             // Opens a source's sealed secret to verify a signal; the only decrypter.
             ("kms:Decrypt", "SourceSecretsKey", NONE),
-            ("ssm:GetParameter", "ssm:BaseRpcUrlParameter", NONE),
         ],
     ),
     // The pipeline (worker.rs, pipeline.rs, copy.rs): intents, positions, the DRY paper book, the

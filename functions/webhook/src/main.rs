@@ -5,7 +5,7 @@ use lambda_http::Error;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = vanta_lambda::config()?;
-    // Market reads, no key, no chat: the webhook never signs.
+    // The base only: no market, no key, no chat, no RPC (the webhook never signs).
     let deps = vanta_lambda::api_deps(config).await?;
     vanta_lambda::http::serve(vanta_app::http::api_router(deps.clone()), deps).await
 }

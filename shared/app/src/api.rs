@@ -1,5 +1,8 @@
-//! The `webhook` function: health, readiness, metrics, the signal API routes and the wallet
-//! signing page (`/link/{nonce}`, see [`crate::wallet`]).
+//! The HTTP routes outside Telegram's: the `webhook` function's signal intake with its liveness,
+//! readiness and metrics routes ([`routes`]), and the operator's `/health` and the wallet signing
+//! page (`/link/{nonce}`, see [`crate::wallet`]), which the `telegram` function serves
+//! ([`bot_routes`]): they read prices and ask contract wallets over RPC, which the signal intake
+//! never needs, so the internet's hottest route links neither.
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -16,19 +19,27 @@ use crate::signals::{self, Refusal};
 use crate::web::{self, Shared, header_str};
 use crate::{Deps, outbox};
 
-/// The webhook function's routes ([`crate::http::api_router`] adds the layers and refusals).
+/// The webhook function's routes: the signal API, `/healthz`, `/readyz` and `/metrics`
+/// ([`crate::http::api_router`] adds the layers and refusals). No price, venue or RPC read.
 pub(crate) fn routes() -> Router<Shared> {
     let signal_cap = || middleware::from_fn_with_state(MAX_SIGNAL_BYTES, web::limit_body);
     Router::new()
         .route("/healthz", get(|| async { web::json(200, &json!({ "status": "ok" })) }))
         .route("/readyz", get(|State(deps): State<Shared>| async move { readyz(&deps).await }))
-        .route("/health", get(|State(deps): State<Shared>| async move { health(&deps).await }))
         .route(
             "/metrics",
             get(|State(deps): State<Shared>| async move { web::text(200, deps.metrics.render(), "text/plain; version=0.0.4") }),
         )
         .route("/signals", post(signed_signal).layer(signal_cap()))
         .route("/signals/tv/{token}", post(tradingview_signal).layer(signal_cap()))
+}
+
+/// The routes the `telegram` function serves beside `/telegram`: the operator's `/health`
+/// (prices, venue, queues, jobs) and the wallet signing page, which checks contract wallets
+/// (EIP-1271) over RPC.
+pub(crate) fn bot_routes() -> Router<Shared> {
+    Router::new()
+        .route("/health", get(|State(deps): State<Shared>| async move { health(&deps).await }))
         .route(
             "/link/{nonce}",
             get(|State(deps): State<Shared>, req: Request| async move { crate::wallet::link_get(&deps, path_tail(&req, "/link/")).await })

@@ -31,17 +31,18 @@ pub mod testing;
 
 /// Every route: the webhook function's and the telegram function's (the local runner).
 pub fn router(deps: Deps) -> Router {
-    build(crate::api::routes().merge(telegram_routes()), deps)
+    build(crate::api::routes().merge(telegram_routes()).merge(crate::api::bot_routes()), deps)
 }
 
-/// The webhook function's routes: health, metrics, the signal API and the wallet signing page.
+/// The webhook function's routes: the signal API, `/healthz`, `/readyz` and `/metrics`.
 pub fn api_router(deps: Deps) -> Router {
     build(crate::api::routes(), deps)
 }
 
-/// The telegram function's one route, `POST /telegram`.
+/// The telegram function's routes: `POST /telegram`, the operator's `/health` and the wallet
+/// signing page `/link/{nonce}`.
 pub fn telegram_router(deps: Deps) -> Router {
-    build(telegram_routes(), deps)
+    build(telegram_routes().merge(crate::api::bot_routes()), deps)
 }
 
 fn telegram_routes() -> Router<Shared> {

@@ -3,8 +3,8 @@
 //!
 //! | function        | entry point                 |
 //! |-----------------|-----------------------------|
-//! | `webhook`       | [`http::api_router`]        |
-//! | `telegram`      | [`http::telegram_router`]   |
+//! | `webhook`       | [`http::api_router`] (signals, `/healthz`, `/readyz`, `/metrics`) |
+//! | `telegram`      | [`http::telegram_router`] (`/telegram`, `/health`, `/link/{nonce}`) |
 //! | `signal-worker` | [`worker::handle_message`]  |
 //! | `tpsl`          | [`schedule::tpsl_tick`]     |
 //! | `indexer`       | [`schedule::indexer_tick`]  |

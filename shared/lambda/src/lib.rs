@@ -4,21 +4,21 @@
 //! Each function links only what it uses. The base (`base.rs`: DynamoDB store, SQS queues, signal
 //! secrets) is always there; two cargo features add the rest:
 //!
-//! - `chain` (vanta-chain, alloy): the venue's market (pair catalog, Pyth/Chainlink prices, the
-//!   DRY paper book), EIP-1271 wallet checks and, for the functions that trade, the KMS delegate
-//!   keys and the live venue (`deps`, `api_deps`).
+//! - `chain` (vanta-chain, alloy): the venue's market (pair catalog refresh, Pyth/Chainlink
+//!   prices, the DRY paper book), EIP-1271 wallet checks and, for the functions that trade, the
+//!   KMS delegate keys and the live venue (`deps`).
 //! - `telegram` (vanta-telegram, teloxide): the Telegram chat (`notifier_deps`,
 //!   `register_bot_commands`).
 //!
 //! The wiring functions are separate too, so a binary that never calls the signing path does not
 //! link it even when a workspace build turns every feature on: `webhook` calls `api_deps`
-//! (market reads, no key, no chat), `notifier` calls `notifier_deps` (store, queue, chat; no
-//! venue: its `Prices`/`Venue` refuse), the others `deps`.
+//! (the base only: no market, no key, no chat, no RPC; built without either feature),
+//! `notifier` calls `notifier_deps` (store, queue, chat; no venue: its `Prices`/`Venue`
+//! refuse), the others `deps`.
 
 use vanta_domain::DomainError;
 use vanta_runtime::{Config, ConfigError};
 
-#[cfg(any(feature = "chain", feature = "telegram"))]
 mod base;
 pub mod http;
 pub mod secrets;
@@ -29,7 +29,7 @@ mod venue;
 
 pub use stubs::{NoChat, NoMarket, NoQueue};
 #[cfg(feature = "chain")]
-pub use venue::{api_deps, deps};
+pub use venue::deps;
 
 /// Whether this function signs (the signal worker) and so needs the KMS delegate keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,9 +76,18 @@ pub fn config() -> Result<Config, StartError> {
     Ok(config)
 }
 
-/// The AWS SDK configuration. `AWS_ENDPOINT_URL` (a local emulator) is honoured by the SDK itself.
+/// The AWS SDK configuration. Credentials and region come from the environment, where Lambda
+/// puts them (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`):
+/// the SDK's default chain would try them first anyway, and naming them keeps its other
+/// providers (profiles, instance metadata, containers, web identity through STS) out of every
+/// function. `AWS_ENDPOINT_URL` (a local emulator) is honoured by the SDK itself.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+        .region(EnvironmentVariableRegionProvider::new())
+        .load()
+        .await
 }
 
 /// Reads the secrets this function's environment names (`*_PARAM`) from SSM Parameter Store,
@@ -89,6 +98,25 @@ pub async fn open_secrets(config: Config, sdk: &aws_config::SdkConfig) -> Result
         return Ok(config);
     }
     secrets::open(config, &aws_sdk_ssm::Client::new(sdk), &names).await
+}
+
+/// The `webhook` function's dependencies: the signal API with `/healthz`, `/readyz` and
+/// `/metrics`. The base only: the store (the pair catalog is read from the table, where the
+/// indexer keeps it), the signal queue, `notifications.fifo` and the signal-source secrets. It
+/// never signs, never chats and reads no price, venue or RPC: its `Prices`/`Venue` refuse
+/// ([`NoMarket`]); `/health` and the wallet page are the `telegram` function's.
+pub async fn api_deps(config: Config) -> Result<vanta_app::Deps, StartError> {
+    use std::sync::Arc;
+    // It holds no secret of its own (the sources' secrets are sealed in the table): a `*_PARAM`
+    // setting here is a wiring mistake, said at once rather than ignored.
+    let names = secrets::SecretNames::from_env();
+    if !names.is_empty() {
+        return Err(StartError(format!("the webhook reads no SSM parameter, but {} is set", names.describe())));
+    }
+    let sdk = aws_sdk_config().await;
+    let table = base::Table::open(&config, &sdk)?;
+    let market = Arc::new(NoMarket("the signal API"));
+    Ok(base::base(config, &sdk, &table, Arc::new(NoChat), market.clone(), market))
 }
 
 /// The notifier's dependencies: the store, the queues and a chat that waits out Telegram's flood

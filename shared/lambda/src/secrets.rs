@@ -46,6 +46,16 @@ impl SecretNames {
     pub fn is_empty(&self) -> bool {
         self == &Self::default()
     }
+
+    /// The `*_PARAM` variables that are set, by variable name (never a value).
+    pub fn describe(&self) -> String {
+        let set = [
+            (BOT_TOKEN_PARAM, &self.telegram_bot_token),
+            (WEBHOOK_SECRET_PARAM, &self.telegram_webhook_secret),
+            (RPC_URL_PARAM, &self.base_rpc_url),
+        ];
+        set.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// Fills `config`'s secrets from the parameters `names` lists (each read once, decrypted); a
@@ -133,6 +143,9 @@ mod tests {
         assert_eq!(n.telegram_webhook_secret, None);
         assert!(!n.is_empty());
         assert!(SecretNames::from_lookup(|_| None).is_empty());
+        assert_eq!(n.describe(), BOT_TOKEN_PARAM, "the variable's name, never the parameter or a value");
+        let two = SecretNames::from_lookup(|k| (k != WEBHOOK_SECRET_PARAM).then(|| "/p".to_owned()));
+        assert_eq!(two.describe(), format!("{BOT_TOKEN_PARAM}, {RPC_URL_PARAM}"));
     }
 
     #[test]

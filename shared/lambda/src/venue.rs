@@ -42,16 +42,6 @@ pub async fn deps(config: Config, signing: Signing) -> Result<Deps, StartError> 
     Box::pin(build(config, signing, sdk)).await
 }
 
-/// The `webhook` function's dependencies: the signal API, `/health` and the wallet signing page.
-/// They read the venue's market (the pair catalog, prices for `/health`) and check contract
-/// wallets (EIP-1271) over RPC; they never sign (no key is loaded, the live venue is absent) and
-/// never chat (their notices go through `notifications.fifo`; the chat is [`NoChat`]).
-pub async fn api_deps(config: Config) -> Result<Deps, StartError> {
-    let sdk = aws_sdk_config().await;
-    let config = open_secrets(config, &sdk).await?;
-    Ok(reads(config, &sdk, Arc::new(NoChat))?.0)
-}
-
 /// The base plus the venue's market: its prices and paper venue, the pair catalog's refresh
 /// source (the indexer's tick) and EIP-1271 checks over `BASE_RPC_URL`.
 fn reads(config: Config, sdk: &aws_config::SdkConfig, chat: Arc<dyn Chat>) -> Result<(Deps, Table, AvantisClient), StartError> {

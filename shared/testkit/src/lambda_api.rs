@@ -28,6 +28,8 @@ struct State {
     waiting: HashMap<String, oneshot::Sender<Outcome>>,
     init_error: Option<serde_json::Value>,
     seq: u64,
+    /// When the function first asked for an event: its init phase ended.
+    first_poll: Option<std::time::Instant>,
 }
 
 /// The fake runtime API server; stopped on drop.
@@ -55,6 +57,11 @@ impl FakeLambdaApi {
     /// The error the function reported at cold start, if any.
     pub fn init_error(&self) -> Option<serde_json::Value> {
         self.state.lock().ok().and_then(|s| s.init_error.clone())
+    }
+
+    /// When the function first polled for an event (the end of its init phase), if it has.
+    pub fn first_poll(&self) -> Option<std::time::Instant> {
+        self.state.lock().ok().and_then(|s| s.first_poll)
     }
 
     /// Delivers `event` and waits up to `timeout` for the function's answer.
@@ -97,6 +104,9 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, ready: Arc<Not
     let json = || serde_json::from_slice::<serde_json::Value>(&body).unwrap_or(serde_json::Value::Null);
     let accepted = || reply(StatusCode::ACCEPTED, Bytes::from_static(b"{}"), &[]);
     if method == Method::GET && path == "/2018-06-01/runtime/invocation/next" {
+        if let Ok(mut s) = state.lock() {
+            s.first_poll.get_or_insert_with(std::time::Instant::now);
+        }
         loop {
             let notified = ready.notified();
             if let Some((id, event)) = state.lock().ok().and_then(|mut s| s.queue.pop_front()) {
