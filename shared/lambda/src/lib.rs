@@ -15,11 +15,11 @@
 //! (market reads, no key, no chat), `notifier` calls `notifier_deps` (store, queue, chat; no
 //! venue: its `Prices`/`Venue` refuse), the others `deps`.
 
-use vanta_domain::DomainError;
 use vanta_runtime::{Config, ConfigError};
 
 #[cfg(any(feature = "chain", feature = "telegram"))]
 mod base;
+pub mod error;
 pub mod http;
 pub mod secrets;
 pub mod sqs_batch;
@@ -27,6 +27,7 @@ mod stubs;
 #[cfg(feature = "chain")]
 mod venue;
 
+pub use error::StartError;
 pub use stubs::{NoChat, NoMarket, NoQueue};
 #[cfg(feature = "chain")]
 pub use venue::{api_deps, deps};
@@ -42,30 +43,6 @@ pub enum Signing {
     /// Every signature it might be asked for is refused.
     ReadsOnly,
     No,
-}
-
-/// A cold-start failure: the function cannot run with this configuration.
-#[derive(Debug)]
-pub struct StartError(pub String);
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StartError {}
-
-impl From<ConfigError> for StartError {
-    fn from(e: ConfigError) -> Self {
-        Self(e.to_string())
-    }
-}
-
-impl From<DomainError> for StartError {
-    fn from(e: DomainError) -> Self {
-        Self(e.to_string())
-    }
 }
 
 /// Reads the configuration and installs tracing.
