@@ -20,6 +20,7 @@ use vanta_domain::ports::{PriceQuote, Prices};
 use vanta_domain::time::Timestamp;
 use vanta_domain::{DomainError, DomainResult};
 
+use crate::http_error::HttpError;
 use crate::avantis::decimal::scaled_i128;
 
 /// The source name on the venue's quotes.
@@ -105,14 +106,14 @@ impl Prices for VenueFeedPrices {
             .get(url)
             .send()
             .await
-            .map_err(|e| DomainError::Unavailable(format!("the venue's price feed: {}", e.without_url())))?;
+            .map_err(|e| HttpError::new(e, |e| format!("the venue's price feed: {e}")))?;
         if !resp.status().is_success() {
             return Err(DomainError::Unavailable(format!("the venue's price feed answered {}", resp.status())));
         }
         let body: Value = resp
             .json()
             .await
-            .map_err(|e| DomainError::Unavailable(format!("the venue's price feed: unreadable reply ({})", e.without_url())))?;
+            .map_err(|e| HttpError::new(e, |e| format!("the venue's price feed: unreadable reply ({e})")))?;
         Ok(vec![parse_price_update(pair, &body)?])
     }
 }
