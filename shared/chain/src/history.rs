@@ -63,8 +63,7 @@ impl HistoryClient {
         let url = format!("{}/v2/history/trade-history/{}/{page}/{limit}", self.base, trader.key());
         let resp = self.http.get(&url).send().await.map_err(|e| HttpError::new(e, |e| format!("trade history: {e}")))?;
         let status = resp.status();
-        let body: Value =
-            resp.json().await.map_err(|e| HttpError::new(e, |e| format!("trade history: unreadable reply: {e}")))?;
+        let body: Value = resp.json().await.map_err(|e| HttpError::new(e, |e| format!("trade history: unreadable reply: {e}")))?;
         if !status.is_success() {
             return Err(DomainError::Unavailable(format!("trade history: HTTP {}", status.as_u16())));
         }

@@ -97,8 +97,7 @@ impl Prices for PythHermes {
         if !resp.status().is_success() {
             return Err(DomainError::Unavailable(format!("pyth answered {}", resp.status())));
         }
-        let latest: Latest =
-            resp.json().await.map_err(|e| HttpError::new(e, |e| format!("pyth: unreadable reply ({e})")))?;
+        let latest: Latest = resp.json().await.map_err(|e| HttpError::new(e, |e| format!("pyth: unreadable reply ({e})")))?;
         let mut out = Vec::new();
         for p in latest.parsed.into_iter().filter(|p| p.id.trim_start_matches("0x").eq_ignore_ascii_case(feed)) {
             let price = pyth_to_price(&p.price.price, p.price.expo)?;

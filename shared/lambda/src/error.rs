@@ -133,7 +133,9 @@ mod tests {
         let err = crate::secrets::read(&ssm, crate::secrets::BOT_TOKEN_PARAM, "/vanta/t/bot-token").await.unwrap_err();
         assert!(matches!(&err, StartError::SecretUnreadable { name, .. } if name == "/vanta/t/bot-token"), "{err:?}");
         let chain = sources(&err);
-        assert!(chain[1].downcast_ref::<aws_sdk_ssm::error::SdkError<aws_sdk_ssm::operation::get_parameter::GetParameterError>>().is_some());
+        assert!(
+            chain[1].downcast_ref::<aws_sdk_ssm::error::SdkError<aws_sdk_ssm::operation::get_parameter::GetParameterError>>().is_some()
+        );
         assert!(chain.iter().any(|s| s.downcast_ref::<std::io::Error>().is_some()), "the chain reaches the I/O error: {err:?}");
         let shown = format!("{err:?}");
         assert!(shown.starts_with("TELEGRAM_BOT_TOKEN_PARAM: SSM parameter /vanta/t/bot-token could not be read"), "{shown}");

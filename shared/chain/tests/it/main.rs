@@ -12,4 +12,5 @@ mod eip712_vectors;
 mod local_intents;
 mod purpose;
 mod signers;
+mod support;
 mod venue_sdk_match;
