@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 use vanta_testkit::fake_kms::FakeKms;
@@ -45,12 +43,7 @@ struct Env {
 
 async fn aws_env() -> Env {
     let moto = Moto::start().await.unwrap();
-    let cfg = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .load()
-        .await;
+    let cfg = crate::support::sdk_config(&moto.endpoint).await;
     let table = "vanta-lambda-it".to_owned();
     vanta_aws::dynamo::create_table(&aws_sdk_dynamodb::Client::new(&cfg), &table).await.unwrap();
     Env { moto, table }

@@ -17,6 +17,7 @@ mod sdk;
 mod secrets;
 mod sequencer;
 mod signing_wiring;
+mod support;
 mod telegram;
 mod template;
 mod template_iam;

@@ -9,8 +9,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use secrecy::ExposeSecret;
 use serde_json::json;
 use serde_yaml::Value;
@@ -293,12 +291,7 @@ fn each_function_names_and_may_read_exactly_the_secrets_it_needs() {
 
 async fn moto_ssm() -> (Moto, aws_config::SdkConfig) {
     let moto = Moto::start().await.unwrap();
-    let cfg = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .load()
-        .await;
+    let cfg = crate::support::sdk_config(&moto.endpoint).await;
     (moto, cfg)
 }
 

@@ -15,7 +15,7 @@
 //! (market reads, no key, no chat), `notifier` calls `notifier_deps` (store, queue, chat; no
 //! venue: its `Prices`/`Venue` refuse), the others `deps`.
 
-use vanta_runtime::{Config, ConfigError};
+use vanta_runtime::Config;
 
 #[cfg(any(feature = "chain", feature = "telegram"))]
 mod base;
@@ -78,7 +78,7 @@ pub async fn notifier_deps(config: Config) -> Result<vanta_app::Deps, StartError
     use std::sync::Arc;
     let sdk = aws_sdk_config().await;
     let config = open_secrets(config, &sdk).await?;
-    let token = config.telegram_bot_token.clone().ok_or(ConfigError::Missing("TELEGRAM_BOT_TOKEN"))?;
+    let token = config.telegram_bot_token.clone().ok_or(vanta_runtime::ConfigError::Missing("TELEGRAM_BOT_TOKEN"))?;
     let chat = vanta_telegram::TelegramChat::new(token.expose_secret(), &config.telegram_api_url)?
         .with_max_retry_wait(vanta_app::notifier::MAX_RETRY_WAIT);
     let table = base::Table::open(&config, &sdk)?;
