@@ -1,12 +1,16 @@
 //! Fixtures shared by the integration tests: the AWS SDK configuration for an emulator, moto
-//! with a fresh single-table, and the position and intent most tests start from (ETH/USD, long,
+//! with a fresh single-table, the function binaries under the fake Lambda runtime API, and the position and intent most tests start from (ETH/USD, long,
 //! 100 USDC at 10×, DRY). A test changes what it needs with struct-update syntax
 //! (`Position { sl: …, ..eth_position(…) }`).
 
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, Region};
+use tokio::process::Command;
 use vanta_aws::dynamo::create_table;
 use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::{IntentId, PositionId, SignalId, SourceId, TelegramUserId};
@@ -15,7 +19,9 @@ use vanta_domain::market::{PairIndex, PairSymbol, Side};
 use vanta_domain::money::{Leverage, Price, Usdc};
 use vanta_domain::position::{Position, PositionStatus};
 use vanta_domain::time::Timestamp;
+use vanta_testkit::lambda_api::FakeLambdaApi;
 use vanta_testkit::moto::Moto;
+use vanta_testkit::net::repo_root;
 
 /// The SDK configuration for an emulator at `endpoint` (moto, the fake KMS): us-east-1, test
 /// credentials.
@@ -91,4 +97,44 @@ pub fn eth_position(id: &str, user: i64, status: PositionStatus) -> Position {
         copy_of: None,
         version: 0,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The function binaries under a fake Lambda runtime API
+// ---------------------------------------------------------------------------------------------
+
+/// The path of function binary `name`, after building the workspace's binaries once per run.
+pub fn function_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<bool> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "--quiet", "--workspace", "--bins"]).current_dir(repo_root());
+        cmd.status().map(|s| s.success()).unwrap_or(false)
+    });
+    assert!(*built, "building the function binaries failed");
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
+    let path = target.join("debug").join(name);
+    assert!(path.exists(), "{} missing", path.display());
+    path
+}
+
+/// Function `bin` as the Lambda runtime starts it against `api`: a clean environment with the
+/// runtime's variables and test AWS credentials, stderr piped, killed on drop. The caller adds
+/// `RUST_LOG`, stdout and the function's settings, then spawns.
+pub fn lambda_command(bin: &str, api: &FakeLambdaApi) -> Command {
+    let mut cmd = Command::new(function_binary(bin));
+    cmd.env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", api.runtime_api())
+        .env("AWS_LAMBDA_FUNCTION_NAME", bin)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
 }

@@ -655,9 +655,9 @@ mod stored {
     use std::sync::Arc;
 
     use alloy::primitives::{Address, Bytes, U256};
-    
+
     use aws_sdk_dynamodb::Client;
-    
+
     use aws_sdk_dynamodb::types::AttributeValue;
     use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
     use vanta_aws::dynamo::{DynamoStore, partitions};
@@ -680,7 +680,6 @@ mod stored {
     use vanta_domain::triggers::TrailBook;
     use vanta_domain::user::{CopySizing, Follow, LeaderRef, SignalSource, User};
     use vanta_domain::wallet::{SiweSite, WalletChallenge};
-    
 
     use crate::support::{eth_open_intent, eth_position, moto_table};
 
