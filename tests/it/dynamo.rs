@@ -4,18 +4,14 @@
 //! page boundaries).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
-use vanta_aws::dynamo::{DynamoStore, create_table};
+use vanta_aws::dynamo::DynamoStore;
 use vanta_domain::DomainError;
 use vanta_domain::exec::{EnvExec, ExecControl, ExecMode, StopLevel, effective_exec};
-use vanta_domain::ids::{ChatId, IntentId, PositionId, SignalId, SourceId, TelegramUserId, TraderAddress};
-use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, OpenOrder, Origin, Transition};
-use vanta_domain::market::{PairIndex, PairSymbol, Side};
+use vanta_domain::ids::{ChatId, IntentId, PositionId, SourceId, TelegramUserId, TraderAddress};
+use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, Transition};
 use vanta_domain::memory::MemoryStore;
 use vanta_domain::money::{Bps, Leverage, Price, Usdc};
 use vanta_domain::ports::{ControlStore, IntentStore, MarkerStore, PositionStore, Store};
@@ -24,6 +20,8 @@ use vanta_domain::sealed::{SealedSecret, SourceSecret};
 use vanta_domain::time::Timestamp;
 use vanta_domain::user::{CopySizing, Follow, LeaderRef, SignalSource, User};
 use vanta_testkit::moto::Moto;
+
+use crate::support::{eth_open_intent, eth_open_order, eth_position, moto_table};
 
 // ---------------------------------------------------------------------------------------------
 // Fixture: one moto and one fresh table per test
@@ -35,20 +33,9 @@ struct Fx {
     store: DynamoStore,
 }
 
-static TABLES: AtomicU32 = AtomicU32::new(0);
-
 impl Fx {
     async fn new() -> Self {
-        let moto = Moto::start().await.expect("moto starts");
-        let conf = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&moto.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .load()
-            .await;
-        let client = Client::new(&conf);
-        let table = format!("vanta-test-{}-{}", std::process::id(), TABLES.fetch_add(1, Ordering::SeqCst));
-        create_table(&client, &table).await.expect("table created");
+        let (moto, client, table) = moto_table("vanta-test").await;
         let store = DynamoStore::new(client.clone(), table.clone());
         Self { _moto: moto, client, table, store }
     }
@@ -131,20 +118,11 @@ fn pid(s: &str) -> PositionId {
 }
 
 fn open_order(collateral: u64) -> Action {
-    Action::Open(OpenOrder {
-        pair: PairSymbol::parse("ETH/USD").unwrap(),
-        side: Side::Long,
-        collateral: Usdc::from_whole(collateral).unwrap(),
-        leverage: Leverage::from_whole(10).unwrap(),
-        tp: None,
-        sl: None,
-        slippage: None,
-    })
+    eth_open_order(collateral)
 }
 
 fn intent(id: &str, user: i64, at: i64, hash: &str) -> Intent {
-    let origin = Origin::Signal { source: SourceId::parse("src").unwrap(), signal: SignalId::parse(id).unwrap() };
-    Intent::new(iid(id), uid(user), origin, open_order(100), hash.into(), Timestamp(at))
+    eth_open_intent(id, user, at, hash)
 }
 
 fn tr(from: IntentState, to: IntentState, at: i64) -> Transition {
@@ -152,35 +130,7 @@ fn tr(from: IntentState, to: IntentState, at: i64) -> Transition {
 }
 
 fn position(id: &str, user: i64, opened_at: i64, status: PositionStatus) -> Position {
-    Position {
-        id: pid(id),
-        user: uid(user),
-        pair: PairSymbol::parse("ETH/USD").unwrap(),
-        pair_index: PairIndex(1),
-        trade_index: Some(0),
-        side: Side::Long,
-        collateral: Usdc::from_whole(100).unwrap(),
-        leverage: Leverage::from_whole(10).unwrap(),
-        open_price: Price::from_whole(3_000).unwrap(),
-        tp: None,
-        sl: Some(Price::from_whole(2_800).unwrap()),
-        mode: ExecMode::Dry,
-        status,
-        opened_by: iid(&format!("open-{id}")),
-        opened_at: Timestamp(opened_at),
-        closed_at: None,
-        close_price: None,
-        realised_pnl: None,
-        fees: Usdc::ZERO,
-        closing: None,
-        last_close: None,
-        last_close_fraction: None,
-        trail: None,
-        wallet: None,
-        venue_open_time: None,
-        copy_of: None,
-        version: 0,
-    }
+    Position { sl: Some(Price::from_whole(2_800).unwrap()), opened_at: Timestamp(opened_at), ..eth_position(id, user, status) }
 }
 
 fn closed(mut p: Position, at: i64) -> Position {

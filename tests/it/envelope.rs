@@ -8,8 +8,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
-use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
@@ -73,12 +71,7 @@ struct Instance {
 impl Fx {
     async fn new() -> Self {
         let moto = Moto::start().await.expect("moto starts");
-        let conf = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&moto.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .load()
-            .await;
+        let conf = crate::support::sdk_config(&moto.endpoint).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&conf);
         let kms = aws_sdk_kms::Client::new(&conf);
         let table = format!("vanta-envelope-{}-{}", std::process::id(), TABLES.fetch_add(1, Ordering::SeqCst));

@@ -7,9 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use vanta_app::{Deps, flatten, pipeline, schedule, worker};
 use vanta_aws::dynamo::{DynamoStore, create_table};
@@ -48,12 +46,7 @@ fn pair(index: u16, sym: &str) -> PairInfo {
 #[tokio::test]
 async fn a_cli_written_flatten_closes_everything_on_dynamodb_and_reports_once() {
     let moto = Moto::start().await.expect("moto starts");
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .load()
-        .await;
+    let conf = crate::support::sdk_config(&moto.endpoint).await;
     let client = Client::new(&conf);
     let table = format!("vanta-flatten-{}-{}", std::process::id(), TABLES.fetch_add(1, Ordering::SeqCst));
     create_table(&client, &table).await.unwrap();

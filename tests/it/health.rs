@@ -5,9 +5,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use vanta_app::Deps;
 use vanta_app::http::testing::{self, TestRequest};
 use vanta_aws::dynamo::{DynamoStore, create_table};
@@ -20,12 +18,7 @@ use vanta_runtime::Config;
 use vanta_testkit::moto::Moto;
 
 async fn client(endpoint: &str) -> Client {
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .load()
-        .await;
+    let conf = crate::support::sdk_config(endpoint).await;
     Client::new(&conf)
 }
 

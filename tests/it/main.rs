@@ -18,6 +18,7 @@ mod secrets;
 mod sequencer;
 mod signing_wiring;
 mod spread_sdk;
+mod support;
 mod telegram;
 mod template;
 mod template_iam;

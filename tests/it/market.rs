@@ -6,9 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use vanta_app::http::testing::{self, TestRequest};
 use vanta_app::{Deps, pipeline, schedule, signals, telegram};
 use vanta_aws::dynamo::{DynamoStore, create_table};
@@ -69,12 +67,7 @@ struct Fx {
 impl Fx {
     async fn new() -> Self {
         let moto = Moto::start().await.expect("moto starts");
-        let conf = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&moto.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .load()
-            .await;
+        let conf = crate::support::sdk_config(&moto.endpoint).await;
         let client = Client::new(&conf);
         let table = format!("vanta-market-{}-{}", std::process::id(), TABLES.fetch_add(1, Ordering::SeqCst));
         create_table(&client, &table).await.expect("table created");

@@ -329,16 +329,10 @@ async fn the_local_runner_delivers_notices_after_an_outage() {
     let alice = deps.store.get_or_create_user(User::new(TelegramUserId(ALICE), ChatId(ALICE), deps.clock.now())).await.unwrap();
     fake.go_down(502);
     pipeline::notify(&deps, &alice, ExecMode::Dry, "✅ Opened during the outage").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !fake.calls().iter().any(|c| c.status == 502) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    fake.wait_until(Duration::from_secs(10), |f| f.calls().iter().any(|c| c.status == 502)).await;
     assert!(fake.texts_to(ALICE).is_empty());
     fake.recover();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while fake.texts_to(ALICE).is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    fake.wait_until(Duration::from_secs(20), |f| !f.texts_to(ALICE).is_empty()).await;
     assert_eq!(fake.texts_to(ALICE).len(), 1, "delivered late, not never");
     assert!(fake.texts_to(ALICE)[0].contains("during the outage"));
     assert!(notices.dead_letters().is_empty());
@@ -760,37 +754,10 @@ async fn the_notifier_binary_delivers_a_queued_notice_and_reports_one_it_could_n
 }
 
 fn spawn_function(bin: &str, api: &vanta_testkit::lambda_api::FakeLambdaApi, env: &[(&str, String)]) -> tokio::process::Child {
-    let path = function_binary(bin);
-    let mut cmd = tokio::process::Command::new(path);
-    cmd.env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", api.runtime_api())
-        .env("AWS_LAMBDA_FUNCTION_NAME", bin)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let mut cmd = crate::support::lambda_command(bin, api);
+    cmd.env("RUST_LOG", "info").stdout(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.spawn().unwrap()
-}
-
-fn function_binary(name: &str) -> std::path::PathBuf {
-    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "--quiet", "--workspace", "--bins"]).current_dir(repo_root());
-        cmd.status().map(|s| s.success()).unwrap_or(false)
-    });
-    assert!(*built, "building the function binaries failed");
-    let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
-    target.join("debug").join(name)
 }

@@ -5,16 +5,13 @@
 //! that names the parameter and shows no secret.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use secrecy::ExposeSecret;
 use serde_json::json;
 use serde_yaml::Value;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use vanta_lambda::secrets::{self, SecretNames};
 use vanta_testkit::fake_kms::FakeKms;
 use vanta_testkit::lambda_api::{FakeLambdaApi, Outcome};
@@ -293,12 +290,7 @@ fn each_function_names_and_may_read_exactly_the_secrets_it_needs() {
 
 async fn moto_ssm() -> (Moto, aws_config::SdkConfig) {
     let moto = Moto::start().await.unwrap();
-    let cfg = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .load()
-        .await;
+    let cfg = crate::support::sdk_config(&moto.endpoint).await;
     (moto, cfg)
 }
 
@@ -372,37 +364,12 @@ async fn a_missing_or_malformed_parameter_fails_the_cold_start_without_showing_a
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn binary(name: &str) -> PathBuf {
-    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "--quiet", "--workspace", "--bins"]).current_dir(repo_root());
-        cmd.status().map(|s| s.success()).unwrap_or(false)
-    });
-    assert!(*built, "building the function binaries failed");
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
-    target.join("debug").join(name)
-}
-
 fn spawn(bin: &str, api: &FakeLambdaApi, env: &[(&str, String)]) -> Child {
-    let mut cmd = Command::new(binary(bin));
-    cmd.env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", api.runtime_api())
-        .env("AWS_LAMBDA_FUNCTION_NAME", bin)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("RUST_LOG", "info")
+    let mut cmd = crate::support::lambda_command(bin, api);
+    cmd.env("RUST_LOG", "info")
         // Telegram itself is not reachable: the command menu registration fails quietly.
         .env("TELEGRAM_API_URL", "http://127.0.0.1:9")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .stdout(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }

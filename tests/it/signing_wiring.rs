@@ -4,14 +4,11 @@
 //! key at all (it only queues intents).
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use vanta_testkit::fake_kms::FakeKms;
 use vanta_testkit::lambda_api::{FakeLambdaApi, Outcome};
 use vanta_testkit::moto::Moto;
@@ -19,54 +16,21 @@ use vanta_testkit::net::repo_root;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn binary(name: &str) -> PathBuf {
-    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "--quiet", "--workspace", "--bins"]).current_dir(repo_root());
-        cmd.status().map(|s| s.success()).unwrap_or(false)
-    });
-    assert!(*built, "building the function binaries failed");
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
-    let path = target.join("debug").join(name);
-    assert!(path.exists(), "{} missing", path.display());
-    path
-}
-
 fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(repo_root().join("events").join(name)).unwrap()).unwrap()
 }
 
 async fn moto_table() -> (Moto, String) {
     let moto = Moto::start().await.unwrap();
-    let cfg = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .load()
-        .await;
+    let cfg = crate::support::sdk_config(&moto.endpoint).await;
     let table = "vanta-signing-wiring".to_owned();
     vanta_aws::dynamo::create_table(&aws_sdk_dynamodb::Client::new(&cfg), &table).await.unwrap();
     (moto, table)
 }
 
 fn spawn(bin: &str, api: &FakeLambdaApi, env: &[(&str, String)]) -> Child {
-    let mut cmd = Command::new(binary(bin));
-    cmd.env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", api.runtime_api())
-        .env("AWS_LAMBDA_FUNCTION_NAME", bin)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let mut cmd = crate::support::lambda_command(bin, api);
+    cmd.env("RUST_LOG", "warn").stdout(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }

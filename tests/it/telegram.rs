@@ -611,10 +611,9 @@ async fn the_local_runner_long_polls_into_the_same_handler() {
     fake.push_update(
         json!({"update_id": 42, "message": {"message_id": 1, "from": from(ALICE), "chat": chat(ALICE), "date": now, "text": "/start"}}),
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while fake.texts_to(ALICE).is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Handled (the reply is sent) and acknowledged (the next poll asks past it).
+    let acknowledged = |f: &FakeTelegram| f.calls_of("getUpdates").iter().any(|c| c.param("offset").as_deref() == Some("43"));
+    fake.wait_until(Duration::from_secs(20), |f| !f.texts_to(ALICE).is_empty() && acknowledged(f)).await;
     running.stop().await;
     assert!(fake.texts_to(ALICE)[0].contains("Welcome"));
     assert_eq!(fake.calls_of("setMyCommands").len(), 1, "the menu is registered at start");

@@ -655,20 +655,20 @@ mod stored {
     use std::sync::Arc;
 
     use alloy::primitives::{Address, Bytes, U256};
-    use aws_config::BehaviorVersion;
+
     use aws_sdk_dynamodb::Client;
-    use aws_sdk_dynamodb::config::{Credentials, Region};
+
     use aws_sdk_dynamodb::types::AttributeValue;
     use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
-    use vanta_aws::dynamo::{DynamoStore, create_table, partitions};
+    use vanta_aws::dynamo::{DynamoStore, partitions};
     use vanta_domain::catalog::{CatalogStore, StoredCatalog};
     use vanta_domain::direct::NonceLease;
     use vanta_domain::direct::{TxRecord, TxStore};
     use vanta_domain::exec::{ExecControl, ExecMode, FlattenRun, StopLevel};
-    use vanta_domain::ids::{ChatId, IntentId, PositionId, SignalId, SourceId, TelegramUserId, TraderAddress};
-    use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, OpenOrder, Origin, Transition};
+    use vanta_domain::ids::{ChatId, IntentId, SourceId, TelegramUserId, TraderAddress};
+    use vanta_domain::intent::{CreateOutcome, Intent, IntentState, Transition};
     use vanta_domain::limits::StoredLimits;
-    use vanta_domain::market::{PairCatalog, PairIndex, PairSymbol, Side};
+    use vanta_domain::market::{PairCatalog, PairIndex, Side};
     use vanta_domain::money::{Bps, Leverage, Price, Usdc};
     use vanta_domain::paper::{PaperAccount, PaperStore};
     use vanta_domain::ports::{
@@ -680,7 +680,8 @@ mod stored {
     use vanta_domain::triggers::TrailBook;
     use vanta_domain::user::{CopySizing, Follow, LeaderRef, SignalSource, User};
     use vanta_domain::wallet::{SiweSite, WalletChallenge};
-    use vanta_testkit::moto::Moto;
+
+    use crate::support::{eth_open_intent, eth_position, moto_table};
 
     const T0: i64 = 1_800_000_000_000;
 
@@ -694,48 +695,15 @@ mod stored {
 
     fn position(id: &str, user: i64, status: PositionStatus) -> Position {
         Position {
-            id: PositionId::parse(id).unwrap(),
-            user: uid(user),
-            pair: PairSymbol::parse("ETH/USD").unwrap(),
-            pair_index: PairIndex(1),
-            trade_index: Some(0),
-            side: Side::Long,
-            collateral: Usdc::from_whole(100).unwrap(),
-            leverage: Leverage::from_whole(10).unwrap(),
-            open_price: Price::from_whole(3_000).unwrap(),
             tp: Some(Price::from_whole(3_300).unwrap()),
             sl: Some(Price::from_whole(2_800).unwrap()),
-            mode: ExecMode::Dry,
-            status,
-            opened_by: IntentId::parse(&format!("open-{id}")).unwrap(),
             opened_at: Timestamp(T0),
-            closed_at: None,
-            close_price: None,
-            realised_pnl: None,
-            fees: Usdc::ZERO,
-            closing: None,
-            last_close: None,
-            last_close_fraction: None,
-            trail: None,
-            wallet: None,
-            venue_open_time: None,
-            copy_of: None,
-            version: 0,
+            ..eth_position(id, user, status)
         }
     }
 
     fn open_intent(id: &str, user: i64) -> Intent {
-        let origin = Origin::Signal { source: SourceId::parse("src").unwrap(), signal: SignalId::parse(id).unwrap() };
-        let order = Action::Open(OpenOrder {
-            pair: PairSymbol::parse("ETH/USD").unwrap(),
-            side: Side::Long,
-            collateral: Usdc::from_whole(100).unwrap(),
-            leverage: Leverage::from_whole(10).unwrap(),
-            tp: None,
-            sl: None,
-            slippage: None,
-        });
-        Intent::new(IntentId::parse(id).unwrap(), uid(user), origin, order, "hash".into(), Timestamp(T0))
+        eth_open_intent(id, user, T0, "hash")
     }
 
     async fn scan(client: &Client, table: &str) -> Vec<HashMap<String, AttributeValue>> {
@@ -756,16 +724,7 @@ mod stored {
     /// exactly one listed pattern, and each listed pattern used.
     #[tokio::test]
     async fn every_item_the_adapters_write_is_in_a_listed_partition() {
-        let moto = Moto::start().await.expect("moto starts");
-        let conf = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&moto.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .load()
-            .await;
-        let client = Client::new(&conf);
-        let table = format!("vanta-iam-{}", std::process::id());
-        create_table(&client, &table).await.unwrap();
+        let (_moto, client, table) = moto_table("vanta-iam").await;
         let s = DynamoStore::new(client.clone(), table.clone());
 
         // Users, wallet proofs, claims.

@@ -6,16 +6,12 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
-use vanta_aws::dynamo::{DynamoStore, create_table};
+use vanta_aws::dynamo::DynamoStore;
 use vanta_domain::DomainError;
-use vanta_domain::exec::ExecMode;
-use vanta_domain::ids::{ChatId, IntentId, PositionId, TelegramUserId};
+use vanta_domain::ids::{ChatId, PositionId, TelegramUserId};
 use vanta_domain::market::{PairCatalog, PairIndex, PairInfo, PairSymbol, Side};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, RecordingChat};
 use vanta_domain::money::{Bps, Leverage, PercentP, Price, Usdc};
@@ -26,7 +22,7 @@ use vanta_domain::triggers::{KeyRange, TrailBook, TriggerKind, TriggerPartition,
 use vanta_domain::user::User;
 use vanta_testkit::moto::Moto;
 
-static TABLES: AtomicU32 = AtomicU32::new(0);
+use crate::support::{eth_position, moto_table};
 
 struct Fx {
     _moto: Moto,
@@ -37,16 +33,7 @@ struct Fx {
 
 impl Fx {
     async fn new() -> Self {
-        let moto = Moto::start().await.expect("moto starts");
-        let conf = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&moto.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .load()
-            .await;
-        let client = Client::new(&conf);
-        let table = format!("vanta-trig-{}-{}", std::process::id(), TABLES.fetch_add(1, Ordering::SeqCst));
-        create_table(&client, &table).await.expect("table created");
+        let (moto, client, table) = moto_table("vanta-trig").await;
         // Small pages, so every query here also runs the pagination loop.
         let store = DynamoStore::new(client.clone(), table.clone()).with_page_limit(2);
         Self { _moto: moto, client, table, store }
@@ -86,33 +73,12 @@ fn btc() -> PairSymbol {
 
 fn position(id: &str, side: Side) -> Position {
     Position {
-        id: PositionId::parse(id).unwrap(),
-        user: TelegramUserId(1),
         pair: btc(),
-        pair_index: PairIndex(1),
-        trade_index: Some(0),
         side,
-        collateral: Usdc::from_whole(100).unwrap(),
         leverage: Leverage::from_whole(2).unwrap(),
         open_price: px("100000"),
-        tp: None,
-        sl: None,
-        mode: ExecMode::Dry,
-        status: PositionStatus::Open,
-        opened_by: IntentId::parse(&format!("open-{id}")).unwrap(),
         opened_at: Timestamp(1_000),
-        closed_at: None,
-        close_price: None,
-        realised_pnl: None,
-        fees: Usdc::ZERO,
-        closing: None,
-        last_close: None,
-        last_close_fraction: None,
-        trail: None,
-        wallet: None,
-        venue_open_time: None,
-        copy_of: None,
-        version: 0,
+        ..eth_position(id, 1, PositionStatus::Open)
     }
 }
 

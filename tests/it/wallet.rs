@@ -4,9 +4,7 @@
 
 use std::collections::HashMap;
 
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use vanta_aws::dynamo::{DynamoStore, create_table};
 use vanta_chain::signer::LocalKeySigner;
@@ -162,12 +160,7 @@ struct Fx {
 impl Fx {
     async fn new(table: &str) -> Self {
         let moto = Moto::start().await.expect("moto starts");
-        let conf = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&moto.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .load()
-            .await;
+        let conf = crate::support::sdk_config(&moto.endpoint).await;
         let client = Client::new(&conf);
         create_table(&client, table).await.expect("table created");
         let store = DynamoStore::new(client.clone(), table);

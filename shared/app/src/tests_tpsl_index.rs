@@ -46,6 +46,8 @@ impl Prices for Counted {
         *self.calls.lock().unwrap().entry(pair.to_string()).or_default() += 1;
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        // Not a wait for anything: the fetch is held open so that overlapping fetches are
+        // counted (the concurrency bound is what the test checks).
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.inner.quotes(pair).await

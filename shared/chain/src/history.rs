@@ -30,6 +30,8 @@ use vanta_domain::recon::{CloseReason, VenueClose, VenueHistory};
 use vanta_domain::time::Timestamp;
 use vanta_domain::{DomainError, DomainResult};
 
+use crate::http_error::HttpError;
+
 /// Records asked per page (the SDK's default, and the largest page the venue is known to
 /// serve: a larger limit may be cut to it, which would end the paging early), and pages read per
 /// call at most (reading stops at a page with nothing at or after the cursor).
@@ -59,10 +61,9 @@ impl HistoryClient {
     /// One page of the trader's trade history, as the venue returns it.
     pub async fn page(&self, trader: TraderAddress, page: u32, limit: u32) -> DomainResult<Vec<Value>> {
         let url = format!("{}/v2/history/trade-history/{}/{page}/{limit}", self.base, trader.key());
-        let resp = self.http.get(&url).send().await.map_err(|e| DomainError::Unavailable(format!("trade history: {}", e.without_url())))?;
+        let resp = self.http.get(&url).send().await.map_err(|e| HttpError::new(e, |e| format!("trade history: {e}")))?;
         let status = resp.status();
-        let body: Value =
-            resp.json().await.map_err(|e| DomainError::Unavailable(format!("trade history: unreadable reply: {}", e.without_url())))?;
+        let body: Value = resp.json().await.map_err(|e| HttpError::new(e, |e| format!("trade history: unreadable reply: {e}")))?;
         if !status.is_success() {
             return Err(DomainError::Unavailable(format!("trade history: HTTP {}", status.as_u16())));
         }

@@ -8,6 +8,7 @@ pub mod eip1271;
 pub mod eip712;
 pub mod gated_tx;
 pub mod history;
+pub mod http_error;
 pub mod market_feed;
 pub mod prices;
 pub mod redact;

@@ -22,6 +22,8 @@ use vanta_domain::ports::{PriceQuote, Prices};
 use vanta_domain::time::Timestamp;
 use vanta_domain::{DomainError, DomainResult};
 
+use crate::http_error::HttpError;
+
 /// Pyth Hermes `GET /v2/updates/price/latest?ids[]=…&parsed=true`.
 pub struct PythHermes {
     http: reqwest::Client,
@@ -91,12 +93,11 @@ impl Prices for PythHermes {
             .query(&[("ids[]", feed.as_str()), ("parsed", "true")])
             .send()
             .await
-            .map_err(|e| DomainError::Unavailable(format!("pyth: {}", e.without_url())))?;
+            .map_err(|e| HttpError::new(e, |e| format!("pyth: {e}")))?;
         if !resp.status().is_success() {
             return Err(DomainError::Unavailable(format!("pyth answered {}", resp.status())));
         }
-        let latest: Latest =
-            resp.json().await.map_err(|e| DomainError::Unavailable(format!("pyth: unreadable reply ({})", e.without_url())))?;
+        let latest: Latest = resp.json().await.map_err(|e| HttpError::new(e, |e| format!("pyth: unreadable reply ({e})")))?;
         let mut out = Vec::new();
         for p in latest.parsed.into_iter().filter(|p| p.id.trim_start_matches("0x").eq_ignore_ascii_case(feed)) {
             let price = pyth_to_price(&p.price.price, p.price.expo)?;

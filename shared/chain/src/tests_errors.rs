@@ -96,3 +96,33 @@ async fn a_kms_signer_failure_keeps_the_sdk_error_and_logs_its_chain_once() {
     assert_eq!(lines.len(), 1, "logged once: {logs}");
     assert!(lines[0].to_lowercase().contains("connection refused"), "{logs}");
 }
+
+#[tokio::test]
+async fn a_market_data_read_keeps_reqwests_error_and_logs_its_chain_once() {
+    let base = closed_port();
+    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).build().unwrap();
+    let err = http.get(format!("{base}/v2/updates/price/latest?key=SECRET")).send().await.unwrap_err();
+    let err = crate::http_error::HttpError::new(err, |e| format!("pyth: {e}"));
+    assert!(err.source().is_some_and(|s| s.downcast_ref::<reqwest::Error>().is_some()), "reqwest's error is the source");
+    assert!(reaches_io_error(&err), "{}", err.chain());
+    assert!(!err.chain().contains("SECRET"), "{}", err.chain());
+
+    let (domain, logs) = logged(|| DomainError::from(err));
+    assert!(matches!(&domain, DomainError::Unavailable(m) if m.starts_with("pyth: ")), "{domain:?}");
+    let lines: Vec<&str> = logs.lines().filter(|l| l.contains("HTTP read failed")).collect();
+    assert_eq!(lines.len(), 1, "logged once: {logs}");
+    assert!(lines[0].to_lowercase().contains("connection refused"), "the chain reaches the I/O error: {logs}");
+    assert!(!logs.contains("SECRET"), "{logs}");
+}
+
+#[tokio::test]
+async fn pyth_history_and_the_venue_feed_fail_as_unavailable_through_that_error() {
+    let base = closed_port();
+    let pair = vanta_domain::market::PairSymbol::parse("ETH/USD").unwrap();
+    let pyth = crate::prices::PythHermes::new(&base, [(pair.clone(), "ab".to_owned())].into_iter().collect()).unwrap();
+    let err = vanta_domain::ports::Prices::quotes(&pyth, &pair).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Unavailable(m) if m.starts_with("pyth: ")), "{err:?}");
+    let history = crate::history::HistoryClient::new(&base).unwrap();
+    let err = history.page(vanta_domain::ids::TraderAddress::paper(*b"errors-test-trader!!"), 0, 10).await.unwrap_err();
+    assert!(matches!(&err, DomainError::Unavailable(m) if m.starts_with("trade history: ")), "{err:?}");
+}

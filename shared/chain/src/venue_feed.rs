@@ -21,6 +21,7 @@ use vanta_domain::time::Timestamp;
 use vanta_domain::{DomainError, DomainResult};
 
 use crate::avantis::decimal::scaled_i128;
+use crate::http_error::HttpError;
 
 /// The source name on the venue's quotes.
 pub const VENUE_FEED_SOURCE: &str = vanta_domain::feeds::VENUE;
@@ -100,19 +101,12 @@ impl Prices for VenueFeedPrices {
             return Err(DomainError::Unavailable(format!("the venue lists no {pair}, so it has no price for it")));
         };
         let url = format!("{}/v2/pairs/{}/price-update-data", self.base, index.0);
-        let resp = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| DomainError::Unavailable(format!("the venue's price feed: {}", e.without_url())))?;
+        let resp = self.http.get(url).send().await.map_err(|e| HttpError::new(e, |e| format!("the venue's price feed: {e}")))?;
         if !resp.status().is_success() {
             return Err(DomainError::Unavailable(format!("the venue's price feed answered {}", resp.status())));
         }
-        let body: Value = resp
-            .json()
-            .await
-            .map_err(|e| DomainError::Unavailable(format!("the venue's price feed: unreadable reply ({})", e.without_url())))?;
+        let body: Value =
+            resp.json().await.map_err(|e| HttpError::new(e, |e| format!("the venue's price feed: unreadable reply ({e})")))?;
         Ok(vec![parse_price_update(pair, &body)?])
     }
 }

@@ -16,10 +16,10 @@
 //! `notifier` calls `notifier_deps` (store, queue, chat; no venue: its `Prices`/`Venue`
 //! refuse), the others `deps`.
 
-use vanta_domain::DomainError;
-use vanta_runtime::{Config, ConfigError};
+use vanta_runtime::Config;
 
 mod base;
+pub mod error;
 pub mod http;
 pub mod secrets;
 pub mod sqs_batch;
@@ -27,6 +27,7 @@ mod stubs;
 #[cfg(feature = "chain")]
 mod venue;
 
+pub use error::StartError;
 pub use stubs::{NoChat, NoMarket, NoQueue};
 #[cfg(feature = "chain")]
 pub use venue::deps;
@@ -42,30 +43,6 @@ pub enum Signing {
     /// Every signature it might be asked for is refused.
     ReadsOnly,
     No,
-}
-
-/// A cold-start failure: the function cannot run with this configuration.
-#[derive(Debug)]
-pub struct StartError(pub String);
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StartError {}
-
-impl From<ConfigError> for StartError {
-    fn from(e: ConfigError) -> Self {
-        Self(e.to_string())
-    }
-}
-
-impl From<DomainError> for StartError {
-    fn from(e: DomainError) -> Self {
-        Self(e.to_string())
-    }
 }
 
 /// Reads the configuration and installs tracing.
@@ -111,7 +88,7 @@ pub async fn api_deps(config: Config) -> Result<vanta_app::Deps, StartError> {
     // setting here is a wiring mistake, said at once rather than ignored.
     let names = secrets::SecretNames::from_env();
     if !names.is_empty() {
-        return Err(StartError(format!("the webhook reads no SSM parameter, but {} is set", names.describe())));
+        return Err(StartError::UnexpectedSecret { function: "webhook", names: names.describe() });
     }
     let sdk = aws_sdk_config().await;
     let table = base::Table::open(&config, &sdk)?;
@@ -129,7 +106,7 @@ pub async fn notifier_deps(config: Config) -> Result<vanta_app::Deps, StartError
     use std::sync::Arc;
     let sdk = aws_sdk_config().await;
     let config = open_secrets(config, &sdk).await?;
-    let token = config.telegram_bot_token.clone().ok_or(ConfigError::Missing("TELEGRAM_BOT_TOKEN"))?;
+    let token = config.telegram_bot_token.clone().ok_or(vanta_runtime::ConfigError::Missing("TELEGRAM_BOT_TOKEN"))?;
     let chat = vanta_telegram::TelegramChat::new(token.expose_secret(), &config.telegram_api_url)?
         .with_max_retry_wait(vanta_app::notifier::MAX_RETRY_WAIT);
     let table = base::Table::open(&config, &sdk)?;

@@ -64,23 +64,21 @@ pub async fn open(mut config: Config, ssm: &aws_sdk_ssm::Client, names: &SecretN
     if let Some(name) = &names.telegram_bot_token {
         let token = read(ssm, BOT_TOKEN_PARAM, name).await?;
         if !valid_bot_token(&token) {
-            return Err(StartError(format!("{BOT_TOKEN_PARAM}: parameter {name} does not hold a bot token (<digits>:<secret>)")));
+            return Err(malformed(BOT_TOKEN_PARAM, name, "does not hold a bot token (<digits>:<secret>)"));
         }
         config.telegram_bot_token = Some(SecretString::from(token));
     }
     if let Some(name) = &names.telegram_webhook_secret {
         let secret = read(ssm, WEBHOOK_SECRET_PARAM, name).await?;
         if !valid_webhook_secret(&secret) {
-            return Err(StartError(format!(
-                "{WEBHOOK_SECRET_PARAM}: parameter {name} must hold 1-256 characters of A-Z, a-z, 0-9, _ and -"
-            )));
+            return Err(malformed(WEBHOOK_SECRET_PARAM, name, "must hold 1-256 characters of A-Z, a-z, 0-9, _ and -"));
         }
         config.telegram_webhook_secret = Some(SecretString::from(secret));
     }
     if let Some(name) = &names.base_rpc_url {
         let url = read(ssm, RPC_URL_PARAM, name).await?;
         if !(url.starts_with("https://") || url.starts_with("http://")) || url.chars().any(char::is_whitespace) {
-            return Err(StartError(format!("{RPC_URL_PARAM}: parameter {name} does not hold an http(s) URL")));
+            return Err(malformed(RPC_URL_PARAM, name, "does not hold an http(s) URL"));
         }
         config.base_rpc_url = url.trim_end_matches('/').to_owned();
     }
@@ -89,21 +87,25 @@ pub async fn open(mut config: Config, ssm: &aws_sdk_ssm::Client, names: &SecretN
 
 /// One `GetParameter` with decryption, bounded in time. Errors name the setting, the parameter
 /// and the service's error code only.
-async fn read(ssm: &aws_sdk_ssm::Client, setting: &str, name: &str) -> Result<String, StartError> {
+pub(crate) async fn read(ssm: &aws_sdk_ssm::Client, setting: &'static str, name: &str) -> Result<String, StartError> {
     use aws_sdk_ssm::error::ProvideErrorMetadata;
     let call = ssm.get_parameter().name(name).with_decryption(true).send();
     let out = tokio::time::timeout(std::time::Duration::from_secs(10), call)
         .await
-        .map_err(|_| StartError(format!("{setting}: SSM did not answer within 10 s for parameter {name}")))?
+        .map_err(|source| StartError::SecretTimeout { setting, name: name.to_owned(), source })?
         .map_err(|e| {
             let code = e.code().map_or_else(|| "the service could not be reached".to_owned(), str::to_owned);
-            StartError(format!("{setting}: SSM parameter {name} could not be read ({code})"))
+            StartError::SecretUnreadable { setting, name: name.to_owned(), code, source: Box::new(e) }
         })?;
     let value = out.parameter.and_then(|p| p.value).map(|v| v.trim().to_owned()).unwrap_or_default();
     if value.is_empty() {
-        return Err(StartError(format!("{setting}: SSM parameter {name} is empty")));
+        return Err(StartError::SecretEmpty { setting, name: name.to_owned() });
     }
     Ok(value)
+}
+
+fn malformed(setting: &'static str, name: &str, expected: &'static str) -> StartError {
+    StartError::SecretMalformed { setting, name: name.to_owned(), expected }
 }
 
 /// `<digits>:<secret>`, the shape BotFather issues.

@@ -158,7 +158,7 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
         let live: Arc<dyn Venue> = match route {
             AvantisRoute::Relayer => relayer,
             AvantisRoute::Direct => {
-                let rpc = rpc_url.parse().map_err(|_| StartError("BASE_RPC_URL is not a URL".into()))?;
+                let rpc = rpc_url.parse().map_err(|source| StartError::NotAUrl { setting: "BASE_RPC_URL", source })?;
                 let provider = vanta_chain::rpc::provider_for(rpc);
                 let lease = Arc::new(DynamoNonceLease::new(dynamo.clone(), table.name.clone(), clock.clone()));
                 let txs = Arc::new(DynamoTxStore::new(dynamo.clone(), table.name.clone()));
@@ -181,7 +181,7 @@ async fn build(config: Config, signing: Signing, sdk: aws_config::SdkConfig) -> 
     let pool = Arc::new(DelegatePool::new(pool_keys)?);
     let live: Arc<dyn Venue> = if pool.len() == 1 {
         let main = &pool.main()?.id;
-        venues.remove(main).ok_or_else(|| StartError("no venue for the main delegate key".into()))?
+        venues.remove(main).ok_or(StartError::NoMainVenue)?
     } else {
         // Each order is signed by the key of the user who owns the trader account.
         Arc::new(PooledVenue::new(store.clone(), pool.clone(), venues)?)
@@ -259,7 +259,7 @@ fn chainlink_feeds(config: &Config) -> Result<Option<ChainlinkFeeds>, StartError
                 address
                     .parse()
                     .map(|a| (pair.clone(), a))
-                    .map_err(|_| StartError(format!("CHAINLINK_FEEDS: '{address}' is not an address")))
+                    .map_err(|e| StartError::NotAnAddress { address: address.clone(), source: Box::new(e) })
             })
             .collect::<Result<_, _>>()?,
     };
@@ -267,5 +267,5 @@ fn chainlink_feeds(config: &Config) -> Result<Option<ChainlinkFeeds>, StartError
 }
 
 async fn tokio_timeout<T>(f: impl std::future::Future<Output = T>) -> Result<T, StartError> {
-    tokio::time::timeout(Duration::from_secs(10), f).await.map_err(|_| StartError("KMS did not answer within 10 s at cold start".into()))
+    tokio::time::timeout(Duration::from_secs(10), f).await.map_err(StartError::KmsTimeout)
 }

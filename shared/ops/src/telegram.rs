@@ -19,7 +19,7 @@ pub async fn bot_config(s: &Settings, sdk: &SdkConfig) -> Result<(Config, Secret
     let config = if names.is_empty() {
         s.config.clone()
     } else {
-        vanta_lambda::secrets::open(s.config.clone(), &aws_sdk_ssm::Client::new(sdk), &names).await.map_err(|e| e.0)?
+        vanta_lambda::secrets::open(s.config.clone(), &aws_sdk_ssm::Client::new(sdk), &names).await.map_err(|e| e.chain())?
     };
     let token = config.telegram_bot_token.clone().ok_or("no bot token (TELEGRAM_BOT_TOKEN_PARAM)")?;
     if config.telegram_webhook_secret.is_none() {

@@ -124,7 +124,7 @@ impl TelegramChat {
             .json(&body)
             .send()
             .await
-            .map_err(|_| DomainError::Unavailable("telegram unreachable".into()))?;
+            .map_err(|e| unreachable(&e.without_url()))?;
         let status = resp.status().as_u16();
         let v: serde_json::Value =
             resp.json().await.map_err(|_| DomainError::Unavailable(format!("telegram answered {status} with unreadable JSON")))?;
@@ -260,9 +260,42 @@ pub fn map_error(e: RequestError) -> DomainError {
             DomainError::Invalid("telegram refused the message: message is not modified".into())
         }
         RequestError::Api(api) => DomainError::Invalid(format!("telegram refused the message: {api}")),
-        RequestError::Network(_) | RequestError::Io(_) => DomainError::Unavailable("telegram unreachable".into()),
+        // The transport error itself names the URL (the token is in it): only its causes are logged.
+        RequestError::Network(e) => unreachable_because(&*e),
+        RequestError::Io(e) => unreachable(&*e),
         other => DomainError::Unavailable(format!("telegram error: {}", redact(&other.to_string()))),
     }
+}
+
+/// Telegram could not be reached: `e` and its sources are logged once (cut like every other
+/// error text, see [`redact`]); the domain error says only that.
+fn unreachable(e: &(dyn std::error::Error + 'static)) -> DomainError {
+    let chain = match causes(e) {
+        c if c.is_empty() => e.to_string(),
+        c => format!("{e}: {c}"),
+    };
+    tracing::warn!(error = %redact(&chain), "telegram unreachable");
+    DomainError::Unavailable("telegram unreachable".into())
+}
+
+/// Like [`unreachable`], for an error whose own text may hold the URL: its causes only.
+fn unreachable_because(e: &(dyn std::error::Error + 'static)) -> DomainError {
+    tracing::warn!(error = %redact(&causes(e)), "telegram unreachable");
+    DomainError::Unavailable("telegram unreachable".into())
+}
+
+/// The texts of `e`'s sources (not `e`'s own), `": "`-joined, each once.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        if !text.is_empty() && !out.iter().any(|o| o.contains(&text)) {
+            out.push(text);
+        }
+        next = s.source();
+    }
+    out.join(": ")
 }
 
 /// Cuts anything that looks like a bot URL (`/bot<token>/`) out of an error text.
@@ -471,6 +504,19 @@ fn tokenize(html: &str) -> Vec<Tok> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_telegram_keeps_the_cause_and_never_the_token() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let err = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/bot123:SECRET/getMe")).send().await.unwrap_err();
+        let causes = causes(&err);
+        assert!(causes.to_lowercase().contains("connection refused"), "the source chain reaches the I/O error: {causes}");
+        assert!(!causes.contains("SECRET"), "{causes}");
+        let domain = map_error(RequestError::Network(std::sync::Arc::new(err)));
+        assert_eq!(domain, DomainError::Unavailable("telegram unreachable".into()));
+    }
 
     fn balanced(part: &str) -> bool {
         let mut stack: Vec<String> = Vec::new();

@@ -9,12 +9,14 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
 
 use crate::server::Server;
 
@@ -88,6 +90,8 @@ pub struct FakeTelegram {
     /// `http://127.0.0.1:<port>`, for `TELEGRAM_API_URL`.
     pub url: String,
     state: Arc<Mutex<State>>,
+    /// Woken after every call the fake has answered (see [`FakeTelegram::wait_until`]).
+    answered: Arc<Notify>,
     _server: Server,
 }
 
@@ -100,10 +104,30 @@ impl FakeTelegram {
     pub async fn start() -> Result<Self, String> {
         let state = Arc::new(Mutex::new(State { next_message_id: 1000, ..State::default() }));
         let served = Arc::clone(&state);
-        let server = Server::start("fake Telegram", move |req| handle(Arc::clone(&served), req))
+        let answered = Arc::new(Notify::new());
+        let notify = Arc::clone(&answered);
+        let server = Server::start("fake Telegram", move |req| handle(Arc::clone(&served), Arc::clone(&notify), req))
             .await
             .map_err(|e| format!("fake Telegram cannot bind: {e}"))?;
-        Ok(Self { url: server.url(), state, _server: server })
+        Ok(Self { url: server.url(), state, answered, _server: server })
+    }
+
+    /// Waits until `done` holds for the fake, checked now and after every call it answers, at
+    /// most `timeout`; whether it holds. What a test waits on instead of sleeping.
+    pub async fn wait_until(&self, timeout: Duration, done: impl Fn(&Self) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let answered = self.answered.notified();
+            tokio::pin!(answered);
+            // Registered before the check, so a call answered in between still wakes us.
+            answered.as_mut().enable();
+            if done(self) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, answered).await.is_err() {
+                return done(self);
+            }
+        }
     }
 
     /// Every call so far, oldest first (refused ones included, with their status).
@@ -159,13 +183,14 @@ fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
     r
 }
 
-async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(state: Arc<Mutex<State>>, answered: Arc<Notify>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let long_poll = req.uri().path().to_ascii_lowercase().ends_with("/getupdates");
     let resp = answer(Arc::clone(&state), req).await;
+    answered.notify_waiters();
     // Long polling: with nothing queued, hold the call a little (as Telegram holds it up to
     // `timeout`), so a polling loop does not spin.
     if long_poll && resp.status() == StatusCode::OK && lock(&state).updates.is_empty() {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     resp
 }

@@ -5,70 +5,27 @@
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, Signature, address, b256};
-use async_trait::async_trait;
-use secrecy::SecretString;
+use alloy::primitives::{Address, B256, address, b256};
 use serde_json::{Value, json};
-use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue, catalog_from_trading_snapshot, verify_payload};
+use vanta_chain::avantis::{AvantisClient, AvantisVenue, catalog_from_trading_snapshot, verify_payload};
 use vanta_chain::eip712::{AvantisDomain, IntentKind};
 use vanta_chain::signer::LocalKeySigner;
 use vanta_domain::error::{DomainError, DomainResult};
-use vanta_domain::ids::{IntentId, TraderAddress};
+use vanta_domain::ids::TraderAddress;
 use vanta_domain::market::{PairIndex, Side};
 use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
 use vanta_domain::ports::{Lookup, Signer, Venue, VenueFill, VenueOrder};
 use vanta_domain::time::{Clock, ManualClock, SystemClock};
 use vanta_testkit::fake_avantis::{Endpoint, FAKE_CHAIN_ID, FAKE_TRADING_ROUTER, FakeAvantis, FakeFailure, FakeOutcome, Stall, StreamCut};
 
-/// Anvil's first dev key (a public test value, never funded on a real chain).
-const DEV_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+use crate::support::{CountingSigner, iid, relayer_config};
+
+/// The address of anvil's first dev key (`CountingSigner::dev`; a public test value).
 const DEV_ADDRESS: Address = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
 /// Golden domain separator for chain 31337 and router 0x5FbD…0aa3 (reference §4.2).
 const GOLDEN_SEPARATOR: B256 = b256!("fb572dd00c3ff4fce2cb295d37ec01aa4f6f957bb3f49c37e775801257939a46");
-
-/// A signer that counts its calls.
-struct CountingSigner {
-    inner: LocalKeySigner,
-    calls: AtomicUsize,
-}
-
-impl CountingSigner {
-    fn new(inner: LocalKeySigner) -> Arc<Self> {
-        Arc::new(Self { inner, calls: AtomicUsize::new(0) })
-    }
-    fn dev() -> Arc<Self> {
-        Self::new(LocalKeySigner::from_secret_hex(&SecretString::from(DEV_KEY.to_owned())).unwrap())
-    }
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-}
-
-#[async_trait]
-impl Signer for CountingSigner {
-    fn address(&self) -> TraderAddress {
-        self.inner.address()
-    }
-    async fn sign_digest(&self, digest: B256) -> DomainResult<Signature> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        Signer::sign_digest(&self.inner, digest).await
-    }
-}
-
-fn config(fake: &FakeAvantis) -> AvantisConfig {
-    let u = fake.urls();
-    let mut cfg = AvantisConfig::new(u.tx_builder, u.batched_market, u.core, u.data, FAKE_CHAIN_ID);
-    cfg.connect_timeout = Duration::from_secs(1);
-    cfg.request_timeout = Duration::from_millis(700);
-    cfg.sse_idle_timeout = Duration::from_secs(2);
-    cfg.status_poll_interval = Duration::from_millis(50);
-    cfg.status_poll_timeout = Duration::from_secs(3);
-    cfg.retry_backoff = Duration::from_millis(10);
-    cfg
-}
 
 struct Setup {
     fake: FakeAvantis,
@@ -79,7 +36,7 @@ struct Setup {
 async fn setup() -> Setup {
     let fake = FakeAvantis::start().await.unwrap();
     let signer = CountingSigner::dev();
-    let venue = AvantisVenue::from_config(config(&fake), signer.clone()).unwrap();
+    let venue = AvantisVenue::from_config(relayer_config(&fake), signer.clone()).unwrap();
     Setup { fake, venue, signer }
 }
 
@@ -113,10 +70,6 @@ fn open_order(trader: TraderAddress, pair: u16, collateral: &str) -> VenueOrder 
             .unwrap(),
         ),
     }
-}
-
-fn iid(s: &str) -> IntentId {
-    IntentId::parse(s).unwrap()
 }
 
 async fn open_eth(s: &Setup, id: &str) -> DomainResult<VenueFill> {
@@ -172,7 +125,7 @@ async fn the_stored_snapshot_gives_every_named_slot() {
     assert_eq!(catalog.len(), 110, "112 slots minus two empty ones");
     assert!(!catalog.resolve("USD/KRW").unwrap().listed);
     let fake = FakeAvantis::start_with_snapshot(text).await.unwrap();
-    let venue = AvantisVenue::from_config(config(&fake), CountingSigner::dev()).unwrap();
+    let venue = AvantisVenue::from_config(relayer_config(&fake), CountingSigner::dev()).unwrap();
     assert_eq!(venue.pairs().await.unwrap().len(), 110);
 }
 
@@ -180,7 +133,7 @@ async fn the_stored_snapshot_gives_every_named_slot() {
 async fn the_built_in_stand_in_catalog_works_too() {
     let fake = FakeAvantis::start_with_snapshot(vanta_testkit::fake_avantis::builtin_snapshot().to_owned()).await.unwrap();
     let signer = CountingSigner::dev();
-    let venue = AvantisVenue::from_config(config(&fake), signer).unwrap();
+    let venue = AvantisVenue::from_config(relayer_config(&fake), signer).unwrap();
     let pairs = venue.pairs().await.unwrap();
     assert_eq!(pairs.len(), 3);
     assert_eq!(pairs.resolve("ETH").unwrap().index, PairIndex(0));
@@ -484,7 +437,7 @@ async fn a_reference_executes_at_most_once_and_lookup_reports_it() {
     assert_eq!(s.fake.submissions(), 1);
 
     // A cold start (new venue, same key) cannot execute the reference again: same nonce.
-    let cold = AvantisVenue::from_config(config(&s.fake), s.signer.clone()).unwrap();
+    let cold = AvantisVenue::from_config(relayer_config(&s.fake), s.signer.clone()).unwrap();
     let err = cold.execute(&iid("once"), &open_order(trader(), 0, "100")).await.unwrap_err();
     assert!(err.is_client_error() && err.to_string().contains("InvalidNonce"), "{err:?}");
     assert_eq!(s.fake.positions(DEV_ADDRESS).len(), 1, "never a second fill");
@@ -494,7 +447,7 @@ async fn a_reference_executes_at_most_once_and_lookup_reports_it() {
 #[tokio::test]
 async fn lookup_after_an_ambiguous_submission_waits_for_the_deadline() {
     let fake = FakeAvantis::start().await.unwrap();
-    let mut cfg = config(&fake);
+    let mut cfg = relayer_config(&fake);
     cfg.intent_deadline = Some(Duration::from_millis(3000));
     let signer = CountingSigner::dev();
     // The venue's clock decides the intent deadline and whether it has passed.
@@ -562,7 +515,7 @@ async fn error_envelopes_map_to_domain_errors() {
     assert!(matches!(&err, DomainError::Refused(m) if m.contains("Below minimum position")), "{err:?}");
 
     // A transient 503 on a read is retried.
-    let client = AvantisClient::new(config(&s.fake)).unwrap();
+    let client = AvantisClient::new(relayer_config(&s.fake)).unwrap();
     s.fake.fail_next(Endpoint::Meta, 1, FakeFailure::new(503, "UPSTREAM_ERROR", "busy"));
     let before = s.fake.count(Endpoint::Meta);
     client.meta().await.unwrap();
@@ -597,7 +550,7 @@ async fn error_envelopes_map_to_domain_errors() {
 #[tokio::test]
 async fn a_connection_refused_submission_is_unavailable_not_ambiguous() {
     let fake = FakeAvantis::start().await.unwrap();
-    let mut cfg = config(&fake);
+    let mut cfg = relayer_config(&fake);
     let port = vanta_testkit::net::free_port().unwrap();
     cfg.batched_market_url = format!("http://127.0.0.1:{port}");
     let signer = CountingSigner::dev();
@@ -611,7 +564,7 @@ async fn a_connection_refused_submission_is_unavailable_not_ambiguous() {
 async fn a_delegate_needs_an_active_delegation() {
     let fake = FakeAvantis::start().await.unwrap();
     let delegate = CountingSigner::new(LocalKeySigner::random().unwrap());
-    let venue = AvantisVenue::from_config(config(&fake), delegate.clone()).unwrap();
+    let venue = AvantisVenue::from_config(relayer_config(&fake), delegate.clone()).unwrap();
     let owner = address!("1111111111111111111111111111111111111111");
     let order = open_order(TraderAddress::new(owner).unwrap(), 1, "100");
     let err = venue.execute(&iid("deleg-1"), &order).await.unwrap_err();
@@ -632,7 +585,7 @@ async fn a_delegation_check_is_cached_for_a_minute_of_the_venues_clock() {
     let fake = FakeAvantis::start().await.unwrap();
     let delegate = CountingSigner::new(LocalKeySigner::random().unwrap());
     let clock = Arc::new(ManualClock::new(SystemClock.now()));
-    let venue = AvantisVenue::from_config(config(&fake), delegate.clone()).unwrap().with_clock(clock.clone());
+    let venue = AvantisVenue::from_config(relayer_config(&fake), delegate.clone()).unwrap().with_clock(clock.clone());
     let owner = address!("1111111111111111111111111111111111111111");
     let order = open_order(TraderAddress::new(owner).unwrap(), 1, "100");
     let expiry = u64::try_from(chrono_now_s() + 3600).unwrap();

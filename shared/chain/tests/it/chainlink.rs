@@ -75,14 +75,9 @@ impl Chain {
             tx["to"] = json!(to);
         }
         let hash: B256 = self.p.raw_request("eth_sendTransaction".into(), (tx,)).await.unwrap();
-        for _ in 0..100 {
-            if let Some(r) = self.p.get_transaction_receipt(hash).await.unwrap() {
-                assert!(r.status(), "transaction reverted: {r:?}");
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no receipt for {hash}");
+        let r = crate::support::wait_receipt(&self.p, hash).await;
+        assert!(r.status(), "transaction reverted: {r:?}");
+        r
     }
 
     /// Deploys a mock aggregator with `decimals` decimals.

@@ -10,9 +10,6 @@ use std::time::Duration;
 use alloy::primitives::{Address, B256, Bytes, U256, address};
 use alloy::providers::{DynProvider, Provider};
 use async_trait::async_trait;
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::Credentials;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
@@ -20,32 +17,25 @@ use vanta_chain::direct::{DirectCall, DirectConfig, DirectSender, Lease, NonceLe
 use vanta_chain::signer::LocalKeySigner;
 use vanta_domain::direct::{MemoryNonceLease, MemoryTxStore};
 use vanta_domain::error::DomainResult;
-use vanta_domain::time::{Clock, ManualClock, SystemClock, Timestamp};
+use vanta_domain::time::{ManualClock, Timestamp};
 use vanta_testkit::anvil::{Anvil, AnvilOptions, DEV_ADDRESS, DEV_KEY};
-use vanta_testkit::moto::Moto;
+
+use crate::support::{Dynamo, ETH, GWEI, clock, direct_config, wait_receipt};
 
 const CHAIN_ID: u64 = 31337;
-const GWEI: u128 = 1_000_000_000;
-const ETH: u128 = 1_000_000_000_000_000_000;
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------------
 
-fn clock() -> Arc<dyn Clock> {
-    Arc::new(SystemClock)
-}
-
 fn provider(anvil: &Anvil) -> DynProvider {
     DirectSender::http_provider(&anvil.endpoint).unwrap()
 }
 
+/// [`direct_config`] (anvil's chain id) with a longer tracking budget.
 fn config() -> DirectConfig {
-    let mut c = DirectConfig::new(CHAIN_ID);
-    c.max_fee_cap = 100 * GWEI;
-    c.min_priority_fee = GWEI;
-    c.poll_interval = Duration::from_millis(100);
-    c.replace_after = Duration::from_secs(30);
+    let mut c = direct_config();
+    assert_eq!(c.chain_id, CHAIN_ID);
     c.track_timeout = Duration::from_secs(60);
     c
 }
@@ -64,6 +54,7 @@ async fn funded_signer(p: &DynProvider) -> LocalKeySigner {
     let out = loop {
         tokio::select! {
             out = &mut send => break out.unwrap().unwrap(),
+            // Not a wait: while the send runs, a block is mined every 200 ms (automine may be off).
             _ = tokio::time::sleep(Duration::from_millis(200)) => mine(p).await,
         }
     };
@@ -76,27 +67,16 @@ async fn mine(p: &DynProvider) {
     let _: Value = p.raw_request("evm_mine".into(), ()).await.unwrap();
 }
 
-async fn wait_receipt(p: &DynProvider, hash: B256) -> alloy::rpc::types::TransactionReceipt {
-    for _ in 0..100 {
-        if let Some(r) = p.get_transaction_receipt(hash).await.unwrap() {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no receipt for {hash}");
-}
-
 /// Polls the store until `f` holds for the record.
 async fn wait_for(store: &dyn TxStore, id: &str, what: &str, f: impl Fn(&TxRecord) -> bool) -> TxRecord {
-    for _ in 0..400 {
-        if let Some(r) = store.get(id).await.unwrap()
-            && f(&r)
-        {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let seen = crate::support::poll(Duration::from_secs(20), Duration::from_millis(50), || async {
+        store.get(id).await.unwrap().filter(|r| f(r))
+    })
+    .await;
+    match seen {
+        Some(r) => r,
+        None => panic!("{id}: timed out waiting for {what}: {:?}", store.get(id).await.unwrap()),
     }
-    panic!("{id}: timed out waiting for {what}: {:?}", store.get(id).await.unwrap());
 }
 
 /// A plain account (not a precompile: those are the low addresses).
@@ -110,46 +90,6 @@ fn transfer(to: Address, wei: u128) -> DirectCall {
     DirectCall::new(to, Bytes::new(), U256::from(wei))
 }
 
-/// moto's threaded server does not make each DynamoDB request atomic: a conditional write's
-/// check and write can interleave with another request's, and a cancelled `TransactWriteItems`
-/// restores a snapshot of the whole table taken before it, undoing writes that other requests
-/// committed meanwhile (moto 5.2 `dynamodb/models/__init__.py::transact_write_items`). Real
-/// DynamoDB is atomic per request, so for the concurrency test moto runs with its WSGI app
-/// behind a lock: requests still arrive concurrently (threaded server, keep-alive), but each one
-/// executes alone.
-struct Dynamo {
-    _moto: Moto,
-    endpoint: String,
-    table: String,
-}
-
-static TABLES: AtomicU32 = AtomicU32::new(0);
-
-impl Dynamo {
-    async fn start() -> Self {
-        let moto = Moto::start().await.unwrap();
-        let endpoint = moto.endpoint.clone();
-        let table = format!("vanta-direct-{}-{}", std::process::id(), TABLES.fetch_add(1, Ordering::SeqCst));
-        vanta_aws::dynamo::create_table(&Self::client_for(&endpoint).await, &table).await.unwrap();
-        Self { _moto: moto, endpoint, table }
-    }
-
-    async fn client_for(endpoint: &str) -> Client {
-        let conf = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .load()
-            .await;
-        Client::new(&conf)
-    }
-
-    /// A new client, as a separate Lambda instance would have.
-    async fn client(&self) -> Client {
-        Self::client_for(&self.endpoint).await
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // (a) Many instances, one address, one DynamoDB lease
 // ---------------------------------------------------------------------------------------------
@@ -157,7 +97,7 @@ impl Dynamo {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_sends_from_four_instances_get_contiguous_nonces() {
     let anvil = Anvil::start().await.unwrap();
-    let dynamo = Dynamo::start().await;
+    let dynamo = Dynamo::start("vanta-direct").await;
     let signer = funded_signer(&provider(&anvil)).await;
     let from = signer.address().address();
 
@@ -470,7 +410,7 @@ async fn nonce_too_low_leases_again_and_sends() {
 
 #[tokio::test]
 async fn dynamo_lease_gives_back_reclaims_and_resyncs() {
-    let dynamo = Dynamo::start().await;
+    let dynamo = Dynamo::start("vanta-direct").await;
     let manual = Arc::new(ManualClock::new(Timestamp::from_secs(1_000_000)));
     let lease = DynamoNonceLease::new(dynamo.client().await, dynamo.table.clone(), manual.clone()).with_ttl(Duration::from_secs(30));
     lease_protocol(&lease, &manual).await;
@@ -570,7 +510,7 @@ async fn nonce_used_by_a_foreign_transaction_ends_failed() {
 #[tokio::test]
 async fn tx_stores_enforce_states_and_attempt_numbers() {
     store_contract(&MemoryTxStore::new()).await;
-    let dynamo = Dynamo::start().await;
+    let dynamo = Dynamo::start("vanta-direct").await;
     store_contract(&DynamoTxStore::new(dynamo.client().await, dynamo.table.clone())).await;
 }
 

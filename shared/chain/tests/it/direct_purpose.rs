@@ -6,102 +6,25 @@
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use alloy::consensus::SignableTransaction;
 use alloy::network::TxSigner;
-use alloy::primitives::{Address, B256, Bytes, Signature, U256};
-use alloy::providers::{DynProvider, Provider};
-use secrecy::SecretString;
-use serde_json::{Value, json};
-use vanta_chain::avantis::{AvantisClient, AvantisConfig};
-use vanta_chain::direct::venue::{DirectVenue, DirectVenueConfig};
-use vanta_chain::direct::{DirectCall, DirectConfig, DirectSender, TxState};
+use alloy::primitives::{Address, Signature};
+use alloy::providers::Provider;
+use vanta_chain::avantis::AvantisClient;
+use vanta_chain::direct::DirectSender;
+use vanta_chain::direct::venue::DirectVenue;
 use vanta_chain::signer::{LocalKeySigner, tx_purpose};
 use vanta_domain::direct::{MemoryNonceLease, MemoryTxStore};
 use vanta_domain::error::DomainError;
 use vanta_domain::ids::{IntentId, TraderAddress};
-use vanta_domain::market::{PairIndex, Side};
-use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
+use vanta_domain::market::PairIndex;
+use vanta_domain::money::Usdc;
 use vanta_domain::ports::{Purpose, Venue, VenueOrder};
-use vanta_domain::time::{Clock, SystemClock};
-use vanta_testkit::anvil::{Anvil, DEV_ADDRESS, DEV_KEY};
-use vanta_testkit::fake_avantis::{FAKE_CHAIN_ID, FakeAvantis};
+use vanta_testkit::anvil::Anvil;
+use vanta_testkit::fake_avantis::FakeAvantis;
 
-const GWEI: u128 = 1_000_000_000;
-const ETH: u128 = 1_000_000_000_000_000_000;
-const ROUTER_ARTIFACT: &str = include_str!("../contracts/FakeTradingRouter.json");
-
-fn clock() -> Arc<dyn Clock> {
-    Arc::new(SystemClock)
-}
-
-fn direct_config() -> DirectConfig {
-    let mut c = DirectConfig::new(FAKE_CHAIN_ID);
-    c.max_fee_cap = 100 * GWEI;
-    c.min_priority_fee = GWEI;
-    c.poll_interval = Duration::from_millis(100);
-    c.replace_after = Duration::from_secs(30);
-    c.track_timeout = Duration::from_secs(30);
-    c
-}
-
-fn venue_config() -> DirectVenueConfig {
-    DirectVenueConfig {
-        fill_timeout: Duration::from_secs(10),
-        fill_poll_interval: Duration::from_millis(100),
-        ..DirectVenueConfig::default()
-    }
-}
-
-fn avantis_config(fake: &FakeAvantis) -> AvantisConfig {
-    let u = fake.urls();
-    let mut cfg = AvantisConfig::new(u.tx_builder, u.batched_market, u.core, u.data, FAKE_CHAIN_ID);
-    cfg.connect_timeout = Duration::from_secs(1);
-    cfg.request_timeout = Duration::from_secs(2);
-    cfg.retry_backoff = Duration::from_millis(10);
-    cfg
-}
-
-async fn wait_receipt(p: &DynProvider, hash: B256) -> alloy::rpc::types::TransactionReceipt {
-    for _ in 0..100 {
-        if let Some(r) = p.get_transaction_receipt(hash).await.unwrap() {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no receipt for {hash}");
-}
-
-/// Deploys the test router from anvil's (unlocked) dev account.
-async fn deploy_router(p: &DynProvider) -> Address {
-    let artifact: Value = serde_json::from_str(ROUTER_ARTIFACT).unwrap();
-    let code = artifact["bytecode"].as_str().unwrap();
-    let deploy = json!({"from": DEV_ADDRESS, "data": code, "gas": "0x100000"});
-    let hash: B256 = p.raw_request("eth_sendTransaction".into(), (deploy,)).await.unwrap();
-    let router = wait_receipt(p, hash).await.contract_address.unwrap();
-    let runtime = artifact["deployedBytecode"].as_str().unwrap();
-    assert_eq!(p.get_code_at(router).await.unwrap(), Bytes::from_str(runtime).unwrap());
-    router
-}
-
-/// A fresh key funded with 10 ETH by the dev account.
-async fn funded_signer(p: &DynProvider) -> LocalKeySigner {
-    let dev = LocalKeySigner::from_secret_hex(&SecretString::from(DEV_KEY)).unwrap().with_chain_id(Some(FAKE_CHAIN_ID));
-    let signer = LocalKeySigner::random().unwrap().with_chain_id(Some(FAKE_CHAIN_ID));
-    let to = signer.address().address();
-    let funder = DirectSender::new(
-        p.clone(),
-        dev,
-        Arc::new(MemoryNonceLease::new(clock())),
-        Arc::new(MemoryTxStore::new()),
-        clock(),
-        direct_config(),
-    );
-    let out = funder.send(&format!("fund-{to}"), &DirectCall::new(to, Bytes::new(), U256::from(10 * ETH))).await.unwrap();
-    assert_eq!(out.state, TxState::Mined, "{out:?}");
-    signer
-}
+use crate::support::{avantis_config, clock, deploy_router, direct_config, eth_long, funded_signer, venue_config};
 
 /// A key behind a stand-in gate: records the purpose stated around each signature and, while
 /// `stopped`, refuses entries.
@@ -127,17 +50,7 @@ impl TxSigner<Signature> for StopGate {
 }
 
 fn open_order(trader: TraderAddress) -> VenueOrder {
-    VenueOrder::Open {
-        trader,
-        pair: PairIndex(0),
-        side: Side::Long,
-        collateral: Usdc::from_str("100").unwrap(),
-        leverage: Leverage::from_whole(10).unwrap(),
-        reference_price: Price::from_str("3000.5").unwrap(),
-        slippage: PercentP::from_str("1").unwrap(),
-        tp: None,
-        sl: None,
-    }
+    eth_long(trader, "100", None)
 }
 
 #[tokio::test]

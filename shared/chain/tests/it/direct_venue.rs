@@ -7,96 +7,37 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::sol_types::SolCall;
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::config::Credentials;
-use secrecy::SecretString;
 use serde_json::{Value, json};
-use vanta_aws::direct::{DynamoNonceLease, DynamoTxStore};
 use vanta_chain::avantis::trading_call::{TradingAction, TradingCall, openTradeCall};
-use vanta_chain::avantis::{AvantisClient, AvantisConfig, AvantisVenue};
+use vanta_chain::avantis::{AvantisClient, AvantisVenue};
 use vanta_chain::direct::venue::{DirectVenue, DirectVenueConfig};
-use vanta_chain::direct::{DirectCall, DirectConfig, DirectSender, NonceLease, TxState, TxStore};
+use vanta_chain::direct::{DirectSender, NonceLease, TxState, TxStore};
 use vanta_chain::signer::LocalKeySigner;
 use vanta_domain::direct::{MemoryNonceLease, MemoryTxStore};
 use vanta_domain::error::DomainError;
-use vanta_domain::ids::{IntentId, TraderAddress};
+use vanta_domain::ids::TraderAddress;
 use vanta_domain::market::{PairIndex, Side};
-use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
+use vanta_domain::money::{Leverage, Price, Usdc};
 use vanta_domain::ports::{Lookup, Venue, VenueFill, VenueOrder};
 use vanta_domain::time::{Clock, SystemClock};
-use vanta_testkit::anvil::{Anvil, DEV_ADDRESS, DEV_KEY};
-use vanta_testkit::fake_avantis::{CalldataTamper, Endpoint, FAKE_CHAIN_ID, FakeAvantis};
-use vanta_testkit::moto::Moto;
+use vanta_testkit::anvil::{Anvil, DEV_ADDRESS};
+use vanta_testkit::fake_avantis::{CalldataTamper, Endpoint, FakeAvantis};
 
-const GWEI: u128 = 1_000_000_000;
-const ETH: u128 = 1_000_000_000_000_000_000;
+use crate::support::{
+    Dynamo, ETH, avantis_config, clock, deploy_router, direct_config, eth_long, funded_signer, iid, venue_config, wait_receipt,
+};
+
 /// The execution fee the fake puts in `value`.
 const EXEC_FEE_WEI: u128 = 12_345;
-/// The compiled test router (solc-js; see `contracts/compile.cjs`).
-const ROUTER_ARTIFACT: &str = include_str!("../contracts/FakeTradingRouter.json");
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------------
-
-fn clock() -> Arc<dyn Clock> {
-    Arc::new(SystemClock)
-}
-
-fn direct_config() -> DirectConfig {
-    let mut c = DirectConfig::new(FAKE_CHAIN_ID);
-    c.max_fee_cap = 100 * GWEI;
-    c.min_priority_fee = GWEI;
-    c.poll_interval = Duration::from_millis(100);
-    c.replace_after = Duration::from_secs(30);
-    c.track_timeout = Duration::from_secs(30);
-    c
-}
-
-fn venue_config() -> DirectVenueConfig {
-    DirectVenueConfig {
-        fill_timeout: Duration::from_secs(10),
-        fill_poll_interval: Duration::from_millis(100),
-        ..DirectVenueConfig::default()
-    }
-}
-
-fn avantis_config(fake: &FakeAvantis) -> AvantisConfig {
-    let u = fake.urls();
-    let mut cfg = AvantisConfig::new(u.tx_builder, u.batched_market, u.core, u.data, FAKE_CHAIN_ID);
-    cfg.connect_timeout = Duration::from_secs(1);
-    cfg.request_timeout = Duration::from_secs(2);
-    cfg.retry_backoff = Duration::from_millis(10);
-    cfg
-}
-
-async fn wait_receipt(p: &DynProvider, hash: B256) -> alloy::rpc::types::TransactionReceipt {
-    for _ in 0..100 {
-        if let Some(r) = p.get_transaction_receipt(hash).await.unwrap() {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no receipt for {hash}");
-}
-
-/// Deploys the test router from anvil's (unlocked) dev account.
-async fn deploy_router(p: &DynProvider) -> Address {
-    let artifact: Value = serde_json::from_str(ROUTER_ARTIFACT).unwrap();
-    let code = artifact["bytecode"].as_str().unwrap();
-    let deploy = json!({"from": DEV_ADDRESS, "data": code, "gas": "0x100000"});
-    let hash: B256 = p.raw_request("eth_sendTransaction".into(), (deploy,)).await.unwrap();
-    let router = wait_receipt(p, hash).await.contract_address.unwrap();
-    let runtime = artifact["deployedBytecode"].as_str().unwrap();
-    assert_eq!(p.get_code_at(router).await.unwrap(), Bytes::from_str(runtime).unwrap());
-    router
-}
 
 /// Pauses (or resumes) the test router: while paused every trading call reverts.
 async fn set_paused(p: &DynProvider, router: Address, on: bool) {
@@ -105,24 +46,6 @@ async fn set_paused(p: &DynProvider, router: Address, on: bool) {
     let tx = json!({"from": DEV_ADDRESS, "to": router, "data": Bytes::from(data), "gas": "0x100000"});
     let hash: B256 = p.raw_request("eth_sendTransaction".into(), (tx,)).await.unwrap();
     assert!(wait_receipt(p, hash).await.status());
-}
-
-/// A fresh key funded with 10 ETH by the dev account.
-async fn funded_signer(p: &DynProvider) -> LocalKeySigner {
-    let dev = LocalKeySigner::from_secret_hex(&SecretString::from(DEV_KEY)).unwrap().with_chain_id(Some(FAKE_CHAIN_ID));
-    let signer = LocalKeySigner::random().unwrap().with_chain_id(Some(FAKE_CHAIN_ID));
-    let to = signer.address().address();
-    let funder = DirectSender::new(
-        p.clone(),
-        dev,
-        Arc::new(MemoryNonceLease::new(clock())),
-        Arc::new(MemoryTxStore::new()),
-        clock(),
-        direct_config(),
-    );
-    let out = funder.send(&format!("fund-{to}"), &DirectCall::new(to, Bytes::new(), U256::from(10 * ETH))).await.unwrap();
-    assert_eq!(out.state, TxState::Mined, "{out:?}");
-    signer
 }
 
 /// anvil + the deployed router + a funded trader key + the fake Avantis (its router is the
@@ -170,21 +93,7 @@ impl World {
 }
 
 fn open_order(trader: TraderAddress) -> VenueOrder {
-    VenueOrder::Open {
-        trader,
-        pair: PairIndex(0),
-        side: Side::Long,
-        collateral: Usdc::from_str("100").unwrap(),
-        leverage: Leverage::from_whole(10).unwrap(),
-        reference_price: Price::from_str("3000.5").unwrap(),
-        slippage: PercentP::from_str("1").unwrap(),
-        tp: None,
-        sl: Some(Price::from_str("2500").unwrap()),
-    }
-}
-
-fn iid(s: &str) -> IntentId {
-    IntentId::parse(s).unwrap()
+    eth_long(trader, "100", Some("2500"))
 }
 
 /// The fill of `open_order`: 0.045 % of the 1,000 USDC notional is taken from the collateral.
@@ -199,44 +108,6 @@ fn assert_open_fill(fill: &VenueFill, hash: B256) {
     assert_eq!(fill.venue_ref, format!("avantis:{hash:#x}"));
 }
 
-struct Dynamo {
-    _moto: Moto,
-    endpoint: String,
-    table: String,
-}
-
-static TABLES: AtomicU32 = AtomicU32::new(0);
-
-impl Dynamo {
-    async fn start() -> Self {
-        let moto = Moto::start().await.unwrap();
-        let endpoint = moto.endpoint.clone();
-        let table = format!("vanta-direct-venue-{}-{}", std::process::id(), TABLES.fetch_add(1, Ordering::SeqCst));
-        let d = Self { _moto: moto, endpoint, table };
-        vanta_aws::dynamo::create_table(&d.client().await, &d.table).await.unwrap();
-        d
-    }
-
-    async fn client(&self) -> aws_sdk_dynamodb::Client {
-        let conf = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .load()
-            .await;
-        aws_sdk_dynamodb::Client::new(&conf)
-    }
-
-    /// A lease and a store with their own client, as a separate Lambda instance has.
-    async fn parts(&self) -> (Arc<dyn NonceLease>, Arc<dyn TxStore>) {
-        let client = self.client().await;
-        (
-            Arc::new(DynamoNonceLease::new(client.clone(), self.table.clone(), clock())),
-            Arc::new(DynamoTxStore::new(client, self.table.clone())),
-        )
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // A market open, end to end (DynamoDB lease and records)
 // ---------------------------------------------------------------------------------------------
@@ -244,7 +115,7 @@ impl Dynamo {
 #[tokio::test]
 async fn market_open_is_sent_mined_executed_and_filled() {
     let w = World::start().await;
-    let dynamo = Dynamo::start().await;
+    let dynamo = Dynamo::start("vanta-direct-venue").await;
     let (lease, store) = dynamo.parts().await;
     let venue = w.venue(lease, store.clone(), venue_config());
     venue.sender().check_chain().await.unwrap();
@@ -417,7 +288,8 @@ async fn reverting_calls_are_refused_and_looked_up_as_not_executed() {
     let again = fixed.execute(&iid("revert-mined"), &open_order(w.trader())).await.unwrap_err();
     assert!(matches!(again, DomainError::Refused(_)));
     assert_eq!(w.sent_transactions().await, 1);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mined_in = receipt.block_number;
+    w.fake.keeper_processed(mined_in, Duration::from_secs(10)).await.unwrap();
     assert!(w.fake.executed_calls().is_empty(), "the keeper ignores reverted calls");
     assert!(w.fake.positions(w.trader().address()).is_empty());
 

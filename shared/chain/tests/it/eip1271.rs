@@ -27,14 +27,9 @@ async fn deploy_wallet(anvil: &Anvil, owner: Address) -> TraderAddress {
     code.extend_from_slice(B256::left_padding_from(owner.as_slice()).as_slice());
     let tx = json!({"from": DEV_ADDRESS, "data": Bytes::from(code), "gas": "0x200000"});
     let hash: B256 = p.raw_request("eth_sendTransaction".into(), (tx,)).await.unwrap();
-    for _ in 0..100 {
-        if let Some(r) = p.get_transaction_receipt(hash).await.unwrap() {
-            assert!(r.status(), "deployment reverted: {r:?}");
-            return TraderAddress::new(r.contract_address.unwrap()).unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no receipt for {hash}");
+    let r = crate::support::wait_receipt(&p, hash).await;
+    assert!(r.status(), "deployment reverted: {r:?}");
+    TraderAddress::new(r.contract_address.unwrap()).unwrap()
 }
 
 async fn personal_sign(key: &LocalKeySigner, message: &str) -> (B256, Vec<u8>) {

@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, U256, address, hex};
+use alloy::primitives::{B256, U256, address, hex};
 use serde_json::{Value, json};
 use vanta_chain::eip712::{
     AvantisDomain, CloseTradeReq, DomainRole, Eip712Error, Intent, IntentKind, deadline_ms, expiry_s, random_nonce, verify_digest,
 };
+
+use crate::support::vector_domain;
 
 const REQUIRED: &[&str] =
     &["OpenTradeReq", "CloseTradeReq", "IncreasePositionSizeReq", "UpdateTpSlReq", "TpSlReq", "CancelOffchainOrder", "DelegateReq"];
@@ -30,16 +32,6 @@ fn load(dir: &Path, rel: &str) -> Value {
 
 fn b256(v: &Value) -> B256 {
     B256::from_str(v.as_str().expect("hex string")).expect("32-byte hex")
-}
-
-fn vector_domain(vectors: &Value) -> AvantisDomain {
-    let d = &vectors["domain"];
-    AvantisDomain::new(
-        d["name"].as_str().unwrap(),
-        d["version"].as_str().unwrap(),
-        d["chainId"].as_u64().unwrap(),
-        Address::from_str(d["verifyingContract"].as_str().unwrap()).unwrap(),
-    )
 }
 
 /// kind name -> vector object.

@@ -12,10 +12,11 @@ use alloy::primitives::{Address, U256, address, hex};
 use serde_json::Value;
 use vanta_chain::avantis::local::{self, IntentTerms};
 use vanta_chain::avantis::{CloseRequest, OpenRequest};
-use vanta_chain::eip712::AvantisDomain;
 use vanta_domain::ids::TraderAddress;
 use vanta_domain::market::{PairIndex, Side};
 use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
+
+use crate::support::vector_domain;
 
 /// The reference data (`../shared/avantis`, or `$VANTA_SHARED_DIR/avantis`); the tests that read
 /// it are ignored when the build script did not find it.
@@ -29,16 +30,6 @@ fn load(dir: &Path, rel: &str) -> Value {
 
 fn vector(vectors: &Value, kind: &str) -> Value {
     vectors["vectors"].as_array().unwrap().iter().find(|v| v["kind"] == kind).unwrap_or_else(|| panic!("no {kind} vector")).clone()
-}
-
-fn domain(vectors: &Value) -> AvantisDomain {
-    let d = &vectors["domain"];
-    AvantisDomain::new(
-        d["name"].as_str().unwrap(),
-        d["version"].as_str().unwrap(),
-        d["chainId"].as_u64().unwrap(),
-        Address::from_str(d["verifyingContract"].as_str().unwrap()).unwrap(),
-    )
 }
 
 fn n(v: &Value) -> u64 {
@@ -85,7 +76,7 @@ fn a_locally_built_open_is_byte_exact_with_the_sdk_reference() {
     // The vector's trade carries a timestamp (a market open of Vanta's leaves it 0).
     let intent = local::open_trade_at(&req, n(&t["timestamp"]), terms(m, "_deadline", "_nonce"));
     assert_eq!(hex::encode_prefixed(intent.abi_encode()), hex::encode_prefixed(reference_bytes(&reference, "OpenTradeReq")));
-    let payload = local::payload(intent, &domain(&vectors));
+    let payload = local::payload(intent, &vector_domain(&vectors));
     assert_eq!(payload.digest.to_string(), v["digest"].as_str().unwrap());
     assert_eq!(payload.encoded_intent, reference_bytes(&reference, "OpenTradeReq"));
 }
@@ -108,7 +99,7 @@ fn a_locally_built_close_is_byte_exact_with_the_sdk_reference() {
     };
     let intent = local::close_trade(&req, terms(m, "_deadline", "_nonce"));
     assert_eq!(hex::encode_prefixed(intent.abi_encode()), hex::encode_prefixed(reference_bytes(&reference, "CloseTradeReq")));
-    assert_eq!(local::payload(intent, &domain(&vectors)).digest.to_string(), v["digest"].as_str().unwrap());
+    assert_eq!(local::payload(intent, &vector_domain(&vectors)).digest.to_string(), v["digest"].as_str().unwrap());
 }
 
 #[test]
@@ -126,7 +117,7 @@ fn a_locally_built_tpsl_update_hashes_to_the_sdk_digest() {
         n(&m["_newSl"]),
         terms(m, "_deadline", "_nonce"),
     );
-    assert_eq!(local::payload(intent, &domain(&vectors)).digest.to_string(), v["digest"].as_str().unwrap());
+    assert_eq!(local::payload(intent, &vector_domain(&vectors)).digest.to_string(), v["digest"].as_str().unwrap());
 }
 
 #[test]

@@ -14,4 +14,5 @@ mod local_intents;
 mod purpose;
 mod signers;
 mod spread_quotes;
+mod support;
 mod venue_sdk_match;

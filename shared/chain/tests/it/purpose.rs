@@ -7,20 +7,21 @@
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use alloy::primitives::{Address, B256, Signature, address};
 use async_trait::async_trait;
 use secrecy::SecretString;
-use vanta_chain::avantis::{AvantisConfig, AvantisVenue};
+use vanta_chain::avantis::AvantisVenue;
 use vanta_chain::eip712::IntentKind;
 use vanta_chain::signer::{LocalKeySigner, tx_purpose, with_purpose};
 use vanta_domain::error::{DomainError, DomainResult};
 use vanta_domain::ids::{IntentId, TraderAddress};
-use vanta_domain::market::{PairIndex, Side};
-use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
+use vanta_domain::market::PairIndex;
+use vanta_domain::money::Price;
 use vanta_domain::ports::{Purpose, Signer, Venue, VenueOrder};
-use vanta_testkit::fake_avantis::{FAKE_CHAIN_ID, FakeAvantis};
+use vanta_testkit::fake_avantis::FakeAvantis;
+
+use crate::support::{eth_long, relayer_config};
 
 const DEV_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const DEV_ADDRESS: Address = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
@@ -49,34 +50,12 @@ impl Signer for StopGate {
     }
 }
 
-fn config(fake: &FakeAvantis) -> AvantisConfig {
-    let u = fake.urls();
-    let mut cfg = AvantisConfig::new(u.tx_builder, u.batched_market, u.core, u.data, FAKE_CHAIN_ID);
-    cfg.connect_timeout = Duration::from_secs(1);
-    cfg.request_timeout = Duration::from_millis(700);
-    cfg.sse_idle_timeout = Duration::from_secs(2);
-    cfg.status_poll_interval = Duration::from_millis(50);
-    cfg.status_poll_timeout = Duration::from_secs(3);
-    cfg.retry_backoff = Duration::from_millis(10);
-    cfg
-}
-
 fn trader() -> TraderAddress {
     TraderAddress::new(DEV_ADDRESS).unwrap()
 }
 
 fn open(collateral: &str) -> VenueOrder {
-    VenueOrder::Open {
-        trader: trader(),
-        pair: PairIndex(0),
-        side: Side::Long,
-        collateral: Usdc::from_str(collateral).unwrap(),
-        leverage: Leverage::from_whole(10).unwrap(),
-        reference_price: Price::from_str("3000.5").unwrap(),
-        slippage: PercentP::from_str("1").unwrap(),
-        tp: None,
-        sl: None,
-    }
+    eth_long(trader(), collateral, None)
 }
 
 #[tokio::test]
@@ -84,7 +63,7 @@ async fn the_venue_signs_opens_as_entries_and_closes_and_tpsl_as_exits() {
     let fake = FakeAvantis::start().await.unwrap();
     let key = LocalKeySigner::from_secret_hex(&SecretString::from(DEV_KEY.to_owned())).unwrap();
     let gate = Arc::new(StopGate { inner: key, stopped: AtomicBool::new(false), seen: Mutex::new(Vec::new()) });
-    let venue = AvantisVenue::from_config(config(&fake), gate.clone()).unwrap();
+    let venue = AvantisVenue::from_config(relayer_config(&fake), gate.clone()).unwrap();
     let id = |s: &str| IntentId::parse(s).unwrap();
 
     let opened = venue.execute(&id("open-1"), &open("100")).await.unwrap();

@@ -9,12 +9,10 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, Signature, U256, address};
+use alloy::primitives::{Address, U256, address};
 use alloy::sol_types::SolValue;
-use async_trait::async_trait;
 use secrecy::SecretString;
 use serde_json::Value;
 use vanta_chain::avantis::local::derived_nonce;
@@ -24,60 +22,30 @@ use vanta_chain::direct::{DirectConfig, DirectSender, TxStore};
 use vanta_chain::eip712::{OpenTradeReq, UpdateTpSlReq};
 use vanta_chain::signer::LocalKeySigner;
 use vanta_domain::direct::{MemoryNonceLease, MemoryTxStore};
-use vanta_domain::error::{DomainError, DomainResult};
-use vanta_domain::ids::{IntentId, TraderAddress};
+use vanta_domain::error::DomainError;
+use vanta_domain::ids::TraderAddress;
 use vanta_domain::market::{PairIndex, Side};
 use vanta_domain::money::{Leverage, PercentP, Price, Usdc};
 use vanta_domain::ports::{Signer, Venue, VenueOrder};
 use vanta_domain::time::SystemClock;
 use vanta_testkit::fake_avantis::{CalldataTamper, Endpoint, FAKE_CHAIN_ID, FakeAvantis};
 
+use crate::support::{CountingSigner, avantis_config, iid};
+
 /// Anvil's first two dev keys (public test values).
 const TRADER_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const TRADER: Address = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
 const DELEGATE_KEY: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
-struct CountingSigner {
-    inner: LocalKeySigner,
-    calls: AtomicUsize,
-}
-
-impl CountingSigner {
-    fn new(key: &str) -> Arc<Self> {
-        Arc::new(Self { inner: LocalKeySigner::from_secret_hex(&SecretString::from(key.to_owned())).unwrap(), calls: AtomicUsize::new(0) })
-    }
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-}
-
-#[async_trait]
-impl Signer for CountingSigner {
-    fn address(&self) -> TraderAddress {
-        self.inner.address()
-    }
-    async fn sign_digest(&self, digest: B256) -> DomainResult<Signature> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        Signer::sign_digest(&self.inner, digest).await
-    }
-}
-
-fn config(fake: &FakeAvantis) -> AvantisConfig {
-    let u = fake.urls();
-    let mut cfg = AvantisConfig::new(u.tx_builder, u.batched_market, u.core, u.data, FAKE_CHAIN_ID);
-    cfg.connect_timeout = Duration::from_secs(1);
-    cfg.request_timeout = Duration::from_secs(2);
+/// The venue's client with quick status polls.
+fn sdk_config(fake: &FakeAvantis) -> AvantisConfig {
+    let mut cfg = avantis_config(fake);
     cfg.status_poll_interval = Duration::from_millis(50);
-    cfg.retry_backoff = Duration::from_millis(10);
     cfg
 }
 
 fn trader() -> TraderAddress {
     TraderAddress::new(TRADER).unwrap()
-}
-
-fn iid(s: &str) -> IntentId {
-    IntentId::parse(s).unwrap()
 }
 
 fn price(s: &str) -> Price {
@@ -121,7 +89,7 @@ fn signed_open(body: &Value) -> OpenTradeReq {
 #[tokio::test]
 async fn a_take_profit_change_keeps_the_live_stop_loss() {
     let fake = FakeAvantis::start().await.unwrap();
-    let venue = AvantisVenue::from_config(config(&fake), CountingSigner::new(TRADER_KEY)).unwrap();
+    let venue = AvantisVenue::from_config(sdk_config(&fake), CountingSigner::from_key(TRADER_KEY)).unwrap();
     let fill = venue.execute(&iid("open-1"), &open(None, Some(price("2500")))).await.unwrap();
     fake.clear_requests();
 
@@ -145,7 +113,7 @@ async fn a_take_profit_change_keeps_the_live_stop_loss() {
 #[tokio::test]
 async fn a_stop_change_on_a_position_without_tp_keeps_the_venues_cap_and_does_not_show_it() {
     let fake = FakeAvantis::start().await.unwrap();
-    let venue = AvantisVenue::from_config(config(&fake), CountingSigner::new(TRADER_KEY)).unwrap();
+    let venue = AvantisVenue::from_config(sdk_config(&fake), CountingSigner::from_key(TRADER_KEY)).unwrap();
     let fill = venue.execute(&iid("open-1"), &open(None, None)).await.unwrap();
     let cap = fake.positions(TRADER)[0].tp;
     assert!(cap > 0, "the venue always holds a TP");
@@ -161,9 +129,9 @@ async fn a_stop_change_on_a_position_without_tp_keeps_the_venues_cap_and_does_no
 #[tokio::test]
 async fn a_tpsl_change_counts_only_once_user_data_shows_it() {
     let fake = FakeAvantis::start().await.unwrap();
-    let mut cfg = config(&fake);
+    let mut cfg = sdk_config(&fake);
     cfg.tpsl_visible_timeout = Duration::from_secs(5);
-    let venue = AvantisVenue::from_config(cfg.clone(), CountingSigner::new(TRADER_KEY)).unwrap();
+    let venue = AvantisVenue::from_config(cfg.clone(), CountingSigner::from_key(TRADER_KEY)).unwrap();
     let fill = venue.execute(&iid("open-1"), &open(None, Some(price("2500")))).await.unwrap();
 
     // The operator lands it 400 ms after the PUT: the venue waits for it.
@@ -176,7 +144,7 @@ async fn a_tpsl_change_counts_only_once_user_data_shows_it() {
     // Never visible within the wait: accepted, not yet visible — not an applied change.
     fake.set_tpsl_delay(Duration::from_secs(30));
     cfg.tpsl_visible_timeout = Duration::from_millis(300);
-    let impatient = AvantisVenue::from_config(cfg, CountingSigner::new(TRADER_KEY)).unwrap();
+    let impatient = AvantisVenue::from_config(cfg, CountingSigner::from_key(TRADER_KEY)).unwrap();
     let err = impatient.execute(&iid("sl-2"), &tpsl(fill.trade_index, None, Some(price("2650")))).await.unwrap_err();
     assert!(matches!(&err, DomainError::Ambiguous(m) if m.contains("accepted") && m.contains("not yet visible")), "{err:?}");
     assert_eq!(fake.positions(TRADER)[0].sl, price("2600").raw());
@@ -185,8 +153,8 @@ async fn a_tpsl_change_counts_only_once_user_data_shows_it() {
 #[tokio::test]
 async fn a_redelivered_tpsl_change_that_already_shows_signs_nothing() {
     let fake = FakeAvantis::start().await.unwrap();
-    let signer = CountingSigner::new(TRADER_KEY);
-    let venue = AvantisVenue::from_config(config(&fake), signer.clone()).unwrap();
+    let signer = CountingSigner::from_key(TRADER_KEY);
+    let venue = AvantisVenue::from_config(sdk_config(&fake), signer.clone()).unwrap();
     let fill = venue.execute(&iid("open-1"), &open(None, Some(price("2500")))).await.unwrap();
     venue.execute(&iid("sl-1"), &tpsl(fill.trade_index, None, Some(price("2600")))).await.unwrap();
     let (signed, puts) = (signer.calls(), fake.count(Endpoint::PriceTriggerPut));
@@ -201,8 +169,8 @@ async fn a_redelivered_tpsl_change_that_already_shows_signs_nothing() {
 #[tokio::test]
 async fn intents_are_built_locally_with_the_nonce_of_the_intent_and_a_second_fill_is_refused() {
     let fake = FakeAvantis::start().await.unwrap();
-    let signer = CountingSigner::new(TRADER_KEY);
-    let venue = AvantisVenue::from_config(config(&fake), signer.clone()).unwrap();
+    let signer = CountingSigner::from_key(TRADER_KEY);
+    let venue = AvantisVenue::from_config(sdk_config(&fake), signer.clone()).unwrap();
     venue.execute(&iid("sig-42"), &open(None, None)).await.unwrap();
 
     // As the SDK sends it: no nonce and no openPrice for the builder (the venue resolves the
@@ -215,7 +183,7 @@ async fn intents_are_built_locally_with_the_nonce_of_the_intent_and_a_second_fil
 
     // Redelivered to a fresh instance (nothing in memory): the same nonce is signed and the
     // chain's nonce bitmap refuses the second fill.
-    let cold = AvantisVenue::from_config(config(&fake), signer.clone()).unwrap();
+    let cold = AvantisVenue::from_config(sdk_config(&fake), signer.clone()).unwrap();
     let err = cold.execute(&iid("sig-42"), &open(None, None)).await.unwrap_err();
     assert!(err.to_string().contains("InvalidNonce"), "{err:?}");
     let batched = bodies(&fake, Endpoint::ExecuteBatched);
@@ -227,8 +195,8 @@ async fn intents_are_built_locally_with_the_nonce_of_the_intent_and_a_second_fil
 #[tokio::test]
 async fn a_builder_intent_that_differs_from_ours_is_not_signed() {
     let fake = FakeAvantis::start().await.unwrap();
-    let signer = CountingSigner::new(TRADER_KEY);
-    let venue = AvantisVenue::from_config(config(&fake), signer.clone()).unwrap();
+    let signer = CountingSigner::from_key(TRADER_KEY);
+    let venue = AvantisVenue::from_config(sdk_config(&fake), signer.clone()).unwrap();
     fake.tamper_next_intents(1);
     let err = venue.execute(&iid("open-1"), &open(None, None)).await.unwrap_err();
     assert!(matches!(&err, DomainError::Internal(m) if m.contains("positionSizeUSDC") && m.contains("refusing to sign")), "{err:?}");
@@ -255,17 +223,17 @@ fn far() -> u64 {
 #[tokio::test]
 async fn the_relayer_route_needs_can_sign_intents() {
     let fake = FakeAvantis::start().await.unwrap();
-    let delegate = CountingSigner::new(DELEGATE_KEY);
+    let delegate = CountingSigner::from_key(DELEGATE_KEY);
     let key = delegate.address().address();
     fake.set_delegate(TRADER, key, true, far());
     fake.set_delegate_capabilities(TRADER, key, true, false);
-    let venue = AvantisVenue::from_config(config(&fake), delegate.clone()).unwrap();
+    let venue = AvantisVenue::from_config(sdk_config(&fake), delegate.clone()).unwrap();
     let err = venue.execute(&iid("open-1"), &open(None, None)).await.unwrap_err();
     assert!(matches!(&err, DomainError::Forbidden(m) if m.contains("canSignIntents") && m.contains("Nothing was signed")), "{err:?}");
     assert_eq!((delegate.calls(), fake.submissions()), (0, 0));
 
     fake.set_delegate_capabilities(TRADER, key, false, true);
-    let venue = AvantisVenue::from_config(config(&fake), delegate.clone()).unwrap();
+    let venue = AvantisVenue::from_config(sdk_config(&fake), delegate.clone()).unwrap();
     venue.execute(&iid("open-2"), &open(None, None)).await.unwrap();
 }
 
@@ -280,7 +248,7 @@ async fn the_direct_route_needs_can_delegated_action() {
     let provider = DirectSender::http_provider("http://127.0.0.1:9").unwrap();
     let clock: Arc<dyn vanta_domain::time::Clock> = Arc::new(SystemClock);
     let venue = DirectVenue::new(
-        AvantisClient::new(config(&fake)).unwrap(),
+        AvantisClient::new(sdk_config(&fake)).unwrap(),
         provider,
         key,
         Arc::new(MemoryNonceLease::new(clock.clone())),
@@ -306,7 +274,7 @@ fn direct_venue(fake: &FakeAvantis) -> (DirectVenue, Arc<MemoryTxStore>) {
     let clock: Arc<dyn vanta_domain::time::Clock> = Arc::new(SystemClock);
     let store = Arc::new(MemoryTxStore::new());
     let venue = DirectVenue::new(
-        AvantisClient::new(config(fake)).unwrap(),
+        AvantisClient::new(sdk_config(fake)).unwrap(),
         provider,
         key,
         Arc::new(MemoryNonceLease::new(clock.clone())),
@@ -332,7 +300,7 @@ async fn direct_open_refused(tamper: CalldataTamper, field: &str) {
 /// A direct close (of a position opened on the relayer route) whose calldata carries `tamper`.
 async fn direct_close_refused(tamper: CalldataTamper, field: &str) {
     let fake = FakeAvantis::start().await.unwrap();
-    let relayer = AvantisVenue::from_config(config(&fake), CountingSigner::new(TRADER_KEY)).unwrap();
+    let relayer = AvantisVenue::from_config(sdk_config(&fake), CountingSigner::from_key(TRADER_KEY)).unwrap();
     let fill = relayer.execute(&iid("open"), &open(None, None)).await.unwrap();
     let (venue, store) = direct_venue(&fake);
     fake.tamper_next_calldata(tamper);
@@ -352,8 +320,8 @@ async fn direct_close_refused(tamper: CalldataTamper, field: &str) {
 /// A relayer-route open whose EIP-7702 leg calldata carries `tamper`: nothing signed or sent.
 async fn relayer_open_refused(tamper: CalldataTamper, field: &str) {
     let fake = FakeAvantis::start().await.unwrap();
-    let signer = CountingSigner::new(TRADER_KEY);
-    let venue = AvantisVenue::from_config(config(&fake), signer.clone()).unwrap();
+    let signer = CountingSigner::from_key(TRADER_KEY);
+    let venue = AvantisVenue::from_config(sdk_config(&fake), signer.clone()).unwrap();
     fake.tamper_next_calldata(tamper);
     let err = venue.execute(&iid("relayer-open"), &open(Some(price("3300")), Some(price("2700")))).await.unwrap_err();
     assert!(matches!(&err, DomainError::Refused(m) if m.contains(field) && m.contains("not signed")), "{tamper:?}: {err:?}");
@@ -417,10 +385,10 @@ async fn direct_route_calldata_for_another_contract_is_not_signed() {
 async fn market_orders_carry_the_eip7702_leg_and_a_venue_in_7702_mode_takes_them() {
     let fake = FakeAvantis::start().await.unwrap();
     fake.require_eip7702(true);
-    let delegate = CountingSigner::new(DELEGATE_KEY);
+    let delegate = CountingSigner::from_key(DELEGATE_KEY);
     let key = delegate.address().address();
     fake.set_delegate(TRADER, key, true, far());
-    let venue = AvantisVenue::from_config(config(&fake), delegate.clone()).unwrap();
+    let venue = AvantisVenue::from_config(sdk_config(&fake), delegate.clone()).unwrap();
     let fill = venue.execute(&iid("open-7702"), &open(None, Some(price("2700")))).await.unwrap();
     let close =
         VenueOrder::Close { trader: trader(), pair: PairIndex(0), trade_index: fill.trade_index, collateral: fill.collateral, known: None };
@@ -454,8 +422,8 @@ async fn a_venue_in_7702_mode_refuses_intent_only_and_forged_legs() {
     use vanta_chain::avantis::{MarketSubmission, SubmitError};
     let fake = FakeAvantis::start().await.unwrap();
     fake.require_eip7702(true);
-    let signer = CountingSigner::new(TRADER_KEY);
-    let client = AvantisClient::new(config(&fake)).unwrap();
+    let signer = CountingSigner::from_key(TRADER_KEY);
+    let client = AvantisClient::new(sdk_config(&fake)).unwrap();
     let order = vanta_chain::avantis::OpenRequest {
         trader: trader(),
         pair: PairIndex(0),
@@ -487,7 +455,7 @@ async fn a_venue_in_7702_mode_refuses_intent_only_and_forged_legs() {
     assert!(why.contains("collateral differs"), "{why}");
     // A leg signed by another key.
     let call = client.open_leg_calldata(&order, trader()).await.unwrap();
-    let stranger = CountingSigner::new(DELEGATE_KEY);
+    let stranger = CountingSigner::from_key(DELEGATE_KEY);
     let forged = client.sign_leg(&call, stranger.as_ref(), vanta_domain::ports::Purpose::Entry, 1_760_000_000_000).await.unwrap();
     let why = rejected(client.submit_market(&MarketSubmission::new(0, &signed).with_leg(&forged)).await);
     assert!(why.contains("is not the intent's signer"), "{why}");

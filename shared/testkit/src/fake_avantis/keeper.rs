@@ -8,6 +8,7 @@ use std::time::Duration;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider};
 use serde_json::Value;
+use tokio::sync::watch;
 use vanta_chain::avantis::trading_call::{TradingAction, TradingCall};
 use vanta_chain::eip712::{CloseTradeReq, OpenTradeReq};
 
@@ -80,8 +81,9 @@ pub(super) fn hex_u64(v: Option<&Value>) -> Option<u64> {
     u64::from_str_radix(s, 16).ok()
 }
 
-/// Polls the node for new blocks and executes the orders of successful calls to the target.
-pub(super) async fn keeper_loop(provider: DynProvider, state: Arc<Mutex<State>>, mut next: u64) {
+/// Polls the node for new blocks and executes the orders of successful calls to the target;
+/// `progress` is told each block once it has been processed.
+pub(super) async fn keeper_loop(provider: DynProvider, state: Arc<Mutex<State>>, mut next: u64, progress: watch::Sender<u64>) {
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let Ok(head) = provider.get_block_number().await else { continue };
@@ -89,6 +91,7 @@ pub(super) async fn keeper_loop(provider: DynProvider, state: Arc<Mutex<State>>,
             if keeper_block(&provider, &state, next).await.is_err() {
                 break; // retried on the next poll (executions are per hash, never twice)
             }
+            progress.send_replace(next);
             next += 1;
         }
     }

@@ -51,6 +51,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use serde_json::Value;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use vanta_chain::eip712::{AvantisDomain, TpSlReq};
 
@@ -427,6 +428,8 @@ pub struct FakeAvantis {
     state: Arc<Mutex<State>>,
     _server: Server,
     keeper: Mutex<Option<JoinHandle<()>>>,
+    /// The last block the running keeper has processed (see [`FakeAvantis::keeper_processed`]).
+    keeper_progress: Mutex<Option<watch::Receiver<u64>>>,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -488,7 +491,7 @@ impl FakeAvantis {
         let server = Server::start("fake Avantis", move |req| routes::handle(Arc::clone(&served), req))
             .await
             .map_err(|e| format!("fake Avantis cannot bind: {e}"))?;
-        Ok(Self { base: server.url(), state, _server: server, keeper: Mutex::new(None) })
+        Ok(Self { base: server.url(), state, _server: server, keeper: Mutex::new(None), keeper_progress: Mutex::new(None) })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -713,12 +716,36 @@ impl FakeAvantis {
         let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(url).erased();
         let head = provider.get_block_number().await.map_err(|e| format!("the keeper cannot read the chain: {e}"))?;
         let state = Arc::clone(&self.state);
-        let task = tokio::spawn(keeper::keeper_loop(provider, state, head.saturating_add(1)));
+        let (progress, processed) = watch::channel(head);
+        let task = tokio::spawn(keeper::keeper_loop(provider, state, head.saturating_add(1), progress));
+        *self.keeper_progress.lock().unwrap_or_else(|p| p.into_inner()) = Some(processed);
         let old = self.keeper.lock().unwrap_or_else(|p| p.into_inner()).replace(task);
         if let Some(old) = old {
             old.abort();
         }
         Ok(())
+    }
+}
+
+impl FakeAvantis {
+    /// The last block the keeper has processed (every call mined in it and before has been
+    /// executed or passed over); `None` before [`Self::start_keeper`].
+    pub fn keeper_processed_block(&self) -> Option<u64> {
+        self.keeper_progress.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|rx| *rx.borrow())
+    }
+
+    /// Waits until the keeper has processed block `block` (see [`Self::keeper_processed_block`]),
+    /// at most `timeout`: what a test waits on instead of sleeping. `Err` when the keeper is not
+    /// running, stopped, or did not get there in time.
+    pub async fn keeper_processed(&self, block: u64, timeout: Duration) -> Result<(), String> {
+        let rx = self.keeper_progress.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut rx = rx.ok_or("the keeper is not started")?;
+        let outcome = tokio::time::timeout(timeout, rx.wait_for(|done| *done >= block)).await.map(|r| r.is_ok());
+        match outcome {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the keeper stopped".into()),
+            Err(_) => Err(format!("the keeper did not process block {block} within {timeout:?} (at {})", *rx.borrow())),
+        }
     }
 }
 
