@@ -169,11 +169,8 @@ async fn api_gateway_events_reach_the_router_as_sent() {
     assert_eq!(status, 404, "the webhook function does not serve Telegram's route");
     // The signal intake links no market and no RPC: /health and the wallet signing page are the
     // telegram function's (the local runner serves every route).
-    let (api, bot, all) = (
-        vanta_app::http::api_router(deps.clone()),
-        vanta_app::http::telegram_router(deps.clone()),
-        vanta_app::http::router(deps.clone()),
-    );
+    let (api, bot, all) =
+        (vanta_app::http::api_router(deps.clone()), vanta_app::http::telegram_router(deps.clone()), vanta_app::http::router(deps.clone()));
     for (method, path) in [("GET", "/health"), ("GET", "/link/abc"), ("POST", "/link/abc")] {
         // A route that is absent answers 404 "no route for …" (a missing link nonce is a 404 too,
         // with its own reason).

@@ -244,11 +244,12 @@ fn actions(stmt: &Value) -> Vec<String> {
 fn each_function_names_and_may_read_exactly_the_secrets_it_needs() {
     let t = template();
     // The token: the bot and the notifier (the only senders; the others queue their notices).
-    // The webhook secret: the bot. A keyed RPC URL: every function that calls Base RPC.
+    // The webhook secret: the bot. A keyed RPC URL: every function that calls Base RPC (not
+    // the signal API, which reads no chain).
     let expected: BTreeMap<&str, BTreeSet<&str>> = [
         ("TelegramFunction", BTreeSet::from(["bot-token", "webhook-secret", "rpc-url"])),
         ("NotifierFunction", BTreeSet::from(["bot-token"])),
-        ("WebhookFunction", BTreeSet::from(["rpc-url"])),
+        ("WebhookFunction", BTreeSet::new()),
         ("SignalWorkerFunction", BTreeSet::from(["rpc-url"])),
         ("TpslFunction", BTreeSet::from(["rpc-url"])),
         ("IndexerFunction", BTreeSet::from(["rpc-url"])),

@@ -38,13 +38,11 @@ pub(crate) fn routes() -> Router<Shared> {
 /// (prices, venue, queues, jobs) and the wallet signing page, which checks contract wallets
 /// (EIP-1271) over RPC.
 pub(crate) fn bot_routes() -> Router<Shared> {
-    Router::new()
-        .route("/health", get(|State(deps): State<Shared>| async move { health(&deps).await }))
-        .route(
-            "/link/{nonce}",
-            get(|State(deps): State<Shared>, req: Request| async move { crate::wallet::link_get(&deps, path_tail(&req, "/link/")).await })
-                .merge(post(link_post).layer(middleware::from_fn_with_state(crate::wallet::MAX_LINK_BODY, web::limit_body))),
-        )
+    Router::new().route("/health", get(|State(deps): State<Shared>| async move { health(&deps).await })).route(
+        "/link/{nonce}",
+        get(|State(deps): State<Shared>, req: Request| async move { crate::wallet::link_get(&deps, path_tail(&req, "/link/")).await })
+            .merge(post(link_post).layer(middleware::from_fn_with_state(crate::wallet::MAX_LINK_BODY, web::limit_body))),
+    )
 }
 
 /// The raw last segment of a path under `prefix` (not percent-decoded: a token or nonce is

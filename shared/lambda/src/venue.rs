@@ -25,7 +25,7 @@ use vanta_runtime::config::{BASE_CHAIN_ID, ChainlinkFeedsSetting};
 use vanta_runtime::{Config, ConfigError};
 
 use crate::base::{Table, base};
-use crate::{NoChat, Signing, StartError, aws_sdk_config, open_secrets};
+use crate::{Signing, StartError, aws_sdk_config, open_secrets};
 
 /// The longest an order waits for its key's account nonce (the EIP-7702 authorisation's).
 const AUTHORITY_NONCE_TIMEOUT: Duration = Duration::from_secs(3);
