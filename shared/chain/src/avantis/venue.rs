@@ -122,8 +122,8 @@ impl AvantisVenue {
     }
 
     /// The account nonce the EIP-7702 authorisation is signed over: read (before anything is
-    /// signed; a failure ends the order, unsigned), else a fresh delegate key's 0; a trader's
-    /// own key without a nonce source is refused.
+    /// signed; a failure ends the order, unsigned), else a fresh delegate key's 0 (the Lambda
+    /// wiring always reads it over `BASE_RPC_URL`).
     async fn authorization_nonce(&self, trader: TraderAddress) -> DomainResult<u64> {
         let me = self.signer.address();
         match &self.authority_nonces {
@@ -132,12 +132,12 @@ impl AvantisVenue {
                     "the account nonce of key {me} for the order's EIP-7702 authorisation could not be read ({e}); nothing was signed"
                 ))
             }),
-            // A trader's own key has most likely sent transactions: nonce 0 would be a stale
-            // authorisation (skipped on-chain, the leg reverts), so nothing is signed.
-            None if me == trader => Err(DomainError::refused_before_signing(format_args!(
-                "the order's EIP-7702 authorisation would be signed by the trader's own key {me}, whose account nonce needs an RPC to read"
-            ))),
-            None => Ok(super::eip7702::DELEGATE_ACCOUNT_NONCE),
+            None => {
+                if me == trader {
+                    tracing::warn!(signer = %me, "EIP-7702 authorisation over nonce 0 for a trader's own key without an RPC (stale if it ever sent a transaction)");
+                }
+                Ok(super::eip7702::DELEGATE_ACCOUNT_NONCE)
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The EIP-7702 authorisation of a market order's leg is signed over the signer's account nonce,
 //! read over RPC as the official client does (`eth_getTransactionCount(signer, "pending")`), on
 //! anvil: an authority with account nonce 3 authorises with nonce 3; an RPC failure signs nothing;
-//! without an RPC a delegate key signs over 0 and a trader's own key signs nothing.
+//! without a nonce source a delegate key signs over 0.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -124,22 +124,9 @@ async fn an_rpc_failure_signs_nothing() {
 }
 
 #[tokio::test]
-async fn a_traders_own_key_without_a_nonce_source_signs_nothing_and_a_delegate_signs_over_zero() {
+async fn without_a_nonce_source_a_delegate_key_signs_over_zero() {
     let fake = FakeAvantis::start().await.unwrap();
-    // The trader's own key: its account nonce is unknown without an RPC, so nothing is signed.
-    let own = delegate();
-    let me = Signer::address(own.as_ref());
-    let venue = AvantisVenue::from_config(config(&fake), own.clone()).unwrap();
-    let mut order = open();
-    if let VenueOrder::Open { trader, .. } = &mut order {
-        *trader = me;
-    }
-    let err = venue.execute(&IntentId::parse("open-own-key").unwrap(), &order).await.unwrap_err();
-    assert!(err.is_refused_before_signing() && err.to_string().contains("EIP-7702"), "{err:?}");
-    assert_eq!(own.calls.load(Ordering::SeqCst), 0, "no signature at all");
-    assert_eq!(fake.submissions(), 0, "nothing reached the venue");
-
-    // A delegate key (which never sends a transaction on the relayer route) signs over 0.
+    // A delegate key never sends a transaction on the relayer route: its account nonce is 0.
     let key = delegate();
     let d = Signer::address(key.as_ref()).address();
     fake.set_delegate(TRADER, d, true, far());
