@@ -56,20 +56,7 @@ impl AwsError {
     }
 }
 
-/// `e` and its sources, `": "`-joined.
-pub fn error_chain(e: &(dyn StdError + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        let text = s.to_string();
-        if !text.is_empty() && !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        next = s.source();
-    }
-    out
-}
+pub use vanta_domain::error::error_chain;
 
 impl From<AwsError> for DomainError {
     fn from(e: AwsError) -> Self {

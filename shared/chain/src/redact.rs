@@ -45,21 +45,9 @@ pub fn redact_urls(text: &str) -> String {
     out
 }
 
-/// `e` and its sources, `": "`-joined (a source whose text is already in the line is skipped:
-/// layered errors often repeat their cause). Not redacted: pass it through [`redact_urls`].
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        let text = s.to_string();
-        if !text.is_empty() && !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        next = s.source();
-    }
-    out
-}
+/// `e` and its sources, `": "`-joined ([`vanta_domain::error::error_chain`]). Not redacted:
+/// pass it through [`redact_urls`].
+pub use vanta_domain::error::error_chain;
 
 #[cfg(test)]
 mod tests {

@@ -32,6 +32,24 @@ pub enum DomainError {
     Internal(String),
 }
 
+/// `e` and its sources, `": "`-joined: how a boundary error (an SDK's, an HTTP client's) is
+/// logged once, whole. A source whose text is already in the line is skipped (layered errors
+/// often repeat their cause). Not redacted: a chain that may hold a URL goes through the chain
+/// crate's `redact_urls`.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = s.source();
+    }
+    out
+}
+
 /// How a venue adapter ends a refusal its own check made before anything was signed or sent
 /// (the direct route refusing tx-builder calldata that differs from the order, targets another
 /// contract, …): see [`DomainError::refused_before_signing`].
@@ -69,6 +87,24 @@ pub type DomainResult<T> = Result<T, DomainError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Layer {
+        text: &'static str,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    #[test]
+    fn an_error_chain_joins_every_source_once_and_skips_repeats() {
+        let io = Layer { text: "connection refused", source: None };
+        let repeat = Layer { text: "connection refused", source: Some(Box::new(io)) };
+        let sdk = Layer { text: "dispatch failure", source: Some(Box::new(repeat)) };
+        let top = Layer { text: "dynamodb GetItem failed", source: Some(Box::new(sdk)) };
+        assert_eq!(error_chain(&top), "dynamodb GetItem failed: dispatch failure: connection refused");
+        assert_eq!(error_chain(&Layer { text: "alone", source: None }), "alone");
+    }
 
     #[test]
     fn a_refusal_before_signing_is_told_apart_from_other_refusals() {

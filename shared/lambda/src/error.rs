@@ -79,17 +79,7 @@ impl StartError {
     /// This error and every source, `": "`-joined (a source whose text is already in the line
     /// is skipped: the SDK's layers often repeat their cause).
     pub fn chain(&self) -> String {
-        let mut out = self.to_string();
-        let mut next = self.source();
-        while let Some(s) = next {
-            let text = s.to_string();
-            if !text.is_empty() && !out.contains(&text) {
-                out.push_str(": ");
-                out.push_str(&text);
-            }
-            next = s.source();
-        }
-        out
+        vanta_domain::error::error_chain(self)
     }
 }
 
