@@ -388,7 +388,8 @@ async fn reconcile_wallet(
     Ok(report)
 }
 
-fn reason_key(r: CloseReason) -> &'static str {
+/// A close reason in the words of the reports (`tp`, `sl`, `liquidation`, …).
+pub(crate) fn reason_key(r: CloseReason) -> &'static str {
     match r {
         CloseReason::TakeProfit => "tp",
         CloseReason::StopLoss => "sl",

@@ -154,22 +154,11 @@ async fn indexer_tick_within(deps: &Deps, catalog_budget: std::time::Duration) -
 async fn paper_keeper(deps: &Deps, wallets: impl Iterator<Item = TraderAddress>, report: &mut TickReport) {
     for wallet in wallets {
         match deps.paper.run_triggers(wallet, deps.ops.max_price_age_secs, deps.ops.max_price_deviation).await {
-            Ok(closes) => {
-                report.triggered.extend(closes.iter().map(|c| format!("paper:{}:{}:{}", c.pair.0, c.trade_index, paper_reason(c.reason))))
-            }
+            Ok(closes) => report
+                .triggered
+                .extend(closes.iter().map(|c| format!("paper:{}:{}:{}", c.pair.0, c.trade_index, crate::reconcile::reason_key(c.reason)))),
             Err(e) => tracing::warn!(wallet = %wallet, error = %e, "paper keeper not run for this account this tick"),
         }
-    }
-}
-
-fn paper_reason(r: vanta_domain::recon::CloseReason) -> &'static str {
-    use vanta_domain::recon::CloseReason;
-    match r {
-        CloseReason::TakeProfit => "tp",
-        CloseReason::StopLoss => "sl",
-        CloseReason::Liquidation => "liquidation",
-        CloseReason::Market => "market",
-        CloseReason::Unknown => "unknown",
     }
 }
 
