@@ -90,7 +90,9 @@ async fn heartbeat(deps: &Deps, job: &str) {
     }
 }
 
-/// The indexer's tick. Reconciles LIVE positions with the venue, each on the account it was
+/// The indexer's tick. Runs the paper venue's keeper for every paper account with DRY positions
+/// (their TP, SL and liquidations), then the reconciler, which records those closes for DRY
+/// positions and reconciles LIVE positions with the venue, each on the account it was
 /// opened on (never the user's current one): a recorded position that the venue no longer has at
 /// its (pair, index), or where the venue now holds another trade (other side, other open time),
 /// was closed there (TP/SL trigger or liquidation) and is marked so.

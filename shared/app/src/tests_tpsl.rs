@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
-//! The TP/SL executor: take-profit, stop-loss, liquidation, trailing stops and the daily loss limit.
+//! Exits: DRY take-profit, stop-loss and liquidation fired by the paper venue's keeper and recorded
+//! by the reconciler, trailing stops fired by the TP/SL tick, and the daily loss limit.
 
 use crate::tests_support::*;
 
