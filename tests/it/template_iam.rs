@@ -166,12 +166,13 @@ const MATRIX: &[(&str, &[Grant])] = &[
     (
         "IndexerFunction",
         &[
-            (GET, TABLE, &["ADDR#*", "CONTROL", "INTENT#*", "MARKET", "RECON", "TRAILBOOK#*", "USER#*"]),
+            // PAPER#*, PAPER_FILL#*: the paper venue's keeper closes DRY trades (TP, SL, liquidation).
+            (GET, TABLE, &["ADDR#*", "CONTROL", "INTENT#*", "MARKET", "PAPER#*", "PAPER_FILL#*", "RECON", "TRAILBOOK#*", "USER#*"]),
             (QUERY, TABLE, &["RECON", "USER#*"]),
             // The scans: users with a bound wallet (delegation expiry), unresolved intents.
             (QUERY, GSI1, &["LEADER#*", "WALLET_USER"]),
             (QUERY, GSI2, &["LIVE_POS", "OPEN_INTENT"]),
-            (PUT, TABLE, &["IDEM#*", "INTENT#*", "JOBS", "MARK#*", "MARKET", "RECON", "TRAILBOOK#*", "USER#*"]),
+            (PUT, TABLE, &["IDEM#*", "INTENT#*", "JOBS", "MARK#*", "MARKET", "PAPER#*", "PAPER_FILL#*", "RECON", "TRAILBOOK#*", "USER#*"]),
             (UPDATE, TABLE, &["JOBS", "USER#*"]),
             (DELETE, TABLE, &["USER#*"]),
             ("sqs:SendMessage", "SignalsQueue", NONE),

@@ -32,6 +32,12 @@
 //!   the read of orders failed — is still adopted once, by the ordinary rule for trades opened
 //!   outside Vanta.)
 //!
+//! DRY positions are reconciled the same way against the paper venue, for closes only: its keeper
+//! (run by the indexer's tick just before) closes paper trades whose TP, SL or liquidation price
+//! was crossed and keeps each close in the paper book's history, and [`reconcile_paper_wallet`]
+//! records them through the same [`record_close`] (told once, the day's loss and loss streak,
+//! followers' copies).
+//!
 //! Everything it does is idempotent: a close is applied once (the position remembers the venue's
 //! close id), intents settle once (state machine), copies and fan-out pages have derived ids,
 //! and the wallet record is written under its version (an overlapping run's write loses and the
@@ -130,13 +136,24 @@ pub use crate::watch::{watch_intent, watch_leader, watch_owner};
 // Runs
 // ---------------------------------------------------------------------------------------------
 
-/// One run over every wallet (the indexer, every minute). Nothing without a LIVE venue.
+/// One run over every wallet (the indexer, every minute): the DRY positions' wallets against the
+/// paper venue's history ([`reconcile_paper_wallet`]), then, where a LIVE venue is configured,
+/// every LIVE wallet against it.
 #[tracing::instrument(skip(deps, settings))]
 pub async fn run_all(deps: &Deps, settings: &Settings) -> DomainResult<ReconReport> {
     let mut report = ReconReport::default();
+    let live = deps.store.live_positions().await?;
+    for (wallet, positions) in dry_by_wallet(&live) {
+        match reconcile_paper_wallet(deps, deps.paper.as_ref(), wallet, positions).await {
+            Ok(r) => report.merge(r),
+            Err(e) => {
+                tracing::warn!(wallet = %wallet, error = %e, "paper wallet not reconciled this run");
+                report.unreadable.push(wallet.to_string());
+            }
+        }
+    }
     let Some(venue) = deps.live.clone() else { return Ok(report) };
     let mut wallets: BTreeSet<TraderAddress> = deps.store.recon_wallets().await?.into_iter().map(|w| w.wallet).collect();
-    let live = deps.store.live_positions().await?;
     wallets.extend(live.iter().filter(|p| p.mode == ExecMode::Live).filter_map(|p| p.wallet));
     for wallet in wallets {
         let positions: Vec<Position> = live.iter().filter(|p| p.mode == ExecMode::Live && p.wallet == Some(wallet)).cloned().collect();
@@ -151,12 +168,65 @@ pub async fn run_all(deps: &Deps, settings: &Settings) -> DomainResult<ReconRepo
     Ok(report)
 }
 
-/// One wallet, now (`/sync`, an operator). The wallet is watched from then on.
+/// The live DRY positions by the paper account they were opened on.
+pub(crate) fn dry_by_wallet(live: &[Position]) -> std::collections::BTreeMap<TraderAddress, Vec<Position>> {
+    let mut out: std::collections::BTreeMap<TraderAddress, Vec<Position>> = std::collections::BTreeMap::new();
+    for p in live.iter().filter(|p| p.mode == ExecMode::Dry && p.status.is_live()) {
+        if let Some(wallet) = p.wallet {
+            out.entry(wallet).or_default().push(p.clone());
+        }
+    }
+    out
+}
+
+/// One wallet, now (`/sync`, an operator): its DRY positions against the paper venue's history,
+/// and, where a LIVE venue is configured, the wallet against it (watched from then on).
 pub async fn run_wallet(deps: &Deps, wallet: TraderAddress, settings: &Settings) -> DomainResult<ReconReport> {
-    let Some(venue) = deps.live.clone() else { return Err(DomainError::Unavailable("no LIVE venue is configured".into())) };
-    let positions: Vec<Position> =
-        deps.store.live_positions().await?.into_iter().filter(|p| p.mode == ExecMode::Live && p.wallet == Some(wallet)).collect();
-    reconcile_wallet(deps, venue.as_ref(), wallet, positions, settings).await
+    let all = deps.store.live_positions().await?;
+    let paper = match dry_by_wallet(&all).remove(&wallet) {
+        Some(positions) => Some(reconcile_paper_wallet(deps, deps.paper.as_ref(), wallet, positions).await?),
+        None => None,
+    };
+    let Some(venue) = deps.live.clone() else {
+        return paper.ok_or_else(|| DomainError::Unavailable("no LIVE venue is configured".into()));
+    };
+    let positions: Vec<Position> = all.into_iter().filter(|p| p.mode == ExecMode::Live && p.wallet == Some(wallet)).collect();
+    let mut report = reconcile_wallet(deps, venue.as_ref(), wallet, positions, settings).await?;
+    if let Some(p) = paper {
+        report.merge(ReconReport { wallets: 0, ..p });
+    }
+    Ok(report)
+}
+
+/// The DRY positions of a paper account against the paper venue's history: every close its
+/// keeper made (TP, SL, liquidation) is recorded on its position by the same [`record_close`] as
+/// a LIVE venue-side close (close price, fee, net PnL, reason; the user told once; the day's
+/// loss and the loss streak; followers' copies closed). Only closes: the paper venue has no
+/// outside trades, limit orders or leaders, and the wallet's reconciler record (its cursor) is
+/// the LIVE venue's. The whole kept history is read each run (a close is recorded once, by its
+/// id, however often it is read).
+pub async fn reconcile_paper_wallet(
+    deps: &Deps,
+    paper: &dyn Venue,
+    wallet: TraderAddress,
+    vanta: Vec<Position>,
+) -> DomainResult<ReconReport> {
+    let mut report = ReconReport { wallets: 1, ..ReconReport::default() };
+    let Some(history) = paper.history(wallet, None).await? else { return Ok(report) };
+    let mut closes = history.closes;
+    closes.sort_by_key(|c| c.at);
+    let mut vanta = vanta;
+    for c in &closes {
+        let Some(p) = vanta.iter().find(|p| p.mode == ExecMode::Dry && names_trade(p, c)).cloned() else { continue };
+        if let Some(done) = record_close(deps, &p, c).await? {
+            report.closes.push(format!("{}:{}", p.id, reason_key(c.reason)));
+            // Later closes of the same wallet see the position as it is now.
+            if let Some(slot) = vanta.iter_mut().find(|q| q.id == done.id) {
+                *slot = done;
+            }
+        }
+    }
+    Ok(report)
 }
 
 async fn reconcile_wallet(
@@ -318,7 +388,8 @@ async fn reconcile_wallet(
     Ok(report)
 }
 
-fn reason_key(r: CloseReason) -> &'static str {
+/// A close reason in the words of the reports (`tp`, `sl`, `liquidation`, …).
+pub(crate) fn reason_key(r: CloseReason) -> &'static str {
     match r {
         CloseReason::TakeProfit => "tp",
         CloseReason::StopLoss => "sl",
@@ -421,12 +492,13 @@ async fn record_close(deps: &Deps, p: &Position, c: &VenueClose) -> DomainResult
         .unwrap_or(true);
     if let Some(user) = &user {
         if first {
+            let on = if p.mode == ExecMode::Dry { "by the paper venue" } else { "on Veranta" };
             let what = match (c.reason, done.status) {
-                (CloseReason::TakeProfit, _) => "🎯 Take-profit hit on Veranta:",
-                (CloseReason::StopLoss, _) => "🛑 Stop-loss hit on Veranta:",
-                (CloseReason::Liquidation, _) | (_, PositionStatus::Liquidated) => "💥 Liquidated on Veranta:",
-                (_, PositionStatus::Closed) => "🔻 Closed on Veranta:",
-                _ => "🔻 Partly closed on Veranta:",
+                (CloseReason::TakeProfit, _) => format!("🎯 Take-profit hit {on}:"),
+                (CloseReason::StopLoss, _) => format!("🛑 Stop-loss hit {on}:"),
+                (CloseReason::Liquidation, _) | (_, PositionStatus::Liquidated) => format!("💥 Liquidated {on}:"),
+                (_, PositionStatus::Closed) => format!("🔻 Closed {on}:"),
+                _ => format!("🔻 Partly closed {on}:"),
             };
             let left = if done.collateral.is_zero() { String::new() } else { format!(", ${} still open", done.collateral) };
             notify(

@@ -5,10 +5,11 @@
 //! Triggers use only fresh prices on which the sources agree; otherwise the pair is skipped for
 //! this tick (a stale price must not close a position).
 //!
-//! - DRY positions: take-profit, stop-loss and liquidation are Vanta's to enforce (the paper
-//!   venue has no triggers).
-//! - LIVE positions: TP and SL rest on Avantis itself (price triggers), so they are not
-//!   duplicated here; trailing stops are Vanta's in both modes.
+//! - Take-profit, stop-loss and liquidation are the venue's in both modes, never Vanta's: on
+//!   LIVE they rest on Veranta itself (price triggers); on DRY the paper venue holds them and its
+//!   keeper step ([`vanta_domain::ports::Venue::run_triggers`]) runs in the indexer's tick, for
+//!   every paper account with DRY positions, right before the reconciler records what it closed
+//!   (as it records Veranta's closes). Trailing stops are Vanta's in both modes (this tick).
 
 use std::collections::BTreeMap;
 
@@ -89,7 +90,9 @@ async fn heartbeat(deps: &Deps, job: &str) {
     }
 }
 
-/// The indexer's tick. Reconciles LIVE positions with the venue, each on the account it was
+/// The indexer's tick. Runs the paper venue's keeper for every paper account with DRY positions
+/// (their TP, SL and liquidations), then the reconciler, which records those closes for DRY
+/// positions and reconciles LIVE positions with the venue, each on the account it was
 /// opened on (never the user's current one): a recorded position that the venue no longer has at
 /// its (pair, index), or where the venue now holds another trade (other side, other open time),
 /// was closed there (TP/SL trigger or liquidation) and is marked so.
@@ -131,7 +134,39 @@ async fn indexer_tick_within(deps: &Deps, catalog_budget: std::time::Duration) -
     // Unresolved intents and delegation expiry: gauges and one-time notices (never fatal).
     let scans = crate::scans::run(deps).await;
     tracing::info!(open_intents = ?scans.open_intents, stuck_told = scans.stuck_told.len(), delegations = ?scans.delegations_checked, expiring_told = scans.expiring_told.len(), "indexer scans");
-    let Some(venue) = deps.live.clone() else { return Ok(report) };
+    // The paper venue's keeper (its TP, SL and liquidations), before the reconciler reads them.
+    let dry = crate::reconcile::dry_by_wallet(&live);
+    paper_keeper(deps, dry.keys().copied(), &mut report).await;
+    if let Some(venue) = deps.live.clone() {
+        stamp_legacy(deps, venue.as_ref(), live).await?;
+    }
+    // The reconciler: venue-side closes, unknown outcomes, missing and outside trades, leaders.
+    let r = crate::reconcile::run_all(deps, &crate::reconcile::Settings::default()).await?;
+    report.triggered.extend(r.closes.iter().map(|c| format!("{c}:closed-on-venue")));
+    report.triggered.extend(r.resolved.iter().map(|i| format!("{i}:resolved")));
+    report.triggered.extend(r.failed.iter().map(|i| format!("{i}:failed")));
+    report.triggered.extend(r.adopted.iter().map(|p| format!("{p}:adopted")));
+    report.triggered.extend(r.leader_events.iter().map(|e| format!("leader:{e}")));
+    Ok(report)
+}
+
+/// The paper venue's keeper step for each paper account: closes the trades whose TP, SL or
+/// liquidation price the trusted mark crossed (the TP/SL tick's freshness rule), in the paper
+/// book and its history. A keeper that fails for one account is logged and tried again next tick.
+async fn paper_keeper(deps: &Deps, wallets: impl Iterator<Item = TraderAddress>, report: &mut TickReport) {
+    for wallet in wallets {
+        match deps.paper.run_triggers(wallet, deps.ops.max_price_age_secs, deps.ops.max_price_deviation).await {
+            Ok(closes) => report
+                .triggered
+                .extend(closes.iter().map(|c| format!("paper:{}:{}:{}", c.pair.0, c.trade_index, crate::reconcile::reason_key(c.reason)))),
+            Err(e) => tracing::warn!(wallet = %wallet, error = %e, "paper keeper not run for this account this tick"),
+        }
+    }
+}
+
+/// LIVE positions from before wallets were recorded (no `wallet`): stamped with the user's
+/// current account when the venue shows the same trade there.
+async fn stamp_legacy(deps: &Deps, venue: &dyn vanta_domain::ports::Venue, live: Vec<Position>) -> DomainResult<()> {
     let mut users: BTreeMap<TelegramUserId, Option<User>> = BTreeMap::new();
     let mut by_account: BTreeMap<(TelegramUserId, TraderAddress), Vec<Position>> = BTreeMap::new();
     for p in live.into_iter().filter(|p| p.mode == ExecMode::Live && p.status == PositionStatus::Open) {
@@ -167,14 +202,7 @@ async fn indexer_tick_within(deps: &Deps, catalog_budget: std::time::Duration) -
             adopt_legacy(deps, p, wallet, at).await?;
         }
     }
-    // The reconciler: venue-side closes, unknown outcomes, missing and outside trades, leaders.
-    let r = crate::reconcile::run_all(deps, &crate::reconcile::Settings::default()).await?;
-    report.triggered.extend(r.closes.iter().map(|c| format!("{c}:closed-on-venue")));
-    report.triggered.extend(r.resolved.iter().map(|i| format!("{i}:resolved")));
-    report.triggered.extend(r.failed.iter().map(|i| format!("{i}:failed")));
-    report.triggered.extend(r.adopted.iter().map(|p| format!("{p}:adopted")));
-    report.triggered.extend(r.leader_events.iter().map(|e| format!("leader:{e}")));
-    Ok(report)
+    Ok(())
 }
 
 /// A position from before wallets were recorded, seen on the user's current account `wallet`:

@@ -200,3 +200,37 @@ async fn a_copy_records_the_leaders_position_and_copies_recorded_before_still_co
     assert_eq!(newest.len(), 1, "the second copy");
     assert_eq!(newest[0].collateral, Usdc::from_str("50").unwrap(), "what the old and the new copy left of the daily cap");
 }
+
+#[tokio::test]
+async fn a_leaders_dry_take_profit_hit_on_the_paper_venue_closes_the_followers_copies() {
+    let s = sys();
+    s.source(1, "leader", "k3y", "tvtok").await;
+    s.lead(1).await;
+    s.user(2).await;
+    let at = s.clock.now();
+    s.store.put_follow(&follow(2, 1, CopySizing::Fixed { collateral: Usdc::from_str("150").unwrap() }, 20, at)).await.unwrap();
+    s.clock.advance(std::time::Duration::from_secs(1));
+    let open =
+        serde_json::json!({"source":"leader","id":"L1","action":"open","pair":"BTC","side":"long","collateral_usdc":"400","leverage":"10"});
+    assert_eq!(post(&s, signed(&open.to_string(), "k3y", s.clock.now().secs())).await.0, 202);
+    s.drain().await;
+    let copy = s.positions(2).await.into_iter().next().expect("a copy");
+    assert_eq!(copy.tp, None);
+    // The leader sets a take-profit afterwards (the copy keeps none of its own).
+    let tpsl = serde_json::json!({"source":"leader","id":"L2","action":"update_tpsl","pair":"BTC","side":"long","tp":"105000"});
+    assert_eq!(post(&s, signed(&tpsl.to_string(), "k3y", s.clock.now().secs())).await.0, 202);
+    s.drain().await;
+    s.set_price("BTC/USD", "105500");
+    // The paper venue closes the leader's trade, the reconciler records it and mirrors the exit.
+    let r = schedule::indexer_tick(&s.deps).await.unwrap();
+    let leader = s.positions(1).await.into_iter().next().unwrap();
+    assert!(r.triggered.contains(&format!("{}:tp:closed-on-venue", leader.id)), "{r:?}");
+    assert!(!r.triggered.iter().any(|t| t.starts_with(copy.id.as_str())), "the copy had no TP of its own: {r:?}");
+    assert!(s.drain().await >= 1, "the copy's close was queued");
+    assert_eq!(leader.status, PositionStatus::Closed);
+    let copy = s.positions(2).await.into_iter().next().unwrap();
+    assert_eq!(copy.status, PositionStatus::Closed, "the follower's copy mirrored the leader's exit");
+    // A second run mirrors nothing more.
+    schedule::indexer_tick(&s.deps).await.unwrap();
+    assert_eq!(s.drain().await, 0);
+}

@@ -94,6 +94,12 @@ impl Venue for TestVenue {
     async fn lookup(&self, r: &IntentId) -> DomainResult<Lookup> {
         self.book.lookup(r).await
     }
+    async fn history(&self, t: TraderAddress, since: Option<Timestamp>) -> DomainResult<Option<vanta_domain::recon::VenueHistory>> {
+        self.book.history(t, since).await
+    }
+    async fn run_triggers(&self, t: TraderAddress, age: u32, dev: Bps) -> DomainResult<Vec<vanta_domain::recon::VenueClose>> {
+        self.book.run_triggers(t, age, dev).await
+    }
 }
 
 struct Sys {
@@ -258,10 +264,15 @@ async fn exits_run_for_a_user_marked_inactive() {
     assert_eq!(s.intent_state("sig:strat:c").await, IntentState::Settled);
     assert_eq!(s.intent_state("sig:strat:t").await, IntentState::Settled);
     s.set_price("BTC/USD", "105500");
-    assert_eq!(schedule::tpsl_tick(&s.deps).await.unwrap().triggered.len(), 1);
+    // The take-profit is the paper venue's: its keeper closes the trade and the reconciler
+    // records it, for an inactive user too.
+    assert!(schedule::tpsl_tick(&s.deps).await.unwrap().triggered.is_empty(), "not Vanta's to fire");
+    let r = schedule::indexer_tick(&s.deps).await.unwrap();
+    assert!(r.triggered.iter().any(|t| t.ends_with(":tp:closed-on-venue")), "{r:?}");
     s.drain().await;
     let ps = s.positions(7).await;
     assert!(ps.iter().all(|p| p.status == PositionStatus::Closed), "{ps:?}");
+    assert!(ps.iter().find(|p| p.pair.as_str() == "BTC/USD").unwrap().close_price.is_some(), "recorded with the venue's close");
     assert_eq!(ps.iter().find(|p| p.pair.as_str() == "BTC/USD").unwrap().sl, Some(Price::from_str("95000").unwrap()));
     // A new entry is still refused.
     assert_eq!(s.signal(open_btc("o2")).await, 202);
@@ -354,18 +365,20 @@ async fn a_failing_market_list_never_refuses_an_exit_and_only_delays_an_entry() 
 
 #[tokio::test]
 async fn a_trigger_whose_close_failed_fires_again_on_the_next_tick() {
+    // Vanta's own trigger (the trailing stop; TP, SL and liquidation are the venue's).
     let s = sys();
     s.source(7).await;
-    let open = serde_json::json!({"source":"strat","id":"o","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5","tp":"105000"});
-    assert_eq!(s.signal(open).await, 202);
+    assert_eq!(s.signal(open_btc("o")).await, 202);
     s.drain().await;
+    let id = s.only_position(7).await.id;
+    schedule::set_trail(&s.deps, TelegramUserId(7), &id, Some(Bps::new(100).unwrap())).await.unwrap();
     s.paper.refuse_next_closes(1, DomainError::Refused("venue validation: market closed".into()));
-    s.set_price("BTC/USD", "105500");
+    s.set_price("BTC/USD", "98500"); // 1.5 % below the best of 100000
     assert_eq!(schedule::tpsl_tick(&s.deps).await.unwrap().triggered.len(), 1);
     s.drain().await;
     let p = s.only_position(7).await;
     assert_eq!((p.status, p.closing.clone()), (PositionStatus::Open, None), "not stuck in CLOSING");
-    let first = schedule::trigger_intent_id(&p.id, schedule::Trigger::TakeProfit, 1);
+    let first = schedule::trigger_intent_id(&p.id, schedule::Trigger::Trail, 1);
     let i = s.store.get_intent(&first).await.unwrap().unwrap();
     assert_eq!(i.state, IntentState::Failed);
     assert!(i.reason.unwrap().contains("market closed"));
@@ -374,23 +387,25 @@ async fn a_trigger_whose_close_failed_fires_again_on_the_next_tick() {
     // The next tick makes attempt 2; overlapping ticks before the worker runs make no third.
     assert_eq!(schedule::tpsl_tick(&s.deps).await.unwrap().triggered.len(), 1);
     assert_eq!(schedule::tpsl_tick(&s.deps).await.unwrap().triggered.len(), 1);
-    let third = schedule::trigger_intent_id(&p.id, schedule::Trigger::TakeProfit, 3);
+    let third = schedule::trigger_intent_id(&p.id, schedule::Trigger::Trail, 3);
     assert!(s.store.get_intent(&third).await.unwrap().is_none(), "never two attempts at once");
     s.drain().await;
-    let second = schedule::trigger_intent_id(&p.id, schedule::Trigger::TakeProfit, 2);
+    let second = schedule::trigger_intent_id(&p.id, schedule::Trigger::Trail, 2);
     assert_eq!(s.store.get_intent(&second).await.unwrap().unwrap().state, IntentState::Settled);
     assert_eq!(s.only_position(7).await.status, PositionStatus::Closed);
-    assert!(s.messages_to(7).iter().any(|m| m.contains("Take-profit hit: closed long BTC/USD")));
+    assert!(s.messages_to(7).iter().any(|m| m.contains("Trailing stop hit: closed long BTC/USD")));
     assert!(schedule::tpsl_tick(&s.deps).await.unwrap().triggered.is_empty(), "closed: nothing more");
 }
 
 #[tokio::test]
 async fn a_trigger_that_keeps_failing_stops_after_its_attempts_and_says_so_once() {
+    // Vanta's own trigger (the trailing stop; TP, SL and liquidation are the venue's).
     let s = sys();
     s.source(7).await;
-    let open = serde_json::json!({"source":"strat","id":"o","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5","sl":"97000"});
-    assert_eq!(s.signal(open).await, 202);
+    assert_eq!(s.signal(open_btc("o")).await, 202);
     s.drain().await;
+    let id = s.only_position(7).await.id;
+    schedule::set_trail(&s.deps, TelegramUserId(7), &id, Some(Bps::new(100).unwrap())).await.unwrap();
     s.paper.refuse_next_closes(100, DomainError::Refused("venue validation: market closed".into()));
     s.set_price("BTC/USD", "96000");
     for _ in 0..schedule::MAX_TRIGGER_ATTEMPTS {
@@ -408,7 +423,7 @@ async fn a_trigger_that_keeps_failing_stops_after_its_attempts_and_says_so_once(
 }
 
 #[tokio::test]
-async fn a_tick_that_moves_the_trail_still_takes_profit() {
+async fn a_tick_that_moves_the_trail_leaves_the_take_profit_to_the_paper_venue() {
     let s = sys();
     s.source(7).await;
     let open = serde_json::json!({"source":"strat","id":"o","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5","tp":"105000"});
@@ -418,11 +433,17 @@ async fn a_tick_that_moves_the_trail_still_takes_profit() {
     schedule::set_trail(&s.deps, TelegramUserId(7), &id, Some(Bps::new(200).unwrap())).await.unwrap();
     s.set_price("BTC/USD", "106000"); // a new high, beyond the TP
     let r = schedule::tpsl_tick(&s.deps).await.unwrap();
-    assert_eq!(r.triggered, [format!("{id}:tp")], "the trail moved and the TP fired in the same tick");
+    assert!(r.triggered.is_empty(), "the trail moved; the TP is not Vanta's to fire: {r:?}");
     let p = s.only_position(7).await;
     assert_eq!(schedule::trail_now(&s.deps, &p).await.unwrap().unwrap().best, Price::from_str("106000").unwrap());
+    // The paper venue's keeper takes the profit; the reconciler records it.
+    let r = schedule::indexer_tick(&s.deps).await.unwrap();
+    assert!(r.triggered.contains(&format!("{id}:tp:closed-on-venue")), "{r:?}");
     s.drain().await;
-    assert_eq!(s.only_position(7).await.status, PositionStatus::Closed);
+    assert_eq!(s.queue.len(), 0, "no close intent: the venue closed it");
+    let p = s.only_position(7).await;
+    assert_eq!(p.status, PositionStatus::Closed);
+    assert!(p.realised_pnl.unwrap().raw() > 0);
 }
 
 // ----- item 3: nothing stuck in CLOSING ---------------------------------------------------------

@@ -425,6 +425,9 @@ async fn a_sequencer_outage_blocks_opens_and_triggers_until_the_grace_period_has
     let r = schedule::tpsl_tick(&s.deps).await.unwrap();
     assert!(r.triggered.is_empty(), "{r:?}");
     assert!(r.skipped_pairs.contains(&"BTC/USD".to_owned()), "{r:?}");
+    // The stop is the paper venue's: its keeper trusts no price either.
+    let r = schedule::indexer_tick(&s.deps).await.unwrap();
+    assert!(!r.triggered.iter().any(|t| t.contains(":sl")), "{r:?}");
     s.drain().await;
     assert_eq!(s.open_positions(7).await.len(), 1);
 
@@ -435,18 +438,20 @@ async fn a_sequencer_outage_blocks_opens_and_triggers_until_the_grace_period_has
     for src in ["pyth", "chainlink"] {
         s.prices.set(PairSymbol::parse("BTC/USD").unwrap(), src, Price::from_str("94000").unwrap(), s.clock.now()).unwrap();
     }
-    schedule::indexer_tick(&s.deps).await.unwrap();
+    let r = schedule::indexer_tick(&s.deps).await.unwrap();
+    assert!(!r.triggered.iter().any(|t| t.contains(":sl")), "no trigger within the grace period: {r:?}");
     assert!(schedule::tpsl_tick(&s.deps).await.unwrap().triggered.is_empty(), "no trigger within the grace period");
+    assert_eq!(s.open_positions(7).await.len(), 1);
 
     // After the grace period the stop fires and the close runs.
     s.clock.advance(std::time::Duration::from_secs(2));
     for src in ["pyth", "chainlink"] {
         s.prices.set(PairSymbol::parse("BTC/USD").unwrap(), src, Price::from_str("94000").unwrap(), s.clock.now()).unwrap();
     }
-    let r = schedule::tpsl_tick(&s.deps).await.unwrap();
-    assert_eq!(r.triggered.len(), 1, "{r:?}");
+    let r = schedule::indexer_tick(&s.deps).await.unwrap();
+    assert!(r.triggered.iter().any(|t| t.ends_with(":sl:closed-on-venue")), "{r:?}");
     s.drain().await;
-    assert!(s.open_positions(7).await.is_empty(), "stopped out once prices are trusted");
+    assert!(s.open_positions(7).await.is_empty(), "stopped out by the paper venue once prices are trusted");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The TP/SL tick ([`vanta_app::schedule::tpsl_tick`]) over books of open DRY longs spread over
 //! the three pairs. Every fourth position has a trailing stop (anchored in its pair's trail book,
-//! 5 % behind), `triggering` of them have crossed their exit: half a take-profit below the price,
-//! half a 1 % trail in an older trail epoch whose extreme is 2 % above it. Each size gets a fresh
+//! 5 % behind), `triggering` of them have crossed their exit: a 1 % trail in an older trail epoch
+//! whose extreme is 2 % above it (take-profit and stop-loss are the venue's, the paper venue's
+//! keeper for DRY, so the tick fires trailing stops only). Each size gets a fresh
 //! store and one warm-up tick (which queues the closes); then `repeats` rounds of measured ticks
 //! go round all the books, one tick each (they find the closes queued and send nothing new), so
 //! every size is measured under the same conditions at the same time. Before each measured tick every price
@@ -114,11 +115,11 @@ async fn book(world: &World, n: usize, triggering: usize) -> Result<usize, Strin
             world.user(user.0).await?;
         }
         let raw = price.raw();
-        // A long at the current price: stop-loss 10 % below, take-profit 10 % above, or (for
-        // the triggering ones) 1 % below, which the current price has crossed, or a trail that
-        // has fired.
-        let firing_trail = k < triggering && k % 2 == 1;
-        let tp = if k < triggering && !firing_trail { price_of(raw, 9_900) } else { price_of(raw, 11_000) };
+        // A long at the current price: stop-loss 10 % below, take-profit 10 % above, and (for
+        // the triggering ones) a trail that has fired. Take-profit and stop-loss are the
+        // venue's (the paper venue's keeper for DRY): the tick fires trailing stops only.
+        let firing_trail = k < triggering;
+        let tp = price_of(raw, 11_000);
         let trail = if firing_trail {
             Some(TrailingStop {
                 distance: Bps::new(FIRING_TRAIL_BPS).map_err(|e| e.to_string())?,

@@ -139,6 +139,22 @@ impl Venue for VenueMarket {
     async fn wallet_usdc(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
         self.get().await?.0.wallet_usdc(trader).await
     }
+    async fn history(
+        &self,
+        trader: TraderAddress,
+        since: Option<vanta_domain::time::Timestamp>,
+    ) -> DomainResult<Option<vanta_domain::recon::VenueHistory>> {
+        // The paper venue's own closes (TP, SL, liquidation by its keeper), kept in the table.
+        self.get().await?.0.history(trader, since).await
+    }
+    async fn run_triggers(
+        &self,
+        trader: TraderAddress,
+        max_age_secs: u32,
+        max_deviation: vanta_domain::money::Bps,
+    ) -> DomainResult<Vec<vanta_domain::recon::VenueClose>> {
+        self.get().await?.0.run_triggers(trader, max_age_secs, max_deviation).await
+    }
 }
 
 #[cfg(test)]

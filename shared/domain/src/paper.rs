@@ -1,7 +1,9 @@
 //! The DRY paper book as the store keeps it: one account per trader address (cash, open paper
 //! trades, a version for optimistic writes) and one fill record per order reference. Every
 //! instance of every function reads and writes the same book, so DRY behaves like one account:
-//! `/balance`, proportional copy sizing and closes see what any instance did.
+//! `/balance`, proportional copy sizing and closes see what any instance did. The account also
+//! keeps the paper venue's own closes (its keeper's TP, SL and liquidation fills), which the
+//! reconciler reads as the paper venue's trade history, as it reads Veranta's.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,6 +16,7 @@ use crate::ids::{IntentId, TraderAddress};
 use crate::money::Usdc;
 use crate::paper_venue::DEFAULT_PAPER_EQUITY;
 use crate::ports::{VenueFill, VenuePosition};
+use crate::recon::VenueClose;
 
 /// One trader's paper account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +25,11 @@ pub struct PaperAccount {
     /// USDC not in positions (starts at [`DEFAULT_PAPER_EQUITY`]).
     pub cash: Usdc,
     pub positions: Vec<VenuePosition>,
+    /// The venue-side closes of its trades (TP, SL, liquidation by the paper venue's keeper),
+    /// oldest first, the last [`PAPER_HISTORY_KEPT`] of them (accounts stored before the keeper
+    /// have none).
+    #[serde(default)]
+    pub closes: Vec<VenueClose>,
     /// The stored version this account was read at (0: never stored).
     pub version: u64,
 }
@@ -29,7 +37,13 @@ pub struct PaperAccount {
 impl PaperAccount {
     /// The account of a trader nobody traded for yet.
     pub fn fresh(trader: TraderAddress) -> Self {
-        Self { trader, cash: DEFAULT_PAPER_EQUITY, positions: Vec::new(), version: 0 }
+        Self { trader, cash: DEFAULT_PAPER_EQUITY, positions: Vec::new(), closes: Vec::new(), version: 0 }
+    }
+    /// Appends a venue-side close to the history, keeping the last [`PAPER_HISTORY_KEPT`].
+    pub fn record_close(&mut self, close: VenueClose) {
+        self.closes.push(close);
+        let over = self.closes.len().saturating_sub(PAPER_HISTORY_KEPT);
+        self.closes.drain(..over);
     }
     /// Margin in use: the collateral of the open paper trades.
     pub fn margin(&self) -> DomainResult<Usdc> {
@@ -40,6 +54,10 @@ impl PaperAccount {
         self.cash.checked_add(self.margin()?).map_err(DomainError::from)
     }
 }
+
+/// How many venue-side closes a paper account keeps (the reconciler reads them every minute; a
+/// close is recorded on its position once, by its id, however often it is read).
+pub const PAPER_HISTORY_KEPT: usize = 200;
 
 /// The paper book's storage. Both adapters keep the same rules.
 #[async_trait]

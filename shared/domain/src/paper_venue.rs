@@ -7,13 +7,15 @@ use async_trait::async_trait;
 
 use crate::error::{DomainError, DomainResult};
 use crate::exec::ExecMode;
-use crate::ids::{IntentId, TraderAddress};
-use crate::market::{PairCatalog, PairSymbol, Side};
-use crate::money::{PercentP, Price, Usdc};
+use crate::ids::{IntentId, TraderAddress, derived_id};
+use crate::market::{PairCatalog, PairIndex, PairSymbol, Side};
+use crate::money::{Bps, PercentP, Price, SignedUsdc, Usdc};
 use crate::paper::{MemoryPaperBook, PaperAccount, PaperStore};
 use crate::ports::{Lookup, Prices, Venue, VenueFill, VenueOrder, VenuePosition};
+use crate::recon::{CloseReason, VenueClose, VenueHistory};
 use crate::spread::{SpreadAsk, SpreadQuote, SpreadQuotes, spread_price};
 use crate::time::Clock;
+use crate::time::Timestamp;
 
 /// The paper venue: fills market orders at the freshest oracle quote, moved against the trader by
 /// half the venue's spread ([`spread_price`]), and charges the venue's open/close fee on notional.
@@ -27,6 +29,14 @@ use crate::time::Clock;
 /// does not execute: a paper open is refused with the reason; a paper close (reduce-only, never
 /// refused) still fills at the catalog's spread, or the oracle price when the catalog has none, and
 /// its fill says so (in its `venue_ref`).
+///
+/// **Venue-held exits.** Like the venue, it holds each trade's take-profit and stop-loss (from
+/// the open order and [`VenueOrder::UpdateTpSl`]) and its keeper step
+/// ([`Venue::run_triggers`], run by the indexer's tick for every trader with DRY positions)
+/// closes a trade whose TP, SL or liquidation price the trusted mark crossed: at the mark less
+/// half the spread, with the venue's close fee, the collateral returned with the PnL less the
+/// fee. Each such close is kept in the account's history ([`Venue::history`]), where the
+/// reconciler finds and records it as it records Veranta's TP, SL and liquidations.
 pub struct PaperVenue {
     catalog: Arc<PairCatalog>,
     prices: Arc<dyn Prices>,
@@ -152,9 +162,144 @@ impl Venue for PaperVenue {
     async fn wallet_usdc(&self, trader: TraderAddress) -> DomainResult<Option<Usdc>> {
         Ok(Some(self.account(trader).await?.cash))
     }
+    async fn history(&self, trader: TraderAddress, since: Option<Timestamp>) -> DomainResult<Option<VenueHistory>> {
+        let closes = self.book.paper_account(trader).await?.map(|a| a.closes).unwrap_or_default();
+        Ok(Some(VenueHistory { closes: closes.into_iter().filter(|c| since.is_none_or(|t| c.at >= t)).collect() }))
+    }
+    async fn run_triggers(&self, trader: TraderAddress, max_age_secs: u32, max_deviation: Bps) -> DomainResult<Vec<VenueClose>> {
+        let Some(acct) = self.book.paper_account(trader).await? else { return Ok(Vec::new()) };
+        let now = self.clock.now();
+        let mut marks: Vec<(PairIndex, Option<Price>)> = Vec::new();
+        let mut due: Vec<(VenuePosition, CloseReason, Price)> = Vec::new();
+        for p in &acct.positions {
+            let mark = match marks.iter().find(|(pair, _)| *pair == p.pair) {
+                Some((_, m)) => *m,
+                None => {
+                    let m = self.trusted_mark(p.pair, now, max_age_secs, max_deviation).await;
+                    marks.push((p.pair, m));
+                    m
+                }
+            };
+            // No trusted price: nothing fires (a stale price must not close a trade).
+            let Some(mark) = mark else { continue };
+            if let Some(reason) = venue_trigger(p, mark) {
+                due.push((p.clone(), reason, mark));
+            }
+        }
+        let mut closed = Vec::new();
+        for (p, reason, mark) in due {
+            if let Some(c) = self.close_triggered(&p, reason, mark).await? {
+                closed.push(c);
+            }
+        }
+        Ok(closed)
+    }
+}
+
+/// Which venue-held exit, if any, `mark` fires for the paper trade `p` (pure): liquidation
+/// first, then the stop-loss, then the take-profit, as the venue's keeper.
+pub fn venue_trigger(p: &VenuePosition, mark: Price) -> Option<CloseReason> {
+    let beyond = |level: Price, above: bool| if above { mark >= level } else { mark <= level };
+    let (profit_above, loss_above) = match p.side {
+        Side::Long => (true, false),
+        Side::Short => (false, true),
+    };
+    if let Ok(liq) = crate::position::liquidation_price(p.side, p.open_price, p.leverage)
+        && beyond(liq, loss_above)
+    {
+        return Some(CloseReason::Liquidation);
+    }
+    if let Some(sl) = p.sl.filter(|l| !l.is_zero())
+        && beyond(sl, loss_above)
+    {
+        return Some(CloseReason::StopLoss);
+    }
+    if let Some(tp) = p.tp.filter(|l| !l.is_zero())
+        && beyond(tp, profit_above)
+    {
+        return Some(CloseReason::TakeProfit);
+    }
+    None
+}
+
+/// Whether the book's trade `q` is the trade `p` (pair, index, side, open time).
+fn same_trade(q: &VenuePosition, p: &VenuePosition) -> bool {
+    q.pair == p.pair && q.trade_index == p.trade_index && q.side == p.side && q.open_time == p.open_time
 }
 
 impl PaperVenue {
+    /// The pair's trusted mark at `now` (the TP/SL tick's rule, [`crate::risk_engine::reference_price`]),
+    /// or None when there is none (no quote, stale, the sources disagree).
+    async fn trusted_mark(&self, pair: PairIndex, now: Timestamp, max_age_secs: u32, max_deviation: Bps) -> Option<Price> {
+        let info = self.catalog.by_index(pair)?;
+        let quotes = match self.prices.quotes(&info.symbol).await {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::warn!(pair = %info.symbol, error = %e, "no price for the paper keeper; nothing fires on this pair");
+                return None;
+            }
+        };
+        match crate::risk_engine::reference_price(&info.symbol, &quotes, now, max_age_secs, max_deviation) {
+            Ok(m) => Some(m),
+            Err(why) => {
+                tracing::info!(pair = %info.symbol, reason = %why, "no trusted price for the paper keeper; nothing fires on this pair");
+                None
+            }
+        }
+    }
+
+    /// Closes the book's trade `p` for `reason` at `mark` (its full collateral, as a market
+    /// close with the venue's spread and close fee) and records the close in the account's
+    /// history, in one versioned write under the trade's own order reference: a second run, or
+    /// one that overlaps, finds it closed (or the reference filled) and closes nothing. None when
+    /// the trade is no longer in the book.
+    async fn close_triggered(&self, p: &VenuePosition, reason: CloseReason, mark: Price) -> DomainResult<Option<VenueClose>> {
+        let trader = p.trader;
+        let open_time = p.open_time.map_or_else(|| "?".to_owned(), |t| t.to_string());
+        let client_ref = derived_id("pkeep", &[&trader.key(), &p.pair.0.to_string(), &p.trade_index.to_string(), &open_time]);
+        let order = VenueOrder::Close { trader, pair: p.pair, trade_index: p.trade_index, collateral: p.collateral, known: None };
+        // A close is never refused: without the venue's spread quote it takes the catalog's.
+        let basis = self.spread_basis(&order, mark).await?;
+        for _ in 0..PAPER_ATTEMPTS {
+            if self.book.paper_fill(&client_ref).await?.is_some() {
+                return Ok(None); // closed by another run
+            }
+            let mut acct = self.account(trader).await?;
+            let Some(held) = acct.positions.iter().find(|q| same_trade(q, p)).cloned() else { return Ok(None) };
+            let order = VenueOrder::Close { trader, pair: p.pair, trade_index: p.trade_index, collateral: held.collateral, known: None };
+            let fill = self.apply(&client_ref, &order, Some(mark), Some(&basis), &mut acct)?;
+            // What the trade realised: its PnL at the fill less the fee, never a loss beyond its
+            // collateral (the book returns nothing below that).
+            let gross = crate::position::pnl(held.side, fill.collateral, held.leverage, held.open_price, fill.price)?;
+            let net = gross.checked_sub(SignedUsdc::from_usdc(fill.fee)?)?;
+            let floor = SignedUsdc::ZERO.checked_sub(SignedUsdc::from_usdc(fill.collateral)?)?;
+            let close = VenueClose {
+                id: client_ref.as_str().to_owned(),
+                pair: p.pair,
+                trade_index: p.trade_index,
+                open_time: held.open_time,
+                side: held.side,
+                price: fill.price,
+                collateral: fill.collateral,
+                remaining: Usdc::ZERO,
+                fee: fill.fee,
+                net_pnl: net.max(floor),
+                reason,
+                at: fill.at,
+            };
+            acct.record_close(close.clone());
+            match self.book.commit_paper(&acct, Some((&client_ref, &fill))).await {
+                Ok(()) => {
+                    tracing::info!(pair = p.pair.0, trade_index = p.trade_index, reason = ?reason, price = %fill.price, "paper keeper closed a trade");
+                    return Ok(Some(close));
+                }
+                Err(DomainError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(DomainError::Unavailable("the paper account is busy; try again".into()))
+    }
+
     /// The spread `order` fills with at `mark` (see [`PaperVenue`]): the venue's quote, else the
     /// catalog's; an open the venue would not execute is refused here.
     async fn spread_basis(&self, order: &VenueOrder, mark: Price) -> DomainResult<SpreadBasis> {
@@ -287,6 +432,31 @@ impl PaperVenue {
                 let is_it = |p: &VenuePosition| known.is_none_or(|k| k.check(p.side, p.leverage, p.open_price, p.open_time).is_ok());
                 let at = acct.positions.iter().position(|p| p.pair == *pair && p.trade_index == *trade_index && is_it(p));
                 let booked = at.and_then(|i| acct.positions.get(i)).cloned();
+                // A trade the keeper closed already (TP, SL, liquidation) is not closed again:
+                // the fill is that close, and nothing moves in the book.
+                if booked.is_none()
+                    && let Some(k) = known
+                    && let Some(c) = acct.closes.iter().rev().find(|c| {
+                        c.pair == *pair
+                            && c.trade_index == *trade_index
+                            && c.side == k.side
+                            && k.open_time.is_some()
+                            && c.open_time == k.open_time
+                    })
+                {
+                    return Ok(VenueFill {
+                        pair: *pair,
+                        trade_index: *trade_index,
+                        side: c.side,
+                        price: c.price,
+                        collateral: c.collateral,
+                        leverage: k.leverage,
+                        fee: c.fee,
+                        at: c.at,
+                        venue_ref: format!("paper:{} (closed by the venue: {})", c.id, c.reason.words()),
+                        open_time: None,
+                    });
+                }
                 let (side, leverage, held, open_price) = match (known, &booked) {
                     (_, Some(p)) => (p.side, p.leverage, p.collateral, Some(p.open_price)),
                     (Some(k), None) => (k.side, k.leverage, *collateral, k.open_price),
@@ -353,9 +523,9 @@ impl PaperVenue {
                 })
             }
             VenueOrder::UpdateTpSl { pair, trade_index, tp, sl, known, .. } => {
-                // The paper venue has no triggers of its own (Vanta's TP/SL executor watches DRY
-                // positions), so a trade the book does not hold is not an error here (nor is
-                // another trade at the same index: it is left alone).
+                // The book's TP and SL are what its keeper fires on. A trade the book does not
+                // hold is not an error here (nor is another trade at the same index: it is left
+                // alone).
                 let is_it = |p: &VenuePosition| known.is_none_or(|k| k.check(p.side, p.leverage, p.open_price, p.open_time).is_ok());
                 let Some(p) = acct.positions.iter_mut().find(|p| p.pair == *pair && p.trade_index == *trade_index && is_it(p)) else {
                     return Ok(VenueFill {

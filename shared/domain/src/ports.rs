@@ -438,6 +438,22 @@ pub trait Venue: Send + Sync {
         let _ = (trader, since);
         Ok(None)
     }
+    /// The venue's keeper step, for a venue whose keeper Vanta runs (the paper venue): closes
+    /// the trader's trades whose take-profit, stop-loss or liquidation price the trusted mark
+    /// crossed (prices no older than `max_age_secs` on which the sources agree within
+    /// `max_deviation`, as the TP/SL tick's; a stale or missing price closes nothing), and
+    /// records each close in the venue's [`Venue::history`], where the reconciler finds it.
+    /// Answers the closes this call made (none when another run made them first). A venue that
+    /// keeps its own triggers (Veranta) does nothing here.
+    async fn run_triggers(
+        &self,
+        trader: TraderAddress,
+        max_age_secs: u32,
+        max_deviation: Bps,
+    ) -> DomainResult<Vec<crate::recon::VenueClose>> {
+        let _ = (trader, max_age_secs, max_deviation);
+        Ok(Vec::new())
+    }
     /// The trader's resting limit orders (placed outside Vanta). None: this venue has no limit
     /// orders (the paper venue) or cannot read them.
     async fn limit_orders(&self, trader: TraderAddress) -> DomainResult<Option<Vec<crate::recon::VenueLimitOrder>>> {

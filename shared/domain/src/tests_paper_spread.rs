@@ -168,3 +168,112 @@ async fn a_spread_that_leaves_no_price_refuses_an_open_but_never_a_close() {
     let err = v.execute(&IntentId::parse("s").unwrap(), &open(Side::Short)).await.unwrap_err();
     assert!(matches!(err, DomainError::Refused(_)), "{err:?}");
 }
+
+// ----- the paper venue's keeper: venue-held TP, SL and liquidation ----------------------------
+
+const AGE: u32 = 30;
+
+fn dev() -> Bps {
+    Bps::new(100).unwrap()
+}
+
+/// A paper venue with its clock and prices, BTC at 100 000 now.
+fn keeper_venue(quotes: Option<Arc<Scripted>>) -> (PaperVenue, Arc<FixedPrices>, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(Timestamp(1_795_852_800_000)));
+    let prices = Arc::new(FixedPrices::new());
+    prices.set(PairSymbol::parse("BTC").unwrap(), "pyth", p("100000"), clock.now()).unwrap();
+    let v = PaperVenue::new(Arc::new(crate::tests::catalog()), prices.clone(), clock.clone());
+    (
+        match quotes {
+            Some(q) => v.with_spreads(q),
+            None => v,
+        },
+        prices,
+        clock,
+    )
+}
+
+fn open_with(side: Side, leverage: u64, tp: Option<&str>, sl: Option<&str>) -> VenueOrder {
+    VenueOrder::Open {
+        trader: trader(),
+        pair: PairIndex(1),
+        side,
+        collateral: Usdc::from_str("100").unwrap(),
+        leverage: Leverage::from_whole(leverage).unwrap(),
+        reference_price: p("100000"),
+        slippage: PercentP::from_str("1").unwrap(),
+        tp: tp.map(p),
+        sl: sl.map(p),
+    }
+}
+
+#[tokio::test]
+async fn the_keeper_closes_a_crossed_take_profit_once_with_the_venues_spread_and_fee() {
+    // 0.075 % quoted: half is 37.5 on 100 000.
+    let q = Scripted::new(vec![Ok(SpreadQuote::Quoted(PercentP::from_raw(750_000_000)))]);
+    let (v, prices, clock) = keeper_venue(Some(q));
+    let opened = v.execute(&IntentId::parse("o").unwrap(), &open_with(Side::Long, 5, Some("102000"), Some("98000"))).await.unwrap();
+    let held = v.positions(trader()).await.unwrap();
+    assert_eq!((held[0].tp, held[0].sl), (Some(p("102000")), Some(p("98000"))), "the book holds the TP and SL");
+    assert!(v.run_triggers(trader(), AGE, dev()).await.unwrap().is_empty(), "not crossed");
+    clock.advance(std::time::Duration::from_secs(60));
+    prices.set(PairSymbol::parse("BTC").unwrap(), "pyth", p("102100"), clock.now()).unwrap();
+    let closed = v.run_triggers(trader(), AGE, dev()).await.unwrap();
+    assert_eq!(closed.len(), 1);
+    let c = &closed[0];
+    assert_eq!(c.reason, crate::recon::CloseReason::TakeProfit);
+    assert_eq!((c.pair, c.trade_index, c.side, c.open_time), (PairIndex(1), opened.trade_index, Side::Long, opened.open_time));
+    assert_eq!(c.price, p("102061.7125"), "at the mark less half the quoted spread (0.0375 % of 102 100)");
+    assert_eq!((c.collateral, c.remaining), (Usdc::from_str("100").unwrap(), Usdc::ZERO));
+    // The close fee is the catalog's on the notional (0.045 % × $500).
+    assert_eq!(c.fee, Usdc::from_str("0.225").unwrap());
+    let gross = crate::position::pnl(Side::Long, c.collateral, Leverage::from_whole(5).unwrap(), opened.price, c.price).unwrap();
+    assert_eq!(c.net_pnl, gross.checked_sub(SignedUsdc::from_usdc(c.fee).unwrap()).unwrap());
+    assert_eq!(c.at, clock.now());
+    // The book: the trade is gone, its collateral back with the net PnL.
+    assert!(v.positions(trader()).await.unwrap().is_empty());
+    let cash = v.wallet_usdc(trader()).await.unwrap().unwrap();
+    let start = i128::from(crate::paper_venue::DEFAULT_PAPER_EQUITY.raw());
+    assert_eq!(i128::from(cash.raw()), start - i128::from(opened.fee.raw()) + i128::from(c.net_pnl.raw()));
+    // In the history, once, however often the keeper runs.
+    assert!(v.run_triggers(trader(), AGE, dev()).await.unwrap().is_empty(), "a second run closes nothing");
+    let h = v.history(trader(), None).await.unwrap().unwrap();
+    assert_eq!(h.closes, closed);
+    assert!(v.history(trader(), Some(clock.now().plus(std::time::Duration::from_secs(1)))).await.unwrap().unwrap().closes.is_empty());
+    assert_eq!(v.wallet_usdc(trader()).await.unwrap().unwrap(), cash);
+}
+
+#[tokio::test]
+async fn the_keeper_fires_stops_and_liquidations_and_nothing_at_a_stale_price() {
+    let (v, prices, clock) = keeper_venue(None);
+    v.execute(&IntentId::parse("s").unwrap(), &open_with(Side::Short, 5, None, Some("101000"))).await.unwrap();
+    v.execute(&IntentId::parse("l").unwrap(), &open_with(Side::Long, 50, None, None)).await.unwrap();
+    // The stop moved by an update is the level the keeper fires on.
+    let update =
+        VenueOrder::UpdateTpSl { trader: trader(), pair: PairIndex(1), trade_index: 0, tp: None, sl: Some(p("102000")), known: None };
+    v.execute(&IntentId::parse("u").unwrap(), &update).await.unwrap();
+    // A stale price past every level fires nothing.
+    clock.advance(std::time::Duration::from_secs(120));
+    prices.set(PairSymbol::parse("BTC").unwrap(), "pyth", p("103000"), clock.now().minus(std::time::Duration::from_secs(120))).unwrap();
+    assert!(v.run_triggers(trader(), AGE, dev()).await.unwrap().is_empty(), "stale");
+    assert_eq!(v.positions(trader()).await.unwrap().len(), 2);
+    // Nor does a missing one.
+    let empty = PaperVenue::new(Arc::new(crate::tests::catalog()), Arc::new(FixedPrices::new()), clock.clone());
+    assert!(empty.run_triggers(trader(), AGE, dev()).await.unwrap().is_empty());
+    // Between the old stop and the new: nothing.
+    prices.set(PairSymbol::parse("BTC").unwrap(), "pyth", p("101500"), clock.now()).unwrap();
+    assert!(v.run_triggers(trader(), AGE, dev()).await.unwrap().is_empty(), "the stop was moved to 102 000");
+    // Through it: the short's stop (the 50x long is up, far from its liquidation).
+    prices.set(PairSymbol::parse("BTC").unwrap(), "pyth", p("102500"), clock.now()).unwrap();
+    let closed = v.run_triggers(trader(), AGE, dev()).await.unwrap();
+    assert_eq!(closed.iter().map(|c| c.reason).collect::<Vec<_>>(), [crate::recon::CloseReason::StopLoss]);
+    assert!(closed[0].net_pnl.is_negative());
+    // 3 % down at 50x: past the long's liquidation (85 % of its collateral lost near 98 300),
+    // a loss of 150 % before the floor.
+    prices.set(PairSymbol::parse("BTC").unwrap(), "pyth", p("97000"), clock.now()).unwrap();
+    let closed = v.run_triggers(trader(), AGE, dev()).await.unwrap();
+    assert_eq!(closed.iter().map(|c| c.reason).collect::<Vec<_>>(), [crate::recon::CloseReason::Liquidation]);
+    assert_eq!(closed[0].net_pnl, SignedUsdc::from_raw(-100_000_000), "a loss never beyond the collateral");
+    assert!(v.positions(trader()).await.unwrap().is_empty());
+    assert_eq!(v.history(trader(), None).await.unwrap().unwrap().closes.len(), 2);
+}
