@@ -279,6 +279,8 @@ async fn dynamo_tpsl_tick_backfills_then_reads_only_crossed_levels() {
     }
     let mut near = position("near", Side::Long);
     near.sl = Some(px("99000"));
+    // On its paper account, as the pipeline records a DRY position.
+    near.wallet = Some(vanta_domain::ids::TraderAddress::new(alloy::primitives::Address::repeat_byte(0x07)).unwrap());
     store.insert_position(&near).await.unwrap();
     // A fresh table has no index marker: the first tick backfills it (one page here), and from
     // then on only crossed levels are read.

@@ -161,6 +161,37 @@ async fn a_manual_close_after_the_paper_venue_closed_settles_nothing_twice() {
 }
 
 #[tokio::test]
+async fn a_dry_position_recorded_without_its_wallet_still_has_its_take_profit_fired_by_the_tick() {
+    let s = sys();
+    s.source(7, "strat", "k3y", "tvtok").await;
+    let open = serde_json::json!({"source":"strat","id":"o","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5","tp":"105000"});
+    assert_eq!(signal(&s, open).await, 202);
+    s.drain().await;
+    let p = s.positions(7).await[0].clone();
+    // As recorded before positions carried their wallet: on no paper account the keeper runs.
+    let legacy = pipeline::modify_position(&s.deps, p.user, &p.id, |q| {
+        q.wallet = None;
+        true
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(legacy.wallet, None);
+    assert_eq!(crate::tpsl::trigger(&legacy, Price::from_str("104000").unwrap()), None, "not there yet");
+    assert_eq!(crate::tpsl::trigger(&legacy, Price::from_str("105500").unwrap()), Some(crate::tpsl::Trigger::TakeProfit));
+    // With its wallet the same position is the paper venue's to close, not the tick's.
+    assert_eq!(crate::tpsl::trigger(&p, Price::from_str("105500").unwrap()), None);
+    s.set_price("BTC/USD", "105500");
+    let r = schedule::tpsl_tick(&s.deps).await.unwrap();
+    assert!(r.triggered.iter().any(|t| t.ends_with(":tp")), "{r:?}");
+    s.drain().await;
+    let closed = &s.positions(7).await[0];
+    assert_eq!(closed.status, PositionStatus::Closed, "{closed:?}");
+    assert!(closed.realised_pnl.unwrap().raw() > 0);
+    assert!(s.messages_to(7).iter().any(|m| m.contains("Take-profit hit")));
+}
+
+#[tokio::test]
 async fn trailing_stop_follows_the_best_price() {
     let s = sys();
     s.source(7, "strat", "k3y", "tvtok").await;

@@ -95,7 +95,8 @@ impl Sys {
         self.prices.set(PairSymbol::parse(sym).unwrap(), "pyth", px(p), now).unwrap();
         self.prices.set(PairSymbol::parse(sym).unwrap(), "chainlink", px(p), now).unwrap();
     }
-    /// Records an open DRY position (as the pipeline's settle would) and its user.
+    /// Records an open DRY position (as the pipeline's settle would, on a paper account) and its
+    /// user.
     async fn open(&self, n: usize, sym: &str, side: Side, tp: Option<&str>, sl: Option<&str>) -> Position {
         let user = TelegramUserId(7);
         self.store.get_or_create_user(User::new(user, ChatId(7), self.clock.now())).await.unwrap();
@@ -123,7 +124,7 @@ impl Sys {
             last_close: None,
             last_close_fraction: None,
             trail: None,
-            wallet: None,
+            wallet: Some(vanta_domain::ids::TraderAddress::new(alloy_primitives::Address::repeat_byte(0x07)).unwrap()),
             venue_open_time: None,
             copy_of: None,
             version: 0,

@@ -4,6 +4,7 @@
 //! ([`crate::schedule::tpsl_tick`]) asks the trigger index ([`crate::tpsl_index`]) which
 //! positions to look at.
 
+use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::PositionId;
 use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, Origin};
 use vanta_domain::market::{PairSymbol, Side};
@@ -58,17 +59,37 @@ impl Trigger {
     }
 }
 
-/// Which trigger, if any, `mark` fires for `p` (pure). Only Vanta's own: the trailing stop.
+/// Which trigger, if any, `mark` fires for `p` (pure). Vanta's own: the trailing stop.
 /// Take-profit, stop-loss and liquidation are the venue's in both modes (Veranta's, or the paper
 /// venue's keeper for DRY, [`vanta_domain::ports::Venue::run_triggers`]); the reconciler records
-/// their closes.
+/// their closes. The exception: a DRY position recorded before positions carried their wallet
+/// is on no paper account the keeper runs, so the tick still fires its exits (an exit is never
+/// dropped).
 pub fn trigger(p: &Position, mark: Price) -> Option<Trigger> {
-    let level = p.trail?.level(p.side);
-    let crossed = match p.side {
-        Side::Long => mark <= level,
-        Side::Short => mark >= level,
+    let beyond = |level: Price, above: bool| if above { mark >= level } else { mark <= level };
+    let (profit_above, loss_above) = match p.side {
+        Side::Long => (true, false),
+        Side::Short => (false, true),
     };
-    if crossed {
+    if p.mode == ExecMode::Dry && p.wallet.is_none() {
+        if let Ok(liq) = p.liquidation_price()
+            && beyond(liq, loss_above)
+        {
+            return Some(Trigger::Liquidation);
+        }
+        if let Some(sl) = p.sl
+            && beyond(sl, loss_above)
+        {
+            return Some(Trigger::StopLoss);
+        }
+        if let Some(tp) = p.tp
+            && beyond(tp, profit_above)
+        {
+            return Some(Trigger::TakeProfit);
+        }
+    }
+    let level = p.trail?.level(p.side);
+    if beyond(level, loss_above) {
         return Some(Trigger::Trail);
     }
     None

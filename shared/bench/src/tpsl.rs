@@ -156,7 +156,9 @@ async fn book(world: &World, n: usize, triggering: usize) -> Result<usize, Strin
             last_close: None,
             last_close_fraction: None,
             trail,
-            wallet: None,
+            // On a paper account, as the pipeline records a DRY position (its TP and SL are the
+            // paper venue's to fire; the tick fires the trails).
+            wallet: Some(vanta_domain::ids::TraderAddress::new(alloy_primitives::Address::repeat_byte(0x07)).map_err(|e| e.to_string())?),
             venue_open_time: None,
             copy_of: None,
             version: 0,
