@@ -261,7 +261,8 @@ async fn dynamo_tpsl_tick_backfills_then_reads_only_crossed_levels() {
     let prices = Arc::new(FixedPrices::new());
     let queue = Arc::new(MemoryQueue::new(clock.clone()));
     let catalog = Arc::new(PairCatalog::new([pair_info(1, "BTC/USD")]).unwrap());
-    let paper = Arc::new(PaperVenue::new(catalog, prices.clone(), clock.clone()));
+    let book = Arc::new(vanta_domain::paper::MemoryPaperBook::new());
+    let paper = Arc::new(PaperVenue::new(catalog, prices.clone(), clock.clone()).with_book(book.clone()));
     let config = vanta_runtime::Config::from_lookup(|_| None).unwrap();
     let deps =
         vanta_app::Deps::new(config, store.clone(), queue.clone(), Arc::new(RecordingChat::new()), clock.clone(), prices.clone(), paper);
@@ -280,8 +281,24 @@ async fn dynamo_tpsl_tick_backfills_then_reads_only_crossed_levels() {
     let mut near = position("near", Side::Long);
     near.sl = Some(px("99000"));
     // On its paper account, as the pipeline records a DRY position.
-    near.wallet = Some(vanta_domain::ids::TraderAddress::new(alloy::primitives::Address::repeat_byte(0x07)).unwrap());
+    let wallet = vanta_domain::ids::TraderAddress::new(alloy::primitives::Address::repeat_byte(0x07)).unwrap();
+    near.wallet = Some(wallet);
     store.insert_position(&near).await.unwrap();
+    // Its trade on that paper account's book (the keeper's to stop out).
+    let mut acct = vanta_domain::paper::PaperAccount::fresh(wallet);
+    acct.positions.push(vanta_domain::ports::VenuePosition {
+        trader: wallet,
+        pair: near.pair_index,
+        trade_index: near.trade_index.unwrap(),
+        side: near.side,
+        collateral: near.collateral,
+        leverage: near.leverage,
+        open_price: near.open_price,
+        tp: near.tp,
+        sl: near.sl,
+        open_time: None,
+    });
+    vanta_domain::paper::PaperStore::commit_paper(book.as_ref(), &acct, None).await.unwrap();
     // A fresh table has no index marker: the first tick backfills it (one page here), and from
     // then on only crossed levels are read.
     assert_eq!(store.index_state().await.unwrap().version, 0);

@@ -17,6 +17,7 @@ use vanta_domain::ids::{ChatId, IntentId, PositionId, TelegramUserId};
 use vanta_domain::market::{PairCatalog, PairIndex, PairSymbol, Side};
 use vanta_domain::memory::{FixedPrices, MemoryQueue, MemoryStore, PaperVenue, RecordingChat};
 use vanta_domain::money::{Bps, Leverage, Price, Usdc};
+use vanta_domain::paper::{MemoryPaperBook, PaperAccount, PaperStore};
 use vanta_domain::ports::*;
 use vanta_domain::position::{Position, PositionStatus, TrailingStop};
 use vanta_domain::time::{Clock, ManualClock, Timestamp};
@@ -61,6 +62,7 @@ struct Sys {
     prices: Arc<FixedPrices>,
     counted: Arc<Counted>,
     queue: Arc<MemoryQueue>,
+    book: Arc<MemoryPaperBook>,
 }
 
 const SYMBOLS: [&str; 12] =
@@ -79,10 +81,11 @@ fn sys() -> Sys {
         max_in_flight: AtomicUsize::new(0),
     });
     let catalog = PairCatalog::new(SYMBOLS.iter().enumerate().map(|(i, s)| pair(i as u16, s))).unwrap();
-    let paper = Arc::new(PaperVenue::new(Arc::new(catalog), prices.clone(), clock.clone()));
+    let book = Arc::new(MemoryPaperBook::new());
+    let paper = Arc::new(PaperVenue::new(Arc::new(catalog), prices.clone(), clock.clone()).with_book(book.clone()));
     let config = Config::from_lookup(|_| None).unwrap();
     let deps = Deps::new(config, store.clone(), queue.clone(), chat, clock.clone(), counted.clone(), paper);
-    let s = Sys { deps, store, clock, prices, counted, queue };
+    let s = Sys { deps, store, clock, prices, counted, queue, book };
     for sym in SYMBOLS {
         s.set_price(sym, "100000");
     }
@@ -95,17 +98,38 @@ impl Sys {
         self.prices.set(PairSymbol::parse(sym).unwrap(), "pyth", px(p), now).unwrap();
         self.prices.set(PairSymbol::parse(sym).unwrap(), "chainlink", px(p), now).unwrap();
     }
-    /// Records an open DRY position (as the pipeline's settle would, on a paper account) and its
-    /// user.
+    /// Records an open DRY position (as the pipeline's settle would, on a paper account that
+    /// holds its trade) and its user.
     async fn open(&self, n: usize, sym: &str, side: Side, tp: Option<&str>, sl: Option<&str>) -> Position {
+        let p = self.record(n, sym, side, tp, sl).await;
+        let wallet = p.wallet.unwrap();
+        let mut acct = self.book.paper_account(wallet).await.unwrap().unwrap_or_else(|| PaperAccount::fresh(wallet));
+        acct.positions.push(VenuePosition {
+            trader: wallet,
+            pair: p.pair_index,
+            trade_index: p.trade_index.unwrap(),
+            side,
+            collateral: p.collateral,
+            leverage: p.leverage,
+            open_price: p.open_price,
+            tp: p.tp,
+            sl: p.sl,
+            open_time: None,
+        });
+        self.book.commit_paper(&acct, None).await.unwrap();
+        p
+    }
+    /// Records an open DRY position on a wallet whose paper book does not hold its trade (one
+    /// recorded before the book was stored).
+    async fn record(&self, n: usize, sym: &str, side: Side, tp: Option<&str>, sl: Option<&str>) -> Position {
         let user = TelegramUserId(7);
         self.store.get_or_create_user(User::new(user, ChatId(7), self.clock.now())).await.unwrap();
         let p = Position {
             id: PositionId::parse(&format!("pos:t:{n}")).unwrap(),
             user,
             pair: PairSymbol::parse(sym).unwrap(),
-            pair_index: PairIndex(0),
-            trade_index: Some(0),
+            pair_index: PairIndex(SYMBOLS.iter().position(|s| *s == sym).unwrap() as u16),
+            trade_index: Some(n as u32),
             side,
             collateral: Usdc::from_str("100").unwrap(),
             leverage: Leverage::from_whole(2).unwrap(),
@@ -191,6 +215,45 @@ async fn the_index_follows_tp_changes_and_closes() {
     let r = s.tick().await;
     assert!(r.triggered.is_empty());
     assert_eq!(r.live_positions, 0);
+}
+
+#[tokio::test]
+async fn a_dry_trade_missing_from_its_paper_book_has_its_crossed_levels_fired_by_the_tick() {
+    let s = sys();
+    // Held by the paper book: the keeper's to fire. Missing from it: nobody else would.
+    let held = s.open(1, "BTC/USD", Side::Long, Some("100000"), None).await;
+    let tp = s.record(2, "BTC/USD", Side::Long, Some("100000"), None).await;
+    let sl = s.record(3, "ETH/USD", Side::Short, None, Some("100000")).await;
+    let uncrossed = s.record(4, "SOL/USD", Side::Long, Some("150000"), Some("50000")).await;
+    // Closed by the keeper a moment ago and not yet recorded by the reconciler: its close is
+    // the reconciler's to record, the tick queues none.
+    let closed = s.record(5, "ARB/USD", Side::Long, Some("100000"), None).await;
+    let wallet = closed.wallet.unwrap();
+    let mut acct = s.book.paper_account(wallet).await.unwrap().unwrap();
+    acct.record_close(vanta_domain::recon::VenueClose {
+        id: "paper-close-5".into(),
+        pair: closed.pair_index,
+        trade_index: closed.trade_index.unwrap(),
+        open_time: None,
+        side: Side::Long,
+        price: px("100000"),
+        collateral: closed.collateral,
+        remaining: Usdc::ZERO,
+        fee: Usdc::ZERO,
+        net_pnl: vanta_domain::money::SignedUsdc::ZERO,
+        reason: vanta_domain::recon::CloseReason::TakeProfit,
+        at: s.clock.now(),
+    });
+    s.book.commit_paper(&acct, None).await.unwrap();
+    let r = s.tick().await;
+    assert_eq!(fired(&r), vec![format!("{}:tp", tp.id), format!("{}:sl", sl.id)], "{r:?}");
+    assert_eq!(s.queue.len(), 2, "one close each");
+    for quiet in [&held, &uncrossed, &closed] {
+        assert!(!fired(&r).iter().any(|t| t.starts_with(&format!("{}:", quiet.id))), "{} fired: {r:?}", quiet.id);
+    }
+    // Redelivered ticks queue no second close.
+    s.tick().await;
+    assert_eq!(s.queue.len(), 2, "{:?}", s.queue.len());
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 use vanta_domain::exec::ExecMode;
 use vanta_domain::ids::PositionId;
 use vanta_domain::intent::{Action, CreateOutcome, Intent, IntentState, Origin};
-use vanta_domain::market::{PairSymbol, Side};
+use vanta_domain::market::{PairIndex, PairSymbol, Side};
 use vanta_domain::money::{Bps, Price};
 use vanta_domain::position::{Position, PositionStatus};
 use vanta_domain::risk_engine;
@@ -64,35 +64,78 @@ impl Trigger {
 /// venue's keeper for DRY, [`vanta_domain::ports::Venue::run_triggers`]); the reconciler records
 /// their closes. The exception: a DRY position recorded before positions carried their wallet
 /// is on no paper account the keeper runs, so the tick still fires its exits (an exit is never
-/// dropped).
+/// dropped). A DRY position whose wallet's paper book lacks its trade is the same case, found
+/// by [`evaluate`] (it needs the book).
 pub fn trigger(p: &Position, mark: Price) -> Option<Trigger> {
-    let beyond = |level: Price, above: bool| if above { mark >= level } else { mark <= level };
-    let (profit_above, loss_above) = match p.side {
-        Side::Long => (true, false),
-        Side::Short => (false, true),
-    };
-    if p.mode == ExecMode::Dry && p.wallet.is_none() {
-        if let Ok(liq) = p.liquidation_price()
-            && beyond(liq, loss_above)
-        {
-            return Some(Trigger::Liquidation);
-        }
-        if let Some(sl) = p.sl
-            && beyond(sl, loss_above)
-        {
-            return Some(Trigger::StopLoss);
-        }
-        if let Some(tp) = p.tp
-            && beyond(tp, profit_above)
-        {
-            return Some(Trigger::TakeProfit);
-        }
+    if p.mode == ExecMode::Dry
+        && p.wallet.is_none()
+        && let Some(t) = venue_held_trigger(p, mark)
+    {
+        return Some(t);
     }
     let level = p.trail?.level(p.side);
-    if beyond(level, loss_above) {
+    if beyond(mark, level, loss_above(p.side)) {
         return Some(Trigger::Trail);
     }
     None
+}
+
+fn beyond(mark: Price, level: Price, above: bool) -> bool {
+    if above { mark >= level } else { mark <= level }
+}
+
+/// A loss is a move up for a short, down for a long.
+fn loss_above(side: Side) -> bool {
+    side == Side::Short
+}
+
+/// Which of the levels the venue holds (liquidation first, then stop-loss, then take-profit)
+/// `mark` has crossed for `p` (pure).
+pub fn venue_held_trigger(p: &Position, mark: Price) -> Option<Trigger> {
+    let loss = loss_above(p.side);
+    if let Ok(liq) = p.liquidation_price()
+        && beyond(mark, liq, loss)
+    {
+        return Some(Trigger::Liquidation);
+    }
+    if let Some(sl) = p.sl
+        && beyond(mark, sl, loss)
+    {
+        return Some(Trigger::StopLoss);
+    }
+    if let Some(tp) = p.tp
+        && beyond(mark, tp, !loss)
+    {
+        return Some(Trigger::TakeProfit);
+    }
+    None
+}
+
+/// A DRY position with a wallet whose trade is not in that wallet's paper book (recorded
+/// before the book was stored, or the book lost it): the keeper cannot fire its levels, so the
+/// tick does. Only asked when a venue-held level was crossed. Not an orphan: a trade the keeper
+/// closed since the position opened (the reconciler records that close; a second close is
+/// worse). A book that cannot be read now leaves the position to the next tick.
+async fn orphan_trigger(deps: &Deps, p: &Position, mark: Price) -> Option<Trigger> {
+    if p.mode != ExecMode::Dry {
+        return None;
+    }
+    let wallet = p.wallet?;
+    let t = venue_held_trigger(p, mark)?;
+    let this = |pair: PairIndex, trade: u32| pair == p.pair_index && Some(trade) == p.trade_index;
+    let unreadable = |e: DomainError| {
+        tracing::warn!(position = %p.id, error = %e, "paper book unreadable; its levels are checked again next tick");
+    };
+    let held = deps.paper.positions(wallet).await.map_err(unreadable).ok()?;
+    if held.iter().any(|v| this(v.pair, v.trade_index)) {
+        return None;
+    }
+    let history = deps.paper.history(wallet, Some(p.opened_at)).await.map_err(unreadable).ok()?;
+    if history.is_some_and(|h| h.closes.iter().any(|c| this(c.pair, c.trade_index))) {
+        return None;
+    }
+    tracing::warn!(position = %p.id, trigger = t.as_str(), "DRY trade missing from its paper book: the tick fires its level");
+    Some(t)
 }
 
 /// The one place the TP/SL tick gets a pair's mark: fresh quotes on which the sources agree,
@@ -116,7 +159,11 @@ pub(crate) async fn evaluate(
 ) -> DomainResult<()> {
     let mut current = p.clone();
     current.trail = vanta_domain::triggers::effective_trail(p, book);
-    if let Some(t) = trigger(&current, mark)
+    let fired = match trigger(&current, mark) {
+        Some(t) => Some(t),
+        None => orphan_trigger(deps, &current, mark).await,
+    };
+    if let Some(t) = fired
         && queue_close(deps, &current, t, mark).await?
     {
         report.triggered.push(format!("{}:{}", p.id, t.as_str()));
