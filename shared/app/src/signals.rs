@@ -69,9 +69,87 @@ impl Signal {
     }
     /// SHA-256 of the canonical form: `"100"` and `100.0` are the same request; a different
     /// amount under the same id is not.
+    ///
+    /// The canonical form is the JSON object `{source, id, action}` with the keys of every
+    /// object sorted and no spaces: what `serde_json::Value` prints (stored intents hold hashes
+    /// of that form, so it never changes). It is written directly, without building a `Value`;
+    /// [`Signal::canonical_by_value`] is the reference it must equal (tested).
     pub fn payload_hash(&self) -> String {
-        let canonical = serde_json::json!({ "source": self.source, "id": self.id, "action": self.action });
-        vanta_domain::ids::payload_hash(canonical.to_string().as_bytes())
+        let canonical = self.canonical().unwrap_or_else(|| self.canonical_by_value());
+        vanta_domain::ids::payload_hash(&canonical)
+    }
+
+    /// The canonical form written field by field. Every variant is taken apart whole (no `..`),
+    /// so a field added to an action does not compile until it is written here. None only if a
+    /// value failed to serialise (the caller then uses the reference).
+    fn canonical(&self) -> Option<Vec<u8>> {
+        let mut w = Canonical { out: Vec::with_capacity(256), ok: true };
+        w.out.extend_from_slice(b"{\"action\":{\"action\":");
+        match &self.action {
+            Action::Open(o) => w.order("open", o),
+            Action::Flip(o) => w.order("flip", o),
+            Action::Close { pair, side, fraction } => {
+                w.value("close");
+                w.field("fraction", fraction);
+                w.field("pair", pair);
+                w.field("side", side);
+            }
+            Action::UpdateTpSl { pair, side, tp, sl } => {
+                w.value("update_tp_sl");
+                w.field("pair", pair);
+                w.field("side", side);
+                w.field("sl", sl);
+                w.field("tp", tp);
+            }
+            Action::ClosePosition { position, fraction } => {
+                w.value("close_position");
+                w.field("fraction", fraction);
+                w.field("position", position);
+            }
+            Action::Pause => w.value("pause"),
+            Action::Flatten => w.value("flatten"),
+        }
+        w.out.push(b'}');
+        w.field("id", &self.id);
+        w.field("source", &self.source);
+        w.out.push(b'}');
+        w.ok.then_some(w.out)
+    }
+
+    /// The canonical form through `serde_json::Value` (sorted keys): the definition.
+    pub fn canonical_by_value(&self) -> Vec<u8> {
+        let value = serde_json::json!({ "source": self.source, "id": self.id, "action": self.action });
+        value.to_string().into_bytes()
+    }
+}
+
+/// The writer of [`Signal::canonical`]: `"key":value` pairs after the first, in the order given
+/// (the caller gives them sorted).
+struct Canonical {
+    out: Vec<u8>,
+    ok: bool,
+}
+
+impl Canonical {
+    fn value<T: serde::Serialize + ?Sized>(&mut self, v: &T) {
+        self.ok &= serde_json::to_writer(&mut self.out, v).is_ok();
+    }
+    fn field<T: serde::Serialize + ?Sized>(&mut self, key: &str, v: &T) {
+        self.out.push(b',');
+        self.value(key);
+        self.out.push(b':');
+        self.value(v);
+    }
+    fn order(&mut self, name: &str, o: &OpenOrder) {
+        let OpenOrder { pair, side, collateral, leverage, tp, sl, slippage } = o;
+        self.value(name);
+        self.field("collateral", collateral);
+        self.field("leverage", leverage);
+        self.field("pair", pair);
+        self.field("side", side);
+        self.field("sl", sl);
+        self.field("slippage", slippage);
+        self.field("tp", tp);
     }
 }
 
@@ -113,7 +191,84 @@ pub fn read_body(body: &[u8]) -> Body {
     Body { source, signal: parse_fields(&fields) }
 }
 
-type Fields = std::collections::BTreeMap<String, Box<RawValue>>;
+/// The fields of [`FIELDS`] in alphabetical order (the order refusals name them in).
+const SORTED_FIELDS: [&str; 11] =
+    ["action", "collateral_usdc", "fraction", "id", "leverage", "pair", "side", "sl", "slippage_pct", "source", "tp"];
+
+/// A body's top-level fields, each as its raw JSON text borrowed from the body; a repeated
+/// field keeps its last value. Read without a map of owned keys: only the known fields are kept,
+/// and of the others the alphabetically first, which a refusal names.
+struct Fields<'a> {
+    known: [Option<&'a RawValue>; SORTED_FIELDS.len()],
+    unknown: Option<String>,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, k: &str) -> Option<&'a RawValue> {
+        SORTED_FIELDS.iter().position(|f| *f == k).and_then(|i| self.known.get(i).copied().flatten())
+    }
+    /// The known fields present, alphabetically.
+    fn keys(&self) -> impl Iterator<Item = &'static str> + '_ {
+        SORTED_FIELDS.iter().zip(self.known.iter()).filter(|(_, v)| v.is_some()).map(|(k, _)| *k)
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Fields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Fields<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Fields<'a>, M::Error> {
+                let mut fields = Fields { known: [None; SORTED_FIELDS.len()], unknown: None };
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    match SORTED_FIELDS.iter().position(|f| *f == key) {
+                        Some(i) => {
+                            if let Some(slot) = fields.known.get_mut(i) {
+                                *slot = Some(value);
+                            }
+                        }
+                        None => {
+                            if fields.unknown.as_deref().is_none_or(|u| *key < *u) {
+                                fields.unknown = Some(key.into_owned());
+                            }
+                        }
+                    }
+                }
+                Ok(fields)
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// An object key: borrowed from the body unless it holds escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
+}
 
 /// Parses and validates a signal body. 400: not JSON / wrong types; 422: well-formed but invalid.
 pub fn parse(body: &[u8]) -> Result<Signal, Refusal> {
@@ -123,10 +278,10 @@ pub fn parse(body: &[u8]) -> Result<Signal, Refusal> {
 }
 
 fn parse_fields(fields: &Fields) -> Result<Signal, Refusal> {
-    if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+    if let Some(unknown) = &fields.unknown {
         return Err(invalid(format!("unknown field '{unknown}' (allowed: {})", FIELDS.join(", "))));
     }
-    let get = |k: &str| fields.get(k).map(|v| &**v).filter(|v| v.get() != "null");
+    let get = |k: &str| fields.get(k).filter(|v| v.get() != "null");
     let string = |k: &str| -> Result<Option<String>, Refusal> {
         match get(k) {
             None => Ok(None),
@@ -157,7 +312,7 @@ fn parse_fields(fields: &Fields) -> Result<Signal, Refusal> {
             .transpose()
     };
     let only = |allowed: &[&str]| -> Result<(), Refusal> {
-        match fields.keys().find(|k| !["source", "id", "action"].contains(&k.as_str()) && !allowed.contains(&k.as_str())) {
+        match fields.keys().find(|k| !["source", "id", "action"].contains(k) && !allowed.contains(k)) {
             Some(k) => Err(invalid(format!("{k} is not used by action '{action_name}'"))),
             None => Ok(()),
         }
@@ -398,5 +553,124 @@ pub fn check_pair(signal: &Signal, catalog: Result<&PairCatalog, &vanta_domain::
             Err(Refusal::new(503, "the venue's market list is unavailable; nothing was accepted, retry"))
         }
         (Some(_), Err(_)) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+    use std::str::FromStr;
+
+    use super::*;
+    use vanta_domain::ids::PositionId;
+    use vanta_domain::money::SlippageP;
+
+    fn signal(source: &str, id: &str, action: Action) -> Signal {
+        Signal { source: SourceId::parse(source).unwrap(), id: SignalId::parse(id).unwrap(), action }
+    }
+
+    fn actions() -> Vec<Action> {
+        let pair = PairSymbol::parse("BTC/USD").unwrap();
+        let price = |s: &str| Price::from_str(s).unwrap();
+        let mut out = Vec::new();
+        for side in [Side::Long, Side::Short] {
+            for (tp, sl) in
+                [(None, None), (Some(price("120000.5")), None), (None, Some(price("0.0000000001"))), (Some(price("1")), Some(price("2")))]
+            {
+                for slippage in [None, Some(SlippageP::from_str("0.35").unwrap())] {
+                    let o = OpenOrder {
+                        pair: pair.clone(),
+                        side,
+                        collateral: Usdc::from_str("100.000001").unwrap(),
+                        leverage: Leverage::from_str("12.5").unwrap(),
+                        tp,
+                        sl,
+                        slippage,
+                    };
+                    out.push(Action::Open(o.clone()));
+                    out.push(Action::Flip(o));
+                }
+                out.push(Action::UpdateTpSl { pair: pair.clone(), side, tp, sl });
+            }
+            out.push(Action::Close { pair: pair.clone(), side, fraction: Bps::new(2_500).unwrap() });
+        }
+        out.push(Action::ClosePosition { position: PositionId::parse("pos:7:abc").unwrap(), fraction: Bps::FULL });
+        out.push(Action::Pause);
+        out.push(Action::Flatten);
+        out
+    }
+
+    #[test]
+    fn the_canonical_form_written_directly_is_the_one_the_json_value_prints() {
+        let ids = ["a-1", "quote\"and\\slash", "ünïcode·id", "tab\tnew\nline", "a:b"];
+        let mut checked = 0;
+        for action in actions() {
+            for id in ids {
+                let Ok(id) = SignalId::parse(id) else { continue };
+                let s = Signal { source: SourceId::parse("strat").unwrap(), id, action: action.clone() };
+                let direct = s.canonical().unwrap();
+                assert_eq!(String::from_utf8(direct).unwrap(), String::from_utf8(s.canonical_by_value()).unwrap());
+                checked += 1;
+            }
+        }
+        assert!(checked > 60, "{checked}");
+    }
+
+    #[test]
+    fn the_payload_hash_of_a_signal_never_changes() {
+        // Stored intents carry this hash: a new form would turn a retried signal into a 409.
+        let s = signal(
+            "strat",
+            "a-1",
+            Action::Open(OpenOrder {
+                pair: PairSymbol::parse("BTC/USD").unwrap(),
+                side: Side::Long,
+                collateral: Usdc::from_str("100").unwrap(),
+                leverage: Leverage::from_whole(5).unwrap(),
+                tp: Some(Price::from_str("120000").unwrap()),
+                sl: None,
+                slippage: None,
+            }),
+        );
+        assert_eq!(
+            String::from_utf8(s.canonical_by_value()).unwrap(),
+            r#"{"action":{"action":"open","collateral":"100","leverage":"5","pair":"BTC/USD","side":"long","sl":null,"slippage":null,"tp":"120000"},"id":"a-1","source":"strat"}"#
+        );
+        assert_eq!(s.payload_hash(), vanta_domain::ids::payload_hash(&s.canonical_by_value()));
+    }
+
+    #[test]
+    fn the_sorted_field_list_is_the_field_list_sorted() {
+        let mut sorted = FIELDS.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, SORTED_FIELDS);
+    }
+
+    #[test]
+    fn fields_are_read_as_a_json_object_would_be() {
+        let open = r#""source":"s","id":"i","action":"open","pair":"BTC/USD","side":"long","collateral_usdc":"10","leverage":"2""#;
+        // The alphabetically first unknown field is the one named, wherever it stands.
+        let r = parse(format!(r#"{{"zeta":1,{open},"beta":2}}"#).as_bytes()).unwrap_err();
+        assert!(r.reason.starts_with("unknown field 'beta'"), "{r:?}");
+        // A repeated field keeps its last value.
+        let s = parse(format!(r#"{{{open},"leverage":"3"}}"#).as_bytes()).unwrap();
+        let Action::Open(o) = s.action else { panic!() };
+        assert_eq!(o.leverage, Leverage::from_whole(3).unwrap());
+        // An escaped key is its unescaped name.
+        let s = parse(format!(r#"{{{},"\u006ceverage":"4"}}"#, open.replace(r#","leverage":"2""#, "")).as_bytes()).unwrap();
+        let Action::Open(o) = s.action else { panic!() };
+        assert_eq!(o.leverage, Leverage::from_whole(4).unwrap());
+        // A field the action does not use: the alphabetically first is named.
+        let r = parse(br#"{"source":"s","id":"i","action":"pause","tp":"1","fraction":"1"}"#).unwrap_err();
+        assert_eq!(r.reason, "fraction is not used by action 'pause'");
+        // Null is absent.
+        let s = parse(format!(r#"{{{open},"tp":null}}"#).as_bytes()).unwrap();
+        let Action::Open(o) = s.action else { panic!() };
+        assert_eq!(o.tp, None);
+        for bad_body in [&b"[1]"[..], b"{\"source\":\"s\"", b"{} x", b"\"str\"", b"{\"source\":\"s\",}"] {
+            assert_eq!(parse(bad_body).unwrap_err().status, 400, "{}", String::from_utf8_lossy(bad_body));
+        }
+        assert_eq!(read_body(b"{\"id\":\"i\"}").source.unwrap_err().reason, "source is required");
     }
 }

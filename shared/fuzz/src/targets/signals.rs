@@ -83,8 +83,13 @@ pub fn body() -> Target {
             }
             match signals::parse(input) {
                 Ok(sig) => {
-                    if sig.payload_hash().len() != 64 {
+                    let hash = sig.payload_hash();
+                    if hash.len() != 64 {
                         return Err("payload hash is not SHA-256 hex".into());
+                    }
+                    // The canonical form written directly is the one `serde_json::Value` prints.
+                    if hash != vanta_domain::ids::payload_hash(&sig.canonical_by_value()) {
+                        return Err("payload hash differs from the canonical form's by value".into());
                     }
                     match sig.intent_id() {
                         Ok(_) => Ok(Verdict::Accepted),
