@@ -2,6 +2,9 @@
 
 use lambda_http::Error;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = vanta_lambda::config()?;

@@ -46,7 +46,7 @@ impl Delivery {
 }
 
 fn body(envelope: &impl Serialize) -> DomainResult<String> {
-    serde_json::to_value(envelope).map(|v| v.to_string()).map_err(|e| DomainError::Internal(format!("queue message not written: {e}")))
+    serde_json::to_string(envelope).map_err(|e| DomainError::Internal(format!("queue message not written: {e}")))
 }
 
 /// The queue group of a user: their trading account, so each account's intents run in order.

@@ -282,13 +282,20 @@ fn parse_fields(fields: &Fields) -> Result<Signal, Refusal> {
         return Err(invalid(format!("unknown field '{unknown}' (allowed: {})", FIELDS.join(", "))));
     }
     let get = |k: &str| fields.get(k).filter(|v| v.get() != "null");
-    let string = |k: &str| -> Result<Option<String>, Refusal> {
+    let string = |k: &str| -> Result<Option<std::borrow::Cow<'_, str>>, Refusal> {
         match get(k) {
             None => Ok(None),
-            Some(raw) => serde_json::from_str::<String>(raw.get()).map(Some).map_err(|_| bad(format!("{k} must be a string"))),
+            // Borrowed from the body unless the string holds escapes.
+            Some(raw) => match serde_json::from_str::<&str>(raw.get()) {
+                Ok(text) => Ok(Some(std::borrow::Cow::Borrowed(text))),
+                Err(_) => serde_json::from_str::<String>(raw.get())
+                    .map(|t| Some(std::borrow::Cow::Owned(t)))
+                    .map_err(|_| bad(format!("{k} must be a string"))),
+            },
         }
     };
-    let required = |k: &str| -> Result<String, Refusal> { string(k)?.ok_or_else(|| invalid(format!("{k} is required"))) };
+    let required =
+        |k: &str| -> Result<std::borrow::Cow<'_, str>, Refusal> { string(k)?.ok_or_else(|| invalid(format!("{k} is required"))) };
     let decimal = |k: &str| -> Result<Option<String>, Refusal> {
         match get(k) {
             None => Ok(None),
@@ -377,7 +384,10 @@ fn parse_fields(fields: &Fields) -> Result<Signal, Refusal> {
 /// `sha256=<hex>` of HMAC-SHA256(secret, "<timestamp>.<raw body>"), compared in constant time.
 pub fn verify_signature(secret: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
     let Some(hex_sig) = header.trim().strip_prefix("sha256=") else { return false };
-    let Ok(sig) = hex::decode(hex_sig) else { return false };
+    let mut sig = [0u8; 32];
+    if hex::decode_to_slice(hex_sig, &mut sig).is_err() {
+        return false;
+    }
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return false };
     mac.update(timestamp.as_bytes());
     mac.update(b".");

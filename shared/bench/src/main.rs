@@ -11,6 +11,10 @@ use std::path::PathBuf;
 
 use vanta_bench::{Report, Sizes, coldstart};
 
+/// The functions' allocator, so the in-process sections run as the functions do.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
