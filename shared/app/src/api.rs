@@ -12,6 +12,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::json;
 use vanta_domain::DomainError;
+use vanta_domain::ids::IntentId;
 use vanta_domain::intent::{CreateOutcome, Intent, IntentState, Origin};
 use vanta_domain::time::Timestamp;
 
@@ -133,6 +134,16 @@ async fn post_signal(deps: &Deps, headers: &HeaderMap, body: &[u8], tv_token: Op
     }
 }
 
+/// The answer to an accepted or repeated signal: `{"id", "intent", "state", "status"}`
+/// (written straight from the fields, keys in this order as before).
+#[derive(serde::Serialize)]
+struct SignalReply<'a> {
+    id: &'a vanta_domain::ids::SignalId,
+    intent: &'a IntentId,
+    state: &'static str,
+    status: &'static str,
+}
+
 async fn accept_signal(deps: &Deps, headers: &HeaderMap, body: &[u8], tv_token: Option<&str>) -> Result<Response, Refusal> {
     let unavailable = |e: DomainError| {
         tracing::warn!(error = %e, "signal not accepted: store unavailable");
@@ -214,8 +225,8 @@ async fn accept_signal(deps: &Deps, headers: &HeaderMap, body: &[u8], tv_token: 
         now,
     );
     let created = deps.store.create_intent(&intent).await.map_err(unavailable)?;
-    let reply = |status: u16, what: &str, state: IntentState| {
-        web::json(status, &json!({ "status": what, "id": signal.id, "intent": intent_id, "state": state.as_str() }))
+    let reply = |status: u16, what: &'static str, state: IntentState| {
+        web::json(status, &SignalReply { id: &signal.id, intent: &intent_id, state: state.as_str(), status: what })
     };
     match created {
         CreateOutcome::Created => {

@@ -5,7 +5,10 @@
 //!
 //! The load generator is closed-loop: `connections` keep-alive HTTP/1.1 connections, each
 //! sending its share of requests one after another; bodies and signatures are made before the
-//! clock starts. Both routes run the same way, one after the other, each after a warm-up.
+//! clock starts. Both routes run the same way, each after a warm-up, in [`ROUNDS`] alternating
+//! rounds (no-op, signals, no-op, ...), so a change of the machine's speed during the run (a
+//! shared VM's neighbours) falls on both: throughput is all requests over all rounds' wall time,
+//! latency quantiles are over every request.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +25,9 @@ use vanta_domain::user::{SecretText, SignalSource};
 use crate::world::World;
 use crate::{Report, Row, ms, quantile};
 
+/// Alternating rounds of each route.
+pub const ROUNDS: usize = 5;
+
 /// What one route did.
 #[derive(Debug, Clone)]
 pub struct Load {
@@ -34,6 +40,18 @@ pub struct Load {
 }
 
 impl Load {
+    /// One route's rounds as one run.
+    fn of_rounds(rounds: Vec<(Vec<Duration>, Duration, usize)>) -> Self {
+        let mut all = Vec::new();
+        let (mut wall, mut unexpected) = (Duration::ZERO, 0);
+        for (lat, w, u) in rounds {
+            all.extend(lat);
+            wall += w;
+            unexpected += u;
+        }
+        all.sort();
+        Load { requests: all.len(), wall, p50: quantile(&all, 0.5), p99: quantile(&all, 0.99), unexpected }
+    }
     pub fn rps(&self) -> f64 {
         self.requests as f64 / self.wall.as_secs_f64().max(1e-9)
     }
@@ -66,7 +84,7 @@ fn signed(world: &World, round: &str, c: usize, i: usize) -> Prepared {
 }
 
 /// Sends `work` (one list per connection) to `addr`; every answer must be `expect`.
-async fn drive(addr: std::net::SocketAddr, work: Vec<Vec<Prepared>>, expect: u16) -> Result<Load, String> {
+async fn drive(addr: std::net::SocketAddr, work: Vec<Vec<Prepared>>, expect: u16) -> Result<(Vec<Duration>, Duration, usize), String> {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for list in work {
@@ -103,9 +121,7 @@ async fn drive(addr: std::net::SocketAddr, work: Vec<Vec<Prepared>>, expect: u16
         all.extend(lat);
         unexpected += u;
     }
-    let wall = started.elapsed();
-    all.sort();
-    Ok(Load { requests: all.len(), wall, p50: quantile(&all, 0.5), p99: quantile(&all, 0.99), unexpected })
+    Ok((all, started.elapsed(), unexpected))
 }
 
 /// Splits `n` requests over `connections`, made by `make(connection, index)`.
@@ -149,12 +165,23 @@ pub async fn run(report: &mut Report, requests: usize, connections: usize) -> Re
         p
     };
     let warm = (requests / 10).max(connections);
+    // Room for every intent of the run, so the in-memory twins of DynamoDB and SQS never pause
+    // to grow their maps under load.
+    let intents = warm + requests.div_ceil(ROUNDS) * ROUNDS + connections;
+    world.store.inner().reserve_intents(intents).map_err(|e| e.to_string())?;
+    world.queue.reserve(intents).map_err(|e| e.to_string())?;
     drive(noop_addr, plan(warm, connections, noop), 202).await?;
-    let warmed = drive(addr, plan(warm, connections, |c, i| signed(&world, "warm", c, i)), 202).await?;
-    let base = drive(noop_addr, plan(requests, connections, noop), 202).await?;
+    let warmed = drive(addr, plan(warm, connections, |c, i| signed(&world, "warm", c, i)), 202).await?.0.len();
+    let per_round = requests.div_ceil(ROUNDS);
     world.store.reset();
     let sends = world.sends.sent();
-    let sig = drive(addr, plan(requests, connections, |c, i| signed(&world, "run", c, i)), 202).await?;
+    let (mut base, mut sig) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        base.push(drive(noop_addr, plan(per_round, connections, noop), 202).await?);
+        let tag = format!("run{round}");
+        sig.push(drive(addr, plan(per_round, connections, |c, i| signed(&world, &tag, c, i)), 202).await?);
+    }
+    let (base, sig) = (Load::of_rounds(base), Load::of_rounds(sig));
     let (store, sends) = (world.store.totals(), world.sends.sent() - sends);
     let _ = stop_tx.send(true);
     let _ = server.await;
@@ -178,7 +205,8 @@ pub async fn run(report: &mut Report, requests: usize, connections: usize) -> Re
             "requests_per_route": sig.requests,
             "signals": { "wall_ms": ms(sig.wall), "rps": sig.rps(), "p50_ms": ms(sig.p50), "p99_ms": ms(sig.p99) },
             "noop": { "wall_ms": ms(base.wall), "rps": base.rps(), "p50_ms": ms(base.p50), "p99_ms": ms(base.p99) },
-            "warm_up_signals": warmed.requests,
+            "rounds": ROUNDS,
+            "warm_up_signals": warmed,
             "intents_queued": queued,
             // Per signal, for the cost model: its CPU is the loopback p50 (HTTP included).
             "per_signal": crate::cost::PerUnit::of_run(sig.requests, ms(sig.p50) * sig.requests as f64, &store, sends, 0, 0),

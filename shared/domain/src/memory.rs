@@ -60,6 +60,15 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
+    /// Makes room for `intents` more intents and their audit trails at once, so that a bench's
+    /// load does not pause on the maps' growth (a rehash under the lock is no property of the
+    /// store this one stands in for).
+    pub fn reserve_intents(&self, intents: usize) -> DomainResult<()> {
+        let mut g = lock(&self.0)?;
+        g.intents.reserve(intents);
+        g.audit.reserve(intents);
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -446,6 +455,13 @@ pub const DEDUP_WINDOW: Duration = Duration::from_secs(300);
 impl MemoryQueue {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self { clock, inner: Mutex::new(QueueInner::default()), notify: tokio::sync::Notify::new() }
+    }
+    /// Makes room for `messages` more messages at once (see [`MemoryStore::reserve_intents`]).
+    pub fn reserve(&self, messages: usize) -> DomainResult<()> {
+        let mut g = lock(&self.inner)?;
+        g.messages.reserve(messages);
+        g.seen.reserve(messages);
+        Ok(())
     }
     /// Takes up to `max` messages in send order.
     pub fn take(&self, max: usize) -> DomainResult<Vec<QueueMessage>> {
