@@ -2,6 +2,7 @@
 
 use lambda_http::Error;
 
+/// mimalloc: the signal path allocates per request (see the workspace manifest).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -214,3 +214,39 @@ pub async fn run(report: &mut Report, requests: usize, connections: usize) -> Re
     );
     Ok(())
 }
+
+/// The binary that runs the ingest section under the webhook's allocator (`src/bin/ingest.rs`),
+/// built beside `vanta-bench`.
+pub const BINARY: &str = "vanta-bench-ingest";
+
+/// What [`BINARY`] writes: the section's rows and its details.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Section {
+    pub rows: Vec<crate::Row>,
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Runs the ingest section in `bin` ([`BINARY`]) and adds its rows and details to `report`.
+/// The webhook links mimalloc and the other functions the system allocator, and a process has
+/// one allocator: ingest runs as the webhook does, the other sections as their functions do.
+pub async fn in_webhook_process(report: &mut Report, bin: &std::path::Path, requests: usize, connections: usize) -> Result<(), String> {
+    let out = std::env::temp_dir().join(format!("vanta-bench-ingest-{}.json", std::process::id()));
+    let status = tokio::process::Command::new(bin)
+        .args(["--requests", &requests.to_string(), "--connections", &connections.to_string(), "--out"])
+        .arg(&out)
+        .status()
+        .await
+        .map_err(|e| format!("{} did not start ({e}); make bench builds it", bin.display()))?;
+    if !status.success() {
+        return Err(format!("{} failed ({status})", bin.display()));
+    }
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let _ = std::fs::remove_file(&out);
+    let section: Section = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", out.display()))?;
+    report.rows.extend(section.rows);
+    report.details.extend(section.details);
+    report.notes.push(format!(
+        "ingest ran in {BINARY} (mimalloc, as the webhook); the other sections in vanta-bench (the system allocator, as their functions)"
+    ));
+    Ok(())
+}

@@ -24,7 +24,7 @@ pub mod world;
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How much each section does.
 #[derive(Debug, Clone, Serialize)]
@@ -71,7 +71,7 @@ impl Sizes {
 }
 
 /// One line of the table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     pub section: String,
     pub metric: String,
@@ -83,7 +83,7 @@ pub struct Row {
     /// value / baseline.
     pub ratio: Option<f64>,
     /// The target for this figure, where it sets one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub goal: Option<String>,
 }
 
@@ -209,11 +209,24 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
     quantile(&samples, 0.5)
 }
 
-/// Runs every in-process section (cold start is [`coldstart::run`], which needs the release
-/// binaries) and adds their rows.
+/// Runs every section in this process, ingest included (the harness test at tiny sizes;
+/// `make bench` uses [`run_sections`]). Cold start is [`coldstart::run`], which needs the
+/// release binaries.
 pub async fn run_in_process(report: &mut Report) -> Result<(), String> {
     let sizes = report.sizes.clone();
     ingest::run(report, sizes.ingest_requests, sizes.ingest_connections).await?;
+    worker::run(report, sizes.worker_intents).await?;
+    fanout::run(report, sizes.followers).await?;
+    tpsl::run(report, &sizes.tick_books, sizes.triggering, sizes.tick_repeats).await?;
+    Ok(())
+}
+
+/// Every section as `make bench` runs it: ingest in `ingest_bin` (the ingest section alone, in
+/// a process with the webhook's allocator, see [`ingest::in_webhook_process`]), the rest in this
+/// one, whose allocator is the other functions' (the system's).
+pub async fn run_sections(report: &mut Report, ingest_bin: &std::path::Path) -> Result<(), String> {
+    let sizes = report.sizes.clone();
+    ingest::in_webhook_process(report, ingest_bin, sizes.ingest_requests, sizes.ingest_connections).await?;
     worker::run(report, sizes.worker_intents).await?;
     fanout::run(report, sizes.followers).await?;
     tpsl::run(report, &sizes.tick_books, sizes.triggering, sizes.tick_repeats).await?;

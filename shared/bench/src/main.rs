@@ -5,15 +5,13 @@
 //! must be built in `DIR` (default `target/release`; `make bench` builds them). `--only tpsl`
 //! (or `ingest`, `worker`, `fanout`) runs that one in-process section (no cold start), and
 //! `--only coldstart` the cold starts alone (the binaries in `DIR`); the cost model needs every
-//! section and is left out of both.
+//! section and is left out of both. The ingest section runs in `vanta-bench-ingest`, built
+//! beside this binary with the webhook's allocator; the others run here, with the system
+//! allocator the other functions use.
 
 use std::path::PathBuf;
 
 use vanta_bench::{Report, Sizes, coldstart};
-
-/// The functions' allocator, so the in-process sections run as the functions do.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
@@ -65,10 +63,15 @@ async fn main() {
 }
 
 async fn run(report: &mut Report, bins: Option<PathBuf>, only: Option<&str>) -> Result<(), String> {
+    let ingest_bin = std::env::current_exe().map_err(|e| e.to_string())?.with_file_name(vanta_bench::ingest::BINARY);
     if let Some(section) = only {
+        if section == "ingest" {
+            let sizes = report.sizes.clone();
+            return vanta_bench::ingest::in_webhook_process(report, &ingest_bin, sizes.ingest_requests, sizes.ingest_connections).await;
+        }
         return vanta_bench::run_section(report, section).await;
     }
-    vanta_bench::run_in_process(report).await?;
+    vanta_bench::run_sections(report, &ingest_bin).await?;
     if let Some(dir) = bins {
         coldstart::run(report, &dir).await?;
     } else {
