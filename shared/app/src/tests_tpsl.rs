@@ -9,6 +9,17 @@ async fn paper_account_of(s: &Sys, id: i64) -> TraderAddress {
     pipeline::account(&s.user(id).await)
 }
 
+/// User 7 was told the $20 daily loss limit was reached, and their next open is refused.
+async fn the_day_is_over_for_new_entries(s: &Sys) {
+    assert!(s.messages_to(7).iter().any(|m| m.contains("Daily loss limit of $20 reached")), "{:?}", s.messages_to(7));
+    let again =
+        serde_json::json!({"source":"strat","id":"o2","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"});
+    assert_eq!(signal(s, again).await, 202);
+    s.drain().await;
+    let i = s.store.get_intent(&IntentId::parse("sig:strat:o2").unwrap()).await.unwrap().unwrap();
+    assert_eq!(i.state, IntentState::Rejected);
+}
+
 #[tokio::test]
 async fn a_dry_take_profit_is_closed_by_the_paper_venue_and_recorded_once_by_the_reconciler() {
     let s = sys();
@@ -128,13 +139,7 @@ async fn a_dry_stop_loss_counts_toward_the_daily_loss_limit() {
     assert!(r.triggered.iter().any(|t| t.ends_with(":sl:closed-on-venue")), "{r:?}");
     assert!(s.positions(7).await[0].realised_pnl.unwrap().raw() < -20_000_000);
     assert!(s.user(7).await.automation_paused, "the paper venue's stop-loss counts toward the day's loss");
-    assert!(s.messages_to(7).iter().any(|m| m.contains("Daily loss limit of $20 reached")), "{:?}", s.messages_to(7));
-    let again =
-        serde_json::json!({"source":"strat","id":"o2","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"});
-    assert_eq!(signal(&s, again).await, 202);
-    s.drain().await;
-    let i = s.store.get_intent(&IntentId::parse("sig:strat:o2").unwrap()).await.unwrap().unwrap();
-    assert_eq!(i.state, IntentState::Rejected);
+    the_day_is_over_for_new_entries(&s).await;
 }
 
 #[tokio::test]
@@ -236,13 +241,7 @@ async fn reaching_the_daily_loss_limit_pauses_automation_and_says_so() {
     assert_eq!(signal(&s, serde_json::json!({"source":"strat","id":"c1","action":"close","pair":"BTC","side":"long"})).await, 202);
     s.drain().await;
     assert!(s.user(7).await.automation_paused, "the day's loss passed $20");
-    assert!(s.messages_to(7).iter().any(|m| m.contains("Daily loss limit of $20 reached")), "{:?}", s.messages_to(7));
-    let again =
-        serde_json::json!({"source":"strat","id":"o2","action":"open","pair":"BTC","side":"long","collateral_usdc":"100","leverage":"5"});
-    assert_eq!(signal(&s, again).await, 202);
-    s.drain().await;
-    let i = s.store.get_intent(&IntentId::parse("sig:strat:o2").unwrap()).await.unwrap().unwrap();
-    assert_eq!(i.state, IntentState::Rejected);
+    the_day_is_over_for_new_entries(&s).await;
 }
 
 #[tokio::test]
